@@ -1,0 +1,1 @@
+"""Command modules of the ``ondemand`` CLI; private, see :mod:`ondemand.cli`."""

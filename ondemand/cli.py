@@ -1,0 +1,47 @@
+"""The ``ondemand`` command line.
+
+Each group of commands lives in its own module under :mod:`ondemand._cli` and
+registers itself on the one :data:`app`. :func:`main` turns every error this
+package raises on purpose (:class:`ondemand.errors.OndemandError`) into a one-line
+message on stderr and exit status 2: users never see a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ondemand._cli import api as _api_cli
+from ondemand._cli import darp as _darp_cli
+from ondemand._cli import network as _network_cli
+from ondemand._cli import sim as _sim_cli
+from ondemand.errors import OndemandError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ondemand",
+    help="AI on-demand transit: road networks, dial-a-ride optimisation, simulation and a live dispatch API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (_network_cli, _darp_cli, _sim_cli, _api_cli):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors of this package become a message and exit status 2."""
+    err = Console(stderr=True)
+    try:
+        app(args=argv, standalone_mode=True)
+    except OndemandError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,64 @@
+"""All errors raised by ondemand.
+
+Every error subclasses a builtin so callers can catch it generically, and every
+message says what was wrong and what to do about it. The CLI and the API turn
+these into a one-line message (CLI) or a 4xx answer (API); users never see a
+traceback.
+
+Add new errors here (one module for all of them), keep them small.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OndemandError",
+    "DataNotFoundError",
+    "UnknownAreaError",
+    "OutsideServiceAreaError",
+    "UnknownStopError",
+    "InvalidRequestError",
+    "InfeasibleRequestError",
+    "InfeasiblePlanError",
+    "InstanceFormatError",
+    "ScenarioError",
+]
+
+
+class OndemandError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DataNotFoundError(OndemandError, FileNotFoundError):
+    """A data file (road graph, POIs, stops) is neither in the data folder nor downloadable."""
+
+
+class UnknownAreaError(OndemandError, LookupError):
+    """An area name that is neither built in nor defined by the scenario."""
+
+
+class OutsideServiceAreaError(OndemandError, ValueError):
+    """A point (lon/lat) that lies outside the service area's road network."""
+
+
+class UnknownStopError(OndemandError, LookupError):
+    """A meeting-point id that the service does not have."""
+
+
+class InvalidRequestError(OndemandError, ValueError):
+    """A ride request whose fields contradict each other (reversed window, passengers < 1, ...)."""
+
+
+class InfeasibleRequestError(OndemandError, ValueError):
+    """A request that no vehicle can serve within its windows, capacity and ride-time limit."""
+
+
+class InfeasiblePlanError(OndemandError, ValueError):
+    """A plan (routes with stop times) that breaks a constraint; the message names the first one."""
+
+
+class InstanceFormatError(OndemandError, ValueError):
+    """A benchmark instance file that cannot be read; the message names the file and line."""
+
+
+class ScenarioError(OndemandError, ValueError):
+    """A scenario file with a missing or invalid field; the message names file, field and reason."""

@@ -1,0 +1,304 @@
+"""The data model of the routing core: requests, vehicles, stops, routes and plans.
+
+Everything here is a small frozen dataclass that validates on creation. Units are
+integers everywhere: times in seconds (simulation time: seconds from the service
+day's midnight; benchmark instances use their own scaled unit, see
+:mod:`ondemand.routing.instances`), distances in metres. *Locations* are integer
+indices into a travel-time matrix (:class:`TravelTimes`), never lon/lat.
+
+Promises. When a request is accepted, the dispatcher replaces it with a copy whose
+``earliest_pickup``/``latest_pickup`` are the promised pickup window and whose
+``latest_dropoff`` is the promised drop-off bound (:meth:`Request.with_promise`).
+Every later re-optimisation sees the tightened windows as hard constraints, so a
+promise can never be broken by it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ondemand.errors import InvalidRequestError
+
+__all__ = [
+    "BookingKind",
+    "StopKind",
+    "Request",
+    "OnboardRider",
+    "Vehicle",
+    "Stop",
+    "Route",
+    "Plan",
+    "TravelTimes",
+    "ArrayTravelTimes",
+]
+
+
+@runtime_checkable
+class TravelTimes(Protocol):
+    """Travel times and distances between locations, as dense integer matrices.
+
+    ``durations[a, b]`` is the driving time in seconds (or the instance's time unit)
+    from location ``a`` to ``b``; ``distances[a, b]`` the length in metres (or the
+    instance's distance unit). Both are ``int64`` arrays of shape ``(n, n)`` with a
+    zero diagonal.
+    """
+
+    @property
+    def durations(self) -> NDArray[np.int64]: ...
+
+    @property
+    def distances(self) -> NDArray[np.int64]: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ArrayTravelTimes:
+    """The plain :class:`TravelTimes`: two square ``int64`` matrices.
+
+    Parameters
+    ----------
+    durations
+        Travel times, shape ``(n, n)``, non-negative, zero diagonal.
+    distances
+        Travel distances, same shape; defaults to ``durations``.
+    """
+
+    durations: NDArray[np.int64]
+    distances: NDArray[np.int64] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        dur = np.ascontiguousarray(self.durations, dtype=np.int64)
+        dist = dur if self.distances is None else np.ascontiguousarray(self.distances, dtype=np.int64)
+        if dur.ndim != 2 or dur.shape[0] != dur.shape[1]:
+            raise ValueError(f"durations must be a square matrix, got shape {dur.shape}")
+        if dist.shape != dur.shape:
+            raise ValueError(f"distances has shape {dist.shape}, durations {dur.shape}; they must match")
+        if (dur < 0).any() or (dist < 0).any():
+            raise ValueError("travel times and distances must be non-negative")
+        dur.setflags(write=False)
+        dist.setflags(write=False)
+        object.__setattr__(self, "durations", dur)
+        object.__setattr__(self, "distances", dist)
+
+    def __len__(self) -> int:
+        return int(self.durations.shape[0])
+
+
+class BookingKind(enum.Enum):
+    """How the rider asked for the trip."""
+
+    ASAP = "asap"
+    """As soon as possible: the pickup window starts at booking time."""
+    LEAVE_AT = "leave_at"
+    """Booked ahead for a pickup time."""
+    ARRIVE_BY = "arrive_by"
+    """Booked ahead for a latest drop-off time."""
+
+
+class StopKind(enum.Enum):
+    """What happens at a stop of a route."""
+
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+def _check(cond: bool, request_id: str, what: str) -> None:
+    if not cond:
+        raise InvalidRequestError(f"request {request_id!r}: {what}")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One ride request: a group travelling together from one location to another.
+
+    Parameters
+    ----------
+    id
+        Unique id of the request.
+    pickup, dropoff
+        Locations (indices into the travel-time matrix); they may be equal only in
+        artificial tests.
+    earliest_pickup, latest_pickup
+        Window for the *start of service* at the pickup.
+    latest_dropoff
+        Latest start of service at the drop-off (the promised drop-off bound).
+    max_ride
+        Longest allowed ride: from the end of pickup service to the start of drop-off
+        service, waiting with the rider on board included.
+    passengers
+        Seats taken (>= 1).
+    wheelchair
+        Wheelchair places taken (0 or more); these are separate from seats.
+    earliest_dropoff
+        Earliest start of service at the drop-off (0 = none).
+    pickup_service, dropoff_service
+        Boarding and alighting durations.
+    kind
+        How the trip was booked.
+    booked_at
+        When the request was made (its release time).
+    """
+
+    id: str
+    pickup: int
+    dropoff: int
+    earliest_pickup: int
+    latest_pickup: int
+    latest_dropoff: int
+    max_ride: int
+    passengers: int = 1
+    wheelchair: int = 0
+    earliest_dropoff: int = 0
+    pickup_service: int = 0
+    dropoff_service: int = 0
+    kind: BookingKind = BookingKind.ASAP
+    booked_at: int = 0
+
+    def __post_init__(self) -> None:
+        rid = self.id
+        _check(self.passengers >= 1, rid, f"passengers must be at least 1, got {self.passengers}")
+        _check(self.wheelchair >= 0, rid, f"wheelchair places must be >= 0, got {self.wheelchair}")
+        _check(self.pickup >= 0 and self.dropoff >= 0, rid, "locations must be non-negative indices")
+        _check(
+            self.earliest_pickup <= self.latest_pickup,
+            rid,
+            f"pickup window is reversed ({self.earliest_pickup} > {self.latest_pickup})",
+        )
+        _check(self.max_ride >= 0, rid, f"max ride time must be >= 0, got {self.max_ride}")
+        _check(self.pickup_service >= 0 and self.dropoff_service >= 0, rid, "service times must be >= 0")
+        _check(
+            self.earliest_dropoff <= self.latest_dropoff,
+            rid,
+            f"drop-off window is reversed ({self.earliest_dropoff} > {self.latest_dropoff})",
+        )
+        _check(
+            self.earliest_pickup + self.pickup_service <= self.latest_dropoff,
+            rid,
+            "latest drop-off is before the earliest pickup could even end",
+        )
+
+    def with_promise(self, pickup_start: int, pickup_end: int, latest_dropoff: int) -> Request:
+        """The same request with its windows tightened to a promise given to the rider.
+
+        The new windows are intersected with the old ones, so a promise can only
+        tighten a request, never widen it.
+        """
+        return replace(
+            self,
+            earliest_pickup=max(self.earliest_pickup, pickup_start),
+            latest_pickup=min(self.latest_pickup, pickup_end),
+            latest_dropoff=min(self.latest_dropoff, latest_dropoff),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardRider:
+    """A rider already in a vehicle: only that vehicle may drop them off.
+
+    Parameters
+    ----------
+    request
+        The request, with its promised ``latest_dropoff`` and ``max_ride``.
+    picked_up_at
+        When pickup service started; the ride-time limit counts from
+        ``picked_up_at + request.pickup_service``.
+    """
+
+    request: Request
+    picked_up_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """A vehicle as the solver sees it: where and when it is next free, and who is on board.
+
+    Parameters
+    ----------
+    id
+        Unique id.
+    seats
+        Passenger seats (capacity for ``Request.passengers``).
+    start
+        Location where the vehicle is (or will be) free: its depot at the start of
+        the shift, or the next node it reaches when it is on the road.
+    available_from
+        Time at which it is at ``start`` and can leave.
+    shift_end
+        Latest time the route may end (at ``end`` when set, else at its last stop).
+    end
+        End depot location, or ``None`` for a route that ends at its last stop.
+    wheelchair_places
+        Wheelchair places (separate from seats).
+    max_route_duration
+        Longest allowed time from leaving ``start`` to arriving at the end, or ``None``.
+    onboard
+        Riders already on board; their drop-offs must be in this vehicle's route.
+    """
+
+    id: str
+    seats: int
+    start: int
+    available_from: int
+    shift_end: int
+    end: int | None = None
+    wheelchair_places: int = 0
+    max_route_duration: int | None = None
+    onboard: tuple[OnboardRider, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.seats < 0 or self.wheelchair_places < 0:
+            raise ValueError(f"vehicle {self.id!r}: seats and wheelchair places must be >= 0")
+        if self.available_from > self.shift_end:
+            raise ValueError(
+                f"vehicle {self.id!r}: available_from {self.available_from} is after shift_end {self.shift_end}"
+            )
+        if sum(r.request.passengers for r in self.onboard) > self.seats:
+            raise ValueError(f"vehicle {self.id!r}: more riders on board than seats")
+        if sum(r.request.wheelchair for r in self.onboard) > self.wheelchair_places:
+            raise ValueError(f"vehicle {self.id!r}: more wheelchairs on board than wheelchair places")
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One visit in a route: picking up or dropping off the riders of one request."""
+
+    request_id: str
+    kind: StopKind
+    location: int
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The ordered stops of one vehicle (depots are implied by the vehicle)."""
+
+    vehicle: Vehicle
+    stops: tuple[Stop, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A route for every vehicle, plus the requests they serve and those left out.
+
+    ``requests`` holds every request that a route mentions, the riders on board
+    included. ``unassigned`` lists ids of requests known to the plan but in no route.
+    """
+
+    routes: tuple[Route, ...]
+    requests: Mapping[str, Request] = field(default_factory=lambda: MappingProxyType({}))
+    unassigned: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "requests", MappingProxyType(dict(self.requests)))
+
+    def route_of(self, vehicle_id: str) -> Route:
+        """The route of the vehicle with this id (``KeyError`` if there is none)."""
+        for route in self.routes:
+            if route.vehicle.id == vehicle_id:
+                return route
+        raise KeyError(f"no vehicle {vehicle_id!r} in this plan")

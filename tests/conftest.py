@@ -1,0 +1,41 @@
+"""Shared fixtures: where the OSM data and benchmark instances are, and skips when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[1]
+_SHARED = _REPO.parent / "shared"
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("ONDEMAND_DATA_DIR")
+    path = Path(env) if env else _SHARED / "data" / "osm"
+    return path if path.is_dir() else None
+
+
+def _bench_dir() -> Path | None:
+    env = os.environ.get("ONDEMAND_BENCHMARK_DIR")
+    path = Path(env) if env else _SHARED / "benchmarks"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The OSM data folder; skips the test when it is absent."""
+    path = _data_dir()
+    if path is None:
+        pytest.skip("OSM data folder not found: set ONDEMAND_DATA_DIR to ../shared/data/osm")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bench_dir() -> Path:
+    """The benchmark-instance folder; skips the test when it is absent."""
+    path = _bench_dir()
+    if path is None:
+        pytest.skip("benchmark instances not found: set ONDEMAND_BENCHMARK_DIR to ../shared/benchmarks")
+    return path

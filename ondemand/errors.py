@@ -11,16 +11,16 @@ Add new errors here (one module for all of them), keep them small.
 from __future__ import annotations
 
 __all__ = [
-    "OndemandError",
     "DataNotFoundError",
-    "UnknownAreaError",
-    "OutsideServiceAreaError",
-    "UnknownStopError",
-    "InvalidRequestError",
-    "InfeasibleRequestError",
     "InfeasiblePlanError",
+    "InfeasibleRequestError",
     "InstanceFormatError",
+    "InvalidRequestError",
+    "OndemandError",
+    "OutsideServiceAreaError",
     "ScenarioError",
+    "UnknownAreaError",
+    "UnknownStopError",
 ]
 
 

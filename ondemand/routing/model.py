@@ -22,21 +22,21 @@ from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ondemand.errors import InvalidRequestError
 
 __all__ = [
-    "BookingKind",
-    "StopKind",
-    "Request",
-    "OnboardRider",
-    "Vehicle",
-    "Stop",
-    "Route",
-    "Plan",
-    "TravelTimes",
     "ArrayTravelTimes",
+    "BookingKind",
+    "OnboardRider",
+    "Plan",
+    "Request",
+    "Route",
+    "Stop",
+    "StopKind",
+    "TravelTimes",
+    "Vehicle",
 ]
 
 
@@ -57,24 +57,22 @@ class TravelTimes(Protocol):
     def distances(self) -> NDArray[np.int64]: ...
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class ArrayTravelTimes:
-    """The plain :class:`TravelTimes`: two square ``int64`` matrices.
+    """The plain :class:`TravelTimes`: two square ``int64`` matrices, read-only.
 
     Parameters
     ----------
     durations
-        Travel times, shape ``(n, n)``, non-negative, zero diagonal.
+        Travel times, shape ``(n, n)``, non-negative.
     distances
         Travel distances, same shape; defaults to ``durations``.
     """
 
-    durations: NDArray[np.int64]
-    distances: NDArray[np.int64] = field(default=None)  # type: ignore[assignment]
+    __slots__ = ("_distances", "_durations")
 
-    def __post_init__(self) -> None:
-        dur = np.ascontiguousarray(self.durations, dtype=np.int64)
-        dist = dur if self.distances is None else np.ascontiguousarray(self.distances, dtype=np.int64)
+    def __init__(self, durations: ArrayLike, distances: ArrayLike | None = None) -> None:
+        dur = np.array(durations, dtype=np.int64, copy=True)
+        dist = dur if distances is None else np.array(distances, dtype=np.int64, copy=True)
         if dur.ndim != 2 or dur.shape[0] != dur.shape[1]:
             raise ValueError(f"durations must be a square matrix, got shape {dur.shape}")
         if dist.shape != dur.shape:
@@ -83,11 +81,21 @@ class ArrayTravelTimes:
             raise ValueError("travel times and distances must be non-negative")
         dur.setflags(write=False)
         dist.setflags(write=False)
-        object.__setattr__(self, "durations", dur)
-        object.__setattr__(self, "distances", dist)
+        self._durations: NDArray[np.int64] = dur
+        self._distances: NDArray[np.int64] = dist
+
+    @property
+    def durations(self) -> NDArray[np.int64]:
+        """Travel times, ``int64``, shape ``(n, n)``."""
+        return self._durations
+
+    @property
+    def distances(self) -> NDArray[np.int64]:
+        """Travel distances, ``int64``, shape ``(n, n)``."""
+        return self._distances
 
     def __len__(self) -> int:
-        return int(self.durations.shape[0])
+        return int(self._durations.shape[0])
 
 
 class BookingKind(enum.Enum):
@@ -256,7 +264,8 @@ class Vehicle:
             raise ValueError(f"vehicle {self.id!r}: seats and wheelchair places must be >= 0")
         if self.available_from > self.shift_end:
             raise ValueError(
-                f"vehicle {self.id!r}: available_from {self.available_from} is after shift_end {self.shift_end}"
+                f"vehicle {self.id!r}: available_from {self.available_from} "
+                f"is after shift_end {self.shift_end}"
             )
         if sum(r.request.passengers for r in self.onboard) > self.seats:
             raise ValueError(f"vehicle {self.id!r}: more riders on board than seats")

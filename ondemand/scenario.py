@@ -1,0 +1,592 @@
+"""Scenarios: one TOML file per service (area, hours, fleet, fares, demand).
+
+A scenario maps one-to-one onto frozen dataclasses; every field is validated on
+load and every problem raises :class:`ondemand.errors.ScenarioError` naming the
+file, the field (dotted path, e.g. ``service.fleet``) and the reason. Unknown keys
+are errors too, so a typo never silently falls back to a default.
+
+Layout of a scenario file::
+
+    name = "senboku"
+    area = "senboku"             # toyono | senboku | higashiosaka
+    timezone = "Asia/Tokyo"
+    description = "..."
+
+    [network]                    # -> ondemand.routing.network.NetworkParams
+    [stops]                      # -> ondemand.routing.stops.StopParams
+    [service]                    # -> ServiceParams
+    [fares]                      # -> FareParams ([[fares.special]] -> SpecialFare)
+    [demand]                     # -> DemandParams ([demand.destinations] weights)
+
+Times of day are ``"HH:MM"`` strings in the file and integer seconds from midnight
+in the dataclasses.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ondemand.errors import ScenarioError
+
+__all__ = [
+    "BOOKING_CHANNELS",
+    "CALENDARS",
+    "DESTINATION_CLASSES",
+    "DemandParams",
+    "FareParams",
+    "Scenario",
+    "ServiceParams",
+    "SpecialFare",
+    "load_scenario",
+]
+
+CALENDARS = ("weekdays", "every_day")
+"""``weekdays``: Monday to Friday except public holidays; ``every_day``: all days."""
+BOOKING_CHANNELS = ("app", "phone", "web", "line")
+DESTINATION_CLASSES = (
+    "home",
+    "hospital",
+    "clinic",
+    "pharmacy",
+    "supermarket",
+    "convenience",
+    "rail_station",
+    "rail_platform",
+    "bus_station",
+    "government",
+    "community_centre",
+    "post_office",
+    "bank",
+    "library",
+    "park",
+    "school",
+    "place_of_worship",
+    "food_drink",
+    "shop_service",
+)
+"""Destination classes: ``home`` (buildings) and the ``key_class`` values of the OSM POI layer."""
+
+
+# --------------------------------------------------------------------------- params
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceParams:
+    """Hours, calendar, fleet and the service promise.
+
+    Parameters
+    ----------
+    start, end
+        Service hours in seconds from midnight (vehicles' shift).
+    calendar
+        One of :data:`CALENDARS`.
+    holidays
+        Whether the service also runs on public holidays.
+    fleet
+        Number of vehicles.
+    vehicle_kind
+        ``"van"`` or ``"taxi"`` (descriptive).
+    seats, wheelchair_places
+        Capacity of each vehicle.
+    boarding_s, alighting_s
+        Seconds per passenger to board and to alight.
+    wheelchair_boarding_s
+        Extra seconds to board or alight a wheelchair.
+    pickup_window_s
+        Width of the pickup window promised to the rider.
+    max_wait_s
+        Latest pickup after the requested time (the rider's tolerance).
+    max_detour
+        Ride time may be at most this factor times the direct drive time.
+    min_extra_ride_s
+        Ride-time allowance added on top of ``max_detour * direct`` (short trips).
+    booking_channels
+        Subset of :data:`BOOKING_CHANNELS`.
+    booking_horizon_days
+        How many days ahead a trip can be booked.
+    reoptimise_every_s, reoptimise_time_limit_s
+        Rolling-horizon re-optimisation period and solver time per call (0 = never).
+    depot
+        Where vehicles start and end: ``"centre"`` (stop nearest the demand centroid)
+        or a stop id.
+    """
+
+    start: int
+    end: int
+    calendar: str
+    holidays: bool
+    fleet: int
+    vehicle_kind: str
+    seats: int
+    wheelchair_places: int
+    boarding_s: int
+    alighting_s: int
+    wheelchair_boarding_s: int
+    pickup_window_s: int
+    max_wait_s: int
+    max_detour: float
+    min_extra_ride_s: int
+    booking_channels: tuple[str, ...]
+    booking_horizon_days: int
+    reoptimise_every_s: int
+    reoptimise_time_limit_s: float
+    depot: str
+
+    @property
+    def hours(self) -> float:
+        """Length of the service day in hours."""
+        return (self.end - self.start) / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialFare:
+    """A fare that applies when the trip starts or ends near a named place.
+
+    Parameters
+    ----------
+    name
+        Name of the place (e.g. a station).
+    lon, lat
+        Its position.
+    radius_m
+        A stop within this distance counts as "at" the place.
+    fare_jpy
+        The fare charged per passenger instead of the flat fare.
+    """
+
+    name: str
+    lon: float
+    lat: float
+    radius_m: int
+    fare_jpy: int
+
+
+@dataclass(frozen=True, slots=True)
+class FareParams:
+    """Fares and costs.
+
+    Parameters
+    ----------
+    flat_jpy
+        Fare per passenger.
+    special
+        Special fares to/from named places; the highest applicable one wins.
+    operating_cost_per_vehicle_hour_jpy
+        Cost of one vehicle (with driver) per hour of service.
+    """
+
+    flat_jpy: int
+    special: tuple[SpecialFare, ...]
+    operating_cost_per_vehicle_hour_jpy: int
+
+
+@dataclass(frozen=True, slots=True)
+class DemandParams:
+    """The synthetic demand of one service day.
+
+    Parameters
+    ----------
+    requests_per_day
+        Mean number of trips (requests) a day; the day's count is Poisson around it.
+    target_requests_per_day
+        The operator's target, if any (used for sweeps and reports).
+    hourly_profile
+        Relative weights of trip requests, one per service hour.
+    round_trip_share
+        Share of outbound trips whose rider also books the return the same day.
+    return_after_s
+        Range (min, max) of the dwell before a return trip.
+    group_sizes
+        Probability of groups of 1, 2, 3... riders (sums to 1).
+    wheelchair_share
+        Share of requests with one wheelchair.
+    booked_ahead_share
+        Share booked ahead for a pickup time (the rest: as soon as possible).
+    booking_lead_s
+        Range (min, max) of how long before the pickup a booked-ahead trip is made.
+    cancellation_rate, no_show_rate
+        Share of accepted requests that cancel / do not show up.
+    walking_speed_mps
+        Riders' walking speed.
+    max_walk_m
+        Longest walk to or from a meeting point (homes further away generate no trips).
+    destinations
+        Weight of each destination class (:data:`DESTINATION_CLASSES`), per POI / building.
+    bbox
+        Optional (west, south, east, north) to which demand is restricted.
+    """
+
+    requests_per_day: float
+    target_requests_per_day: float | None
+    hourly_profile: tuple[float, ...]
+    round_trip_share: float
+    return_after_s: tuple[int, int]
+    group_sizes: tuple[float, ...]
+    wheelchair_share: float
+    booked_ahead_share: float
+    booking_lead_s: tuple[int, int]
+    cancellation_rate: float
+    no_show_rate: float
+    walking_speed_mps: float
+    max_walk_m: int
+    destinations: Mapping[str, float]
+    bbox: tuple[float, float, float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A service to simulate: area, network and stop parameters, service, fares, demand.
+
+    ``network`` and ``stops`` are the routing layer's ``NetworkParams`` and
+    ``StopParams`` (built from the ``[network]`` and ``[stops]`` tables).
+    """
+
+    name: str
+    area: str
+    timezone: str
+    description: str
+    network: Any
+    stops: Any
+    service: ServiceParams
+    fares: FareParams
+    demand: DemandParams
+    path: Path | None = None
+    network_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Table:
+    """A TOML table being consumed: typed getters that name the field in errors."""
+
+    def __init__(self, file: str, prefix: str, data: Mapping[str, Any]) -> None:
+        self.file = file
+        self.prefix = prefix
+        self.data = dict(data)
+        self.used: set[str] = set()
+
+    def err(self, key: str, reason: str) -> ScenarioError:
+        name = f"{self.prefix}.{key}" if self.prefix else key
+        return ScenarioError(f"{self.file}: field {name!r}: {reason}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.err(key, "is required but missing")
+            return default
+        return self.data[key]
+
+    def string(self, key: str, default: Any = ..., choices: tuple[str, ...] | None = None) -> str:
+        v = self.raw(key, default)
+        if not isinstance(v, str) or not v:
+            raise self.err(key, f"must be a non-empty string, got {v!r}")
+        if choices is not None and v not in choices:
+            raise self.err(key, f"must be one of {', '.join(choices)}; got {v!r}")
+        return v
+
+    def boolean(self, key: str, default: Any = ...) -> bool:
+        v = self.raw(key, default)
+        if not isinstance(v, bool):
+            raise self.err(key, f"must be true or false, got {v!r}")
+        return v
+
+    def integer(self, key: str, default: Any = ..., lo: int | None = None, hi: int | None = None) -> int:
+        v = self.raw(key, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.err(key, f"must be an integer, got {v!r}")
+        self._bounds(key, v, lo, hi)
+        return v
+
+    def number(self, key: str, default: Any = ..., lo: float | None = None, hi: float | None = None) -> float:
+        v = self.raw(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise self.err(key, f"must be a finite number, got {v!r}")
+        self._bounds(key, v, lo, hi)
+        return float(v)
+
+    def share(self, key: str, default: Any = ...) -> float:
+        return self.number(key, default, 0.0, 1.0)
+
+    def clock(self, key: str, default: Any = ...) -> int:
+        v = self.raw(key, default)
+        if isinstance(v, str):
+            parts = v.split(":")
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                h, m = int(parts[0]), int(parts[1])
+                if 0 <= h <= 24 and 0 <= m < 60 and h * 60 + m <= 24 * 60:
+                    return h * 3600 + m * 60
+        raise self.err(key, f"must be a time of day 'HH:MM' (00:00-24:00), got {v!r}")
+
+    def numbers(self, key: str, default: Any = ..., lo: float = 0.0) -> tuple[float, ...]:
+        v = self.raw(key, default)
+        if not isinstance(v, list) or not v:
+            raise self.err(key, f"must be a non-empty list of numbers, got {v!r}")
+        out = []
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x < lo:
+                raise self.err(key, f"must hold numbers >= {lo}, got {x!r}")
+            out.append(float(x))
+        return tuple(out)
+
+    def int_range(self, key: str, default: Any = ...) -> tuple[int, int]:
+        v = self.raw(key, default)
+        ok = (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+            and v[0] <= v[1]
+        )
+        if not ok:
+            raise self.err(key, f"must be [min, max] with 0 <= min <= max (integers), got {v!r}")
+        return int(v[0]), int(v[1])
+
+    def table(self, key: str, default: Any = ...) -> _Table:
+        v = self.raw(key, default)
+        if not isinstance(v, dict):
+            raise self.err(key, f"must be a table, got {v!r}")
+        return _Table(self.file, f"{self.prefix}.{key}" if self.prefix else key, v)
+
+    def _bounds(self, key: str, v: float, lo: float | None, hi: float | None) -> None:
+        if lo is not None and v < lo:
+            raise self.err(key, f"must be >= {lo}, got {v!r}")
+        if hi is not None and v > hi:
+            raise self.err(key, f"must be <= {hi}, got {v!r}")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.err(unknown[0], "unknown key (check the spelling; see ondemand.scenario docs)")
+
+
+def _service(t: _Table) -> ServiceParams:
+    start = t.clock("start")
+    end = t.clock("end")
+    if end <= start:
+        raise t.err("end", f"must be after service.start ({start // 3600:02d}:{start % 3600 // 60:02d})")
+    channels = t.raw("booking_channels")
+    if not isinstance(channels, list) or not channels or any(c not in BOOKING_CHANNELS for c in channels):
+        raise t.err("booking_channels", f"must be a non-empty list from {BOOKING_CHANNELS}, got {channels!r}")
+    seats = t.integer("seats", lo=1, hi=60)
+    s = ServiceParams(
+        start=start,
+        end=end,
+        calendar=t.string("calendar", choices=CALENDARS),
+        holidays=t.boolean("holidays"),
+        fleet=t.integer("fleet", lo=1, hi=1000),
+        vehicle_kind=t.string("vehicle_kind", choices=("van", "taxi", "bus")),
+        seats=seats,
+        wheelchair_places=t.integer("wheelchair_places", 0, lo=0, hi=10),
+        boarding_s=t.integer("boarding_s", lo=0, hi=600),
+        alighting_s=t.integer("alighting_s", lo=0, hi=600),
+        wheelchair_boarding_s=t.integer("wheelchair_boarding_s", 0, lo=0, hi=1800),
+        pickup_window_s=t.integer("pickup_window_s", lo=60, hi=7200),
+        max_wait_s=t.integer("max_wait_s", lo=60, hi=4 * 3600),
+        max_detour=t.number("max_detour", lo=1.0, hi=10.0),
+        min_extra_ride_s=t.integer("min_extra_ride_s", 300, lo=0, hi=3600),
+        booking_channels=tuple(channels),
+        booking_horizon_days=t.integer("booking_horizon_days", lo=0, hi=60),
+        reoptimise_every_s=t.integer("reoptimise_every_s", 900, lo=0, hi=24 * 3600),
+        reoptimise_time_limit_s=t.number("reoptimise_time_limit_s", 1.0, lo=0.0, hi=600.0),
+        depot=t.string("depot", "centre"),
+    )
+    if s.pickup_window_s > s.max_wait_s:
+        raise t.err("pickup_window_s", f"must not exceed service.max_wait_s ({s.max_wait_s})")
+    t.done()
+    return s
+
+
+def _fares(t: _Table) -> FareParams:
+    specials = []
+    raw = t.raw("special", [])
+    if not isinstance(raw, list):
+        raise t.err("special", "must be an array of tables [[fares.special]]")
+    for k, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise t.err(f"special[{k}]", "must be a table")
+        st = _Table(t.file, f"fares.special[{k}]", item)
+        specials.append(
+            SpecialFare(
+                name=st.string("name"),
+                lon=st.number("lon", lo=-180, hi=180),
+                lat=st.number("lat", lo=-90, hi=90),
+                radius_m=st.integer("radius_m", lo=1, hi=5000),
+                fare_jpy=st.integer("fare_jpy", lo=0, hi=100_000),
+            )
+        )
+        st.done()
+    f = FareParams(
+        flat_jpy=t.integer("flat_jpy", lo=0, hi=100_000),
+        special=tuple(specials),
+        operating_cost_per_vehicle_hour_jpy=t.integer("operating_cost_per_vehicle_hour_jpy", lo=0, hi=10**6),
+    )
+    t.done()
+    return f
+
+
+def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
+    profile = t.numbers("hourly_profile")
+    n_hours = math.ceil((service.end - service.start) / 3600)
+    if len(profile) != n_hours:
+        raise t.err("hourly_profile", f"needs one weight per service hour ({n_hours}), got {len(profile)}")
+    if sum(profile) <= 0:
+        raise t.err("hourly_profile", "needs at least one positive weight")
+    groups = t.numbers("group_sizes")
+    if abs(sum(groups) - 1.0) > 1e-6:
+        raise t.err("group_sizes", f"probabilities must sum to 1, got {sum(groups):.4f}")
+    if len(groups) > service.seats:
+        raise t.err(
+            "group_sizes", f"lists groups up to {len(groups)} but vehicles have {service.seats} seats"
+        )
+    dest = t.table("destinations")
+    weights: dict[str, float] = {}
+    for key in sorted(dest.data):
+        if key not in DESTINATION_CLASSES:
+            raise dest.err(key, f"unknown destination class; use one of {', '.join(DESTINATION_CLASSES)}")
+        weights[key] = dest.number(key, lo=0.0)
+    if not weights or sum(weights.values()) <= 0:
+        raise t.err("destinations", "needs at least one positive weight")
+    bbox_raw = t.raw("bbox", None)
+    bbox: tuple[float, float, float, float] | None = None
+    if bbox_raw is not None:
+        ok = (
+            isinstance(bbox_raw, list)
+            and len(bbox_raw) == 4
+            and all(isinstance(x, int | float) for x in bbox_raw)
+        )
+        if not ok or not (bbox_raw[0] < bbox_raw[2] and bbox_raw[1] < bbox_raw[3]):
+            raise t.err(
+                "bbox",
+                f"must be [west, south, east, north] with west < east, south < north; got {bbox_raw!r}",
+            )
+        bbox = (float(bbox_raw[0]), float(bbox_raw[1]), float(bbox_raw[2]), float(bbox_raw[3]))
+    target = t.raw("target_requests_per_day", None)
+    if target is not None and (
+        isinstance(target, bool) or not isinstance(target, int | float) or target <= 0
+    ):
+        raise t.err("target_requests_per_day", f"must be a positive number, got {target!r}")
+    d = DemandParams(
+        requests_per_day=t.number("requests_per_day", lo=0.0, hi=1e6),
+        target_requests_per_day=None if target is None else float(target),
+        hourly_profile=profile,
+        round_trip_share=t.share("round_trip_share"),
+        return_after_s=t.int_range("return_after_s", [3600, 3 * 3600]),
+        group_sizes=groups,
+        wheelchair_share=t.share("wheelchair_share"),
+        booked_ahead_share=t.share("booked_ahead_share"),
+        booking_lead_s=t.int_range("booking_lead_s", [1800, 24 * 3600]),
+        cancellation_rate=t.share("cancellation_rate"),
+        no_show_rate=t.share("no_show_rate"),
+        walking_speed_mps=t.number("walking_speed_mps", lo=0.3, hi=3.0),
+        max_walk_m=t.integer("max_walk_m", lo=10, hi=5000),
+        destinations=MappingProxyType(weights),
+        bbox=bbox,
+    )
+    if d.wheelchair_share > 0 and service.wheelchair_places == 0:
+        raise t.err(
+            "wheelchair_share", "is > 0 but service.wheelchair_places is 0 (no vehicle can carry them)"
+        )
+    del svc
+    t.done()
+    return d
+
+
+def _params_from_table(t: _Table, module: str, cls_name: str) -> Any:
+    """Build the routing layer's parameter class from a TOML table (None if that layer is absent)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    cls = getattr(mod, cls_name, None)
+    if cls is None:
+        return None
+    kwargs = dict(t.data)
+    for k, v in list(kwargs.items()):
+        if isinstance(v, list):
+            kwargs[k] = tuple(v)
+        elif isinstance(v, dict):
+            kwargs[k] = MappingProxyType(dict(v))
+        if k.endswith("file") and isinstance(v, str):
+            kwargs[k] = Path(v)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ScenarioError(f"{t.file}: table [{t.prefix}]: {exc} (fields of {cls_name})") from exc
+    except ValueError as exc:
+        raise ScenarioError(f"{t.file}: table [{t.prefix}]: {exc}") from exc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path
+        The ``.toml`` file.
+
+    Returns
+    -------
+    Scenario
+        The frozen scenario.
+
+    Raises
+    ------
+    ScenarioError
+        When the file is missing, not valid TOML, or a field is missing, unknown or
+        invalid; the message names the file, the field and the reason.
+    """
+    p = Path(path)
+    file = str(p)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{file}: no such scenario file (see scenarios/*.toml for examples)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{file}: not valid TOML: {exc}") from exc
+    top = _Table(file, "", data)
+    name = top.string("name")
+    area = top.string("area")
+    timezone = top.string("timezone", "Asia/Tokyo")
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise top.err("timezone", f"unknown time zone {timezone!r}") from exc
+    description = top.string("description", "-")
+    net_t = top.table("network", {})
+    stops_t = top.table("stops", {})
+    svc_t = top.table("service")
+    service = _service(svc_t)
+    fares = _fares(top.table("fares"))
+    demand = _demand(top.table("demand"), service, svc_t)
+    top.done()
+    network = _params_from_table(net_t, "ondemand.routing.network", "NetworkParams")
+    stops = _params_from_table(stops_t, "ondemand.routing.stops", "StopParams")
+    return Scenario(
+        name=name,
+        area=area,
+        timezone=timezone,
+        description=description,
+        network=network,
+        stops=stops,
+        service=service,
+        fares=fares,
+        demand=demand,
+        path=p,
+        network_table=MappingProxyType(dict(net_t.data)),
+        stops_table=MappingProxyType(dict(stops_t.data)),
+    )

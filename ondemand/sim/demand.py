@@ -1,0 +1,549 @@
+"""Demand: the ride requests of one service day, synthetic (seeded) or replayed from a CSV.
+
+A demand model turns a scenario and the service area's meeting points into a list of
+:class:`TripRequest` — where and when riders want to go, how they booked, and whether they
+will later cancel or not show up. The simulator feeds them to the dispatcher at their
+booking time.
+
+Synthetic demand (:class:`SyntheticDemand`): the day's number of trips is Poisson around
+``demand.requests_per_day``; outbound trips start at homes (OSM buildings, one weight each)
+at a time drawn from the hourly profile and go to a destination drawn by class weight (OSM
+POIs by ``key_class``, and homes); a share of riders book the return the same day. Riders walk
+to the nearest meeting point; the walk is the crow-fly distance times
+:data:`WALK_CIRCUITY` (an assumption: streets are not straight), at the scenario's walking
+speed. Homes or destinations further than ``demand.max_walk_m`` from every stop generate no
+trips. Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so the
+same seed gives the same day.
+
+Replay (:class:`CsvDemand`): a CSV of real requests with the columns documented on the class.
+
+Map data © OpenStreetMap contributors (ODbL).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ondemand.errors import DataNotFoundError, ScenarioError
+from ondemand.routing.model import BookingKind
+from ondemand.scenario import Scenario
+
+__all__ = [
+    "WALK_CIRCUITY",
+    "CsvDemand",
+    "DemandModel",
+    "StopLike",
+    "SyntheticDemand",
+    "TripRequest",
+    "nearest_stops",
+]
+
+WALK_CIRCUITY = 1.25
+"""Walking distance over crow-fly distance (assumption; typical for residential grids)."""
+
+_EARTH_M_PER_DEG = 111_195.0
+
+
+class StopLike(Protocol):
+    """What demand needs of a meeting point: an id, a name and a position."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def lat(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TripRequest:
+    """One rider's trip as the demand model produced it (before the dispatcher saw it).
+
+    Parameters
+    ----------
+    id
+        Unique id (sortable within the day).
+    booked_at
+        When the request is made (simulation seconds; may be before service start).
+    kind
+        ``ASAP`` (pickup as soon as possible) or ``LEAVE_AT`` (booked ahead).
+    requested_pickup
+        Earliest time the rider can be picked up at the meeting point (for ``ASAP`` the
+        booking time plus the walk to the stop).
+    origin, destination
+        (lon, lat) of the rider's true origin and destination.
+    pickup_stop, dropoff_stop
+        Indices of the meeting points (into the service area's stops).
+    walk_to_m, walk_from_m
+        Walking metres to the pickup stop and from the drop-off stop.
+    walk_to_s, walk_from_s
+        Walking seconds.
+    passengers, wheelchair
+        Group size and wheelchair places.
+    cancel_at
+        When the rider cancels (None: never).
+    no_show
+        Whether the rider does not turn up.
+    purpose
+        Destination class (``home`` for return trips).
+    return_of
+        For a return leg, the id of the outbound trip.
+    """
+
+    id: str
+    booked_at: int
+    kind: BookingKind
+    requested_pickup: int
+    origin: tuple[float, float]
+    destination: tuple[float, float]
+    pickup_stop: int
+    dropoff_stop: int
+    walk_to_m: int
+    walk_from_m: int
+    walk_to_s: int
+    walk_from_s: int
+    passengers: int = 1
+    wheelchair: int = 0
+    cancel_at: int | None = None
+    no_show: bool = False
+    purpose: str = "other"
+    return_of: str | None = None
+
+
+class DemandModel(Protocol):
+    """Produces the requests of one day for a set of meeting points."""
+
+    def trips(self, stops: Sequence[StopLike], *, seed: int) -> list[TripRequest]:
+        """The day's trips, sorted by booking time, reproducible from ``seed``."""
+        ...
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _xy(lon: NDArray[np.float64], lat: NDArray[np.float64], lat0: float) -> NDArray[np.float64]:
+    return np.column_stack([lon * _EARTH_M_PER_DEG * math.cos(math.radians(lat0)), lat * _EARTH_M_PER_DEG])
+
+
+def nearest_stops(
+    stops: Sequence[StopLike], lon: NDArray[np.float64], lat: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Nearest meeting point of each point and the walking metres to it.
+
+    Walking metres are crow-fly distance times :data:`WALK_CIRCUITY`, rounded.
+    """
+    from scipy.spatial import cKDTree
+
+    s_lon = np.array([s.lon for s in stops], dtype=np.float64)
+    s_lat = np.array([s.lat for s in stops], dtype=np.float64)
+    lat0 = float(s_lat.mean())
+    tree = cKDTree(_xy(s_lon, s_lat, lat0))
+    dist, idx = tree.query(_xy(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64), lat0))
+    walk = np.rint(np.asarray(dist) * WALK_CIRCUITY).astype(np.int64)
+    return np.asarray(idx, dtype=np.int64), walk
+
+
+@dataclass(frozen=True)
+class _Points:
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    cls: tuple[str, ...]
+
+
+@lru_cache(maxsize=8)
+def _load_points(data_dir: Path, prefix: str) -> tuple[_Points, _Points]:
+    """Buildings (homes) and POIs of an area from the data folder."""
+    out = []
+    for layer in ("buildings", "pois"):
+        path = data_dir / f"{prefix}_{layer}.geojson"
+        if not path.is_file():
+            raise DataNotFoundError(
+                f"{path} not found: set ONDEMAND_DATA_DIR to the folder with {prefix}_{layer}.geojson"
+            )
+        feats = json.loads(path.read_text(encoding="utf-8"))["features"]
+        lon, lat, cls = [], [], []
+        for f in feats:
+            geom = f.get("geometry") or {}
+            if geom.get("type") != "Point":
+                continue
+            x, y = geom["coordinates"][:2]
+            lon.append(float(x))
+            lat.append(float(y))
+            cls.append("home" if layer == "buildings" else str(f["properties"].get("key_class") or "other"))
+        out.append(_Points(np.array(lon), np.array(lat), tuple(cls)))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+class SyntheticDemand:
+    """Seeded synthetic demand for a scenario (see the module docstring).
+
+    Parameters
+    ----------
+    scenario
+        The scenario (its ``demand``, ``service`` and ``area``).
+    data_dir
+        Folder with ``{prefix}_buildings.geojson`` and ``{prefix}_pois.geojson``; default:
+        ``ONDEMAND_DATA_DIR``.
+    requests_per_day
+        Override of ``scenario.demand.requests_per_day`` (for sweeps).
+    """
+
+    def __init__(
+        self, scenario: Scenario, *, data_dir: Path | None = None, requests_per_day: float | None = None
+    ) -> None:
+        from ondemand.routing.network import data_dir_from_env, get_area
+
+        self.scenario = scenario
+        folder = data_dir if data_dir is not None else data_dir_from_env()
+        if folder is None:
+            raise DataNotFoundError("no data folder: set ONDEMAND_DATA_DIR to the folder with the OSM layers")
+        self.data_dir = Path(folder)
+        self.prefix = get_area(scenario.area).prefix
+        self.requests_per_day = (
+            scenario.demand.requests_per_day if requests_per_day is None else float(requests_per_day)
+        )
+
+    def _candidates(
+        self, stops: Sequence[StopLike]
+    ) -> tuple[
+        _Points,
+        NDArray[np.int64],
+        NDArray[np.int64],
+        NDArray[np.float64],
+        _Points,
+        NDArray[np.float64],
+        NDArray[np.int64],
+        NDArray[np.int64],
+    ]:
+        d = self.scenario.demand
+        homes, pois = _load_points(self.data_dir, self.prefix)
+
+        def keep(p: _Points) -> NDArray[np.bool_]:
+            m = np.ones(len(p.lon), dtype=bool)
+            if d.bbox is not None:
+                w, s, e, n = d.bbox
+                m &= (p.lon >= w) & (p.lon <= e) & (p.lat >= s) & (p.lat <= n)
+            return m
+
+        # Destinations: POIs of weighted classes and homes.
+        dest_lon = np.concatenate([pois.lon, homes.lon])
+        dest_lat = np.concatenate([pois.lat, homes.lat])
+        dest_cls = pois.cls + homes.cls
+        w = np.array([d.destinations.get(c, 0.0) for c in dest_cls], dtype=np.float64)
+        m = np.concatenate([keep(pois), keep(homes)]) & (w > 0)
+        d_idx, d_walk = nearest_stops(stops, dest_lon, dest_lat)
+        m &= d_walk <= d.max_walk_m
+        dest = _Points(dest_lon, dest_lat, dest_cls)
+        dw = np.where(m, w, 0.0)
+        # Origins: homes.
+        h_idx, h_walk = nearest_stops(stops, homes.lon, homes.lat)
+        hm = keep(homes) & (h_walk <= d.max_walk_m)
+        hw = hm.astype(np.float64)
+        return homes, h_idx, h_walk, hw, dest, dw, d_idx, d_walk
+
+    def trips(self, stops: Sequence[StopLike], *, seed: int) -> list[TripRequest]:
+        """The day's trips, sorted by booking time, reproducible from ``seed``.
+
+        Raises
+        ------
+        ScenarioError
+            When no home or no destination lies within walking distance of a stop.
+        """
+        sc = self.scenario
+        d, svc = sc.demand, sc.service
+        where = f"{sc.path or sc.name}"
+        homes, h_idx, h_walk, hw, dest, dw, d_idx, d_walk = self._candidates(stops)
+        if hw.sum() <= 0:
+            raise ScenarioError(
+                f"{where}: field 'demand.max_walk_m': no home within {d.max_walk_m} m of a stop"
+            )
+        if dw.sum() <= 0:
+            raise ScenarioError(
+                f"{where}: field 'demand.destinations': no destination within walking distance"
+            )
+        rng = np.random.default_rng(seed)
+        n_trips = int(rng.poisson(self.requests_per_day))
+        profile = np.array(d.hourly_profile, dtype=np.float64)
+        profile /= profile.sum()
+        hp = hw / hw.sum()
+        dp = dw / dw.sum()
+        groups = np.array(d.group_sizes, dtype=np.float64)
+        groups /= groups.sum()
+        speed = d.walking_speed_mps
+        last_pickup = svc.end - 1800  # no trip requested in the last half hour (assumption)
+
+        out: list[TripRequest] = []
+        chain = 0
+        while len(out) < n_trips:
+            chain += 1
+            # Outbound: home -> destination (different stops).
+            h = int(rng.choice(len(hp), p=hp))
+            for _ in range(20):
+                j = int(rng.choice(len(dp), p=dp))
+                if d_idx[j] != h_idx[h]:
+                    break
+            else:
+                continue
+            hour = int(rng.choice(len(profile), p=profile))
+            t = svc.start + hour * 3600 + int(rng.integers(0, 3600))
+            t = min(t, last_pickup)
+            size = int(rng.choice(len(groups), p=groups)) + 1
+            wheel = int(rng.random() < d.wheelchair_share)
+            round_trip = rng.random() < d.round_trip_share
+            home_pt = (float(homes.lon[h]), float(homes.lat[h]))
+            dest_pt = (float(dest.lon[j]), float(dest.lat[j]))
+            legs = [
+                (
+                    t,
+                    home_pt,
+                    dest_pt,
+                    int(h_idx[h]),
+                    int(d_idx[j]),
+                    int(h_walk[h]),
+                    int(d_walk[j]),
+                    dest.cls[j],
+                )
+            ]
+            if round_trip and len(out) + 1 < n_trips:
+                back = t + int(rng.integers(d.return_after_s[0], d.return_after_s[1] + 1))
+                if back <= last_pickup:
+                    legs.append(
+                        (
+                            back,
+                            dest_pt,
+                            home_pt,
+                            int(d_idx[j]),
+                            int(h_idx[h]),
+                            int(d_walk[j]),
+                            int(h_walk[h]),
+                            "home",
+                        )
+                    )
+            first_id: str | None = None
+            for k, (when, o, de, ps, ds, wt, wf, purpose) in enumerate(legs):
+                rid = f"r{chain:04d}{'ab'[k]}"
+                walk_to_s = math.ceil(wt / speed)
+                walk_from_s = math.ceil(wf / speed)
+                ahead = rng.random() < d.booked_ahead_share
+                if ahead:
+                    lead = int(rng.integers(d.booking_lead_s[0], d.booking_lead_s[1] + 1))
+                    booked = when - lead
+                    kind = BookingKind.LEAVE_AT
+                    pickup = when
+                else:
+                    booked = when - walk_to_s
+                    kind = BookingKind.ASAP
+                    pickup = when
+                cancel_at: int | None = None
+                if rng.random() < d.cancellation_rate:
+                    cancel_at = booked + int(rng.integers(0, max(1, pickup - booked) + 1))
+                no_show = bool(rng.random() < d.no_show_rate)
+                out.append(
+                    TripRequest(
+                        id=rid,
+                        booked_at=booked,
+                        kind=kind,
+                        requested_pickup=pickup,
+                        origin=o,
+                        destination=de,
+                        pickup_stop=ps,
+                        dropoff_stop=ds,
+                        walk_to_m=wt,
+                        walk_from_m=wf,
+                        walk_to_s=walk_to_s,
+                        walk_from_s=walk_from_s,
+                        passengers=size,
+                        wheelchair=wheel,
+                        cancel_at=cancel_at,
+                        no_show=no_show and cancel_at is None,
+                        purpose=purpose,
+                        return_of=first_id,
+                    )
+                )
+                first_id = first_id or rid
+        out.sort(key=lambda r: (r.booked_at, r.id))
+        return out
+
+
+# --------------------------------------------------------------------------- replay
+
+
+class CsvDemand:
+    """Replay of real requests from a CSV file.
+
+    Columns (header row required; times ``HH:MM`` or ``HH:MM:SS`` of the service day,
+    or integer seconds from midnight):
+
+    ``id``
+        Unique request id.
+    ``booked_at``
+        When the request was made.
+    ``pickup_time``
+        Requested pickup time (empty: as soon as possible, i.e. at booking).
+    ``origin_lon``, ``origin_lat``, ``dest_lon``, ``dest_lat``
+        Where the rider starts and wants to go (each is snapped to the nearest stop).
+    ``passengers``
+        Group size (optional, default 1).
+    ``wheelchair``
+        0 or 1 (optional, default 0).
+    ``cancel_at``
+        When the rider cancelled (optional, empty = never).
+    ``no_show``
+        0 or 1 (optional, default 0).
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    walking_speed_mps, max_walk_m
+        Walking speed and the longest walk to a stop (farther points are an error).
+    """
+
+    REQUIRED = ("id", "booked_at", "origin_lon", "origin_lat", "dest_lon", "dest_lat")
+
+    def __init__(self, path: str | Path, *, walking_speed_mps: float = 1.0, max_walk_m: int = 1000) -> None:
+        self.path = Path(path)
+        self.walking_speed_mps = walking_speed_mps
+        self.max_walk_m = max_walk_m
+
+    def _err(self, line: int, col: str, why: str) -> ScenarioError:
+        return ScenarioError(f"{self.path}: line {line}: column {col!r}: {why}")
+
+    @staticmethod
+    def _time(v: str) -> int:
+        v = v.strip()
+        if v.isdigit():
+            return int(v)
+        parts = v.split(":")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+            raise ValueError(v)
+        nums = [int(p) for p in parts] + [0]
+        return nums[0] * 3600 + nums[1] * 60 + nums[2]
+
+    def trips(self, stops: Sequence[StopLike], *, seed: int = 0) -> list[TripRequest]:
+        """The file's trips snapped to ``stops``, sorted by booking time (``seed`` is unused).
+
+        Raises
+        ------
+        ScenarioError
+            For a missing file or column, a bad value, a duplicate id or a point too far
+            from every stop; the message names the file, the line and the column.
+        """
+        del seed
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ScenarioError(f"{self.path}: no such request file") from exc
+        reader = csv.DictReader(text.splitlines())
+        cols = reader.fieldnames or []
+        for c in self.REQUIRED:
+            if c not in cols:
+                raise self._err(1, c, f"required column missing (columns: {', '.join(self.REQUIRED)}, ...)")
+        rows = list(reader)
+        pts: list[tuple[float, float, float, float]] = []
+        seen: set[str] = set()
+        for k, row in enumerate(rows):
+            line = k + 2
+            rid = (row.get("id") or "").strip()
+            if not rid or rid in seen:
+                raise self._err(line, "id", f"empty or duplicate id {rid!r}")
+            seen.add(rid)
+            vals = []
+            for c in ("origin_lon", "origin_lat", "dest_lon", "dest_lat"):
+                try:
+                    x = float(row[c])
+                except (TypeError, ValueError):
+                    raise self._err(line, c, f"not a number: {row.get(c)!r}") from None
+                if not math.isfinite(x) or abs(x) > 180:
+                    raise self._err(line, c, f"not a coordinate: {x!r}")
+                vals.append(x)
+            pts.append((vals[0], vals[1], vals[2], vals[3]))
+        if not rows:
+            return []
+        arr = np.array(pts, dtype=np.float64)
+        o_idx, o_walk = nearest_stops(stops, arr[:, 0], arr[:, 1])
+        d_idx, d_walk = nearest_stops(stops, arr[:, 2], arr[:, 3])
+        out: list[TripRequest] = []
+        for k, row in enumerate(rows):
+            line = k + 2
+
+            def get_time(col: str, *, row: dict[str, str] = row, line: int = line) -> int | None:
+                v = (row.get(col) or "").strip()
+                if not v:
+                    return None
+                try:
+                    return self._time(v)
+                except ValueError:
+                    raise self._err(line, col, f"not a time (HH:MM[:SS] or seconds): {v!r}") from None
+
+            def get_int(
+                col: str, default: int, lo: int, *, row: dict[str, str] = row, line: int = line
+            ) -> int:
+                v = (row.get(col) or "").strip()
+                if not v:
+                    return default
+                try:
+                    x = int(v)
+                except ValueError:
+                    raise self._err(line, col, f"not an integer: {v!r}") from None
+                if x < lo:
+                    raise self._err(line, col, f"must be >= {lo}, got {x}")
+                return x
+
+            booked = get_time("booked_at")
+            if booked is None:
+                raise self._err(line, "booked_at", "is required")
+            pickup_t = get_time("pickup_time")
+            for col, walk in (("origin_lon", o_walk[k]), ("dest_lon", d_walk[k])):
+                if walk > self.max_walk_m:
+                    raise self._err(
+                        line, col, f"point is {walk} m from the nearest stop (max {self.max_walk_m})"
+                    )
+            if o_idx[k] == d_idx[k]:
+                raise self._err(line, "dest_lon", "origin and destination snap to the same stop")
+            walk_to_s = math.ceil(int(o_walk[k]) / self.walking_speed_mps)
+            kind = BookingKind.ASAP if pickup_t is None else BookingKind.LEAVE_AT
+            requested = booked + walk_to_s if pickup_t is None else pickup_t
+            if requested < booked:
+                raise self._err(line, "pickup_time", "is before booked_at")
+            out.append(
+                TripRequest(
+                    id=row["id"].strip(),
+                    booked_at=booked,
+                    kind=kind,
+                    requested_pickup=requested,
+                    origin=(float(arr[k, 0]), float(arr[k, 1])),
+                    destination=(float(arr[k, 2]), float(arr[k, 3])),
+                    pickup_stop=int(o_idx[k]),
+                    dropoff_stop=int(d_idx[k]),
+                    walk_to_m=int(o_walk[k]),
+                    walk_from_m=int(d_walk[k]),
+                    walk_to_s=walk_to_s,
+                    walk_from_s=math.ceil(int(d_walk[k]) / self.walking_speed_mps),
+                    passengers=get_int("passengers", 1, 1),
+                    wheelchair=get_int("wheelchair", 0, 0),
+                    cancel_at=get_time("cancel_at"),
+                    no_show=bool(get_int("no_show", 0, 0)),
+                    purpose="replay",
+                )
+            )
+        out.sort(key=lambda r: (r.booked_at, r.id))
+        return out

@@ -1,0 +1,580 @@
+"""Route feasibility and stop times: the one place that decides whether a route works.
+
+:func:`evaluate_route` takes a vehicle's ordered stops and answers two questions:
+is the route feasible (windows, seats, wheelchair places, maximum ride times, riders
+already on board, shift end, route duration), and when does each stop happen.
+
+How the times are found
+-----------------------
+The constraints of a fixed stop sequence are *difference constraints* between the
+service start times ``B``: travel (``B[k+1] >= B[k] + s[k] + t[k, k+1]``), windows
+(``e[k] <= B[k] <= l[k]``), ride times (``B[drop] - B[pick] - s[pick] <= L``) and the
+route duration (``end - D0 <= T``). Such a system has a componentwise *least*
+solution whenever it has any solution, so the route is feasible exactly when the
+least solution keeps every upper bound. :func:`evaluate_route` computes it with an
+O(n) forward pass (service start = ``max(arrival, earliest)``) repeated while a ride
+or duration constraint pushes an earlier stop later (a Bellman–Ford iteration over
+the few "backward" constraints; a pure travel time above a ride limit is reported
+at once, so the iteration always converges, usually in one or two passes). This is
+exact, unlike a slack-only test.
+
+The least solution has the vehicle leave as early as possible and wait at stops,
+possibly with riders on board. The *planned* schedule then applies the departure
+delays of Cordeau (2006)'s eight-step scheduling: first the departure from the
+start, then each pickup in turn, is delayed by ``min(F, sum of later waiting)``,
+where ``F`` is the forward time slack (Savelsbergh 1992). The delay is absorbed by
+later waiting, so the end of the route never moves, and every window stays kept. One
+deliberate difference from Cordeau: a rider already on board at the delayed stop
+gets zero ride-time slack, so a delay never lengthens anyone's ride to shorten
+another's (waiting with riders on board counts as ride time).
+
+Both schedules are returned: ``service_start`` (planned) and ``earliest_start``
+(least). Costs that must be monotone when stops are added (insertion) use the
+least one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ondemand.routing.model import Request, Route, StopKind, TravelTimes
+
+__all__ = ["RouteProfile", "RouteSchedule", "evaluate_route", "route_profile"]
+
+_BIG = 1 << 60
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSchedule:
+    """When each stop of a route happens, and whether the route is feasible.
+
+    Per-stop tuples follow ``route.stops``. When ``feasible`` is false, ``reason``
+    names the first broken constraint (stop, request, limit) and the times are those
+    of the as-early-as-possible pass up to where it failed (they may be empty).
+
+    Attributes
+    ----------
+    feasible
+        Whether every constraint holds.
+    reason
+        Why not, or ``None``.
+    arrival
+        Arrival time at each stop (planned schedule).
+    service_start
+        Start of service at each stop: ``max(arrival, earliest)`` plus any planned
+        delay that cuts ride time.
+    departure
+        End of service at each stop (``service_start`` + boarding/alighting time);
+        the vehicle may leave then.
+    load
+        Seats taken after each stop (riders on board at the start included).
+    end_time
+        Arrival at the end depot, or the departure from the last stop of an open route
+        (``start_departure`` for an empty open route).
+    distance
+        Length of the route from the start through every stop to the end depot (if any).
+    duration
+        ``end_time - start_departure``.
+    start_departure
+        When the vehicle leaves its start location (planned).
+    earliest_start
+        Least (as-early-as-possible) service start of each stop.
+    wheelchair_load
+        Wheelchair places taken after each stop.
+    drive_time
+        Pure driving time of the route (start to end depot, if any).
+    """
+
+    feasible: bool
+    reason: str | None
+    arrival: tuple[int, ...]
+    service_start: tuple[int, ...]
+    departure: tuple[int, ...]
+    load: tuple[int, ...]
+    end_time: int
+    distance: int
+    duration: int
+    start_departure: int = 0
+    earliest_start: tuple[int, ...] = ()
+    wheelchair_load: tuple[int, ...] = ()
+    drive_time: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Compiled:
+    """A route turned into plain per-stop lists (the scheduling input)."""
+
+    loc: list[int]
+    earliest: list[int]
+    latest: list[int]
+    service: list[int]
+    travel: list[int]  # travel[k]: from previous node (start for k = 0) to stop k
+    end_travel: int  # from the last node to the end depot (0 for an open route)
+    pair: list[int]  # for a drop-off: index of its pickup, -1 if on board at start; -2 for pickups
+    max_ride: list[int]  # for a drop-off: its request's max ride
+    ride_from: list[int]  # for a drop-off of a rider on board: end of their pickup service
+    load: list[int]
+    wheel: list[int]
+    distance: int
+    drive: int
+
+
+def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> _Compiled | str:
+    v = route.vehicle
+    dur = tt.durations
+    dist = tt.distances
+    size = int(dur.shape[0])
+    onboard = {r.request.id: r for r in v.onboard}
+    loc: list[int] = []
+    earliest: list[int] = []
+    latest: list[int] = []
+    service: list[int] = []
+    travel: list[int] = []
+    pair: list[int] = []
+    max_ride: list[int] = []
+    ride_from: list[int] = []
+    load: list[int] = []
+    wheel: list[int] = []
+    picked: dict[str, int] = {}
+    dropped: set[str] = set()
+    seats = sum(r.request.passengers for r in v.onboard)
+    chairs = sum(r.request.wheelchair for r in v.onboard)
+    if not 0 <= v.start < size:
+        return f"vehicle {v.id!r}: start location {v.start} is not in the travel-time matrix"
+    if v.end is not None and not 0 <= v.end < size:
+        return f"vehicle {v.id!r}: end location {v.end} is not in the travel-time matrix"
+    prev = v.start
+    distance = 0
+    drive = 0
+    for k, stop in enumerate(route.stops):
+        rid = stop.request_id
+        where = f"stop {k} ({stop.kind.value} of {rid!r})"
+        if not 0 <= stop.location < size:
+            return f"{where}: location {stop.location} is not in the travel-time matrix"
+        if stop.kind is StopKind.PICKUP:
+            req = requests.get(rid)
+            if req is None:
+                return f"{where}: request {rid!r} is not in the plan's requests"
+            if rid in onboard:
+                return f"{where}: request {rid!r} is already on board and cannot be picked up again"
+            if rid in picked:
+                return f"{where}: request {rid!r} is picked up twice"
+            if stop.location != req.pickup:
+                return f"{where}: location {stop.location} is not the request's pickup {req.pickup}"
+            picked[rid] = k
+            earliest.append(req.earliest_pickup)
+            latest.append(req.latest_pickup)
+            service.append(req.pickup_service)
+            pair.append(-2)
+            max_ride.append(0)
+            ride_from.append(0)
+            seats += req.passengers
+            chairs += req.wheelchair
+        else:
+            ob = onboard.get(rid)
+            req = ob.request if ob is not None else requests.get(rid)
+            if req is None:
+                return f"{where}: request {rid!r} is not in the plan's requests"
+            if rid in dropped:
+                return f"{where}: request {rid!r} is dropped off twice"
+            if stop.location != req.dropoff:
+                return f"{where}: location {stop.location} is not the request's drop-off {req.dropoff}"
+            if ob is None and rid not in picked:
+                return f"{where}: request {rid!r} is dropped off before it is picked up"
+            dropped.add(rid)
+            late = req.latest_dropoff
+            if ob is not None:
+                start = ob.picked_up_at + req.pickup_service
+                late = min(late, start + req.max_ride)
+                pair.append(-1)
+                ride_from.append(start)
+            else:
+                pair.append(picked[rid])
+                ride_from.append(0)
+            earliest.append(req.earliest_dropoff)
+            latest.append(late)
+            service.append(req.dropoff_service)
+            max_ride.append(req.max_ride)
+            seats -= req.passengers
+            chairs -= req.wheelchair
+        if seats > v.seats:
+            return f"{where}: {seats} seats taken, vehicle {v.id!r} has {v.seats}"
+        if chairs > v.wheelchair_places:
+            return f"{where}: {chairs} wheelchair places taken, vehicle {v.id!r} has {v.wheelchair_places}"
+        loc.append(stop.location)
+        t = int(dur[prev, stop.location])
+        travel.append(t)
+        drive += t
+        distance += int(dist[prev, stop.location])
+        load.append(seats)
+        wheel.append(chairs)
+        prev = stop.location
+    for rid in picked:
+        if rid not in dropped:
+            return f"request {rid!r} is picked up but never dropped off in vehicle {v.id!r}'s route"
+    for rid in onboard:
+        if rid not in dropped:
+            return f"rider {rid!r} is on board vehicle {v.id!r} but the route never drops them off"
+    end_travel = 0
+    if v.end is not None:
+        end_travel = int(dur[prev, v.end])
+        drive += end_travel
+        distance += int(dist[prev, v.end])
+    return _Compiled(
+        loc,
+        earliest,
+        latest,
+        service,
+        travel,
+        end_travel,
+        pair,
+        max_ride,
+        ride_from,
+        load,
+        wheel,
+        distance,
+        drive,
+    )
+
+
+def _forward(c: _Compiled, d0: int, lower: Sequence[int]) -> tuple[list[int], list[int], int]:
+    """Arrival and service start of every stop when leaving the start at ``d0``."""
+    arrival: list[int] = []
+    start: list[int] = []
+    t = d0
+    for k in range(len(c.loc)):
+        a = t + c.travel[k]
+        b = a if a > lower[k] else lower[k]
+        arrival.append(a)
+        start.append(b)
+        t = b + c.service[k]
+    return arrival, start, t + c.end_travel
+
+
+def _violation(
+    c: _Compiled, route: Route, d0: int, arrival: list[int], start: list[int], end: int
+) -> str | None:
+    """The first constraint that the schedule breaks, or ``None``."""
+    v = route.vehicle
+    t = d0
+    if d0 < v.available_from:
+        return f"vehicle {v.id!r} leaves at {d0}, before it is available at {v.available_from}"
+    for k in range(len(c.loc)):
+        stop = route.stops[k]
+        where = f"stop {k} ({stop.kind.value} of {stop.request_id!r})"
+        if arrival[k] != t + c.travel[k] or start[k] < arrival[k]:
+            return f"{where}: service starts before the vehicle can arrive"
+        if start[k] < c.earliest[k]:
+            return f"{where}: service at {start[k]} is before the window opens at {c.earliest[k]}"
+        if start[k] > c.latest[k]:
+            what = "latest pickup" if stop.kind is StopKind.PICKUP else "latest drop-off or ride limit"
+            return f"{where}: service at {start[k]} is after the {what} {c.latest[k]}"
+        p = c.pair[k]
+        if p >= 0:
+            ride = start[k] - start[p] - c.service[p]
+            if ride > c.max_ride[k]:
+                return f"{where}: ride time {ride} exceeds the maximum {c.max_ride[k]}"
+        t = start[k] + c.service[k]
+    if end != t + c.end_travel:
+        return f"vehicle {v.id!r}: end time {end} does not follow from the stops"
+    if end > v.shift_end:
+        return f"vehicle {v.id!r}: route ends at {end}, after the shift ends at {v.shift_end}"
+    if v.max_route_duration is not None and end - d0 > v.max_route_duration:
+        limit = v.max_route_duration
+        return f"vehicle {v.id!r}: route lasts {end - d0}, longer than the maximum duration {limit}"
+    return None
+
+
+def _least(c: _Compiled, route: Route) -> tuple[int, list[int], list[int], int] | str:
+    """The as-early-as-possible feasible schedule, or why none exists."""
+    v = route.vehicle
+    n = len(c.loc)
+    # A ride (or the route) longer than its limit even without any waiting: no schedule.
+    for k in range(n):
+        p = c.pair[k]
+        if p < 0:
+            continue
+        pure = sum(c.travel[p + 1 : k + 1]) + sum(c.service[p + 1 : k])
+        if pure > c.max_ride[k]:
+            stop = route.stops[k]
+            return (
+                f"stop {k} (drop-off of {stop.request_id!r}): ride takes at least {pure}, "
+                f"more than the maximum {c.max_ride[k]}"
+            )
+    if v.max_route_duration is not None:
+        pure = sum(c.travel) + sum(c.service) + c.end_travel
+        if pure > v.max_route_duration:
+            return (
+                f"vehicle {v.id!r}: route takes at least {pure}, "
+                f"longer than the maximum duration {v.max_route_duration}"
+            )
+    lower = list(c.earliest)
+    d0 = v.available_from
+    drops = [k for k in range(n) if c.pair[k] >= 0]
+    for _ in range(len(drops) + 3):
+        arrival, start, end = _forward(c, d0, lower)
+        for k in range(n):
+            if start[k] > c.latest[k]:
+                stop = route.stops[k]
+                if stop.kind is StopKind.PICKUP:
+                    what = "latest pickup"
+                elif c.pair[k] == -1:
+                    what = "latest drop-off (or ride limit) of the rider on board"
+                else:
+                    what = "latest drop-off"
+                return (
+                    f"stop {k} ({stop.kind.value} of {stop.request_id!r}): "
+                    f"earliest possible service {start[k]} is after the {what} {c.latest[k]}"
+                )
+        if end > v.shift_end:
+            return f"vehicle {v.id!r}: route cannot end before {end}, after the shift ends at {v.shift_end}"
+        changed = False
+        for k in drops:
+            p = c.pair[k]
+            need = start[k] - c.service[p] - c.max_ride[k]
+            if need > lower[p]:
+                lower[p] = need
+                changed = True
+        if v.max_route_duration is not None and end - d0 > v.max_route_duration:
+            d0 = end - v.max_route_duration
+            changed = True
+        if not changed:
+            return d0, arrival, start, end
+    return f"vehicle {v.id!r}: ride-time limits cannot all be met"  # pragma: no cover - guarded above
+
+
+def _delay(c: _Compiled, d0: int, arrival: list[int], start: list[int]) -> tuple[int, list[int], list[int]]:
+    """Cordeau's departure delays on a feasible least schedule (see the module docstring)."""
+    n = len(c.loc)
+    if n == 0:
+        return d0, arrival, start
+    start = list(start)
+    arrival = list(arrival)
+
+    def slack_from(j: int) -> tuple[int, int]:
+        # Forward slack for delaying stop j (j = -1: the departure from the start), and the
+        # total waiting after j. Riders on board at j (picked up before j, or on board at
+        # the start) get zero ride slack: a delay must be absorbed before their drop-off.
+        best = c.latest[j] - start[j] if j >= 0 else _BIG
+        waited = 0
+        for k in range(j + 1, n):
+            waited += start[k] - arrival[k]
+            p = c.pair[k]
+            s = 0 if p == -1 or 0 <= p < j else c.latest[k] - start[k]
+            if waited + s < best:
+                best = waited + s
+        return best, waited
+
+    def push(j: int) -> None:
+        t = start[j] + c.service[j]
+        for k in range(j + 1, n):
+            a = t + c.travel[k]
+            arrival[k] = a
+            if a > start[k]:
+                start[k] = a
+            t = start[k] + c.service[k]
+
+    # The start: delaying D0 moves the first stops while waiting absorbs it.
+    f, waited = slack_from(-1)
+    x = min(f, waited)
+    if x > 0:
+        d0 += x
+        t = d0
+        for k in range(n):
+            a = t + c.travel[k]
+            arrival[k] = a
+            if a > start[k]:
+                start[k] = a
+            t = start[k] + c.service[k]
+    for j in range(n):
+        if c.pair[j] != -2:
+            continue
+        f, waited = slack_from(j)
+        x = min(f, waited)
+        if x > 0:
+            start[j] += x
+            push(j)
+    return d0, arrival, start
+
+
+def evaluate_route(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> RouteSchedule:
+    """Decide whether a route is feasible and when each of its stops happens.
+
+    Parameters
+    ----------
+    route
+        The vehicle and its ordered stops. Riders in ``route.vehicle.onboard`` must be
+        dropped off in the route and must not be picked up again.
+    requests
+        Every request picked up in the route (``Plan.requests``), promises applied.
+    tt
+        Travel times; locations are indices into its matrices.
+
+    Returns
+    -------
+    RouteSchedule
+        ``feasible`` with the planned times, or ``feasible=False`` with a ``reason``
+        naming the stop and constraint.
+
+    Notes
+    -----
+    Runs in O(n) for a route without binding ride or duration limits, and in
+    O(n * m) in the worst case (``m`` binding limits), plus O(n^2) for the
+    departure delays. Stop service start is ``max(arrival, earliest)``; ride time is
+    measured from the end of pickup service to the start of drop-off service.
+    """
+    c = _compile(route, requests, tt)
+    v = route.vehicle
+    if isinstance(c, str):
+        return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from)
+    least = _least(c, route)
+    if isinstance(least, str):
+        arrival, start, end = _forward(c, v.available_from, c.earliest)
+        return _result(c, route, False, least, v.available_from, arrival, start, end, start)
+    d0, arrival, start, end = least
+    bad = _violation(c, route, d0, arrival, start, end)
+    if bad is not None:  # pragma: no cover - the least schedule is feasible by construction
+        return _result(c, route, False, bad, d0, arrival, start, end, start)
+    pd0, parr, pstart = _delay(c, d0, arrival, start)
+    pend = pstart[-1] + c.service[-1] + c.end_travel if c.loc else pd0 + c.end_travel
+    if _violation(c, route, pd0, parr, pstart, pend) is not None:  # pragma: no cover - defensive
+        return _result(c, route, True, None, d0, arrival, start, end, start)
+    return _result(c, route, True, None, pd0, parr, pstart, pend, start)
+
+
+def _result(
+    c: _Compiled,
+    route: Route,
+    feasible: bool,
+    reason: str | None,
+    d0: int,
+    arrival: list[int],
+    start: list[int],
+    end: int,
+    earliest: list[int],
+) -> RouteSchedule:
+    departure = tuple(b + s for b, s in zip(start, c.service, strict=True))
+    return RouteSchedule(
+        feasible=feasible,
+        reason=reason,
+        arrival=tuple(arrival),
+        service_start=tuple(start),
+        departure=departure,
+        load=tuple(c.load),
+        end_time=end,
+        distance=c.distance,
+        duration=end - d0,
+        start_departure=d0,
+        earliest_start=tuple(earliest),
+        wheelchair_load=tuple(c.wheel),
+        drive_time=c.drive,
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RouteProfile:
+    """Per-stop arrays of a feasible route's least schedule, for fast insertion checks.
+
+    Node 0 is the vehicle's start (its "service start" is the least departure time,
+    its service time zero); node ``k + 1`` is stop ``k``. All arrays have length
+    ``n + 1`` for ``n`` stops.
+
+    Attributes
+    ----------
+    loc
+        Location of each node.
+    start
+        Least service start (node 0: least departure from the start).
+    departure
+        ``start + service``.
+    wait
+        ``start - arrival`` (0 for node 0): waiting that absorbs a push.
+    cum_wait
+        ``cum_wait[k] = sum(wait[1..k])``; the push that reaches node ``k`` from node
+        ``i < k`` is ``max(0, push - (cum_wait[k] - cum_wait[i]))``.
+    slack
+        ``latest - start`` (window slack; node 0: unlimited).
+    fslack
+        Forward slack of windows only: ``fslack[k] = min over j >= k of
+        (cum_wait[j] - cum_wait[k] + slack[j])``, including the end (shift end). A push
+        larger than ``fslack[k]`` at node ``k`` is infeasible when travel times obey the
+        triangle inequality (then adding stops never makes the least schedule earlier).
+    load, wheel
+        Seats and wheelchair places taken after each node.
+    is_drop
+        Whether the node is a drop-off of a request (node 0: false).
+    """
+
+    loc: NDArray[np.int64]
+    start: NDArray[np.int64]
+    departure: NDArray[np.int64]
+    wait: NDArray[np.int64]
+    cum_wait: NDArray[np.int64]
+    slack: NDArray[np.int64]
+    fslack: NDArray[np.int64]
+    load: NDArray[np.int64]
+    wheel: NDArray[np.int64]
+    is_drop: NDArray[np.bool_]
+    service: NDArray[np.int64]
+    travel_next: NDArray[np.int64]
+    end_time: int
+    end_travel: int
+
+
+def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> RouteProfile | None:
+    """The least-schedule arrays of a route, or ``None`` when the route is infeasible.
+
+    Used by :mod:`ondemand.routing.insertion` for O(1) necessary checks per insertion
+    position. See :class:`RouteProfile`.
+    """
+    c = _compile(route, requests, tt)
+    if isinstance(c, str):
+        return None
+    least = _least(c, route)
+    if isinstance(least, str):
+        return None
+    d0, arrival, start, end = least
+    v = route.vehicle
+    n = len(c.loc)
+    big = _BIG
+    loc = np.array([v.start, *c.loc], dtype=np.int64)
+    st = np.array([d0, *start], dtype=np.int64)
+    svc = np.array([0, *c.service], dtype=np.int64)
+    wait = np.array([0, *(b - a for a, b in zip(arrival, start, strict=True))], dtype=np.int64)
+    cum = np.cumsum(wait)
+    slack = np.array([big, *(lt - b for lt, b in zip(c.latest, start, strict=True))], dtype=np.int64)
+    # Slack at the end: the shift end only. (The route-duration limit is left to the exact
+    # evaluation: a later departure from the start can absorb a push, so it is no O(1) test.)
+    end_slack = v.shift_end - end
+    # fslack[k] = min(slack[k], min_{j>k}(cum[j]-cum[k]+slack[j]), cum[n]-cum[k]+end_slack)
+    fs = np.empty(n + 1, dtype=np.int64)
+    run = end_slack + int(cum[n])  # expressed as value + cum, subtract cum[k] at the end
+    for k in range(n, -1, -1):
+        run = min(run, int(slack[k]) + int(cum[k]))
+        fs[k] = run - int(cum[k])
+    travel_next = np.zeros(n + 1, dtype=np.int64)
+    if n:
+        travel_next[:-1] = np.array(c.travel, dtype=np.int64)
+    travel_next[n] = c.end_travel
+    onboard_seats = sum(r.request.passengers for r in v.onboard)
+    onboard_wheel = sum(r.request.wheelchair for r in v.onboard)
+    return RouteProfile(
+        loc=loc,
+        start=st,
+        departure=st + svc,
+        wait=wait,
+        cum_wait=cum,
+        slack=slack,
+        fslack=fs,
+        load=np.array([onboard_seats, *c.load], dtype=np.int64),
+        wheel=np.array([onboard_wheel, *c.wheel], dtype=np.int64),
+        is_drop=np.array([False, *(p != -2 for p in c.pair)], dtype=np.bool_),
+        service=svc,
+        travel_next=travel_next,
+        end_time=end,
+        end_travel=c.end_travel,
+    )

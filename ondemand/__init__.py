@@ -15,9 +15,12 @@ from ondemand.errors import (
     OndemandError,
     OutsideServiceAreaError,
     ScenarioError,
+    StopFileError,
     UnknownAreaError,
     UnknownStopError,
 )
+from ondemand.routing.area import ServiceArea, build_service_area
+from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
 from ondemand.routing.model import (
     ArrayTravelTimes,
     BookingKind,
@@ -30,10 +33,13 @@ from ondemand.routing.model import (
     TravelTimes,
     Vehicle,
 )
+from ondemand.routing.network import AreaSpec, NetworkParams, RoadNetwork, load_network
+from ondemand.routing.stops import MeetingPoint, StopParams, StopSet
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AreaSpec",
     "ArrayTravelTimes",
     "BookingKind",
     "DataNotFoundError",
@@ -41,18 +47,31 @@ __all__ = [
     "InfeasibleRequestError",
     "InstanceFormatError",
     "InvalidRequestError",
+    "MeetingPoint",
+    "NetworkParams",
     "OnboardRider",
     "OndemandError",
     "OutsideServiceAreaError",
     "Plan",
     "Request",
+    "RoadNetwork",
+    "RoadPath",
     "Route",
     "ScenarioError",
+    "ServiceArea",
     "Stop",
+    "StopFileError",
     "StopKind",
+    "StopParams",
+    "StopSet",
+    "TravelMatrix",
     "TravelTimes",
     "UnknownAreaError",
     "UnknownStopError",
     "Vehicle",
     "__version__",
+    "build_matrix",
+    "build_service_area",
+    "load_network",
+    "road_path",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "OndemandError",
     "OutsideServiceAreaError",
     "ScenarioError",
+    "StopFileError",
     "UnknownAreaError",
     "UnknownStopError",
 ]
@@ -62,3 +63,7 @@ class InstanceFormatError(OndemandError, ValueError):
 
 class ScenarioError(OndemandError, ValueError):
     """A scenario file with a missing or invalid field; the message names file, field and reason."""
+
+
+class StopFileError(OndemandError, ValueError):
+    """A meeting-point file (CSV or GeoJSON) that cannot be read; the message names the file and row."""

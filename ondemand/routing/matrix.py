@@ -1,0 +1,344 @@
+"""Travel-time and distance matrices between road nodes, and the road path between two nodes.
+
+Which path? The *fastest* one; among equally fast paths, the *shortest*. Both backends find exactly
+that path by running one shortest-path search on the lexicographic weight
+``time * M + length`` (``M`` larger than any path length that matters), so the time and the
+distance of every matrix entry belong to the same path and the two backends agree to the second
+and the metre:
+
+- ``"scipy"`` (the reference): :func:`scipy.sparse.csgraph.dijkstra`, multi-source, on the
+  network's CSR, with float64 weights (exact for integers below 2**53).
+- ``"cch"``: customizable contraction hierarchies from RoutingKit (``routingkit_cch``), with
+  32-bit integer weights. Used only when the bound below guarantees exactness; else scipy.
+
+Exactness of the ``cch`` encoding: edge times are ``max(1, round(length / v))``, so an edge is at
+most ``1.5 * v_max * time`` metres long and every path of time ``T`` is shorter than
+``1.5 * v_max * T``. ``M`` is chosen above ``1.5 * v_max * T_bound`` where ``T_bound`` bounds the
+time between any two nodes (out- plus in-eccentricity of one root, by the triangle inequality), and
+``T_bound * M + M`` must stay below RoutingKit's infinity (2**31 - 1).
+
+Matrices are cached on disk (``<cache>/matrices``) keyed by the network fingerprint (graph and
+speed table) and the node list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from ondemand.routing.network import RoadNetwork, cache_dir
+
+__all__ = ["Backend", "RoadPath", "TravelMatrix", "build_matrix", "road_path"]
+
+Backend = Literal["auto", "scipy", "cch"]
+
+_SCIPY_M = float(2**26)  # metres; any path shorter than 67,000 km decodes exactly
+_RK_INF = 2**31 - 1
+_CACHE_VERSION = 1
+_CHUNK = 256  # sources per scipy call: bounds memory at CHUNK * n float64
+
+
+@dataclass(frozen=True, eq=False)
+class TravelMatrix:
+    """Travel times and distances between a list of road nodes (satisfies ``TravelTimes``).
+
+    Attributes
+    ----------
+    durations
+        ``int64`` ``(k, k)``: seconds along the fastest path from ``nodes[i]`` to ``nodes[j]``.
+    distances
+        ``int64`` ``(k, k)``: metres along that same path.
+    nodes
+        ``int64`` ``(k,)``: the network node (dense index) of each row/column.
+    """
+
+    durations: NDArray[np.int64]
+    distances: NDArray[np.int64]
+    nodes: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        dur = np.ascontiguousarray(self.durations, dtype=np.int64)
+        dist = np.ascontiguousarray(self.distances, dtype=np.int64)
+        nodes = np.ascontiguousarray(self.nodes, dtype=np.int64)
+        k = len(nodes)
+        if dur.shape != (k, k) or dist.shape != (k, k):
+            raise ValueError(f"durations {dur.shape} and distances {dist.shape} must both be ({k}, {k})")
+        if (dur < 0).any() or (dist < 0).any():
+            raise ValueError("travel times and distances must be non-negative")
+        for name, arr in (("durations", dur), ("distances", dist), ("nodes", nodes)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass(frozen=True, eq=False)
+class RoadPath:
+    """The road path between two nodes, with its geometry and cumulative time and distance.
+
+    Attributes
+    ----------
+    nodes
+        Node indices from the start to the end (one node when start == end).
+    node_seconds, node_metres
+        Cumulative seconds and metres at each node (``int64``, starting at 0).
+    lon, lat
+        The path's coordinates including the edges' geometry points.
+    seconds, metres
+        Cumulative seconds and metres at each coordinate (``float64``: interpolated inside an
+        edge in proportion to the geometry's length; exact integers at nodes).
+    """
+
+    nodes: NDArray[np.int64]
+    node_seconds: NDArray[np.int64]
+    node_metres: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    seconds: NDArray[np.float64]
+    metres: NDArray[np.float64]
+
+    @property
+    def duration(self) -> int:
+        """Total seconds."""
+        return int(self.node_seconds[-1])
+
+    @property
+    def distance(self) -> int:
+        """Total metres."""
+        return int(self.node_metres[-1])
+
+    def position_at(self, seconds: float) -> tuple[float, float]:
+        """Lon/lat after driving ``seconds`` along the path (clamped to its ends)."""
+        return (
+            float(np.interp(seconds, self.seconds, self.lon)),
+            float(np.interp(seconds, self.seconds, self.lat)),
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# scipy reference
+
+
+def _combined_csr(network: RoadNetwork, m: float) -> sp.csr_matrix:
+    t = network.times
+    w = t.data * m + network.lengths.data
+    return sp.csr_matrix((w, t.indices, t.indptr), shape=t.shape)
+
+
+def _scipy_weights(network: RoadNetwork) -> sp.csr_matrix:
+    w = network._memo.get("scipy_w")
+    if w is None:
+        w = _combined_csr(network, _SCIPY_M)
+        network._memo["scipy_w"] = w
+    return w
+
+
+def _decode(d: NDArray[np.float64], m: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    if not np.isfinite(d).all():
+        raise ValueError("some nodes cannot reach each other; the network is not strongly connected")
+    secs = np.floor(d / m)
+    metres = d - secs * m
+    return secs.astype(np.int64), np.rint(metres).astype(np.int64)
+
+
+def _matrix_scipy(
+    network: RoadNetwork, nodes: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    w = _scipy_weights(network)
+    k = len(nodes)
+    dur = np.empty((k, k), dtype=np.int64)
+    dist = np.empty((k, k), dtype=np.int64)
+    for a in range(0, k, _CHUNK):
+        d = dijkstra(w, directed=True, indices=nodes[a : a + _CHUNK])
+        dur[a : a + _CHUNK], dist[a : a + _CHUNK] = _decode(d[:, nodes], _SCIPY_M)
+    return dur, dist
+
+
+# --------------------------------------------------------------------------------------------------
+# CCH backend
+
+
+def _cch_metric(network: RoadNetwork) -> tuple[Any, int] | None:
+    """The customised CCH metric and its ``M`` for a network, or ``None`` when inexact/unavailable."""
+    if "cch" in network._memo:
+        cached: tuple[Any, int] | None = network._memo["cch"]
+        return cached
+    try:
+        import routingkit_cch as rk
+    except ImportError:
+        network._memo["cch"] = None
+        return None
+    t = network.times
+    root = 0
+    out_ecc = dijkstra(t, directed=True, indices=root).max()
+    in_ecc = dijkstra(t.T.tocsr(), directed=True, indices=root).max()
+    t_bound = float(out_ecc + in_ecc)
+    v_max = float(network.edge_speed.max()) / 3.6 if network.n_edges else 1.0
+    m = 2 ** math.ceil(math.log2(1.5 * v_max * t_bound + 2))
+    if not math.isfinite(t_bound) or (t_bound + 1) * m >= _RK_INF:
+        network._memo["cch"] = None
+        return None
+    tail = np.repeat(np.arange(network.n_nodes, dtype=np.int64), np.diff(t.indptr))
+    head = t.indices.astype(np.int64)
+    weights = (t.data.astype(np.int64) * m + network.lengths.data.astype(np.int64)).tolist()
+    order = rk.compute_order_inertial(
+        network.n_nodes, tail.tolist(), head.tolist(), network.lat.tolist(), network.lon.tolist()
+    )
+    cch = rk.CCH(order, tail.tolist(), head.tolist(), False)
+    metric = rk.CCHMetric(cch, weights)
+    network._memo["cch_graph"] = cch  # keep the hierarchy alive as long as its metric
+    network._memo["cch"] = (metric, m)
+    return metric, m
+
+
+def _matrix_cch(
+    network: RoadNetwork, nodes: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    got = _cch_metric(network)
+    if got is None:
+        return None
+    import routingkit_cch as rk
+
+    metric, m = got
+    targets = nodes.tolist()
+    query = rk.CCHOneToMany(metric, targets)
+    rows = [query.distances_from(s) for s in targets]
+    del query
+    try:
+        d = np.array(rows, dtype=np.int64).reshape(len(targets), len(targets))
+    except TypeError as exc:  # None = unreachable
+        raise ValueError("some nodes cannot reach each other; the network is not strongly connected") from exc
+    return d // m, d % m
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def _check_nodes(network: RoadNetwork, nodes: Sequence[int] | NDArray[np.integer[Any]]) -> NDArray[np.int64]:
+    arr = np.asarray(nodes, dtype=np.int64).reshape(-1)
+    if len(arr) and (arr.min() < 0 or arr.max() >= network.n_nodes):
+        raise ValueError(f"node indices must be in 0..{network.n_nodes - 1}")
+    return arr
+
+
+def _matrix_cache_path(network: RoadNetwork, nodes: NDArray[np.int64], folder: Path | None) -> Path:
+    h = hashlib.sha256(f"{_CACHE_VERSION}|{network.fingerprint}|".encode())
+    h.update(nodes.tobytes())
+    return (
+        folder if folder is not None else cache_dir() / "matrices"
+    ) / f"{network.area}-{h.hexdigest()[:24]}.npz"
+
+
+def build_matrix(
+    network: RoadNetwork,
+    nodes: Sequence[int] | NDArray[np.integer[Any]],
+    *,
+    backend: Backend = "auto",
+    use_cache: bool = False,
+    cache_folder: Path | None = None,
+) -> TravelMatrix:
+    """Travel times (s) and distances (m) between every ordered pair of ``nodes``.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    nodes
+        Node indices (rows and columns, in this order; repeats allowed).
+    backend
+        ``"scipy"`` (reference), ``"cch"`` (contraction hierarchies; raises if unavailable or
+        inexact for this network) or ``"auto"`` (``cch`` when available and exact, else scipy).
+    use_cache
+        Read/write the matrix on disk, keyed by the network's fingerprint and ``nodes``.
+    cache_folder
+        Where to cache; defaults to ``<cache>/matrices``.
+    """
+    arr = _check_nodes(network, nodes)
+    path = _matrix_cache_path(network, arr, cache_folder) if use_cache else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if np.array_equal(z["nodes"], arr):
+                    return TravelMatrix(z["durations"], z["distances"], arr)
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+    result = None
+    if backend in ("auto", "cch"):
+        result = _matrix_cch(network, arr)
+        if result is None and backend == "cch":
+            raise ValueError(
+                "the cch backend is unavailable (routingkit_cch missing) or inexact for this network"
+            )
+    if result is None:
+        result = _matrix_scipy(network, arr)
+    matrix = TravelMatrix(result[0], result[1], arr)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, durations=matrix.durations, distances=matrix.distances, nodes=arr)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache only costs speed
+    return matrix
+
+
+def road_path(network: RoadNetwork, a_node: int, b_node: int) -> RoadPath:
+    """The fastest road path (shortest among the fastest) from ``a_node`` to ``b_node``.
+
+    Its ``duration``/``distance`` equal the matrix entry of :func:`build_matrix` for the pair.
+    """
+    a, b = (int(x) for x in _check_nodes(network, [a_node, b_node]))
+    nodes: list[int] = [b]
+    if a != b:
+        _, pred = dijkstra(_scipy_weights(network), directed=True, indices=a, return_predecessors=True)
+        cur = b
+        while cur != a:
+            cur = int(pred[cur])
+            if cur < 0:
+                raise ValueError(f"node {b} cannot be reached from node {a}")
+            nodes.append(cur)
+    nodes.reverse()
+    node_s = [0]
+    node_m = [0]
+    lons = [float(network.lon[a])]
+    lats = [float(network.lat[a])]
+    secs: list[float] = [0.0]
+    mets: list[float] = [0.0]
+    for u, v in itertools.pairwise(nodes):
+        e = network.arc(u, v)
+        t_e, l_e = int(network.edge_time[e]), int(network.edge_length[e])
+        glon, glat = network.edge_coords(e)
+        xy = network.project(glon, glat)
+        seg = np.hypot(*np.diff(xy, axis=0).T)
+        total = float(seg.sum())
+        frac = np.cumsum(seg) / total if total > 0 else np.linspace(1, 1, len(seg))
+        frac[-1] = 1.0
+        lons.extend(glon[1:].tolist())
+        lats.extend(glat[1:].tolist())
+        secs.extend((node_s[-1] + frac * t_e).tolist())
+        mets.extend((node_m[-1] + frac * l_e).tolist())
+        node_s.append(node_s[-1] + t_e)
+        node_m.append(node_m[-1] + l_e)
+    return RoadPath(
+        nodes=np.array(nodes, dtype=np.int64),
+        node_seconds=np.array(node_s, dtype=np.int64),
+        node_metres=np.array(node_m, dtype=np.int64),
+        lon=np.array(lons),
+        lat=np.array(lats),
+        seconds=np.array(secs),
+        metres=np.array(mets),
+    )

@@ -1,0 +1,654 @@
+"""Meeting points (乗降ポイント): load them from a file or place them to cover homes.
+
+Riders walk to a meeting point; vehicles stop only there. Every meeting point is tied to one
+road node (the nearest node of the drivable network) and no two meeting points share a node:
+a second point on an already used node is *merged* into the first (its id becomes an alias).
+
+Automatic placement (:func:`place_stops`):
+
+1. **Seeds**: key destinations from ``{prefix}_pois.geojson`` in priority order — rail stations
+   and platforms, bus stations/stops (where the data has them), hospitals, the town hall and
+   other government offices, supermarkets, community centres, clinics. Within a class, the seed
+   that covers the most demand comes first; each class other than rail/bus takes at most
+   ``ceil(5 %)`` of the target (clinics ``ceil(3 %)``), all seeds together at most
+   ``seed_share`` of the target.
+2. **Greedy coverage**: repeatedly add the road node whose walking circle (``max_walk_m``,
+   straight line) covers the most still-uncovered demand weight, never within ``merge_m`` of
+   an existing stop, until ``target_count`` stops or nothing is left to cover.
+
+Demand points: building centroids from ``{prefix}_buildings.geojson`` (weight 1 each). Building
+mapping is patchy in Senboku and Higashiosaka (PROVENANCE.md), so the residential landuse
+polygons are sampled on a 100 m grid (weight ``landuse_weight`` per sample, about the homes on
+a hectare of low-rise housing) and place points (neighbourhood/quarter, weight ``place_weight``)
+are added — each only where no building lies within 100 m, so mapped areas are not counted twice.
+
+Coverage (:func:`stop_coverage`) is the share of buildings within 200 m and 300 m of a meeting
+point, measured as a **straight line** (not along the road network).
+
+Map data © OpenStreetMap contributors (ODbL).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
+from ondemand.routing.network import AreaSpec, RoadNetwork, cache_dir, data_dir_from_env, get_area
+
+__all__ = [
+    "SEED_CLASSES",
+    "Coverage",
+    "MeetingPoint",
+    "StopParams",
+    "StopSet",
+    "load_stops",
+    "make_stops",
+    "place_stops",
+    "stop_coverage",
+]
+
+SEED_CLASSES: tuple[str, ...] = (
+    "rail_station",
+    "rail_platform",
+    "bus_station",
+    "bus_stop",
+    "hospital",
+    "government",
+    "supermarket",
+    "community_centre",
+    "clinic",
+)
+"""POI ``key_class`` values used as seeds, in priority order."""
+
+_UNCAPPED = frozenset({"rail_station", "rail_platform", "bus_station", "bus_stop"})
+_CLASS_SHARE = {"clinic": 0.03}
+_DEFAULT_CLASS_SHARE = 0.05
+_NAMES_EN = {
+    "rail_station": "station",
+    "rail_platform": "rail platform",
+    "bus_station": "bus station",
+    "bus_stop": "bus stop",
+    "hospital": "hospital",
+    "government": "public office",
+    "supermarket": "supermarket",
+    "community_centre": "community centre",
+    "clinic": "clinic",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingPoint:
+    """A meeting point: where riders board and alight.
+
+    Attributes
+    ----------
+    id
+        Stable identifier (from the file, or ``S001``... when placed automatically).
+    name
+        Human-readable name.
+    lon, lat
+        Where riders wait (degrees, WGS84).
+    node
+        The road node (dense index into the network) where vehicles stop.
+    """
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+    node: int
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("a meeting point needs a non-empty id")
+        if not (math.isfinite(self.lon) and math.isfinite(self.lat)):
+            raise ValueError(f"meeting point {self.id!r}: lon/lat must be finite")
+        if self.node < 0:
+            raise ValueError(f"meeting point {self.id!r}: node must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class StopParams:
+    """How meeting points are chosen.
+
+    Parameters
+    ----------
+    target_count
+        How many meeting points to place automatically (``None``: the area's default, e.g. 115
+        for Toyono). Ignored when ``file`` is given.
+    max_walk_m
+        Walking distance (straight line, metres) a meeting point serves.
+    file
+        A CSV or GeoJSON file of meeting points (id, name, lon, lat) to use instead of placing them.
+    merge_m
+        Automatically placed points are at least this far apart (metres).
+    max_snap_m
+        A point from a file may be at most this far from the nearest road node (metres).
+    seed_share
+        At most this share of ``target_count`` comes from key destinations (POIs).
+    landuse_weight, place_weight
+        Demand weight of a residential-landuse sample point (per hectare) and of a place point,
+        where no mapped building is near.
+    """
+
+    target_count: int | None = None
+    max_walk_m: float = 300.0
+    file: Path | None = None
+    merge_m: float = 100.0
+    max_snap_m: float = 150.0
+    seed_share: float = 0.3
+    landuse_weight: float = 10.0
+    place_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.target_count is not None and not (1 <= self.target_count <= 5000):
+            raise ValueError(f"target_count must be between 1 and 5000, got {self.target_count}")
+        if not (50 <= self.max_walk_m <= 3000):
+            raise ValueError(f"max_walk_m must be between 50 and 3000 m, got {self.max_walk_m}")
+        if not (0 <= self.merge_m <= self.max_walk_m):
+            raise ValueError(
+                f"merge_m must be between 0 and max_walk_m ({self.max_walk_m}), got {self.merge_m}"
+            )
+        if not (0 < self.max_snap_m <= 3000):
+            raise ValueError(f"max_snap_m must be between 0 and 3000 m, got {self.max_snap_m}")
+        if not (0 <= self.seed_share <= 1):
+            raise ValueError(f"seed_share must be between 0 and 1, got {self.seed_share}")
+        if self.landuse_weight < 0 or self.place_weight < 0:
+            raise ValueError("landuse_weight and place_weight must be >= 0")
+        if self.file is not None and not isinstance(self.file, Path):
+            object.__setattr__(self, "file", Path(self.file))
+
+    def key(self) -> str:
+        """A stable text key (for cache keys)."""
+        return json.dumps(
+            {
+                "target_count": self.target_count,
+                "max_walk_m": self.max_walk_m,
+                "file": str(self.file) if self.file else None,
+                "merge_m": self.merge_m,
+                "max_snap_m": self.max_snap_m,
+                "seed_share": self.seed_share,
+                "landuse_weight": self.landuse_weight,
+                "place_weight": self.place_weight,
+            },
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Share of buildings within walking distance of a meeting point (straight line).
+
+    Attributes
+    ----------
+    buildings
+        Number of buildings counted.
+    within_200m, within_300m
+        Share (0..1) of them within 200 m / 300 m of the nearest meeting point.
+    """
+
+    buildings: int
+    within_200m: float
+    within_300m: float
+    method: str = "straight line"
+
+
+@dataclass(frozen=True)
+class StopSet:
+    """Meeting points with the ids merged into them and how they were made.
+
+    Attributes
+    ----------
+    stops
+        The meeting points, in a stable order (matrix index ``i`` is ``stops[i]``).
+    aliases
+        Merged id -> id of the meeting point it was merged into.
+    source
+        ``"auto"`` or the file path.
+    seeds
+        How many of the stops came from key destinations.
+    coverage
+        Building coverage, or ``None`` when the area has no building file.
+    """
+
+    stops: tuple[MeetingPoint, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    source: str = "auto"
+    seeds: int = 0
+    coverage: Coverage | None = None
+
+    def __post_init__(self) -> None:
+        ids = [s.id for s in self.stops]
+        if len(set(ids)) != len(ids):
+            raise ValueError("meeting point ids must be unique")
+        nodes = [s.node for s in self.stops]
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("two meeting points share a road node; merge them")
+        object.__setattr__(self, "aliases", MappingProxyType(dict(self.aliases)))
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+
+
+def _find_data_file(spec: AreaSpec, suffix: str, data_dir: Path | None) -> Path | None:
+    name = f"{spec.prefix}_{suffix}"
+    folders = [data_dir] if data_dir is not None else []
+    if data_dir is None and (env := data_dir_from_env()) is not None:
+        folders.append(env)
+    folders.append(cache_dir() / "osm")
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _read_points(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64], list[dict[str, Any]]]:
+    """Lon, lat and properties of the Point features of a GeoJSON file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    lon: list[float] = []
+    lat: list[float] = []
+    props: list[dict[str, Any]] = []
+    for feat in data.get("features", []):
+        geom = feat.get("geometry") or {}
+        if geom.get("type") != "Point":
+            continue
+        x, y = geom["coordinates"][:2]
+        lon.append(float(x))
+        lat.append(float(y))
+        props.append(feat.get("properties") or {})
+    return np.array(lon, dtype=np.float64), np.array(lat, dtype=np.float64), props
+
+
+def _landuse_samples(
+    path: Path, network: RoadNetwork, spacing_m: float = 100.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Grid points (every ``spacing_m``) inside the residential landuse polygons."""
+    import shapely
+    from shapely.geometry import shape
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    lat0 = (network.bbox[1] + network.bbox[3]) / 2
+    dlat = spacing_m / 111_195.0
+    dlon = dlat / math.cos(math.radians(lat0))
+    lons: list[NDArray[np.float64]] = []
+    lats: list[NDArray[np.float64]] = []
+    for feat in data.get("features", []):
+        if (feat.get("properties") or {}).get("class") != "residential":
+            continue
+        poly = shape(feat["geometry"])
+        w, s, e, n = poly.bounds
+        mx, my = np.meshgrid(np.arange(w + dlon / 2, e, dlon), np.arange(s + dlat / 2, n, dlat))
+        gx, gy = mx.ravel(), my.ravel()
+        inside = shapely.contains_xy(poly, gx, gy)
+        lons.append(gx[inside])
+        lats.append(gy[inside])
+    if not lons:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(lons), np.concatenate(lats)
+
+
+def _demand_points(
+    spec: AreaSpec, network: RoadNetwork, params: StopParams, data_dir: Path | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Projected demand points ``(k, 2)``, their weights, and the projected buildings ``(b, 2)``."""
+    b_path = _find_data_file(spec, "buildings.geojson", data_dir)
+    if b_path is None:
+        raise DataNotFoundError(
+            f"{spec.prefix}_buildings.geojson not found for area {spec.name!r}: automatic meeting-point "
+            "placement needs it; set ONDEMAND_DATA_DIR to the data folder or give a stop file "
+            "(stops.file in the scenario)"
+        )
+    b_lon, b_lat, _ = _read_points(b_path)
+    bxy = network.project(b_lon, b_lat)
+    pts = [bxy]
+    wts = [np.ones(len(bxy))]
+    b_tree = cKDTree(bxy) if len(bxy) else None
+
+    def far_from_buildings(xy: NDArray[np.float64]) -> NDArray[np.bool_]:
+        if b_tree is None or len(xy) == 0:
+            return np.ones(len(xy), dtype=bool)
+        d, _ = b_tree.query(xy, distance_upper_bound=100.0)
+        return np.asarray(~np.isfinite(d))
+
+    lu_path = _find_data_file(spec, "landuse.geojson", data_dir)
+    if lu_path is not None and params.landuse_weight > 0:
+        l_lon, l_lat = _landuse_samples(lu_path, network)
+        lxy = network.project(l_lon, l_lat)[: len(l_lon)]
+        lxy = lxy[far_from_buildings(lxy)]
+        pts.append(lxy)
+        wts.append(np.full(len(lxy), params.landuse_weight))
+    pl_path = _find_data_file(spec, "places.geojson", data_dir)
+    if pl_path is not None and params.place_weight > 0:
+        p_lon, p_lat, props = _read_points(pl_path)
+        ok = np.array([p.get("class") in ("neighbourhood", "quarter") for p in props], dtype=bool)
+        pxy = network.project(p_lon[ok], p_lat[ok])[: int(ok.sum())]
+        pxy = pxy[far_from_buildings(pxy)]
+        pts.append(pxy)
+        wts.append(np.full(len(pxy), params.place_weight))
+    xy = np.concatenate([p.reshape(-1, 2) for p in pts])
+    w = np.concatenate(wts)
+    return xy, w, bxy
+
+
+def _place_names(
+    spec: AreaSpec, data_dir: Path | None, network: RoadNetwork
+) -> tuple[cKDTree | None, list[str]]:
+    path = _find_data_file(spec, "places.geojson", data_dir)
+    if path is None:
+        return None, []
+    lon, lat, props = _read_points(path)
+    names = [str(p.get("name") or "") for p in props]
+    keep = [i for i, nm in enumerate(names) if nm]
+    if not keep:
+        return None, []
+    return cKDTree(network.project(lon[keep], lat[keep])), [names[i] for i in keep]
+
+
+# --------------------------------------------------------------------------------------------------
+# placement
+
+
+def _incidence(
+    candidates_xy: NDArray[np.float64], demand_xy: NDArray[np.float64], radius: float
+) -> sp.csr_matrix:
+    """Sparse 0/1 matrix ``(candidates, demand)``: demand point within ``radius`` of the candidate."""
+    tree = cKDTree(candidates_xy)
+    lists = tree.query_ball_point(demand_xy, r=radius, return_sorted=False)
+    counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    rows = (
+        np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+        if counts.sum()
+        else np.empty(0, np.int64)
+    )
+    cols = np.repeat(np.arange(len(demand_xy), dtype=np.int64), counts)
+    data = np.ones(len(rows), dtype=np.float64)
+    return sp.csr_matrix((data, (rows, cols)), shape=(len(candidates_xy), len(demand_xy)))
+
+
+def place_stops(
+    network: RoadNetwork,
+    params: StopParams | None = None,
+    *,
+    area: str | AreaSpec | None = None,
+    data_dir: Path | None = None,
+) -> StopSet:
+    """Place meeting points automatically: key destinations first, then greedy coverage of homes.
+
+    Parameters
+    ----------
+    network
+        The road network (stops snap to its nodes).
+    params
+        Target count, walking distance, merge distance...
+    area
+        The area whose data files to use; defaults to ``network.area``.
+    data_dir
+        Data folder (defaults to ``ONDEMAND_DATA_DIR``, then the cache).
+
+    Raises
+    ------
+    DataNotFoundError
+        When the area's buildings file is missing.
+    """
+    params = params if params is not None else StopParams()
+    spec = get_area(area if area is not None else network.area)
+    target = params.target_count if params.target_count is not None else spec.default_stops
+    demand_xy, weight, bxy = _demand_points(spec, network, params, data_dir)
+    node_xy = network.project(network.lon, network.lat)
+    inside = network.in_bbox(network.lon, network.lat)
+    cover = _incidence(node_xy, demand_xy, params.max_walk_m)  # nodes x demand
+    cover_t = cover.T.tocsr()
+    uncovered = np.ones(len(demand_xy), dtype=bool)
+    allowed = inside.copy()
+    node_tree = cKDTree(node_xy)
+    chosen: list[int] = []
+    names: list[str] = []
+
+    def take(node: int, name: str) -> None:
+        chosen.append(node)
+        names.append(name)
+        a, b = cover.indptr[node], cover.indptr[node + 1]
+        uncovered[cover.indices[a:b]] = False
+        near = node_tree.query_ball_point(node_xy[node], r=max(params.merge_m, 1e-6))
+        allowed[np.asarray(near, dtype=np.int64)] = False
+        allowed[node] = False
+
+    # 1. seeds
+    seeds = 0
+    poi_path = _find_data_file(spec, "pois.geojson", data_dir)
+    seed_cap = math.floor(target * params.seed_share)
+    if poi_path is not None and seed_cap > 0:
+        p_lon, p_lat, props = _read_points(poi_path)
+        ok = network.in_bbox(p_lon, p_lat)
+        p_node, p_dist = network.nearest_nodes(p_lon, p_lat)
+        gain0 = np.asarray(cover @ weight).ravel()
+        for cls in SEED_CLASSES:
+            idx = [
+                i
+                for i, p in enumerate(props)
+                if p.get("key_class") == cls and ok[i] and p_dist[i] <= params.max_walk_m
+            ]
+            idx.sort(key=lambda i: (-gain0[p_node[i]], i))
+            cap = (
+                len(idx)
+                if cls in _UNCAPPED
+                else math.ceil(target * _CLASS_SHARE.get(cls, _DEFAULT_CLASS_SHARE))
+            )
+            taken = 0
+            for i in idx:
+                if seeds >= seed_cap or taken >= cap:
+                    break
+                node = int(p_node[i])
+                if not allowed[node]:
+                    continue  # merged into a stop already there
+                take(node, str(props[i].get("name") or "") or f"({_NAMES_EN[cls]})")
+                seeds += 1
+                taken += 1
+    # 2. greedy coverage
+    while len(chosen) < target:
+        gain = np.asarray(cover @ (weight * uncovered)).ravel()
+        gain[~allowed] = -1.0
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break  # every demand point is covered (or no allowed node is left)
+        take(best, "")
+    del cover_t
+    # names for unnamed stops: the nearest place name
+    tree, place_names = _place_names(spec, data_dir, network)
+    if tree is not None:
+        _, near = tree.query(node_xy[chosen] if chosen else np.empty((0, 2)))
+        near = np.atleast_1d(near)
+    counts: dict[str, int] = {}
+    stops: list[MeetingPoint] = []
+    for k, node in enumerate(chosen):
+        name = names[k]
+        if not name or name.startswith("("):
+            base = place_names[int(near[k])] if tree is not None else f"stop {k + 1}"
+            name = f"{base} {name}".strip() if name else base
+        counts[name] = counts.get(name, 0) + 1
+        stops.append(
+            MeetingPoint(
+                id=f"S{k + 1:03d}",
+                name=name,
+                lon=float(network.lon[node]),
+                lat=float(network.lat[node]),
+                node=node,
+            )
+        )
+    # disambiguate repeated names
+    seen: dict[str, int] = {}
+    final: list[MeetingPoint] = []
+    for s in stops:
+        if counts[s.name] > 1:
+            seen[s.name] = seen.get(s.name, 0) + 1
+            s = MeetingPoint(s.id, f"{s.name} ({seen[s.name]})", s.lon, s.lat, s.node)
+        final.append(s)
+    cov = stop_coverage(network, final, bxy) if len(bxy) else None
+    return StopSet(stops=tuple(final), source="auto", seeds=seeds, coverage=cov)
+
+
+def stop_coverage(
+    network: RoadNetwork, stops: Sequence[MeetingPoint], buildings_xy: NDArray[np.float64]
+) -> Coverage:
+    """Share of buildings within 200 m and 300 m (straight line) of the nearest meeting point.
+
+    Parameters
+    ----------
+    network
+        Gives the projection.
+    stops
+        The meeting points (their lon/lat, where riders wait).
+    buildings_xy
+        Projected building points ``(b, 2)`` (see :meth:`RoadNetwork.project`).
+    """
+    if len(buildings_xy) == 0:
+        return Coverage(0, 0.0, 0.0)
+    if not stops:
+        return Coverage(len(buildings_xy), 0.0, 0.0)
+    sxy = network.project([s.lon for s in stops], [s.lat for s in stops])
+    d, _ = cKDTree(sxy).query(buildings_xy)
+    return Coverage(
+        buildings=len(buildings_xy),
+        within_200m=float(np.mean(d <= 200.0)),
+        within_300m=float(np.mean(d <= 300.0)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# loading from a file
+
+
+def _rows_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        missing = [c for c in ("id", "lon", "lat") if c not in fields]
+        if missing:
+            raise StopFileError(
+                f"{path}: missing column(s) {', '.join(missing)}; a stop CSV needs the header id,name,lon,lat"
+            )
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+            rows.append((f"{path}: line {line}", row))
+        return rows
+
+
+def _rows_geojson(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StopFileError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise StopFileError(f"{path}: expected a GeoJSON FeatureCollection of Point features")
+    rows = []
+    for k, feat in enumerate(data.get("features") or []):
+        where = f"{path}: feature {k}"
+        geom = (feat or {}).get("geometry") or {}
+        if geom.get("type") != "Point":
+            raise StopFileError(f"{where}: geometry must be a Point, got {geom.get('type')!r}")
+        coords = geom.get("coordinates") or []
+        if len(coords) < 2:
+            raise StopFileError(f"{where}: a Point needs [lon, lat] coordinates")
+        props = dict(feat.get("properties") or {})
+        row = {
+            "id": props.get("id", feat.get("id", "")),
+            "name": props.get("name", ""),
+            "lon": coords[0],
+            "lat": coords[1],
+        }
+        rows.append((where, row))
+    return rows
+
+
+def load_stops(path: Path, network: RoadNetwork, *, max_snap_m: float = 150.0) -> StopSet:
+    """Read meeting points from a CSV (header ``id,name,lon,lat``) or GeoJSON file and snap them.
+
+    Points that snap to a node already taken are merged into the earlier point (their id becomes
+    an alias of it).
+
+    Raises
+    ------
+    StopFileError
+        For a missing or malformed file (the message names the file and the row).
+    OutsideServiceAreaError
+        For a point outside the service area or farther than ``max_snap_m`` from every road.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StopFileError(f"{path}: no such meeting-point file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        rows = _rows_csv(path)
+    elif suffix in (".geojson", ".json"):
+        rows = _rows_geojson(path)
+    else:
+        raise StopFileError(f"{path}: unknown file type {suffix!r}; use .csv or .geojson")
+    if not rows:
+        raise StopFileError(f"{path}: no meeting points in the file")
+    stops: list[MeetingPoint] = []
+    aliases: dict[str, str] = {}
+    by_node: dict[int, str] = {}
+    ids: set[str] = set()
+    for where, row in rows:
+        sid = str(row.get("id", "")).strip()
+        if not sid:
+            raise StopFileError(f"{where}: empty id")
+        if sid in ids:
+            raise StopFileError(f"{where}: duplicate id {sid!r}")
+        ids.add(sid)
+        try:
+            lon, lat = float(row["lon"]), float(row["lat"])
+        except (TypeError, ValueError) as exc:
+            raise StopFileError(
+                f"{where}: lon/lat must be numbers, got {row.get('lon')!r}, {row.get('lat')!r}"
+            ) from exc
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise StopFileError(f"{where}: lon/lat out of range: {lon}, {lat}")
+        try:
+            node = network.snap(lon, lat, max_m=max_snap_m)
+        except OutsideServiceAreaError as exc:
+            raise OutsideServiceAreaError(f"{where}: meeting point {sid!r}: {exc}") from exc
+        if node in by_node:
+            aliases[sid] = by_node[node]
+            continue
+        by_node[node] = sid
+        stops.append(MeetingPoint(sid, str(row.get("name") or sid), lon, lat, node))
+    return StopSet(stops=tuple(stops), aliases=aliases, source=str(path))
+
+
+def make_stops(
+    network: RoadNetwork,
+    params: StopParams | None = None,
+    *,
+    area: str | AreaSpec | None = None,
+    data_dir: Path | None = None,
+) -> StopSet:
+    """Meeting points from ``params.file`` when given, else placed by :func:`place_stops`.
+
+    Coverage is reported in both cases when the area's building file exists.
+    """
+    params = params if params is not None else StopParams()
+    if params.file is None:
+        return place_stops(network, params, area=area, data_dir=data_dir)
+    stop_set = load_stops(params.file, network, max_snap_m=params.max_snap_m)
+    spec = get_area(area if area is not None else network.area)
+    b_path = _find_data_file(spec, "buildings.geojson", data_dir)
+    if b_path is None:
+        return stop_set
+    b_lon, b_lat, _ = _read_points(b_path)
+    cov = stop_coverage(network, stop_set.stops, network.project(b_lon, b_lat))
+    return StopSet(stop_set.stops, stop_set.aliases, stop_set.source, 0, cov)

@@ -1,0 +1,96 @@
+"""A folium map of a road network (coloured by speed) and its meeting points.
+
+Map data © OpenStreetMap contributors (ODbL).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ondemand.routing.network import RoadNetwork
+from ondemand.routing.stops import MeetingPoint
+
+__all__ = ["ATTRIBUTION", "SPEED_COLOURS", "network_map", "write_network_map"]
+
+ATTRIBUTION = "© OpenStreetMap contributors"
+
+SPEED_COLOURS: tuple[tuple[float, str], ...] = (
+    (30.0, "#9e9e9e"),
+    (40.0, "#2b83ba"),
+    (50.0, "#1a9641"),
+    (60.0, "#fdae61"),
+    (80.0, "#d7191c"),
+    (float("inf"), "#7b3294"),
+)
+"""Upper speed bound (km/h, inclusive) -> line colour."""
+
+
+def _colour(speed: float) -> str:
+    for bound, colour in SPEED_COLOURS:
+        if speed <= bound:
+            return colour
+    return SPEED_COLOURS[-1][1]
+
+
+def network_map(network: RoadNetwork, stops: Sequence[MeetingPoint] = ()) -> Any:
+    """A :class:`folium.Map` of the roads (one line per road, coloured by speed) and the stops.
+
+    Two-way roads are drawn once. Roads of equal speed share one layer, which can be toggled.
+    """
+    import folium
+
+    w, s, e, n = network.bbox
+    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=14, tiles=None, control_scale=True)
+    folium.TileLayer("OpenStreetMap", attr=ATTRIBUTION, name="OpenStreetMap").add_to(fmap)
+    # one direction of each two-way road
+    u, v = network.edge_u, network.edge_v
+    pairs = set(zip(u.tolist(), v.tolist(), strict=True))
+    draw = np.array(
+        [a < b or (b, a) not in pairs for a, b in zip(u.tolist(), v.tolist(), strict=True)], dtype=bool
+    )
+    speeds = sorted(set(network.edge_speed[draw].tolist()))
+    for speed in speeds:
+        lines = []
+        for edge in np.flatnonzero(draw & (network.edge_speed == speed)):
+            lon, lat = network.edge_coords(int(edge))
+            lines.append([[round(float(y), 6), round(float(x), 6)] for x, y in zip(lon, lat, strict=True)])
+        layer = folium.FeatureGroup(name=f"roads {speed:g} km/h ({len(lines)})")
+        folium.PolyLine(  # type: ignore[no-untyped-call]
+            lines, color=_colour(speed), weight=2 if speed <= 30 else 3, opacity=0.8
+        ).add_to(layer)
+        layer.add_to(fmap)
+    if stops:
+        layer = folium.FeatureGroup(name=f"meeting points ({len(stops)})")
+        for stop in stops:
+            folium.CircleMarker(
+                location=[stop.lat, stop.lon],
+                radius=5,
+                color="#000000",
+                weight=1,
+                fill=True,
+                fill_color="#ffeb3b",
+                fill_opacity=0.95,
+                tooltip=html.escape(f"{stop.id} {stop.name}"),
+            ).add_to(layer)
+        layer.add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    fmap.fit_bounds(
+        [
+            [float(network.lat.min()), float(network.lon.min())],
+            [float(network.lat.max()), float(network.lon.max())],
+        ]
+    )
+    return fmap
+
+
+def write_network_map(network: RoadNetwork, stops: Sequence[MeetingPoint], path: Path) -> Path:
+    """Write :func:`network_map` to an HTML file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network_map(network, stops).save(str(path))
+    return path

@@ -22,6 +22,7 @@ later feasible plan keeps the promise.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "Refusal",
     "best_insertion",
     "effective_request",
+    "insert_into_route",
     "insertion_cost",
 ]
 
@@ -236,6 +238,27 @@ def _search(
                 if best is None or cost < best[0]:
                     best = (cost, vi, cand, sched)
     return best
+
+
+def insert_into_route(
+    route: Route,
+    requests: Mapping[str, Request],
+    request: Request,
+    tt: TravelTimes,
+    *,
+    options: InsertionOptions | None = None,
+) -> tuple[Route, RouteSchedule] | None:
+    """The cheapest feasible insertion of ``request`` into one route, windows taken as given.
+
+    No tightening and no promise (used to restore accepted requests); ``None`` when no
+    position is feasible or the route itself is not.
+    """
+    opts = options if options is not None else InsertionOptions()
+    plan = Plan((route,), requests)
+    found = _search(plan, request, tt, opts)
+    if found is None:
+        return None
+    return found[2], found[3]
 
 
 def best_insertion(

@@ -1,0 +1,187 @@
+"""The dispatcher interface and the small records it hands out."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ondemand.routing.insertion import InsertionOptions, Refusal
+from ondemand.routing.model import Plan, Request, StopKind
+
+__all__ = [
+    "Assignment",
+    "DispatchCounts",
+    "DispatchOptions",
+    "Dispatcher",
+    "PlannedStop",
+    "RequestStatus",
+]
+
+
+class RequestStatus(enum.Enum):
+    """Where a request is in its life."""
+
+    ASSIGNED = "assigned"
+    """Accepted, rider not yet picked up."""
+    ONBOARD = "onboard"
+    """Picked up, not yet dropped off."""
+    COMPLETED = "completed"
+    """Dropped off."""
+    CANCELLED = "cancelled"
+    """Cancelled before pickup."""
+    NO_SHOW = "no_show"
+    """The rider did not come to the pickup."""
+    REFUSED = "refused"
+    """No vehicle could take it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """An accepted request and the promise made to the rider.
+
+    Attributes
+    ----------
+    request_id, vehicle_id
+        Which request, which vehicle.
+    pickup_window
+        Promised ``(start, end)`` of pickup.
+    dropoff_eta
+        Planned drop-off time (it may still change within the promise).
+    latest_dropoff
+        Promised latest drop-off.
+    request
+        The request with the promise applied (what to persist for :meth:`Dispatcher.restore`).
+    """
+
+    request_id: str
+    vehicle_id: str
+    pickup_window: tuple[int, int]
+    dropoff_eta: int
+    latest_dropoff: int
+    request: Request | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStop:
+    """One stop of a vehicle's itinerary, for drivers, maps and the simulator.
+
+    Attributes
+    ----------
+    request_id, kind, location
+        Whose stop, pickup or drop-off, where.
+    eta
+        Planned start of service.
+    window
+        The promised window of this stop: the pickup window, or ``(earliest drop-off,
+        latest drop-off)``.
+    committed
+        Whether the vehicle is already driving to it (it will not be reordered).
+    departure
+        Planned end of service.
+    passengers, wheelchair
+        Riders boarding or alighting.
+    """
+
+    request_id: str
+    kind: StopKind
+    location: int
+    eta: int
+    window: tuple[int, int]
+    committed: bool = False
+    departure: int = 0
+    passengers: int = 1
+    wheelchair: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchCounts:
+    """Counts of requests by status (a read-only snapshot)."""
+
+    submitted: int = 0
+    assigned: int = 0
+    onboard: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    no_shows: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    """Options of :class:`~ondemand.dispatch.InsertionDispatcher`.
+
+    Parameters
+    ----------
+    insertion
+        How requests are tightened, promised and priced.
+    auto_complete
+        When true, :meth:`~ondemand.dispatch.InsertionDispatcher.advance` treats a
+        committed stop as done at its planned time (pickup and drop-off as planned);
+        use it when no vehicle reports events. When false (default), a committed stop
+        stays until ``record_pickup``/``record_dropoff``/``record_no_show`` says so.
+    seed
+        Seed passed to the re-optimiser.
+    require_improvement
+        Accept a re-optimised plan only if its cost (driving time or distance, as
+        ``insertion.cost``) is not higher than the current plan's.
+    """
+
+    insertion: InsertionOptions = field(default_factory=InsertionOptions)
+    auto_complete: bool = False
+    seed: int = 0
+    require_improvement: bool = True
+
+
+@runtime_checkable
+class Dispatcher(Protocol):
+    """What the simulator and the live API need from a dispatch policy.
+
+    Times are integer seconds of the service day. Methods are not thread-safe: a
+    server must hold a lock around every call.
+    """
+
+    def submit(self, request: Request, *, now: int) -> Assignment | Refusal:
+        """Accept the request with a promise, or refuse it with a reason."""
+        ...
+
+    def cancel(self, request_id: str, *, now: int) -> bool:
+        """Cancel a request not yet picked up; ``False`` if that is not possible."""
+        ...
+
+    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None:
+        """A vehicle reached a location."""
+        ...
+
+    def record_pickup(self, request_id: str, *, at: int) -> None:
+        """A rider boarded (service started at ``at``)."""
+        ...
+
+    def record_dropoff(self, request_id: str, *, at: int) -> None:
+        """A rider alighted (service started at ``at``)."""
+        ...
+
+    def record_no_show(self, request_id: str, *, at: int) -> None:
+        """A rider did not come to the pickup."""
+        ...
+
+    def advance(self, now: int) -> None:
+        """Commit every leg whose planned departure is not after ``now``."""
+        ...
+
+    def reoptimise(self, *, now: int, time_limit: float) -> bool:
+        """Re-plan all uncommitted stops; ``True`` if a better plan was adopted."""
+        ...
+
+    @property
+    def plan(self) -> Plan:
+        """The current plan of uncommitted stops, vehicles starting at their committed stop."""
+        ...
+
+    def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
+        """The vehicle's committed and planned stops, in order."""
+        ...
+
+    def restore(self, request: Request, vehicle_id: str) -> Assignment:
+        """Put a previously accepted request back into its vehicle (after a restart)."""
+        ...

@@ -1,0 +1,606 @@
+"""Immediate insertion with rolling-horizon re-optimisation: the dispatcher of sim and API.
+
+State per vehicle
+-----------------
+* its position (``location``, free from ``free_at``) and the riders on board;
+* at most one *committed* leg: the stop it is driving to (or serving). Once a leg is
+  committed it is never reordered; the vehicle the solvers see starts at that
+  stop's location, available at its planned departure, with the riders on board
+  after that stop;
+* the *uncommitted* stops, in planned order: the only thing insertion and
+  re-optimisation change.
+
+:meth:`InsertionDispatcher.advance` commits the next leg when the planned departure
+towards it has come (the planned schedule of
+:func:`~ondemand.routing.schedule.evaluate_route`, which delays departures as late as
+the plan allows). Promises are the requests' hard windows (see
+:mod:`ondemand.routing.insertion`), so every plan the dispatcher accepts keeps them;
+a re-optimised plan is adopted only after every route passes ``evaluate_route`` with
+the dispatcher's own (promised) requests and every assigned request is still there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from ondemand.dispatch.base import (
+    Assignment,
+    DispatchCounts,
+    DispatchOptions,
+    PlannedStop,
+    RequestStatus,
+)
+from ondemand.errors import InfeasibleRequestError
+from ondemand.routing.insertion import Insertion, Refusal, best_insertion, insert_into_route
+from ondemand.routing.model import OnboardRider, Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.schedule import RouteSchedule, evaluate_route
+
+__all__ = ["InsertionDispatcher"]
+
+
+@dataclass(slots=True)
+class _Leg:
+    """The committed leg: the vehicle drives to ``location`` and serves ``stop`` there."""
+
+    location: int
+    stop: Stop | None  # None: the stop was cancelled while the vehicle was on its way
+    service_start: int
+    departure: int
+
+
+@dataclass(slots=True)
+class _VehicleState:
+    base: Vehicle
+    location: int
+    free_at: int
+    leg: _Leg | None = None
+    onboard: dict[str, OnboardRider] = field(default_factory=dict)
+    stops: tuple[Stop, ...] = ()
+    cache: tuple[Route, RouteSchedule] | None = None
+
+
+class InsertionDispatcher:
+    """Decide each request at once by insertion; re-optimise the rest on a rolling horizon.
+
+    Parameters
+    ----------
+    vehicles
+        The fleet at the start of the day: ``start`` and ``available_from`` give where
+        and when each vehicle starts; ``onboard`` must be empty (use :meth:`restore`
+        with ``picked_up_at`` to put riders on board).
+    tt
+        Travel times between locations.
+    options
+        Dispatch options (insertion options, event handling, re-optimisation).
+
+    Notes
+    -----
+    Not thread-safe: a server must hold one lock around every call (or use
+    :meth:`reoptimisation_snapshot` and :meth:`apply_reoptimised` to solve without the
+    lock).
+    """
+
+    def __init__(
+        self, vehicles: Sequence[Vehicle], tt: TravelTimes, *, options: DispatchOptions | None = None
+    ) -> None:
+        self._tt = tt
+        self.options = options if options is not None else DispatchOptions()
+        self._vehicles: dict[str, _VehicleState] = {}
+        for v in vehicles:
+            if v.id in self._vehicles:
+                raise ValueError(f"vehicle id {v.id!r} appears twice; give every vehicle its own id")
+            if v.onboard:
+                raise ValueError(
+                    f"vehicle {v.id!r} has riders on board; start it empty and "
+                    "put them back with restore(..., picked_up_at=...)"
+                )
+            self._vehicles[v.id] = _VehicleState(base=v, location=v.start, free_at=v.available_from)
+        if not self._vehicles:
+            raise ValueError("a dispatcher needs at least one vehicle")
+        self._now: int | None = None
+        self._requests: dict[str, Request] = {}  # promised requests, every status
+        self._status: dict[str, RequestStatus] = {}
+        self._vehicle_of: dict[str, str] = {}
+        self._version = 0
+
+    # -- views -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int | None:
+        """The latest time the dispatcher has been told about (``None`` before any call)."""
+        return self._now
+
+    @property
+    def plan(self) -> Plan:
+        """The plan the solvers see: uncommitted stops, vehicles at their committed stop."""
+        routes = tuple(self._route(vs) for vs in self._vehicles.values())
+        active = {
+            rid: self._requests[rid]
+            for rid, st in self._status.items()
+            if st is RequestStatus.ASSIGNED or st is RequestStatus.ONBOARD
+        }
+        return Plan(routes, active)
+
+    def status(self, request_id: str) -> RequestStatus:
+        """The status of a request (``KeyError`` if the dispatcher never saw it)."""
+        return self._status[request_id]
+
+    def request(self, request_id: str) -> Request:
+        """The request as accepted, with its promise applied (``KeyError`` if unknown)."""
+        return self._requests[request_id]
+
+    def vehicle_of(self, request_id: str) -> str | None:
+        """The vehicle serving a request, or ``None``."""
+        return self._vehicle_of.get(request_id)
+
+    def counts(self) -> DispatchCounts:
+        """How many requests are in each status."""
+        tally = dict.fromkeys(RequestStatus, 0)
+        for st in self._status.values():
+            tally[st] += 1
+        return DispatchCounts(
+            submitted=len(self._status),
+            assigned=tally[RequestStatus.ASSIGNED],
+            onboard=tally[RequestStatus.ONBOARD],
+            completed=tally[RequestStatus.COMPLETED],
+            cancelled=tally[RequestStatus.CANCELLED],
+            no_shows=tally[RequestStatus.NO_SHOW],
+            refused=tally[RequestStatus.REFUSED],
+        )
+
+    def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
+        """The vehicle's committed stop (if any) and its planned stops, in order."""
+        vs = self._state(vehicle_id)
+        out: list[PlannedStop] = []
+        if vs.leg is not None and vs.leg.stop is not None:
+            out.append(self._planned(vs.leg.stop, vs.leg.service_start, vs.leg.departure, committed=True))
+        _, sched = self._evaluate(vs)
+        if sched.feasible:
+            for stop, eta, dep in zip(vs.stops, sched.service_start, sched.departure, strict=True):
+                out.append(self._planned(stop, eta, dep, committed=False))
+        else:  # only after reality diverged from the plan: show the order without times
+            for stop in vs.stops:
+                out.append(self._planned(stop, -1, -1, committed=False))
+        return out
+
+    def next_departure(self) -> int | None:
+        """The earliest planned departure of a vehicle towards an uncommitted stop.
+
+        A simulator should call :meth:`advance` at that time so that the leg is
+        committed exactly when the vehicle has to leave.
+        """
+        best: int | None = None
+        for vs in self._vehicles.values():
+            if vs.leg is not None or not vs.stops:
+                continue
+            _, sched = self._evaluate(vs)
+            if sched.feasible and (best is None or sched.start_departure < best):
+                best = sched.start_departure
+        return best
+
+    # -- requests ----------------------------------------------------------------------
+
+    def submit(self, request: Request, *, now: int) -> Assignment | Refusal:
+        """Insert a new request at its cheapest feasible place, or refuse it.
+
+        Parameters
+        ----------
+        request
+            The request; its id must be new.
+        now
+            Current time.
+
+        Returns
+        -------
+        Assignment | Refusal
+            The promise made, or the reason for refusal.
+        """
+        if request.id in self._status:
+            return Refusal(request.id, f"request id {request.id!r} was already submitted; use a new id")
+        self.advance(now)
+        result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
+        self._version += 1
+        if isinstance(result, Refusal):
+            self._requests[request.id] = request
+            self._status[request.id] = RequestStatus.REFUSED
+            return result
+        return self._adopt_insertion(result)
+
+    def _adopt_insertion(self, ins: Insertion) -> Assignment:
+        vs = self._vehicles[ins.vehicle_id]
+        vs.stops = ins.plan.route_of(ins.vehicle_id).stops
+        vs.cache = None
+        rid = ins.request.id
+        self._requests[rid] = ins.request
+        self._status[rid] = RequestStatus.ASSIGNED
+        self._vehicle_of[rid] = ins.vehicle_id
+        return Assignment(
+            rid, ins.vehicle_id, ins.pickup_window, ins.dropoff_eta, ins.latest_dropoff, ins.request
+        )
+
+    def cancel(self, request_id: str, *, now: int) -> bool:
+        """Cancel a request that is not yet on board; its seat is freed at once.
+
+        Returns ``False`` (and changes nothing) when the request is unknown, on board,
+        or already finished.
+        """
+        if self._status.get(request_id) is not RequestStatus.ASSIGNED:
+            return False
+        self.advance(now)
+        if self._status.get(request_id) is not RequestStatus.ASSIGNED:  # auto-completed meanwhile
+            return False
+        vs = self._vehicles[self._vehicle_of[request_id]]
+        self._drop_stops(vs, request_id)
+        self._status[request_id] = RequestStatus.CANCELLED
+        self._version += 1
+        return True
+
+    def restore(
+        self,
+        request: Request,
+        vehicle_id: str,
+        *,
+        now: int | None = None,
+        picked_up_at: int | None = None,
+    ) -> Assignment:
+        """Put an accepted request back into its vehicle, e.g. after a restart.
+
+        The request (with its promised windows, as in :attr:`Assignment.request`) is
+        inserted at its cheapest feasible position in that vehicle only. With
+        ``picked_up_at`` the rider is on board and only the drop-off is inserted.
+
+        Raises
+        ------
+        InfeasibleRequestError
+            When the vehicle cannot serve it any more (e.g. its window has passed).
+        KeyError
+            When the vehicle is unknown.
+        """
+        vs = self._state(vehicle_id)
+        if request.id in self._status and self._status[request.id] in (
+            RequestStatus.ASSIGNED,
+            RequestStatus.ONBOARD,
+        ):
+            raise ValueError(f"request {request.id!r} is already active; restore each request once")
+        if now is not None:
+            self._now = now if self._now is None else max(self._now, now)
+        route = self._route(vs)
+        requests = dict(self.plan.requests)
+        if picked_up_at is not None:
+            rider = OnboardRider(request, picked_up_at)
+            vehicle = replace(route.vehicle, onboard=(*route.vehicle.onboard, rider))
+            best: tuple[RouteSchedule, tuple[Stop, ...]] | None = None
+            drop = Stop(request.id, StopKind.DROPOFF, request.dropoff)
+            for j in range(len(vs.stops) + 1):
+                stops = (*vs.stops[:j], drop, *vs.stops[j:])
+                sched = evaluate_route(Route(vehicle, stops), requests, self._tt)
+                if sched.feasible and (best is None or sched.drive_time < best[0].drive_time):
+                    best = (sched, stops)
+            if best is None:
+                raise InfeasibleRequestError(
+                    f"cannot restore rider {request.id!r} on board vehicle {vehicle_id!r}: "
+                    "no drop-off position keeps every window; check the vehicle's position and time"
+                )
+            sched, stops = best
+            vs.onboard[request.id] = rider
+            vs.stops = stops
+            vs.cache = None
+            status = RequestStatus.ONBOARD
+            eta = sched.service_start[stops.index(drop)]
+        else:
+            found = insert_into_route(route, requests, request, self._tt)
+            if found is None:
+                raise InfeasibleRequestError(
+                    f"cannot restore request {request.id!r} into vehicle {vehicle_id!r}: no position keeps "
+                    "its promised windows (has its pickup window passed?)"
+                )
+            new_route, sched = found
+            vs.stops = new_route.stops
+            vs.cache = None
+            status = RequestStatus.ASSIGNED
+            idx = next(
+                k
+                for k, s in enumerate(new_route.stops)
+                if s.request_id == request.id and s.kind is StopKind.DROPOFF
+            )
+            eta = sched.service_start[idx]
+        self._requests[request.id] = request
+        self._status[request.id] = status
+        self._vehicle_of[request.id] = vehicle_id
+        self._version += 1
+        return Assignment(
+            request.id,
+            vehicle_id,
+            (request.earliest_pickup, request.latest_pickup),
+            eta,
+            request.latest_dropoff,
+            request,
+        )
+
+    # -- vehicle events ----------------------------------------------------------------
+
+    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None:
+        """A vehicle reached ``stop_location`` at ``at``.
+
+        If that is its committed stop, the stop's planned service start and departure
+        are updated from the real arrival (service cannot start before the window).
+        """
+        vs = self._state(vehicle_id)
+        self._version += 1
+        vs.cache = None
+        leg = vs.leg
+        if leg is not None and leg.location == stop_location:
+            if leg.stop is None:
+                vs.leg = None
+                vs.location, vs.free_at = stop_location, at
+                return
+            req = self._requests[leg.stop.request_id]
+            if leg.stop.kind is StopKind.PICKUP:
+                start = max(at, req.earliest_pickup)
+                leg.service_start, leg.departure = start, start + req.pickup_service
+            else:
+                start = max(at, req.earliest_dropoff)
+                leg.service_start, leg.departure = start, start + req.dropoff_service
+        elif leg is None:
+            vs.location, vs.free_at = stop_location, max(at, vs.free_at)
+
+    def record_pickup(self, request_id: str, *, at: int) -> None:
+        """The riders of a request boarded; service started at ``at``."""
+        if self._status.get(request_id) is not RequestStatus.ASSIGNED:
+            raise ValueError(f"request {request_id!r} is not waiting for pickup; cannot record a pickup")
+        req = self._requests[request_id]
+        vs = self._vehicles[self._vehicle_of[request_id]]
+        self._remove_stop(vs, request_id, StopKind.PICKUP)
+        vs.onboard[request_id] = OnboardRider(req, at)
+        vs.location, vs.free_at = req.pickup, at + req.pickup_service
+        self._status[request_id] = RequestStatus.ONBOARD
+        self._version += 1
+
+    def record_dropoff(self, request_id: str, *, at: int) -> None:
+        """The riders of a request alighted; service started at ``at``."""
+        if self._status.get(request_id) is not RequestStatus.ONBOARD:
+            raise ValueError(f"request {request_id!r} is not on board; cannot record a drop-off")
+        req = self._requests[request_id]
+        vs = self._vehicles[self._vehicle_of[request_id]]
+        self._remove_stop(vs, request_id, StopKind.DROPOFF)
+        del vs.onboard[request_id]
+        vs.location, vs.free_at = req.dropoff, at + req.dropoff_service
+        self._status[request_id] = RequestStatus.COMPLETED
+        self._version += 1
+
+    def record_no_show(self, request_id: str, *, at: int) -> None:
+        """The rider did not come; their seat is freed and the drop-off removed."""
+        if self._status.get(request_id) is not RequestStatus.ASSIGNED:
+            raise ValueError(f"request {request_id!r} is not waiting for pickup; cannot record a no-show")
+        req = self._requests[request_id]
+        vs = self._vehicles[self._vehicle_of[request_id]]
+        leg = vs.leg
+        at_pickup = leg is not None and leg.stop is not None and leg.stop.request_id == request_id
+        self._drop_stops(vs, request_id)
+        if at_pickup:
+            vs.leg = None
+            vs.location, vs.free_at = req.pickup, at
+        self._status[request_id] = RequestStatus.NO_SHOW
+        self._version += 1
+
+    # -- time --------------------------------------------------------------------------
+
+    def advance(self, now: int) -> None:
+        """Commit, for every vehicle, the next leg whose planned departure is not after ``now``.
+
+        The departure is taken from the plan as it stood before ``now`` (the vehicle
+        followed its plan). With ``options.auto_complete``, committed stops whose
+        planned departure has passed are completed as planned, and the next legs
+        committed in turn.
+        """
+        if self._now is not None and now < self._now:
+            now = self._now  # time never runs backwards; late callers see the current state
+        for vs in self._vehicles.values():
+            for _ in range(2 * len(vs.stops) + 2):
+                leg = vs.leg
+                if leg is not None:
+                    if self.options.auto_complete and leg.departure <= now:
+                        self._complete_leg(vs, leg)
+                        continue
+                    break
+                if not vs.stops:
+                    break
+                _, sched = self._evaluate(vs)
+                if not sched.feasible or sched.start_departure > now:
+                    break
+                stop = vs.stops[0]
+                vs.leg = _Leg(stop.location, stop, sched.service_start[0], sched.departure[0])
+                vs.stops = vs.stops[1:]
+                vs.cache = None
+                self._version += 1
+        if self._now is None or now > self._now:
+            self._now = now
+
+    def _complete_leg(self, vs: _VehicleState, leg: _Leg) -> None:
+        if leg.stop is None:
+            vs.leg = None
+            vs.location, vs.free_at = leg.location, leg.service_start
+            vs.cache = None
+            self._version += 1
+        elif leg.stop.kind is StopKind.PICKUP:
+            self.record_pickup(leg.stop.request_id, at=leg.service_start)
+        else:
+            self.record_dropoff(leg.stop.request_id, at=leg.service_start)
+
+    # -- re-optimisation ---------------------------------------------------------------
+
+    def reoptimise(self, *, now: int, time_limit: float) -> bool:
+        """Re-plan every uncommitted stop with :func:`ondemand.routing.darp.reoptimise`.
+
+        The new plan is adopted only if every route passes
+        :func:`~ondemand.routing.schedule.evaluate_route` with the promised requests,
+        every assigned request is still served by exactly one vehicle, committed legs
+        are untouched and (with ``options.require_improvement``) it costs no more.
+
+        Returns
+        -------
+        bool
+            Whether a new plan was adopted.
+        """
+        from ondemand.routing.darp import reoptimise as darp_reoptimise
+
+        snapshot, version = self.reoptimisation_snapshot(now=now)
+        if not any(r.stops for r in snapshot.routes):
+            return False
+        candidate = darp_reoptimise(
+            snapshot, self._tt, now=now, time_limit=time_limit, seed=self.options.seed
+        )
+        return self.apply_reoptimised(candidate, version=version)
+
+    def reoptimisation_snapshot(self, *, now: int) -> tuple[Plan, int]:
+        """The plan to re-optimise and a version number for :meth:`apply_reoptimised`."""
+        self.advance(now)
+        return self.plan, self._version
+
+    def apply_reoptimised(self, plan: Plan, *, version: int) -> bool:
+        """Adopt a re-optimised plan if nothing changed since the snapshot and it keeps every promise."""
+        if version != self._version:
+            return False
+        current = self.plan
+        if self._check_candidate(current, plan) is not None:
+            return False
+        for route in plan.routes:
+            vs = self._vehicles[route.vehicle.id]
+            if vs.stops != route.stops:
+                vs.stops = route.stops
+                vs.cache = None
+            for s in route.stops:
+                self._vehicle_of[s.request_id] = route.vehicle.id
+        self._version += 1
+        return True
+
+    def check_candidate(self, plan: Plan) -> str | None:
+        """Why ``plan`` may not replace the current plan, or ``None`` if it may."""
+        return self._check_candidate(self.plan, plan)
+
+    def _check_candidate(self, current: Plan, plan: Plan) -> str | None:
+        ours = {r.vehicle.id: r for r in current.routes}
+        theirs = {r.vehicle.id: r for r in plan.routes}
+        if len(theirs) != len(plan.routes) or set(theirs) != set(ours):
+            return "the plan's vehicles differ from the dispatcher's"
+        needed: set[str] = set()
+        for r in current.routes:
+            needed.update(s.request_id for s in r.stops)
+        seen: dict[str, str] = {}
+        old_cost = new_cost = 0
+        use_time = self.options.insertion.cost == "time"
+        for vid, route in theirs.items():
+            if route.vehicle != ours[vid].vehicle:
+                return f"vehicle {vid!r} was changed (start, time, riders on board or limits)"
+            for s in route.stops:
+                if s.request_id not in current.requests:
+                    return f"request {s.request_id!r} is not one of the dispatcher's active requests"
+                owner = seen.setdefault(s.request_id, vid)
+                if owner != vid:
+                    return f"request {s.request_id!r} is served by two vehicles"
+            sched = evaluate_route(route, current.requests, self._tt)
+            if not sched.feasible:
+                return f"vehicle {vid!r}: {sched.reason}"
+            old = self._evaluate(self._vehicles[vid])[1]
+            old_cost += old.drive_time if use_time else old.distance
+            new_cost += sched.drive_time if use_time else sched.distance
+        missing = needed - set(seen)
+        if missing:
+            return f"requests {sorted(missing)} were dropped"
+        for rid, vid in seen.items():
+            if self._vehicle_of.get(rid) != vid and self._status.get(rid) is RequestStatus.ONBOARD:
+                return f"rider {rid!r} is on board {self._vehicle_of.get(rid)!r}, not {vid!r}"
+        if self.options.require_improvement and new_cost > old_cost:
+            return f"the plan costs {new_cost}, more than the current {old_cost}"
+        return None
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _state(self, vehicle_id: str) -> _VehicleState:
+        try:
+            return self._vehicles[vehicle_id]
+        except KeyError:
+            raise KeyError(f"no vehicle {vehicle_id!r}; known vehicles: {sorted(self._vehicles)}") from None
+
+    def _solver_vehicle(self, vs: _VehicleState) -> Vehicle:
+        base = vs.base
+        onboard = dict(vs.onboard)
+        if vs.leg is not None:
+            start, avail = vs.leg.location, vs.leg.departure
+            stop = vs.leg.stop
+            if stop is not None:
+                if stop.kind is StopKind.PICKUP:
+                    onboard[stop.request_id] = OnboardRider(
+                        self._requests[stop.request_id], vs.leg.service_start
+                    )
+                else:
+                    onboard.pop(stop.request_id, None)
+        else:
+            start = vs.location
+            avail = vs.free_at if self._now is None else max(vs.free_at, self._now)
+        return Vehicle(
+            id=base.id,
+            seats=base.seats,
+            start=start,
+            available_from=avail,
+            shift_end=max(base.shift_end, avail),
+            end=base.end,
+            wheelchair_places=base.wheelchair_places,
+            max_route_duration=base.max_route_duration,
+            onboard=tuple(onboard.values()),
+        )
+
+    def _route(self, vs: _VehicleState) -> Route:
+        route = Route(self._solver_vehicle(vs), vs.stops)
+        if vs.cache is not None and vs.cache[0] == route:
+            return vs.cache[0]
+        return route
+
+    def _evaluate(self, vs: _VehicleState) -> tuple[Route, RouteSchedule]:
+        route = self._route(vs)
+        if vs.cache is not None and vs.cache[0] is route:
+            return vs.cache
+        active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
+        vs.cache = (route, evaluate_route(route, active, self._tt))
+        return vs.cache
+
+    def _planned(self, stop: Stop, eta: int, departure: int, *, committed: bool) -> PlannedStop:
+        req = self._requests[stop.request_id]
+        if stop.kind is StopKind.PICKUP:
+            window = (req.earliest_pickup, req.latest_pickup)
+        else:
+            window = (req.earliest_dropoff, req.latest_dropoff)
+        return PlannedStop(
+            stop.request_id,
+            stop.kind,
+            stop.location,
+            eta,
+            window,
+            committed=committed,
+            departure=departure,
+            passengers=req.passengers,
+            wheelchair=req.wheelchair,
+        )
+
+    def _remove_stop(self, vs: _VehicleState, request_id: str, kind: StopKind) -> None:
+        leg = vs.leg
+        if (
+            leg is not None
+            and leg.stop is not None
+            and leg.stop.request_id == request_id
+            and leg.stop.kind is kind
+        ):
+            vs.leg = None
+        else:
+            vs.stops = tuple(s for s in vs.stops if not (s.request_id == request_id and s.kind is kind))
+        vs.cache = None
+
+    def _drop_stops(self, vs: _VehicleState, request_id: str) -> None:
+        """Remove every stop of a request; a committed leg to it becomes a plain drive."""
+        leg = vs.leg
+        if leg is not None and leg.stop is not None and leg.stop.request_id == request_id:
+            leg.stop = None
+            leg.departure = leg.service_start
+        vs.stops = tuple(s for s in vs.stops if s.request_id != request_id)
+        vs.cache = None

@@ -243,14 +243,18 @@ class DemandParams:
 class Scenario:
     """A service to simulate: area, network and stop parameters, service, fares, demand.
 
-    ``network`` and ``stops`` are the routing layer's ``NetworkParams`` and
-    ``StopParams`` (built from the ``[network]`` and ``[stops]`` tables).
+    ``area`` is the area's name; ``area_spec`` the routing layer's ``AreaSpec`` (a built-in
+    area, or a custom ``[area]`` table: ``name``, ``graph`` = built-in area whose road graph
+    it uses, ``bbox`` inside that graph's box). ``network`` and ``stops`` are the routing
+    layer's ``NetworkParams`` and ``StopParams`` (built from the ``[network]`` and
+    ``[stops]`` tables).
     """
 
     name: str
     area: str
     timezone: str
     description: str
+    area_spec: Any
     network: Any
     stops: Any
     service: ServiceParams
@@ -502,6 +506,37 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
     return d
 
 
+def _area(top: _Table) -> tuple[str, Any]:
+    """The area name and the routing layer's AreaSpec (built-in name or custom table)."""
+    from ondemand.errors import UnknownAreaError
+    from ondemand.routing.network import AreaSpec, get_area
+
+    raw = top.raw("area")
+    if isinstance(raw, str):
+        try:
+            return raw, get_area(raw)
+        except UnknownAreaError as exc:
+            raise top.err("area", str(exc)) from exc
+    t = top.table("area")
+    name = t.string("name")
+    graph = t.string("graph")
+    try:
+        base = get_area(graph)
+    except UnknownAreaError as exc:
+        raise t.err("graph", str(exc)) from exc
+    bbox = t.numbers("bbox", lo=-180.0)
+    if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+        raise t.err("bbox", f"must be [west, south, east, north], got {list(bbox)}")
+    w, s, e, n = base.bbox
+    if not (w <= bbox[0] and s <= bbox[1] and bbox[2] <= e and bbox[3] <= n):
+        raise t.err("bbox", f"must lie inside the {graph} graph's box {list(base.bbox)}")
+    default_stops = t.integer("default_stops", base.default_stops, lo=1, hi=5000)
+    t.done()
+    return name, AreaSpec(
+        name, base.prefix, (bbox[0], bbox[1], bbox[2], bbox[3]), default_stops=default_stops
+    )
+
+
 def _params_from_table(t: _Table, module: str, cls_name: str) -> Any:
     """Build the routing layer's parameter class from a TOML table (None if that layer is absent)."""
     import importlib
@@ -558,7 +593,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{file}: not valid TOML: {exc}") from exc
     top = _Table(file, "", data)
     name = top.string("name")
-    area = top.string("area")
+    area, area_spec = _area(top)
     timezone = top.string("timezone", "Asia/Tokyo")
     try:
         import zoneinfo
@@ -579,6 +614,7 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario(
         name=name,
         area=area,
+        area_spec=area_spec,
         timezone=timezone,
         description=description,
         network=network,

@@ -216,7 +216,7 @@ class SyntheticDemand:
         if folder is None:
             raise DataNotFoundError("no data folder: set ONDEMAND_DATA_DIR to the folder with the OSM layers")
         self.data_dir = Path(folder)
-        self.prefix = get_area(scenario.area).prefix
+        self.prefix = get_area(scenario.area_spec).prefix
         self.requests_per_day = (
             scenario.demand.requests_per_day if requests_per_day is None else float(requests_per_day)
         )

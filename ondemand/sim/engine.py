@@ -1,0 +1,759 @@
+"""The SimPy simulator: one service day of vehicles, riders and the dispatcher.
+
+Processes
+---------
+- *Bookings*: each trip of the demand is submitted to the dispatcher at its booking
+  time (bookings made before midnight arrive at time 0, in booking order); the dispatcher
+  answers at once with a promise or a refusal.
+- *Riders*: an accepted rider may cancel at their cancellation time (while not yet picked
+  up); a no-show rider is simply not at the meeting point when the vehicle comes.
+- *Vehicles*: each follows the dispatcher's itinerary (``dispatcher.itinerary(vehicle_id)``):
+  it leaves a stop so as to reach the next one at its planned time, drives the road path
+  (position reports every ``position_every_s``), waits for the pickup window, boards or
+  alights riders (service times from the request) and reports exactly what a live vehicle
+  would report — arrival, pickup, drop-off, no-show — through ``record_*``; before it leaves,
+  ``advance(now)`` lets the dispatcher commit the leg. After its shift, with nothing left to
+  do, it drives back to its depot.
+- *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the whole
+  plan (rolling horizon, ``reoptimise(now=..., time_limit=...)``).
+
+The output is the list of :mod:`ondemand.sim.events`, in time order. The simulator never
+changes the plan itself: everything it knows about the plan comes from the dispatcher.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from ondemand.routing.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
+from ondemand.scenario import FareParams, Scenario, ServiceParams
+from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
+from ondemand.sim.events import (
+    Event,
+    NoShow,
+    RequestAssigned,
+    RequestCancelled,
+    RequestRefused,
+    RequestSubmitted,
+    RiderDroppedOff,
+    RiderPickedUp,
+    ShiftEnded,
+    ShiftStarted,
+    SimulationStarted,
+    VehicleArrived,
+    VehicleDeparted,
+    VehiclePosition,
+)
+
+__all__ = [
+    "DispatcherLike",
+    "SimArea",
+    "SimResult",
+    "fare_table",
+    "make_request",
+    "run_day",
+    "simulate",
+]
+
+_EARTH_R = 6_371_008.8
+
+
+class PathLike(Protocol):
+    """A road path (``ondemand.routing.matrix.RoadPath``): geometry and cumulative seconds."""
+
+    @property
+    def duration(self) -> int: ...
+
+    def position_at(self, seconds: float) -> tuple[float, float]: ...
+
+
+class SimArea(Protocol):
+    """What the simulator needs of a service area (``ondemand.routing.area.ServiceArea``)."""
+
+    @property
+    def stops(self) -> Sequence[Any]: ...
+
+    @property
+    def matrix(self) -> TravelTimes: ...
+
+    def path(self, i: int, j: int) -> Any: ...
+
+
+class DispatcherLike(Protocol):
+    """The dispatcher methods the simulator calls (``ondemand.dispatch.Dispatcher``)."""
+
+    def submit(self, request: Request, *, now: int) -> Any: ...
+
+    def cancel(self, request_id: str, *, now: int) -> bool: ...
+
+    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None: ...
+
+    def record_pickup(self, request_id: str, *, at: int) -> None: ...
+
+    def record_dropoff(self, request_id: str, *, at: int) -> None: ...
+
+    def record_no_show(self, request_id: str, *, at: int) -> None: ...
+
+    def advance(self, now: int) -> None: ...
+
+    def reoptimise(self, *, now: int, time_limit: float) -> bool: ...
+
+    def itinerary(self, vehicle_id: str) -> list[Any]: ...
+
+
+DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServiceParams], DispatcherLike]
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A simulated day: its events, and what produced them."""
+
+    scenario: Scenario | None
+    seed: int
+    events: tuple[Event, ...]
+    stops: tuple[Any, ...]
+    trips: tuple[TripRequest, ...]
+    wall_seconds: float
+    fleet: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
+
+
+def fare_table(stops: Sequence[StopLike], fares: FareParams) -> list[int | None]:
+    """Per stop, the special fare that applies there (highest one), or None."""
+    out: list[int | None] = []
+    for s in stops:
+        best: int | None = None
+        for sp in fares.special:
+            if _haversine(s.lon, s.lat, sp.lon, sp.lat) <= sp.radius_m:
+                best = sp.fare_jpy if best is None else max(best, sp.fare_jpy)
+        out.append(best)
+    return out
+
+
+def make_request(trip: TripRequest, tt: TravelTimes, service: ServiceParams, *, now: int) -> Request:
+    """The dispatcher's :class:`Request` for a trip under the scenario's service promise.
+
+    Pickup window: from the requested time (never before ``now``) to ``service.max_wait_s``
+    later. Ride limit: ``max(ceil(max_detour * direct), direct + min_extra_ride_s)``.
+    Boarding and alighting take per-passenger times plus the wheelchair time.
+    """
+    direct = int(tt.durations[trip.pickup_stop, trip.dropoff_stop])
+    max_ride = max(math.ceil(service.max_detour * direct), direct + service.min_extra_ride_s)
+    p_service = service.boarding_s * trip.passengers + service.wheelchair_boarding_s * trip.wheelchair
+    d_service = service.alighting_s * trip.passengers + service.wheelchair_boarding_s * trip.wheelchair
+    earliest = max(trip.requested_pickup, now)
+    latest = earliest + service.max_wait_s
+    return Request(
+        id=trip.id,
+        pickup=trip.pickup_stop,
+        dropoff=trip.dropoff_stop,
+        earliest_pickup=earliest,
+        latest_pickup=latest,
+        latest_dropoff=latest + p_service + max_ride,
+        max_ride=max_ride,
+        passengers=trip.passengers,
+        wheelchair=trip.wheelchair,
+        pickup_service=p_service,
+        dropoff_service=d_service,
+        kind=trip.kind if trip.kind is not BookingKind.ARRIVE_BY else BookingKind.LEAVE_AT,
+        booked_at=now,
+    )
+
+
+def _centre_stop(stops: Sequence[StopLike], trips: Sequence[TripRequest]) -> int:
+    if trips:
+        lon = float(np.mean([t.origin[0] for t in trips] + [t.destination[0] for t in trips]))
+        lat = float(np.mean([t.origin[1] for t in trips] + [t.destination[1] for t in trips]))
+    else:
+        lon = float(np.mean([s.lon for s in stops]))
+        lat = float(np.mean([s.lat for s in stops]))
+    d = [_haversine(lon, lat, s.lon, s.lat) for s in stops]
+    return int(np.argmin(d))
+
+
+def _depot(stops: Sequence[StopLike], trips: Sequence[TripRequest], depot: str) -> int:
+    if depot == "centre":
+        return _centre_stop(stops, trips)
+    for k, s in enumerate(stops):
+        if s.id == depot:
+            return k
+    from ondemand.errors import UnknownStopError
+
+    raise UnknownStopError(f"service.depot {depot!r} is not a stop id of the area (or use 'centre')")
+
+
+# --------------------------------------------------------------------------- the day
+
+
+class _Day:
+    def __init__(
+        self,
+        *,
+        area: SimArea,
+        service: ServiceParams,
+        fares: FareParams,
+        trips: Sequence[TripRequest],
+        dispatcher: DispatcherLike,
+        vehicles: Sequence[Vehicle],
+        depot: int,
+        position_every_s: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        self.env = simpy.Environment()
+        self.area = area
+        self.stops = area.stops
+        self.tt = area.matrix
+        self.dur = np.asarray(self.tt.durations)
+        self.dist = np.asarray(self.tt.distances)
+        self.svc = service
+        self.trips = {t.id: t for t in trips}
+        self.order = list(trips)
+        self.disp = dispatcher
+        self.vehicles = list(vehicles)
+        self.depot = depot
+        self.pos_every = position_every_s
+        self.on_progress = on_progress
+        self.events: list[Event] = []
+        self.state: dict[str, str] = {}
+        self.requests: dict[str, Request] = {}
+        self.wake: dict[str, simpy.Event] = {v.id: self.env.event() for v in vehicles}
+        self.onboard: dict[str, int] = {v.id: 0 for v in vehicles}
+        self.special = fare_table(self.stops, fares)
+        self.flat = fares.flat_jpy
+        self._paths: dict[tuple[int, int], Any] = {}
+
+    # -- plumbing
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def emit(self, ev: Event) -> None:
+        self.events.append(ev)
+
+    def poke(self) -> None:
+        for ev in self.wake.values():
+            if not ev.triggered:
+                ev.succeed()
+
+    def _fresh_wake(self, vid: str) -> simpy.Event:
+        if self.wake[vid].triggered:
+            self.wake[vid] = self.env.event()
+        return self.wake[vid]
+
+    def fare(self, trip: TripRequest) -> int:
+        sp = [f for f in (self.special[trip.pickup_stop], self.special[trip.dropoff_stop]) if f is not None]
+        per = max(sp) if sp else self.flat
+        return per * trip.passengers
+
+    def path(self, i: int, j: int) -> Any:
+        key = (i, j)
+        if key not in self._paths:
+            self._paths[key] = self.area.path(i, j)
+        return self._paths[key]
+
+    # -- bookings and riders
+    def bookings(self) -> Generator[simpy.Event, Any, None]:
+        for trip in self.order:
+            at = max(0, trip.booked_at)
+            if at > self.now:
+                yield self.env.timeout(at - self.now)
+            now = self.now
+            req = make_request(trip, self.tt, self.svc, now=now)
+            self.requests[trip.id] = req
+            self.emit(
+                RequestSubmitted(
+                    t=now,
+                    request_id=trip.id,
+                    booking=trip.kind.value,
+                    requested_pickup=req.earliest_pickup,
+                    pickup_stop=trip.pickup_stop,
+                    dropoff_stop=trip.dropoff_stop,
+                    passengers=trip.passengers,
+                    wheelchair=trip.wheelchair,
+                    direct_s=int(self.dur[trip.pickup_stop, trip.dropoff_stop]),
+                    direct_m=int(self.dist[trip.pickup_stop, trip.dropoff_stop]),
+                    walk_to_m=trip.walk_to_m,
+                    walk_from_m=trip.walk_from_m,
+                    origin_lon=trip.origin[0],
+                    origin_lat=trip.origin[1],
+                    dest_lon=trip.destination[0],
+                    dest_lat=trip.destination[1],
+                    fare_jpy=self.fare(trip),
+                )
+            )
+            answer = self.disp.submit(req, now=now)
+            if hasattr(answer, "vehicle_id"):
+                pw = answer.pickup_window
+                self.state[trip.id] = "assigned"
+                self.emit(
+                    RequestAssigned(
+                        t=now,
+                        request_id=trip.id,
+                        vehicle_id=str(answer.vehicle_id),
+                        pickup_start=int(pw[0]),
+                        pickup_end=int(pw[1]),
+                        dropoff_eta=int(answer.dropoff_eta),
+                        latest_dropoff=int(answer.latest_dropoff),
+                    )
+                )
+                if trip.cancel_at is not None:
+                    self.env.process(self.canceller(trip))
+                self.poke()
+            else:
+                self.state[trip.id] = "refused"
+                self.emit(
+                    RequestRefused(
+                        t=now, request_id=trip.id, reason=str(getattr(answer, "reason", "refused"))
+                    )
+                )
+            if self.on_progress is not None:
+                self.on_progress(now)
+
+    def canceller(self, trip: TripRequest) -> Generator[simpy.Event, Any, None]:
+        assert trip.cancel_at is not None
+        if trip.cancel_at > self.now:
+            yield self.env.timeout(trip.cancel_at - self.now)
+        if self.state.get(trip.id) != "assigned":
+            return
+        if self.disp.cancel(trip.id, now=self.now):
+            self.state[trip.id] = "cancelled"
+            self.emit(RequestCancelled(t=self.now, request_id=trip.id))
+            self.poke()
+
+    def reoptimiser(self) -> Generator[simpy.Event, Any, None]:
+        every = self.svc.reoptimise_every_s
+        if every <= 0 or self.svc.reoptimise_time_limit_s <= 0:
+            return
+        t = self.svc.start + every
+        while t < self.svc.end:
+            yield self.env.timeout(t - self.now)
+            if self.disp.reoptimise(now=self.now, time_limit=self.svc.reoptimise_time_limit_s):
+                self.poke()
+            t += every
+
+    # -- vehicles
+    def _wait(self, vid: str, until: int) -> Generator[simpy.Event, Any, None]:
+        wake = self._fresh_wake(vid)
+        yield self.env.any_of([self.env.timeout(max(0, until - self.now)), wake])
+
+    def _drive(self, vid: str, a: int, b: int) -> Generator[simpy.Event, Any, None]:
+        duration = int(self.dur[a, b])
+        self.emit(
+            VehicleDeparted(
+                t=self.now,
+                vehicle_id=vid,
+                from_stop=a,
+                to_stop=b,
+                onboard=self.onboard[vid],
+                duration_s=duration,
+                distance_m=int(self.dist[a, b]),
+            )
+        )
+        path = self.path(a, b) if self.pos_every > 0 else None
+        scale = (path.duration / duration) if (path is not None and duration > 0) else 1.0
+        elapsed = 0
+        while elapsed < duration:
+            step = duration - elapsed if self.pos_every <= 0 else min(self.pos_every, duration - elapsed)
+            yield self.env.timeout(step)
+            elapsed += step
+            if path is not None and elapsed < duration:
+                lon, lat = path.position_at(elapsed * scale)
+                self.emit(VehiclePosition(self.now, vid, round(lon, 6), round(lat, 6), self.onboard[vid]))
+        s = self.stops[b]
+        if self.pos_every > 0:
+            self.emit(
+                VehiclePosition(
+                    self.now, vid, round(float(s.lon), 6), round(float(s.lat), 6), self.onboard[vid]
+                )
+            )
+        self.emit(VehicleArrived(t=self.now, vehicle_id=vid, stop=b))
+        self.disp.record_arrival(vid, b, at=self.now)
+
+    def vehicle(self, veh: Vehicle) -> Generator[simpy.Event, Any, None]:
+        vid = veh.id
+        loc = veh.start
+        if veh.available_from > self.now:
+            yield self.env.timeout(veh.available_from - self.now)
+        self.emit(ShiftStarted(t=self.now, vehicle_id=vid, stop=loc))
+        guard = 0
+        while True:
+            guard += 1
+            if guard > 1_000_000:  # pragma: no cover - a dispatcher that never converges
+                raise RuntimeError(f"vehicle {vid}: itinerary does not progress")
+            self.disp.advance(self.now)
+            itinerary = self.disp.itinerary(vid)
+            if not itinerary:
+                committed_at = self._committed_location(vid)
+                if committed_at is not None and committed_at != loc:  # a leg whose stop was cancelled
+                    yield from self._drive(vid, loc, committed_at)
+                    loc = committed_at
+                    continue
+                if self.now >= veh.shift_end and self._no_more_bookings():
+                    break
+                yield from self._wait(vid, veh.shift_end if self.now < veh.shift_end else self.now + 600)
+                continue
+            head = itinerary[0]
+            target = int(head.location)
+            committed = getattr(head, "committed", None)
+            if committed is False:
+                # Wait until the dispatcher commits the leg (its planned departure).
+                until = int(head.eta) - int(self.dur[loc, target])
+                next_dep = getattr(self.disp, "next_departure", None)
+                nd = next_dep() if next_dep is not None else None
+                if nd is not None and nd > self.now:
+                    until = min(until, nd)
+                if until > self.now:
+                    yield from self._wait(vid, until)
+                    continue
+                committed_at = self._committed_location(vid)
+                if committed_at is not None and committed_at != loc:  # a leg whose stop was cancelled
+                    yield from self._drive(vid, loc, committed_at)
+                    loc = committed_at
+                    continue
+            if target != loc:
+                if committed is None:  # a dispatcher without commitments: leave to arrive at the eta
+                    depart = int(head.eta) - int(self.dur[loc, target])
+                    if depart > self.now:
+                        yield from self._wait(vid, depart)
+                        continue
+                yield from self._drive(vid, loc, target)
+                loc = target
+                continue
+            rid = str(head.request_id)
+            if self.state.get(rid) not in ("assigned", "onboard"):
+                raise RuntimeError(
+                    f"vehicle {vid}: the dispatcher's itinerary lists request {rid!r}, "
+                    f"which is {self.state.get(rid)!r}"
+                )
+            kind = head.kind if isinstance(head.kind, StopKind) else StopKind(str(head.kind))
+            req = self.requests[rid]
+            trip = self.trips[rid]
+            if kind is StopKind.PICKUP:
+                start = int(head.window[0])
+                if start > self.now:
+                    yield from self._wait(vid, start)
+                    continue
+                if trip.no_show:
+                    self.state[rid] = "no_show"
+                    self.emit(NoShow(t=self.now, request_id=rid, vehicle_id=vid, stop=loc))
+                    self.disp.record_no_show(rid, at=self.now)
+                    continue
+                self.state[rid] = "onboard"
+                self.onboard[vid] += req.passengers
+                self.emit(
+                    RiderPickedUp(
+                        t=self.now,
+                        request_id=rid,
+                        vehicle_id=vid,
+                        stop=loc,
+                        passengers=req.passengers,
+                        wheelchair=req.wheelchair,
+                        boarded_at=self.now + req.pickup_service,
+                        onboard=self.onboard[vid],
+                    )
+                )
+                self.disp.record_pickup(rid, at=self.now)
+                if req.pickup_service > 0:
+                    yield self.env.timeout(req.pickup_service)
+            else:
+                self.state[rid] = "served"
+                self.onboard[vid] -= req.passengers
+                self.emit(
+                    RiderDroppedOff(
+                        t=self.now,
+                        request_id=rid,
+                        vehicle_id=vid,
+                        stop=loc,
+                        passengers=req.passengers,
+                        alighted_at=self.now + req.dropoff_service,
+                        onboard=self.onboard[vid],
+                    )
+                )
+                self.disp.record_dropoff(rid, at=self.now)
+                if req.dropoff_service > 0:
+                    yield self.env.timeout(req.dropoff_service)
+        home = veh.end if veh.end is not None else self.depot
+        if loc != home:
+            yield from self._drive(vid, loc, home)
+        self.emit(ShiftEnded(t=self.now, vehicle_id=vid, stop=home))
+
+    def _committed_location(self, vid: str) -> int | None:
+        """Where the dispatcher believes the vehicle is going (its solver start), if it says."""
+        plan = getattr(self.disp, "plan", None)
+        if plan is None or not hasattr(plan, "route_of"):
+            return None
+        return int(plan.route_of(vid).vehicle.start)
+
+    def _no_more_bookings(self) -> bool:
+        return len(self.requests) == len(self.order)
+
+    def run(self) -> list[Event]:
+        self.env.process(self.bookings())
+        self.env.process(self.reoptimiser())
+        for v in self.vehicles:
+            self.env.process(self.vehicle(v))
+        self.env.run()
+        # Stable time order: events were appended in simulation order already.
+        return self.events
+
+
+def run_day(
+    *,
+    area: SimArea,
+    service: ServiceParams,
+    fares: FareParams,
+    trips: Sequence[TripRequest],
+    dispatcher_factory: DispatcherFactory,
+    fleet: int | None = None,
+    depot: int | None = None,
+    scenario_name: str = "custom",
+    seed: int = 0,
+    date: str = "",
+    cost_per_vehicle_hour_jpy: int | None = None,
+    position_every_s: int = 60,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[Event]:
+    """Simulate one day on an area with a dispatcher; the low-level entry point.
+
+    Parameters
+    ----------
+    area
+        Stops, travel-time matrix and road paths (:class:`SimArea`).
+    service, fares
+        The scenario's service and fare parameters.
+    trips
+        The day's demand.
+    dispatcher_factory
+        ``(vehicles, travel_times, service) -> dispatcher``.
+    fleet
+        Number of vehicles (default ``service.fleet``).
+    depot
+        Stop index where vehicles start and end (default: ``service.depot``).
+    position_every_s
+        Period of position reports while driving (0: none, and no road paths needed).
+
+    Returns
+    -------
+    list of Event
+        The events in time order.
+    """
+    n = service.fleet if fleet is None else fleet
+    dep = _depot(area.stops, trips, service.depot) if depot is None else depot
+    vehicles = [
+        Vehicle(
+            id=f"v{k + 1}",
+            seats=service.seats,
+            start=dep,
+            available_from=service.start,
+            shift_end=service.end,
+            end=None,
+            wheelchair_places=service.wheelchair_places,
+        )
+        for k in range(n)
+    ]
+    dispatcher = dispatcher_factory(vehicles, area.matrix, service)
+    day = _Day(
+        area=area,
+        service=service,
+        fares=fares,
+        trips=trips,
+        dispatcher=dispatcher,
+        vehicles=vehicles,
+        depot=dep,
+        position_every_s=position_every_s,
+        on_progress=on_progress,
+    )
+    head = SimulationStarted(
+        t=0,
+        scenario=scenario_name,
+        seed=seed,
+        date=date,
+        fleet=n,
+        service_start=service.start,
+        service_end=service.end,
+        cost_per_vehicle_hour_jpy=(
+            fares.operating_cost_per_vehicle_hour_jpy
+            if cost_per_vehicle_hour_jpy is None
+            else cost_per_vehicle_hour_jpy
+        ),
+    )
+    return [head, *day.run()]
+
+
+def default_dispatcher(
+    vehicles: Sequence[Vehicle], tt: TravelTimes, service: ServiceParams
+) -> DispatcherLike:
+    """The project's :class:`ondemand.dispatch.InsertionDispatcher` with the scenario's promise."""
+    from ondemand import dispatch
+    from ondemand.routing.insertion import InsertionOptions
+
+    half = service.pickup_window_s // 2
+    options = dispatch.DispatchOptions(
+        insertion=InsertionOptions(
+            promise_before=half,
+            promise_after=service.pickup_window_s - half,
+            wait_weight=0.5,
+            ride_weight=0.5,
+        )
+    )
+    d: DispatcherLike = dispatch.InsertionDispatcher(vehicles, tt, options=options)
+    return d
+
+
+def _day_date(scenario: Scenario, date: str | None) -> str:
+    """The simulated date: the given one, or the next service day from 2024-01-15 (a Monday)."""
+    if date:
+        try:
+            _dt.date.fromisoformat(date)
+        except ValueError as exc:
+            from ondemand.errors import ScenarioError
+
+            raise ScenarioError(f"date {date!r} is not YYYY-MM-DD") from exc
+        return date
+    return "2024-01-15"
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+    fleet: int | None = None,
+    requests_per_day: float | None = None,
+    demand: DemandModel | None = None,
+    area: SimArea | None = None,
+    dispatcher_factory: DispatcherFactory | None = None,
+    date: str | None = None,
+    data_dir: Path | None = None,
+    position_every_s: int = 60,
+    progress: bool = False,
+) -> SimResult:
+    """Simulate one service day of a scenario.
+
+    Parameters
+    ----------
+    scenario
+        The scenario (:func:`ondemand.scenario.load_scenario`).
+    seed
+        Seed of the demand (and of the re-optimiser).
+    fleet, requests_per_day
+        Overrides of the scenario's fleet size and mean demand (for sweeps).
+    demand
+        Demand model (default :class:`SyntheticDemand` of the scenario).
+    area
+        Service area (default ``build_service_area`` of the scenario's area).
+    dispatcher_factory
+        Default :func:`default_dispatcher`.
+    date
+        ``YYYY-MM-DD`` of the simulated day (recorded in the events).
+    position_every_s
+        Period of vehicle position reports (0: none).
+    progress
+        Show a progress bar (rich) over the service day.
+
+    Returns
+    -------
+    SimResult
+    """
+    t0 = time.perf_counter()
+    if area is None:
+        from ondemand.routing.area import build_service_area
+
+        area = build_service_area(
+            scenario.area_spec,
+            network=scenario.network,
+            stops=scenario.stops,
+            data_dir=data_dir,
+            progress=progress,
+        )
+    model = (
+        demand
+        if demand is not None
+        else SyntheticDemand(scenario, data_dir=data_dir, requests_per_day=requests_per_day)
+    )
+    trips = model.trips(area.stops, seed=seed)
+    day = _day_date(scenario, date)
+    with _Progress(progress, scenario) as tick:
+        events = run_day(
+            area=area,
+            service=scenario.service,
+            fares=scenario.fares,
+            trips=trips,
+            dispatcher_factory=dispatcher_factory or default_dispatcher,
+            fleet=fleet,
+            scenario_name=scenario.name,
+            seed=seed,
+            date=day,
+            position_every_s=position_every_s,
+            on_progress=tick,
+        )
+    return SimResult(
+        scenario=scenario,
+        seed=seed,
+        events=tuple(events),
+        stops=tuple(area.stops),
+        trips=tuple(trips),
+        wall_seconds=time.perf_counter() - t0,
+        fleet=scenario.service.fleet if fleet is None else fleet,
+    )
+
+
+class _Progress:
+    """A rich progress bar over the service day (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, scenario: Scenario) -> None:
+        self.enabled = enabled
+        self.sc = scenario
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]simulating[/] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._bar.__enter__()
+        svc = self.sc.service
+        self._task = self._bar.add_task(self.sc.name, total=svc.end, clock="--:--")
+        return self.tick
+
+    def tick(self, now: int) -> None:
+        self._bar.update(
+            self._task,
+            completed=min(now, self.sc.service.end),
+            clock=f"{now // 3600:02d}:{now % 3600 // 60:02d}",
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def iter_type(events: Sequence[Event], cls: type[Any]) -> Iterator[Any]:
+    """Events of one class, in order."""
+    return (e for e in events if isinstance(e, cls))

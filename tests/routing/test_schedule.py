@@ -1,0 +1,363 @@
+"""Tests of ondemand.routing.schedule: feasibility and stop times of one route."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ondemand.routing.model import (
+    ArrayTravelTimes,
+    OnboardRider,
+    Request,
+    Route,
+    Stop,
+    StopKind,
+    Vehicle,
+)
+from ondemand.routing.reference import reference_schedule
+from ondemand.routing.schedule import RouteSchedule, evaluate_route, route_profile
+
+P, D = StopKind.PICKUP, StopKind.DROPOFF
+
+
+def line_tt(n: int = 6, step: int = 10) -> ArrayTravelTimes:
+    """Locations on a line, ``step`` seconds (and metres x 2) apart."""
+    x = np.arange(n) * step
+    dur = np.abs(x[:, None] - x[None, :]).astype(np.int64)
+    return ArrayTravelTimes(dur, dur * 2)
+
+
+def req(rid: str, pick: int, drop: int, e: int = 0, lp: int = 10_000, ld: int = 10_000, **kw: int) -> Request:
+    """A request with wide windows unless told otherwise."""
+    kw.setdefault("max_ride", 10_000)
+    return Request(rid, pick, drop, e, lp, ld, **kw)  # type: ignore[arg-type]
+
+
+def stops(*items: tuple[str, StopKind, int]) -> tuple[Stop, ...]:
+    """Stops from (request id, kind, location) triples."""
+    return tuple(Stop(r, k, loc) for r, k, loc in items)
+
+
+def verify(route: Route, requests: dict[str, Request], tt: ArrayTravelTimes, s: RouteSchedule) -> None:
+    """Assert that the planned schedule keeps every constraint (an independent check)."""
+    v = route.vehicle
+    dur = tt.durations
+    t = s.start_departure
+    assert t >= v.available_from
+    prev = v.start
+    onboard = {r.request.id: r for r in v.onboard}
+    pick_end: dict[str, int] = {r.request.id: r.picked_up_at + r.request.pickup_service for r in v.onboard}
+    for k, stop in enumerate(route.stops):
+        r = onboard[stop.request_id].request if stop.request_id in onboard else requests[stop.request_id]
+        arrive = t + int(dur[prev, stop.location])
+        assert s.arrival[k] == arrive
+        b = s.service_start[k]
+        assert b >= arrive
+        if stop.kind is P:
+            assert r.earliest_pickup <= b <= r.latest_pickup
+            t = b + r.pickup_service
+            pick_end[r.id] = t
+        else:
+            assert r.earliest_dropoff <= b <= r.latest_dropoff
+            assert b - pick_end[r.id] <= r.max_ride
+            t = b + r.dropoff_service
+        assert s.departure[k] == t
+        assert s.load[k] <= v.seats
+        prev = stop.location
+    end = t + (0 if v.end is None else int(dur[prev, v.end]))
+    assert s.end_time == end <= v.shift_end
+    if v.max_route_duration is not None:
+        assert end - s.start_departure <= v.max_route_duration
+
+
+def test_times_follow_travel_and_windows() -> None:
+    """Service starts at max(arrival, earliest); departure adds the service time."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=100, shift_end=10_000, end=0)
+    rs = {"a": req("a", 1, 3, pickup_service=5, dropoff_service=7)}
+    route = Route(v, stops(("a", P, 1), ("a", D, 3)))
+    s = evaluate_route(route, rs, tt)
+    assert s.feasible
+    assert s.reason is None
+    assert s.arrival == (110, 135)
+    assert s.service_start == (110, 135)
+    assert s.departure == (115, 142)
+    assert s.load == (1, 0)
+    assert s.end_time == 172
+    assert s.drive_time == 60
+    assert s.distance == 120
+    assert s.duration == 72
+
+
+def test_departure_from_start_is_delayed_to_the_first_window() -> None:
+    """The vehicle leaves as late as the first pickup window allows, not at once."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=0, shift_end=10_000)
+    rs = {"a": req("a", 2, 3, e=500)}
+    s = evaluate_route(Route(v, stops(("a", P, 2), ("a", D, 3))), rs, tt)
+    assert s.feasible
+    assert s.start_departure == 480
+    assert s.service_start == (500, 510)
+    assert s.earliest_start == (500, 510)
+    assert s.end_time == 510
+    assert s.duration == 30
+
+
+def test_planned_delay_cuts_ride_time_of_rider_waiting_on_board() -> None:
+    """A pickup is delayed so that the rider does not wait on board for a later window."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=0, shift_end=10_000)
+    rs = {"a": req("a", 1, 3), "b": req("b", 2, 3, e=300)}
+    route = Route(v, stops(("a", P, 1), ("b", P, 2), ("a", D, 3), ("b", D, 3)))
+    s = evaluate_route(route, rs, tt)
+    assert s.feasible
+    assert s.earliest_start == (10, 300, 310, 310)
+    assert s.service_start == (290, 300, 310, 310)
+    assert s.start_departure == 280
+    verify(route, rs, tt, s)
+
+
+def test_delay_never_lengthens_the_ride_of_a_rider_on_board() -> None:
+    """Delaying a pickup stops where it would make someone already on board ride longer."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=0, shift_end=10_000)
+    # a is on board from stop 0; b's pickup could be delayed, but a is dropped after b.
+    rs = {"a": req("a", 1, 4), "b": req("b", 2, 3, e=0), "c": req("c", 4, 5, e=1000)}
+    route = Route(v, stops(("a", P, 1), ("b", P, 2), ("b", D, 3), ("a", D, 4), ("c", P, 4), ("c", D, 5)))
+    s = evaluate_route(route, rs, tt)
+    assert s.feasible
+    ride_a = s.service_start[3] - s.service_start[0]
+    assert ride_a == 30  # no waiting with a on board
+    assert s.service_start[4] == 1000
+
+
+def test_ride_limit_pushes_pickup_later_in_least_schedule() -> None:
+    """A max ride that the early schedule breaks is met by picking up later (exact, not a slack test)."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=0, shift_end=10_000)
+    rs = {"a": req("a", 1, 3, max_ride=50), "b": req("b", 2, 3, e=200)}
+    route = Route(v, stops(("a", P, 1), ("b", P, 2), ("a", D, 3), ("b", D, 3)))
+    s = evaluate_route(route, rs, tt)
+    assert s.feasible
+    assert s.earliest_start[0] == 200 - 10 - 50 + 10 + 10  # 160: pick a so that ride = 50
+    assert s.earliest_start[2] - s.earliest_start[0] <= 50
+    verify(route, rs, tt, s)
+
+
+@pytest.mark.parametrize(
+    ("route_stops", "requests", "vehicle_kw", "needle"),
+    [
+        ((("a", P, 1), ("a", D, 3)), {"a": req("a", 1, 3, passengers=5)}, {}, "seats taken"),
+        ((("a", P, 1), ("a", D, 3)), {"a": req("a", 1, 3, wheelchair=1)}, {}, "wheelchair places"),
+        ((("a", P, 5), ("a", D, 3)), {"a": req("a", 5, 3, lp=20)}, {}, "latest pickup 20"),
+        ((("a", P, 1), ("a", D, 5)), {"a": req("a", 1, 5, ld=30)}, {}, "latest drop-off 30"),
+        (
+            (("a", P, 1), ("b", P, 5), ("a", D, 2)),
+            {"a": req("a", 1, 2, max_ride=20), "b": req("b", 5, 5)},
+            {},
+            "picked up but never dropped off",
+        ),
+        (
+            (("a", P, 1), ("b", P, 5), ("b", D, 5), ("a", D, 2)),
+            {"a": req("a", 1, 2, max_ride=20), "b": req("b", 5, 5)},
+            {},
+            "ride takes at least 70",
+        ),
+        ((("a", D, 3),), {"a": req("a", 1, 3)}, {}, "before it is picked up"),
+        ((("a", P, 1), ("a", D, 3)), {"a": req("a", 1, 3)}, {"shift_end": 20}, "after the shift ends at 20"),
+        (
+            (("a", P, 1), ("a", D, 3)),
+            {"a": req("a", 1, 3, e=100)},
+            {"max_route_duration": 20},
+            "maximum duration",
+        ),
+        ((("a", P, 2), ("a", D, 3)), {"a": req("a", 1, 3)}, {}, "is not the request's pickup"),
+        ((("x", P, 1), ("x", D, 3)), {}, {}, "not in the plan's requests"),
+        ((("a", P, 1), ("a", P, 1), ("a", D, 3)), {"a": req("a", 1, 3)}, {}, "picked up twice"),
+    ],
+)
+def test_infeasible_routes_name_the_broken_constraint(
+    route_stops: tuple[tuple[str, StopKind, int], ...],
+    requests: dict[str, Request],
+    vehicle_kw: dict[str, int],
+    needle: str,
+) -> None:
+    """Each kind of violation is reported with a reason naming it."""
+    kw: dict[str, int] = {"shift_end": 10_000, **vehicle_kw}
+    v = Vehicle("v", 4, start=0, available_from=0, **kw)  # type: ignore[arg-type]
+    s = evaluate_route(Route(v, stops(*route_stops)), requests, line_tt())
+    assert not s.feasible
+    assert s.reason is not None and needle in s.reason, s.reason
+
+
+def test_rider_on_board_must_be_dropped_and_ride_counts_from_pickup() -> None:
+    """An on-board rider's ride limit counts from their real pickup, and they must be dropped."""
+    tt = line_tt()
+    r = req("a", 0, 4, max_ride=100, pickup_service=5)
+    rider = OnboardRider(r, picked_up_at=0)
+    v = Vehicle("v", 4, start=1, available_from=50, shift_end=10_000, onboard=(rider,))
+    empty = evaluate_route(Route(v), {}, tt)
+    assert not empty.feasible
+    assert empty.reason is not None
+    assert "never drops them off" in empty.reason
+    ok = evaluate_route(Route(v, stops(("a", D, 4))), {}, tt)
+    assert ok.feasible
+    assert ok.service_start == (80,)
+    assert ok.load == (0,)
+    late = Vehicle("v", 4, start=1, available_from=80, shift_end=10_000, onboard=(rider,))
+    bad = evaluate_route(Route(late, stops(("a", D, 4))), {}, tt)
+    assert not bad.feasible
+    assert bad.reason is not None
+    assert "rider on board" in bad.reason
+
+
+def test_empty_route_ends_at_start_or_depot() -> None:
+    """An empty open route ends when the vehicle is available; with a depot, on arrival there."""
+    tt = line_tt()
+    v = Vehicle("v", 2, start=1, available_from=40, shift_end=100)
+    assert evaluate_route(Route(v), {}, tt).end_time == 40
+    w = Vehicle("w", 2, start=1, available_from=40, shift_end=100, end=3)
+    s = evaluate_route(Route(w), {}, tt)
+    assert s.feasible
+    assert s.end_time == 60
+    assert s.drive_time == 20
+
+
+def test_profile_forward_slack_matches_definition() -> None:
+    """route_profile's forward slack is min over later nodes of waiting plus window slack."""
+    tt = line_tt()
+    v = Vehicle("v", 4, start=0, available_from=0, shift_end=1000)
+    rs = {"a": req("a", 1, 3, lp=50), "b": req("b", 2, 3, e=100, lp=400)}
+    route = Route(v, stops(("a", P, 1), ("b", P, 2), ("a", D, 3), ("b", D, 3)))
+    prof = route_profile(route, rs, tt)
+    assert prof is not None
+    n = len(route.stops) + 1
+    for k in range(n):
+        expect = min(
+            [int(prof.cum_wait[j] - prof.cum_wait[k] + prof.slack[j]) for j in range(k, n)]
+            + [int(prof.cum_wait[n - 1] - prof.cum_wait[k]) + 1000 - prof.end_time]
+        )
+        assert prof.fslack[k] == expect
+
+
+# ---------------------------------------------------------------- properties
+
+
+@st.composite
+def random_route(draw: st.DrawFn) -> tuple[Route, dict[str, Request], ArrayTravelTimes]:
+    """A random small route: Euclidean travel times, random windows, a valid stop order."""
+    nloc = draw(st.integers(3, 7))
+    pts = np.array(
+        draw(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=nloc, max_size=nloc))
+    )
+    dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    tt = ArrayTravelTimes(dur)
+    nreq = draw(st.integers(0, 4))
+    requests: dict[str, Request] = {}
+    for i in range(nreq):
+        a, b = draw(st.integers(0, nloc - 1)), draw(st.integers(0, nloc - 1))
+        e = draw(st.integers(0, 150))
+        lp = e + draw(st.integers(0, 150))
+        ps, ds = draw(st.integers(0, 5)), draw(st.integers(0, 5))
+        ld = max(lp + ps + int(dur[a, b]) + draw(st.integers(-20, 200)), e + ps)
+        mr = int(dur[a, b]) + draw(st.integers(-5, 120))
+        ed = draw(st.sampled_from([0, 0, e + 30]))
+        requests[f"r{i}"] = Request(
+            f"r{i}",
+            a,
+            b,
+            e,
+            lp,
+            ld,
+            max(mr, 0),
+            passengers=draw(st.integers(1, 2)),
+            earliest_dropoff=min(ed, ld),
+            pickup_service=ps,
+            dropoff_service=ds,
+        )
+    onboard: list[OnboardRider] = []
+    if draw(st.booleans()):
+        a, b = draw(st.integers(0, nloc - 1)), draw(st.integers(0, nloc - 1))
+        r = Request("ob", a, b, 0, 0, 400, int(dur[a, b]) + 150, pickup_service=2)
+        onboard.append(OnboardRider(r, 0))
+    # a random order with pickups before drop-offs
+    items = [rid for rid in requests for _ in range(2)] + [r.request.id for r in onboard]
+    order = draw(st.permutations(items))
+    seen: set[str] = set()
+    route_stops: list[Stop] = []
+    for rid in order:
+        if rid in requests and rid not in seen:
+            seen.add(rid)
+            route_stops.append(Stop(rid, P, requests[rid].pickup))
+        elif rid in requests:
+            route_stops.append(Stop(rid, D, requests[rid].dropoff))
+        else:
+            route_stops.append(Stop(rid, D, onboard[0].request.dropoff))
+    end = draw(st.sampled_from([None, 0]))
+    v = Vehicle(
+        "v",
+        draw(st.integers(1, 4)),
+        start=draw(st.integers(0, nloc - 1)),
+        available_from=draw(st.integers(0, 40)),
+        shift_end=draw(st.integers(300, 800)),
+        end=end,
+        onboard=tuple(onboard),
+        max_route_duration=draw(st.sampled_from([None, None, 300, 500])),
+    )
+    if sum(r.request.passengers for r in onboard) > v.seats:
+        v = Vehicle(
+            v.id, 4, v.start, v.available_from, v.shift_end, v.end, 0, v.max_route_duration, v.onboard
+        )
+    return Route(v, tuple(route_stops)), requests, tt
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route())
+def test_schedule_agrees_with_bellman_ford_reference(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes],
+) -> None:
+    """Feasible exactly when the difference-constraint reference is; same least times; planned times valid."""
+    route, requests, tt = case
+    s = evaluate_route(route, requests, tt)
+    ref = reference_schedule(route, requests, tt)
+    assert s.feasible == (ref is not None), s.reason
+    if ref is None:
+        assert s.reason
+        return
+    assert s.earliest_start == ref.service_start
+    assert s.drive_time == ref.drive_time
+    verify(route, requests, tt, s)
+    # Delays are absorbed by waiting: the end does not move, and no ride gets longer.
+    assert s.end_time == ref.end_time
+    pick = {st.request_id: k for k, st in enumerate(route.stops) if st.kind is P}
+    for k, stop in enumerate(route.stops):
+        if stop.kind is D and stop.request_id in pick:
+            i = pick[stop.request_id]
+            assert s.service_start[k] - s.service_start[i] <= s.earliest_start[k] - s.earliest_start[i]
+    prof = route_profile(route, requests, tt)
+    assert prof is not None
+    assert tuple(int(x) for x in prof.start[1:]) == s.earliest_start
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_route())
+def test_schedule_passes_independent_checker(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes],
+) -> None:
+    """Planned service times of a feasible route pass ondemand.routing.check.check_plan."""
+    check = pytest.importorskip("ondemand.routing.check")
+    from ondemand.routing.model import Plan
+
+    route, requests, tt = case
+    s = evaluate_route(route, requests, tt)
+    plan = Plan((route,), requests)
+    exists = check.check_plan(plan, tt)
+    assert exists.feasible == s.feasible, (exists.violations, s.reason)
+    if s.feasible:
+        given_times = check.check_plan(plan, tt, service_start={"v": s.service_start})
+        assert given_times.feasible, given_times.violations
+        assert math.isclose(given_times.cost, s.distance)

@@ -191,7 +191,8 @@ def test_infeasible_routes_name_the_broken_constraint(
     v = Vehicle("v", 4, start=0, available_from=0, **kw)  # type: ignore[arg-type]
     s = evaluate_route(Route(v, stops(*route_stops)), requests, line_tt())
     assert not s.feasible
-    assert s.reason is not None and needle in s.reason, s.reason
+    assert s.reason is not None
+    assert needle in s.reason, s.reason
 
 
 def test_rider_on_board_must_be_dropped_and_ride_counts_from_pickup() -> None:

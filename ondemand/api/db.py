@@ -1,0 +1,274 @@
+"""Persistence of the live API: operators, hashed API keys, vehicles, ride requests and vehicle events.
+
+SQLAlchemy 2 ORM on SQLite (default; WAL journal with ``synchronous=FULL`` so that a
+committed booking survives a crash or power cut) or PostgreSQL (by URL). The schema is
+versioned with Alembic; :func:`migrate` upgrades a database to the newest revision and
+runs at every start of the server and of ``ondemand keys create``.
+
+Times of ride requests and events are stored as integer seconds from the midnight of
+their ``service_date`` (the core's unit); the API converts them to ISO 8601 at the edge.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import secrets
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Operator",
+    "RideRequestRow",
+    "VehicleEventRow",
+    "VehicleRow",
+    "create_api_key",
+    "hash_key",
+    "make_engine",
+    "migrate",
+]
+
+KEY_PREFIX = "odk_"
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the API tables."""
+
+
+class Operator(Base):
+    """A transport operator: the tenant that owns keys, vehicles and ride requests."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored only as the SHA-256 of the (256-bit random) key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str] = mapped_column(String(16))
+    vehicle_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class VehicleRow(Base):
+    """A vehicle of an operator's fleet, with its last reported position."""
+
+    __tablename__ = "vehicles"
+
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seats: Mapped[int] = mapped_column(Integer)
+    wheelchair_places: Mapped[int] = mapped_column(Integer, default=0)
+    last_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_seen_at: Mapped[_dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RideRequestRow(Base):
+    """One ride request with its answer: the promise when assigned, the reason when refused."""
+
+    __tablename__ = "ride_requests"
+    __table_args__ = (UniqueConstraint("operator_id", "idempotency_key", name="uq_ride_requests_idem"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    service_date: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    vehicle_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    pickup_stop: Mapped[str] = mapped_column(String(64))
+    dropoff_stop: Mapped[str] = mapped_column(String(64))
+    pickup_walk_m: Mapped[int] = mapped_column(Integer, default=0)
+    dropoff_walk_m: Mapped[int] = mapped_column(Integer, default=0)
+    passengers: Mapped[int] = mapped_column(Integer)
+    wheelchair: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    booked_at_s: Mapped[int] = mapped_column(BigInteger)
+    earliest_pickup_s: Mapped[int] = mapped_column(BigInteger)
+    latest_pickup_s: Mapped[int] = mapped_column(BigInteger)
+    latest_dropoff_s: Mapped[int] = mapped_column(BigInteger)
+    max_ride_s: Mapped[int] = mapped_column(BigInteger)
+    pickup_service_s: Mapped[int] = mapped_column(Integer)
+    dropoff_service_s: Mapped[int] = mapped_column(Integer)
+    promise_pickup_start_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    promise_pickup_end_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    promise_dropoff_eta_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    promise_latest_dropoff_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    picked_up_at_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    dropped_off_at_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class VehicleEventRow(Base):
+    """One event reported by a vehicle (position, arrived, picked_up, dropped_off, no_show)."""
+
+    __tablename__ = "vehicle_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    service_date: Mapped[str] = mapped_column(String(10), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at_s: Mapped[int] = mapped_column(BigInteger)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stop_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, ``synchronous=FULL`` and immediate write locks.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy database URL.
+    immediate
+        For SQLite: start every transaction with ``BEGIN IMMEDIATE`` (the write engine);
+        ``False`` gives plain deferred transactions (the read engine).
+
+    Returns
+    -------
+    Engine
+        The engine; for SQLite every transaction starts with ``BEGIN IMMEDIATE`` so that
+        concurrent writers wait (``busy_timeout``) instead of failing.
+    """
+    is_sqlite = url.startswith("sqlite")
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["pool_size"] = 16
+        kwargs["max_overflow"] = 32
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(url, **kwargs)
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database behind ``engine`` to the newest schema revision (Alembic ``head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    script_location = str(resources.files("ondemand.api").joinpath("migrations"))
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location)
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex digest of an API key (keys are 256-bit random, so no salt or stretching is needed)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(
+    session: Session, operator_name: str, *, role: str = "operator", vehicle_id: str | None = None
+) -> str:
+    """Create an API key for an operator (created when new) and return the key in clear.
+
+    Only its hash is stored; the clear key cannot be recovered later.
+
+    Parameters
+    ----------
+    session
+        An open session; the caller commits.
+    operator_name
+        Name of the operator.
+    role
+        ``"operator"`` (full access to the operator's data) or ``"vehicle"``.
+    vehicle_id
+        For ``role="vehicle"``: the one vehicle the key may report for (required).
+
+    Returns
+    -------
+    str
+        The new key, ``odk_`` followed by 43 URL-safe characters.
+    """
+    from ondemand.errors import InvalidRequestError
+
+    name = operator_name.strip()
+    if not name or len(name) > 100:
+        raise InvalidRequestError("operator name must be 1 to 100 characters")
+    if role not in ("operator", "vehicle"):
+        raise InvalidRequestError(f"role must be 'operator' or 'vehicle', got {role!r}")
+    if role == "vehicle" and not vehicle_id:
+        raise InvalidRequestError("a vehicle key needs --vehicle ID (the vehicle it reports for)")
+    if role == "operator" and vehicle_id:
+        raise InvalidRequestError("--vehicle is only for --role vehicle")
+    operator = session.scalar(select(Operator).where(Operator.name == name))
+    if operator is None:
+        operator = Operator(name=name)
+        session.add(operator)
+        session.flush()
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(
+            operator_id=operator.id,
+            key_hash=hash_key(key),
+            prefix=key[:8],
+            role=role,
+            vehicle_id=vehicle_id,
+        )
+    )
+    return key
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory whose objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,528 @@
+"""The live service behind the API: one dispatcher per operator, guarded by a lock, backed by the database.
+
+Locking order, everywhere: first the database write transaction (SQLite ``BEGIN
+IMMEDIATE``), then the operator's dispatcher lock. A booking holds both only for the
+dispatcher call and the insert, so every acknowledged booking is committed (durably,
+``synchronous=FULL``) before the answer leaves, and what the dispatcher holds is exactly
+what the database holds.
+
+Re-optimisation (:meth:`OperatorService.reoptimise_once`) copies the dispatcher under the
+lock, solves on the copy *outside* the lock, and swaps the copy in only if nothing changed
+meanwhile (a version counter); the dispatcher itself never breaks a promise because
+promises are hard windows of the requests (:meth:`ondemand.routing.model.Request.with_promise`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ondemand.api.db import RideRequestRow, VehicleEventRow, VehicleRow, make_engine, migrate
+from ondemand.errors import InvalidRequestError
+from ondemand.routing.model import BookingKind, Plan, Request, StopKind, TravelTimes, Vehicle
+
+__all__ = [
+    "AreaLike",
+    "Database",
+    "DispatcherLike",
+    "OperatorService",
+    "ServiceConfig",
+    "ServiceDay",
+    "ServiceRegistry",
+    "ServiceRules",
+    "StopLike",
+]
+
+log = logging.getLogger("ondemand.api")
+
+Clock = Callable[[], _dt.datetime]
+
+
+@runtime_checkable
+class StopLike(Protocol):
+    """A meeting point as the API needs it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def lat(self) -> float: ...
+
+
+class AreaLike(Protocol):
+    """What the API needs of a service area (:class:`ondemand.routing.area.ServiceArea` has it)."""
+
+    @property
+    def stops(self) -> Sequence[Any]: ...
+
+    @property
+    def matrix(self) -> TravelTimes: ...
+
+    def stop_index(self, stop_id: str) -> int: ...
+
+    def snap(self, lon: float, lat: float, *, max_walk_m: int) -> tuple[int, int]: ...
+
+
+class DispatcherLike(Protocol):
+    """The dispatcher methods the API calls (:class:`ondemand.dispatch.InsertionDispatcher` has them)."""
+
+    def submit(self, request: Request, *, now: int) -> Any: ...
+
+    def cancel(self, request_id: str, *, now: int) -> bool: ...
+
+    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None: ...
+
+    def record_pickup(self, request_id: str, *, at: int) -> None: ...
+
+    def record_dropoff(self, request_id: str, *, at: int) -> None: ...
+
+    def record_no_show(self, request_id: str, *, at: int) -> None: ...
+
+    def advance(self, now: int) -> None: ...
+
+    def reoptimise(self, *, now: int, time_limit: float) -> bool: ...
+
+    @property
+    def plan(self) -> Plan: ...
+
+    def itinerary(self, vehicle_id: str) -> Sequence[Any]: ...
+
+    def restore(
+        self, request: Request, vehicle_id: str, *, now: int | None = None, picked_up_at: int | None = None
+    ) -> Any: ...
+
+
+DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes], DispatcherLike]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRules:
+    """How requests are turned into core requests with windows.
+
+    Parameters
+    ----------
+    max_walk_m
+        Longest walk to a meeting point when a place is given by lon/lat.
+    max_wait_s
+        Width of the pickup window from the earliest pickup (the longest wait).
+    detour_factor, detour_slack_s
+        Longest ride = ``detour_factor`` × direct drive + ``detour_slack_s``.
+    boarding_s, wheelchair_boarding_s
+        Service time at pickup and drop-off per group; wheelchair users need longer.
+    promise_window_s
+        Width of the pickup window promised to the rider (centred on the planned pickup).
+    auto_complete
+        Whether the dispatcher treats committed stops as done at their planned time
+        (for services whose vehicles do not report events).
+    """
+
+    max_walk_m: int = 500
+    max_wait_s: int = 900
+    detour_factor: float = 2.0
+    detour_slack_s: int = 300
+    boarding_s: int = 30
+    wheelchair_boarding_s: int = 120
+    promise_window_s: int = 600
+    auto_complete: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_walk_m < 0 or self.max_wait_s < 0 or self.detour_slack_s < 0:
+            raise ValueError("max_walk_m, max_wait_s and detour_slack_s must be >= 0")
+        if self.detour_factor < 1.0:
+            raise ValueError(f"detour_factor must be >= 1, got {self.detour_factor}")
+        if self.boarding_s < 0 or self.wheelchair_boarding_s < 0:
+            raise ValueError("boarding times must be >= 0")
+        if self.promise_window_s < 0:
+            raise ValueError("promise_window_s must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """The service an API process runs: its fleet (a template for every day) and booking rules.
+
+    Parameters
+    ----------
+    name
+        Name of the service (the scenario's name).
+    vehicles
+        The fleet; times are seconds from a service day's midnight, locations are
+        indices of the service area's stops.
+    rules
+        Booking rules.
+    """
+
+    name: str
+    vehicles: tuple[Vehicle, ...]
+    rules: ServiceRules = field(default_factory=ServiceRules)
+
+    def __post_init__(self) -> None:
+        if not self.vehicles:
+            raise ValueError("a service needs at least one vehicle")
+        ids = [v.id for v in self.vehicles]
+        if len(set(ids)) != len(ids):
+            raise ValueError("vehicle ids must be unique")
+
+    @property
+    def max_seats(self) -> int:
+        """The largest number of seats of any vehicle."""
+        return max(v.seats for v in self.vehicles)
+
+    @property
+    def max_wheelchair(self) -> int:
+        """The largest number of wheelchair places of any vehicle."""
+        return max(v.wheelchair_places for v in self.vehicles)
+
+    @property
+    def service_end_s(self) -> int:
+        """The end of the latest shift."""
+        return max(v.shift_end for v in self.vehicles)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDay:
+    """One service day: converts between aware datetimes and the core's seconds from midnight."""
+
+    date: _dt.date
+    tz: ZoneInfo
+
+    @property
+    def midnight(self) -> _dt.datetime:
+        """The day's local midnight."""
+        return _dt.datetime.combine(self.date, _dt.time(0), tzinfo=self.tz)
+
+    def seconds(self, when: _dt.datetime) -> int:
+        """Seconds from this day's midnight to ``when`` (an aware datetime), rounded down."""
+        return math.floor((when - self.midnight).total_seconds())
+
+    def at(self, seconds: int) -> _dt.datetime:
+        """The aware datetime (in the service time zone) ``seconds`` after midnight."""
+        return (self.midnight + _dt.timedelta(seconds=int(seconds))).astimezone(self.tz)
+
+    @classmethod
+    def of(cls, when: _dt.datetime, tz: ZoneInfo) -> ServiceDay:
+        """The service day that contains ``when``."""
+        return cls(when.astimezone(tz).date(), tz)
+
+
+class Database:
+    """Engines and sessions of the API database.
+
+    For SQLite there are two engines on the same file: writes start with ``BEGIN
+    IMMEDIATE`` (writers queue instead of failing), reads use plain deferred
+    transactions that never block in WAL mode.
+    """
+
+    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+        self.url = url
+        self.write_engine: Engine = make_engine(url)
+        if url.startswith("sqlite"):
+            self.read_engine: Engine = make_engine(url, immediate=False)
+        else:
+            self.read_engine = self.write_engine
+        if run_migrations:
+            migrate(self.write_engine)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction holds the database write lock (SQLite); commit it yourself."""
+        with self._write() as session:
+            session.connection()  # BEGIN IMMEDIATE now: lock order is database first, dispatcher second
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session."""
+        with self._read() as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def insertion_dispatcher_factory(rules: ServiceRules) -> DispatcherFactory:
+    """A factory of :class:`~ondemand.dispatch.InsertionDispatcher` configured by the booking rules."""
+
+    def build(vehicles: Sequence[Vehicle], tt: TravelTimes) -> DispatcherLike:
+        from ondemand.dispatch import DispatchOptions, InsertionDispatcher, InsertionOptions
+
+        half = rules.promise_window_s // 2
+        options = DispatchOptions(
+            insertion=InsertionOptions(
+                max_wait=rules.max_wait_s,
+                max_detour_factor=rules.detour_factor,
+                detour_constant=rules.detour_slack_s,
+                promise_before=half,
+                promise_after=rules.promise_window_s - half,
+            ),
+            auto_complete=rules.auto_complete,
+        )
+        return InsertionDispatcher(vehicles, tt, options=options)
+
+    return build
+
+
+def new_request_id() -> str:
+    """A fresh ride-request id."""
+    return "rr_" + uuid.uuid4().hex[:20]
+
+
+def request_from_row(row: RideRequestRow, stop_index: Callable[[str], int]) -> Request:
+    """The core request of a stored ride request, with its promise applied when it has one."""
+    request = Request(
+        id=row.id,
+        pickup=stop_index(row.pickup_stop),
+        dropoff=stop_index(row.dropoff_stop),
+        earliest_pickup=row.earliest_pickup_s,
+        latest_pickup=row.latest_pickup_s,
+        latest_dropoff=row.latest_dropoff_s,
+        max_ride=row.max_ride_s,
+        passengers=row.passengers,
+        wheelchair=row.wheelchair,
+        pickup_service=row.pickup_service_s,
+        dropoff_service=row.dropoff_service_s,
+        kind=BookingKind(row.kind),
+        booked_at=row.booked_at_s,
+    )
+    if (
+        row.promise_pickup_start_s is not None
+        and row.promise_pickup_end_s is not None
+        and row.promise_latest_dropoff_s is not None
+    ):
+        request = request.with_promise(
+            row.promise_pickup_start_s, row.promise_pickup_end_s, row.promise_latest_dropoff_s
+        )
+    return request
+
+
+def vehicle_of_requests(plan: Plan) -> dict[str, str]:
+    """Request id → vehicle id for every request in a route of ``plan``."""
+    out: dict[str, str] = {}
+    for route in plan.routes:
+        for stop in route.stops:
+            out[stop.request_id] = route.vehicle.id
+        for rider in route.vehicle.onboard:
+            out[rider.request.id] = route.vehicle.id
+    return out
+
+
+class OperatorService:
+    """The dispatcher of one operator for one service day, with its lock and a change counter."""
+
+    def __init__(
+        self,
+        operator_id: int,
+        day: ServiceDay,
+        dispatcher: DispatcherLike,
+        tt: TravelTimes,
+    ) -> None:
+        self.operator_id = operator_id
+        self.day = day
+        self.dispatcher = dispatcher
+        self.lock = threading.Lock()
+        self.version = 0
+        self.restore_failures = 0
+        self._tt = tt
+
+    def reoptimise_once(self, db: Database, *, now: int, time_limit: float) -> bool:
+        """Re-optimise the plan without holding the lock while the solver runs.
+
+        With a dispatcher that offers ``reoptimisation_snapshot``/``apply_reoptimised``
+        (the :class:`~ondemand.dispatch.InsertionDispatcher`), the plan is copied under
+        the lock, solved outside it, and applied under the lock; the dispatcher refuses
+        it if anything changed meanwhile or if it would break a promise. Requests moved
+        to another vehicle are written to the database in the same step.
+
+        Returns
+        -------
+        bool
+            Whether a new plan was adopted.
+        """
+        d = self.dispatcher
+        snapshot = getattr(d, "reoptimisation_snapshot", None)
+        apply = getattr(d, "apply_reoptimised", None)
+        if snapshot is None or apply is None:
+            with self.lock:
+                before = vehicle_of_requests(d.plan)
+                adopted = d.reoptimise(now=now, time_limit=time_limit)
+                after = vehicle_of_requests(d.plan) if adopted else before
+        else:
+            from ondemand.routing.darp import reoptimise as darp_reoptimise
+
+            with self.lock:
+                plan, version = snapshot(now=now)
+            if not any(r.stops for r in plan.routes):
+                return False
+            candidate = darp_reoptimise(plan, self._tt, now=now, time_limit=time_limit)
+            with self.lock:
+                before = vehicle_of_requests(d.plan)
+                adopted = bool(apply(candidate, version=version))
+                after = vehicle_of_requests(d.plan) if adopted else before
+        if not adopted:
+            return False
+        moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
+        if moved:
+            with db.write() as session:
+                for rid, vid in moved.items():
+                    row = session.get(RideRequestRow, rid)
+                    if row is not None:
+                        row.vehicle_id = vid
+                        row.updated_at = _dt.datetime.now(_dt.UTC)
+                session.commit()
+        log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
+        return True
+
+
+class ServiceRegistry:
+    """The operators' dispatchers, created on first use and rebuilt from the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        area: AreaLike,
+        config: ServiceConfig,
+        dispatcher_factory: DispatcherFactory,
+        *,
+        tz: ZoneInfo,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.area = area
+        self.config = config
+        self.dispatcher_factory = dispatcher_factory
+        self.tz = tz
+        self.clock = clock
+        self._services: dict[int, OperatorService] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> _dt.datetime:
+        """The current time in the service time zone."""
+        return self.clock().astimezone(self.tz)
+
+    def get(self, operator_id: int) -> OperatorService:
+        """The operator's service for today (created and restored from the database when new).
+
+        Never call this while holding a database write session (lock order).
+        """
+        day = ServiceDay.of(self.now(), self.tz)
+        with self._lock:
+            svc = self._services.get(operator_id)
+            if svc is None or svc.day.date != day.date:
+                svc = self._create(operator_id, day)
+                self._services[operator_id] = svc
+            return svc
+
+    def services(self) -> list[OperatorService]:
+        """The services created so far."""
+        with self._lock:
+            return list(self._services.values())
+
+    def _create(self, operator_id: int, day: ServiceDay) -> OperatorService:
+        dispatcher = self.dispatcher_factory(self.config.vehicles, self.area.matrix)
+        svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
+        with self.db.write() as session:
+            have = set(session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id)))
+            for v in self.config.vehicles:
+                if v.id not in have:
+                    session.add(
+                        VehicleRow(
+                            operator_id=operator_id,
+                            id=v.id,
+                            seats=v.seats,
+                            wheelchair_places=v.wheelchair_places,
+                        )
+                    )
+            session.commit()
+        self._restore(svc)
+        return svc
+
+    def _restore(self, svc: OperatorService) -> None:
+        """Rebuild the dispatcher from the open bookings and the vehicle events of the day."""
+        date = svc.day.date.isoformat()
+        with self.db.read() as session:
+            rows = list(
+                session.scalars(
+                    select(RideRequestRow)
+                    .where(
+                        RideRequestRow.operator_id == svc.operator_id,
+                        RideRequestRow.service_date == date,
+                        RideRequestRow.status.in_(("assigned", "onboard")),
+                    )
+                    .order_by(RideRequestRow.promise_pickup_start_s, RideRequestRow.id)
+                )
+            )
+            events = list(
+                session.scalars(
+                    select(VehicleEventRow)
+                    .where(
+                        VehicleEventRow.operator_id == svc.operator_id,
+                        VehicleEventRow.service_date == date,
+                        VehicleEventRow.kind == "arrived",
+                    )
+                    .order_by(VehicleEventRow.id)
+                )
+            )
+        d = svc.dispatcher
+        last_arrival: dict[str, VehicleEventRow] = {}
+        for ev in events:
+            if ev.kind == "arrived" and ev.stop_id is not None:
+                last_arrival[ev.vehicle_id] = ev
+        for ev in last_arrival.values():
+            try:
+                d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
+            except (LookupError, ValueError) as exc:
+                log.warning("could not replay the arrival of %s: %s", ev.vehicle_id, exc)
+        now_s = svc.day.seconds(self.now())
+        restored = 0
+        for row in rows:
+            if row.vehicle_id is None:
+                continue
+            try:
+                request = request_from_row(row, self.area.stop_index)
+                if row.status == "onboard" and row.picked_up_at_s is not None:
+                    d.restore(request, row.vehicle_id, now=now_s, picked_up_at=row.picked_up_at_s)
+                else:
+                    d.restore(request, row.vehicle_id, now=now_s)
+                restored += 1
+            except (LookupError, ValueError) as exc:
+                log.error("could not restore ride request %s on %s: %s", row.id, row.vehicle_id, exc)
+        if rows:
+            log.info(
+                "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
+            )
+        svc.restore_failures = len([r for r in rows if r.vehicle_id is not None]) - restored
+
+    def restore_all(self, operator_ids: Sequence[int]) -> None:
+        """Create (and restore) the services of these operators now rather than on first use."""
+        for op in operator_ids:
+            self.get(op)
+
+
+def stop_kind(kind: Any) -> str:
+    """``"pickup"`` or ``"dropoff"`` from a :class:`StopKind` or a string."""
+    value = kind.value if isinstance(kind, StopKind) else str(kind)
+    if value not in ("pickup", "dropoff"):
+        raise InvalidRequestError(f"unknown stop kind {value!r}")
+    return value

@@ -12,8 +12,9 @@ POIs by ``key_class``, and homes); a share of riders book the return the same da
 to the nearest meeting point; the walk is the crow-fly distance times
 :data:`WALK_CIRCUITY` (an assumption: streets are not straight), at the scenario's walking
 speed. Homes or destinations further than ``demand.max_walk_m`` from every stop generate no
-trips. Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so the
-same seed gives the same day.
+trips; only points inside the area's box (and ``demand.bbox`` when given) count.
+Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so the same
+seed gives the same day.
 
 Replay (:class:`CsvDemand`): a CSV of real requests with the columns documented on the class.
 
@@ -236,10 +237,11 @@ class SyntheticDemand:
         d = self.scenario.demand
         homes, pois = _load_points(self.data_dir, self.prefix)
 
+        boxes = [tuple(self.scenario.area_spec.bbox)] + ([d.bbox] if d.bbox is not None else [])
+
         def keep(p: _Points) -> NDArray[np.bool_]:
             m = np.ones(len(p.lon), dtype=bool)
-            if d.bbox is not None:
-                w, s, e, n = d.bbox
+            for w, s, e, n in boxes:
                 m &= (p.lon >= w) & (p.lon <= e) & (p.lat >= s) & (p.lat <= n)
             return m
 

@@ -1,0 +1,176 @@
+"""The SimPy engine: conservation, capacity and promises, with the fake and the real dispatcher."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ondemand.dispatch import InsertionDispatcher
+from ondemand.sim.engine import default_dispatcher, make_request, run_day
+from ondemand.sim.events import (
+    NoShow,
+    RequestAssigned,
+    RequestCancelled,
+    RiderDroppedOff,
+    RiderPickedUp,
+    ShiftEnded,
+    VehicleArrived,
+    VehicleDeparted,
+)
+from ondemand.sim.kpis import compute_kpis, request_outcomes
+from tests.sim.fakes import GridArea, fake_factory
+from tests.sim.helpers import max_onboard, promise_violations, random_trips, scenario, trip
+
+AREA = GridArea(5)
+
+
+def _no_reopt() -> Any:
+    return scenario("senboku", reoptimise_every_s=0)
+
+
+def _run(trips: list[Any], *, factory: Any = default_dispatcher, fleet: int = 2, sc: Any = None) -> list[Any]:
+    sc = sc or _no_reopt()
+    return run_day(
+        area=AREA,
+        service=sc.service,
+        fares=sc.fares,
+        trips=trips,
+        dispatcher_factory=factory,
+        fleet=fleet,
+        depot=0,
+    )
+
+
+def test_single_trip_is_driven_and_served_on_time() -> None:
+    """One booked-ahead trip: the vehicle drives to the pickup, boards, drives, alights, returns."""
+    t0 = 10 * 3600
+    ev = _run([trip("a", 9 * 3600, t0, 6, 18)], fleet=1)
+    kinds = [type(e).__name__ for e in ev if not type(e).__name__.startswith("VehiclePosition")]
+    assert kinds[:4] == ["SimulationStarted", "RequestSubmitted", "RequestAssigned", "ShiftStarted"]
+    pick = next(e for e in ev if isinstance(e, RiderPickedUp))
+    drop = next(e for e in ev if isinstance(e, RiderDroppedOff))
+    promise = next(e for e in ev if isinstance(e, RequestAssigned))
+    assert promise.pickup_start <= pick.t <= promise.pickup_end
+    assert pick.t >= t0
+    # 6 -> 18 on the 5x5 grid is 2 + 2 blocks = 240 s; boarding 30 s per passenger
+    assert drop.t - pick.boarded_at >= 240
+    assert pick.boarded_at == pick.t + 30
+    assert ev[-1] == ShiftEnded(t=ev[-1].t, vehicle_id="v1", stop=0)
+    assert promise_violations(ev) == []
+
+
+def test_cancel_frees_the_seat_and_no_show_is_reported() -> None:
+    """A cancelled request is never picked up; a no-show is reported at the pickup, not served."""
+    trips = [
+        trip("c", 9 * 3600, 10 * 3600, 1, 7, cancel_at=9 * 3600 + 60),
+        trip("n", 9 * 3600 + 1, 10 * 3600, 2, 12, no_show=True),
+        trip("s", 9 * 3600 + 2, 10 * 3600 + 300, 3, 13),
+    ]
+    ev = _run(trips, fleet=1)
+    out = request_outcomes(ev)
+    assert out == {"c": "cancelled", "n": "no_show", "s": "served"}
+    assert not any(isinstance(e, RiderPickedUp) and e.request_id in ("c", "n") for e in ev)
+    ns = next(e for e in ev if isinstance(e, NoShow))
+    assert ns.stop == 2
+    assert next(e for e in ev if isinstance(e, RequestCancelled)).t == 9 * 3600 + 60
+
+
+def test_vehicle_legs_are_consistent() -> None:
+    """Each departure is followed by the arrival at its target after exactly the matrix time."""
+    sc = _no_reopt()
+    trips = random_trips(30, len(AREA.stops), 1, sc.service.start, sc.service.end)
+    ev = _run(trips)
+    open_leg: dict[str, VehicleDeparted] = {}
+    for e in ev:
+        if isinstance(e, VehicleDeparted):
+            assert e.vehicle_id not in open_leg
+            assert e.duration_s == int(AREA.matrix.durations[e.from_stop, e.to_stop])
+            open_leg[e.vehicle_id] = e
+        elif isinstance(e, VehicleArrived):
+            d = open_leg.pop(e.vehicle_id)
+            assert (e.stop, e.t) == (d.to_stop, d.t + d.duration_s)
+    assert not open_leg
+    times = [e.t for e in ev]
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize("which", ["fake", "insertion"])
+def test_conservation_capacity_and_promises(which: str) -> None:
+    """Every request ends served/refused/cancelled/no-show; no overload; every promise kept."""
+    sc = _no_reopt()
+    factory = fake_factory if which == "fake" else default_dispatcher
+    trips = random_trips(60, len(AREA.stops), 7, sc.service.start, sc.service.end)
+    ev = _run(trips, factory=factory, fleet=3)
+    out = request_outcomes(ev)
+    assert len(out) == 60
+    assert set(out.values()) <= {"served", "refused", "cancelled", "no_show"}
+    assert Counter(out.values())["served"] > 10
+    for peak in max_onboard(ev).values():
+        assert peak[0] <= sc.service.seats
+        assert peak[1] <= sc.service.wheelchair_places
+    assert promise_violations(ev) == []
+    k = compute_kpis(ev)
+    assert k["served"] + k["refused"] + k["cancelled"] + k["no_shows"] == k["requests"] == 60
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), fleet=st.integers(1, 3), seats=st.integers(3, 8))
+def test_invariants_hold_for_random_days(seed: int, n: int, fleet: int, seats: int) -> None:
+    """Property: conservation, capacity and promises hold for random demand and fleets."""
+    sc = scenario("senboku", reoptimise_every_s=0, seats=seats)
+    trips = random_trips(n, len(AREA.stops), seed, sc.service.start, sc.service.end)
+    ev = _run(trips, fleet=fleet, sc=sc)
+    out = request_outcomes(ev)
+    assert len(out) == n
+    assert "open" not in out.values()
+    for peak in max_onboard(ev).values():
+        assert peak[0] <= seats
+    assert promise_violations(ev) == []
+
+
+def test_reports_reach_the_dispatcher_in_order() -> None:
+    """The simulator reports arrival before pickup and pickup before drop-off, once each."""
+    sc = _no_reopt()
+    made: list[Any] = []
+
+    def factory(vehicles: Any, tt: Any, service: Any) -> Any:
+        d = fake_factory(vehicles, tt, service)
+        made.append(d)
+        return d
+
+    run_day(
+        area=AREA,
+        service=sc.service,
+        fares=sc.fares,
+        trips=[trip("a", 0, 10 * 3600, 3, 9)],
+        dispatcher_factory=factory,
+        fleet=1,
+        depot=0,
+    )
+    calls = [c for c in made[0].calls if not c.startswith("reoptimise")]
+    assert calls == ["submit a", "arrive v1 3", "pickup a", "arrive v1 9", "dropoff a", "arrive v1 0"]
+
+
+@pytest.mark.slow
+def test_reoptimisation_keeps_promises() -> None:
+    """With rolling-horizon re-optimisation on, every promise is still kept."""
+    sc = scenario("senboku", reoptimise_every_s=1800, reoptimise_time_limit_s=0.2)
+    trips = random_trips(40, len(AREA.stops), 3, sc.service.start, sc.service.end)
+    ev = _run(trips, fleet=2, sc=sc)
+    assert "open" not in request_outcomes(ev).values()
+    assert promise_violations(ev) == []
+
+
+def test_make_request_applies_the_service_promise() -> None:
+    """Pickup window = requested + max wait; ride limit = max(detour x direct, direct + extra)."""
+    sc = _no_reopt()
+    r = make_request(trip("x", 0, 36000, 0, 24, passengers=2, wheelchair=1), AREA.matrix, sc.service, now=100)
+    direct = 8 * 60
+    assert (r.earliest_pickup, r.latest_pickup) == (36000, 36000 + sc.service.max_wait_s)
+    assert r.max_ride == max(int(sc.service.max_detour * direct), direct + sc.service.min_extra_ride_s)
+    assert r.pickup_service == 2 * sc.service.boarding_s + sc.service.wheelchair_boarding_s
+    assert isinstance(default_dispatcher([], AREA.matrix, sc.service), InsertionDispatcher)

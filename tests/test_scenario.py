@@ -1,0 +1,119 @@
+"""Scenario files: the four shipped scenarios load; every bad field is named with file and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ondemand.errors import ScenarioError
+from ondemand.routing.network import NetworkParams
+from ondemand.routing.stops import StopParams
+from ondemand.scenario import load_scenario
+
+SCEN = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+@pytest.mark.parametrize("name", ["toyono", "senboku", "higashiosaka", "senboku_izumi"])
+def test_shipped_scenarios_load(name: str) -> None:
+    """Every shipped scenario loads into the routing layer's parameter classes."""
+    sc = load_scenario(SCEN / f"{name}.toml")
+    assert sc.name == name
+    assert isinstance(sc.network, NetworkParams)
+    assert isinstance(sc.stops, StopParams)
+    assert sc.timezone == "Asia/Tokyo"
+    assert len(sc.demand.hourly_profile) * 3600 >= sc.service.end - sc.service.start
+
+
+def test_pilot_facts() -> None:
+    """The public pilot facts of PILOTS.md are what the scenarios say."""
+    s = load_scenario(SCEN / "senboku.toml")
+    assert (s.service.fleet, s.service.seats, s.stops.target_count, s.fares.flat_jpy) == (2, 8, 50, 300)
+    assert (s.service.start, s.service.end) == (9 * 3600, 18 * 3600)
+    assert (s.demand.requests_per_day, s.demand.target_requests_per_day) == (28, 51)
+    t = load_scenario(SCEN / "toyono.toml")
+    assert (t.service.fleet, t.service.seats, t.stops.target_count, t.fares.flat_jpy) == (3, 8, 115, 0)
+    assert (t.service.start, t.service.end) == (9 * 3600, 17 * 3600)
+    h = load_scenario(SCEN / "higashiosaka.toml")
+    assert (h.stops.target_count, h.fares.flat_jpy, h.service.calendar) == (100, 500, "weekdays")
+    x = load_scenario(SCEN / "senboku_izumi.toml")
+    w, s_, e, n = x.area_spec.bbox
+    assert 135.445 <= w < e <= 135.540
+    assert 34.455 <= s_ < n <= 34.535
+    assert x.area_spec.prefix == "senboku"
+    assert len(x.fares.special) == 2
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "bad.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _mutate(tmp_path: Path, old: str, new: str) -> Path:
+    text = (SCEN / "senboku.toml").read_text(encoding="utf-8")
+    assert old in text
+    return _write(tmp_path, text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "reason"),
+    [
+        ("fleet = 2 ", "fleet = 0 ", "service.fleet", ">= 1"),
+        ("fleet = 2 ", "fleet = 'two' ", "service.fleet", "integer"),
+        ('end = "18:00"', 'end = "08:00"', "service.end", "after"),
+        ('start = "09:00"', 'start = "9am"', "service.start", "HH:MM"),
+        ("flat_jpy = 300", "flat_jpy = -1", "fares.flat_jpy", ">= 0"),
+        ("no_show_rate = 0.02", "no_show_rate = 1.5", "demand.no_show_rate", "<= 1"),
+        ("group_sizes = [0.85, 0.12, 0.03]", "group_sizes = [0.5, 0.1]", "demand.group_sizes", "sum to 1"),
+        (
+            "hourly_profile = [1.6, 1.5, 1.2, 0.8, 1.0, 1.1, 1.0, 0.7, 0.4]",
+            "hourly_profile = [1.0]",
+            "demand.hourly_profile",
+            "one weight per service hour",
+        ),
+        ('calendar = "every_day"', 'calendar = "sundays"', "service.calendar", "one of"),
+        ("hospital = 3.0", "hopsital = 3.0", "demand.destinations.hopsital", "unknown destination"),
+        ("seats = 8 ", "seats = 8\nsaets = 8 ", "service.saets", "unknown key"),
+        ('area = "senboku"', 'area = "kyoto"', "area", "unknown"),
+        (
+            'booking_channels = ["app", "phone"]',
+            'booking_channels = ["fax"]',
+            "service.booking_channels",
+            "list",
+        ),
+        ("target_count = 50", "target_count = 0", "stops", "target_count"),
+    ],
+)
+def test_errors_name_file_field_and_reason(
+    tmp_path: Path, old: str, new: str, field: str, reason: str
+) -> None:
+    """A bad value raises ScenarioError naming the file, the field and why."""
+    path = _mutate(tmp_path, old, new)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    assert field in msg
+    assert reason in msg
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    """A missing file, broken TOML and a missing required field are clear errors."""
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(_write(tmp_path, "name = [\n"))
+    text = (SCEN / "senboku.toml").read_text(encoding="utf-8").replace("fleet = 2 ", "# fleet", 1)
+    with pytest.raises(ScenarioError, match=r"'service\.fleet': is required"):
+        load_scenario(_write(tmp_path, text))
+
+
+def test_custom_area_must_fit_the_graph(tmp_path: Path) -> None:
+    """A custom [area] box outside its graph's box is refused."""
+    text = (SCEN / "senboku_izumi.toml").read_text(encoding="utf-8")
+    text = text.replace(
+        "bbox = [135.450, 34.457, 135.505, 34.492]", "bbox = [135.40, 34.457, 135.505, 34.492]"
+    )
+    with pytest.raises(ScenarioError, match=r"'area\.bbox'.*inside"):
+        load_scenario(_write(tmp_path, text))

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ondemand.dispatch import InsertionDispatcher
+from ondemand.routing.model import Vehicle
 from ondemand.sim.engine import default_dispatcher, make_request, run_day
 from ondemand.sim.events import (
     NoShow,
@@ -173,4 +174,5 @@ def test_make_request_applies_the_service_promise() -> None:
     assert (r.earliest_pickup, r.latest_pickup) == (36000, 36000 + sc.service.max_wait_s)
     assert r.max_ride == max(int(sc.service.max_detour * direct), direct + sc.service.min_extra_ride_s)
     assert r.pickup_service == 2 * sc.service.boarding_s + sc.service.wheelchair_boarding_s
-    assert isinstance(default_dispatcher([], AREA.matrix, sc.service), InsertionDispatcher)
+    veh = [Vehicle("v1", seats=8, start=0, available_from=0, shift_end=3600)]
+    assert isinstance(default_dispatcher(veh, AREA.matrix, sc.service), InsertionDispatcher)

@@ -1,9 +1,131 @@
-"""CLI commands: api (registered on the main app by :mod:`ondemand.cli`)."""
+"""CLI commands: ``ondemand serve`` (the live dispatch API) and ``ondemand keys create``."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from ondemand.errors import InvalidRequestError
+
+keys_app = typer.Typer(help="API keys of the live dispatch API.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (default: ONDEMAND_DATABASE_URL, else sqlite:///./ondemand.db).",
+        show_default=False,
+    ),
+]
+
+
+def _settings_kwargs(db: str | None) -> dict[str, str]:
+    return {"database_url": db} if db else {}
+
+
+def serve(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (see scenarios/).")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    db: DbOption = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="OSM data folder (default: ONDEMAND_DATA_DIR).", show_default=False)
+    ] = None,
+    fleet: Annotated[
+        int | None,
+        typer.Option(help="Override the scenario's number of vehicles.", min=1, show_default=False),
+    ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            help="Start the service clock at this local time today (HH:MM), then run in real time; "
+            "for demos and load tests outside service hours.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the live dispatch API for SCENARIO (OpenAPI docs at /docs, live map at /map)."""
+    import dataclasses
+
+    import uvicorn
+
+    from ondemand.api.app import create_app
+    from ondemand.api.service import ServiceConfig, service_config_from_scenario
+    from ondemand.api.settings import ApiSettings
+    from ondemand.routing.area import build_service_area
+    from ondemand.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    settings = ApiSettings(timezone=sc.timezone, **_settings_kwargs(db))
+    area = build_service_area(
+        sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, progress=True
+    )
+    config: ServiceConfig = service_config_from_scenario(sc, area)
+    if fleet is not None:
+        template = config.vehicles[0]
+        config = dataclasses.replace(
+            config,
+            vehicles=tuple(dataclasses.replace(template, id=f"v{k + 1}") for k in range(fleet)),
+        )
+    the_clock = None
+    if clock is not None:
+        the_clock = offset_clock(clock, settings.tz)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(area, config, settings=settings, clock=the_clock)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def offset_clock(hhmm: str, tz: _dt.tzinfo) -> Callable[[], _dt.datetime]:
+    """A clock that reads ``hhmm`` today now and then runs in real time."""
+    import time
+
+    try:
+        t = _dt.datetime.strptime(hhmm, "%H:%M").time()
+    except ValueError as exc:
+        raise InvalidRequestError(f"--clock must be HH:MM (e.g. 10:00), got {hhmm!r}") from exc
+    start = _dt.datetime.combine(_dt.datetime.now(tz).date(), t, tzinfo=tz)
+    t0 = time.monotonic()
+
+    def now() -> _dt.datetime:
+        return start + _dt.timedelta(seconds=time.monotonic() - t0)
+
+    return now
+
+
+@keys_app.command("create")
+def keys_create(
+    operator: Annotated[str, typer.Option(help="Operator name (created when new).")],
+    role: Annotated[
+        str, typer.Option(help="operator (full access) or vehicle (reports for one vehicle).")
+    ] = "operator",
+    vehicle: Annotated[
+        str | None, typer.Option(help="Vehicle id, for --role vehicle.", show_default=False)
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Create an API key, printed once as the last word of the output (only its hash is stored)."""
+    from ondemand.api.db import create_api_key
+    from ondemand.api.service import Database
+    from ondemand.api.settings import ApiSettings
+
+    settings = ApiSettings(**_settings_kwargs(db))
+    database = Database(settings.database_url)
+    try:
+        with database.write() as session:
+            key = create_api_key(session, operator, role=role, vehicle_id=vehicle)
+            session.commit()
+    finally:
+        database.dispose()
+    what = f"vehicle {vehicle!r} of operator {operator!r}" if role == "vehicle" else f"operator {operator!r}"
+    typer.echo(f"New API key for {what} (shown once; store it safely): {key}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")

@@ -370,8 +370,8 @@ def create_app(
             raise InvalidRequestError("no vehicle of this service has a wheelchair place")
         tol = app.state.settings.past_tolerance_s
         direct = int(durations[p, d])
-        service = rules.wheelchair_boarding_s if wheelchair else rules.boarding_s
-        max_ride = int(direct * rules.detour_factor) + rules.detour_slack_s
+        p_service, d_service = rules.service_times(body.passengers, wheelchair)
+        max_ride = rules.max_ride(direct)
         end_of_day = config.service_end_s
         latest_dropoff_s: int | None = None
         if body.latest_dropoff is not None:
@@ -399,15 +399,15 @@ def create_app(
                 raise InvalidRequestError("latest_dropoff is not after earliest_pickup (reversed window)")
         elif latest_dropoff_s is not None:
             kind = BookingKind.ARRIVE_BY
-            earliest = max(now_s, latest_dropoff_s - service - max_ride - rules.max_wait_s)
+            earliest = max(now_s, latest_dropoff_s - p_service - max_ride - rules.max_wait_s)
         else:
             kind = BookingKind.ASAP
             earliest = now_s
         latest_pickup = earliest + rules.max_wait_s
         if latest_dropoff_s is None:
-            latest_dropoff_s = latest_pickup + service + max_ride
+            latest_dropoff_s = latest_pickup + p_service + max_ride
         else:
-            latest_pickup = min(latest_pickup, latest_dropoff_s - service - direct)
+            latest_pickup = min(latest_pickup, latest_dropoff_s - p_service - direct)
             if latest_pickup < earliest:
                 raise InvalidRequestError(
                     "latest_dropoff is too early: even a direct ride from the earliest pickup arrives later"
@@ -424,8 +424,8 @@ def create_app(
             max_ride=max_ride,
             passengers=body.passengers,
             wheelchair=wheelchair,
-            pickup_service=service,
-            dropoff_service=service,
+            pickup_service=p_service,
+            dropoff_service=d_service,
             kind=kind,
             booked_at=now_s,
         )

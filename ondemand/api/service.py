@@ -43,6 +43,7 @@ __all__ = [
     "ServiceRegistry",
     "ServiceRules",
     "StopLike",
+    "service_config_from_scenario",
 ]
 
 log = logging.getLogger("ondemand.api")
@@ -115,18 +116,20 @@ DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes], DispatcherLike]
 
 @dataclass(frozen=True, slots=True)
 class ServiceRules:
-    """How requests are turned into core requests with windows.
+    """How requests are turned into core requests with windows (as the simulator does).
 
     Parameters
     ----------
     max_walk_m
         Longest walk to a meeting point when a place is given by lon/lat.
     max_wait_s
-        Width of the pickup window from the earliest pickup (the longest wait).
-    detour_factor, detour_slack_s
-        Longest ride = ``detour_factor`` × direct drive + ``detour_slack_s``.
-    boarding_s, wheelchair_boarding_s
-        Service time at pickup and drop-off per group; wheelchair users need longer.
+        Latest pickup after the requested (or booking) time.
+    detour_factor, min_extra_ride_s
+        Longest ride = ``max(ceil(detour_factor × direct), direct + min_extra_ride_s)``.
+    boarding_s, alighting_s
+        Seconds per passenger to board and to alight.
+    wheelchair_boarding_s
+        Extra seconds to board or alight a wheelchair.
     promise_window_s
         Width of the pickup window promised to the rider (centred on the planned pickup).
     auto_complete
@@ -135,23 +138,33 @@ class ServiceRules:
     """
 
     max_walk_m: int = 500
-    max_wait_s: int = 900
+    max_wait_s: int = 1800
     detour_factor: float = 2.0
-    detour_slack_s: int = 300
+    min_extra_ride_s: int = 300
     boarding_s: int = 30
-    wheelchair_boarding_s: int = 120
+    alighting_s: int = 20
+    wheelchair_boarding_s: int = 180
     promise_window_s: int = 600
     auto_complete: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_walk_m < 0 or self.max_wait_s < 0 or self.detour_slack_s < 0:
-            raise ValueError("max_walk_m, max_wait_s and detour_slack_s must be >= 0")
+        if self.max_walk_m < 0 or self.max_wait_s < 0 or self.min_extra_ride_s < 0:
+            raise ValueError("max_walk_m, max_wait_s and min_extra_ride_s must be >= 0")
         if self.detour_factor < 1.0:
             raise ValueError(f"detour_factor must be >= 1, got {self.detour_factor}")
-        if self.boarding_s < 0 or self.wheelchair_boarding_s < 0:
-            raise ValueError("boarding times must be >= 0")
+        if min(self.boarding_s, self.alighting_s, self.wheelchair_boarding_s) < 0:
+            raise ValueError("boarding and alighting times must be >= 0")
         if self.promise_window_s < 0:
             raise ValueError("promise_window_s must be >= 0")
+
+    def max_ride(self, direct: int) -> int:
+        """Longest ride for a trip whose direct drive takes ``direct`` seconds."""
+        return max(math.ceil(self.detour_factor * direct), direct + self.min_extra_ride_s)
+
+    def service_times(self, passengers: int, wheelchair: int) -> tuple[int, int]:
+        """Pickup and drop-off service durations of a group."""
+        extra = self.wheelchair_boarding_s * wheelchair
+        return self.boarding_s * passengers + extra, self.alighting_s * passengers + extra
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,13 +282,12 @@ def insertion_dispatcher_factory(rules: ServiceRules) -> DispatcherFactory:
         from ondemand.dispatch import DispatchOptions, InsertionDispatcher, InsertionOptions
 
         half = rules.promise_window_s // 2
-        options = DispatchOptions(
+        options = DispatchOptions(  # the same options as the simulator (ondemand.sim.engine)
             insertion=InsertionOptions(
-                max_wait=rules.max_wait_s,
-                max_detour_factor=rules.detour_factor,
-                detour_constant=rules.detour_slack_s,
                 promise_before=half,
                 promise_after=rules.promise_window_s - half,
+                wait_weight=0.5,
+                ride_weight=0.5,
             ),
             auto_complete=rules.auto_complete,
         )
@@ -526,3 +538,53 @@ def stop_kind(kind: Any) -> str:
     if value not in ("pickup", "dropoff"):
         raise InvalidRequestError(f"unknown stop kind {value!r}")
     return value
+
+
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_000.0 * math.asin(math.sqrt(a))
+
+
+def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig:
+    """The fleet and booking rules of a scenario (:func:`ondemand.scenario.load_scenario`).
+
+    Vehicles ``v1`` … ``vN`` start at the depot (``service.depot``: a stop id, or
+    ``"centre"`` = the stop nearest the centroid of all stops) at the start of the
+    service hours and end their shift at its end.
+    """
+    svc = scenario.service
+    stops = list(area.stops)
+    if svc.depot == "centre":
+        lon = sum(float(s.lon) for s in stops) / len(stops)
+        lat = sum(float(s.lat) for s in stops) / len(stops)
+        depot = min(
+            range(len(stops)), key=lambda i: _metres(lon, lat, float(stops[i].lon), float(stops[i].lat))
+        )
+    else:
+        depot = area.stop_index(svc.depot)
+    vehicles = tuple(
+        Vehicle(
+            id=f"v{k + 1}",
+            seats=svc.seats,
+            start=depot,
+            available_from=svc.start,
+            shift_end=svc.end,
+            wheelchair_places=svc.wheelchair_places,
+        )
+        for k in range(svc.fleet)
+    )
+    rules = ServiceRules(
+        max_walk_m=int(scenario.demand.max_walk_m),
+        max_wait_s=svc.max_wait_s,
+        detour_factor=svc.max_detour,
+        min_extra_ride_s=svc.min_extra_ride_s,
+        boarding_s=svc.boarding_s,
+        alighting_s=svc.alighting_s,
+        wheelchair_boarding_s=svc.wheelchair_boarding_s,
+        promise_window_s=svc.pickup_window_s,
+    )
+    return ServiceConfig(name=scenario.name, vehicles=vehicles, rules=rules)

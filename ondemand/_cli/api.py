@@ -6,11 +6,14 @@ import datetime as _dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ondemand.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from ondemand.api.settings import ApiSettings
 
 keys_app = typer.Typer(help="API keys of the live dispatch API.", no_args_is_help=True)
 
@@ -24,8 +27,11 @@ DbOption = Annotated[
 ]
 
 
-def _settings_kwargs(db: str | None) -> dict[str, str]:
-    return {"database_url": db} if db else {}
+def _settings(db: str | None, **over: str) -> ApiSettings:
+    from ondemand.api.settings import ApiSettings
+
+    settings = ApiSettings(database_url=db, **over) if db else ApiSettings(**over)  # type: ignore[arg-type]
+    return settings
 
 
 def serve(
@@ -56,12 +62,11 @@ def serve(
 
     from ondemand.api.app import create_app
     from ondemand.api.service import ServiceConfig, service_config_from_scenario
-    from ondemand.api.settings import ApiSettings
     from ondemand.routing.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    settings = ApiSettings(timezone=sc.timezone, **_settings_kwargs(db))
+    settings = _settings(db, timezone=sc.timezone)
     area = build_service_area(
         sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, progress=True
     )
@@ -111,9 +116,8 @@ def keys_create(
     """Create an API key, printed once as the last word of the output (only its hash is stored)."""
     from ondemand.api.db import create_api_key
     from ondemand.api.service import Database
-    from ondemand.api.settings import ApiSettings
 
-    settings = ApiSettings(**_settings_kwargs(db))
+    settings = _settings(db)
     database = Database(settings.database_url)
     try:
         with database.write() as session:

@@ -23,6 +23,7 @@ speed table) and the node list.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -170,6 +171,29 @@ def _matrix_scipy(
 # CCH backend
 
 
+def _cch_order(network: RoadNetwork, tail: NDArray[np.int64], head: NDArray[np.int64]) -> list[int]:
+    """The CCH node order (inertial flow), cached on disk: it costs most of the preprocessing."""
+    import routingkit_cch as rk
+
+    path = cache_dir() / "cch" / f"{network.area}-{network.fingerprint}-order.npy"
+    if path.is_file():
+        try:
+            order = np.load(path, allow_pickle=False)
+            if len(order) == network.n_nodes and np.array_equal(np.sort(order), np.arange(network.n_nodes)):
+                return [int(x) for x in order.tolist()]
+        except (OSError, ValueError):
+            pass  # rebuild below
+    order_list: list[int] = rk.compute_order_inertial(
+        network.n_nodes, tail.tolist(), head.tolist(), network.lat.tolist(), network.lon.tolist()
+    )
+    with contextlib.suppress(OSError):  # a read-only cache only costs speed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
+        np.save(tmp, np.asarray(order_list, dtype=np.int64))
+        os.replace(tmp, path)
+    return order_list
+
+
 def _cch_metric(network: RoadNetwork) -> tuple[Any, int] | None:
     """The customised CCH metric and its ``M`` for a network, or ``None`` when inexact/unavailable."""
     if "cch" in network._memo:
@@ -193,9 +217,7 @@ def _cch_metric(network: RoadNetwork) -> tuple[Any, int] | None:
     tail = np.repeat(np.arange(network.n_nodes, dtype=np.int64), np.diff(t.indptr))
     head = t.indices.astype(np.int64)
     weights = (t.data.astype(np.int64) * m + network.lengths.data.astype(np.int64)).tolist()
-    order = rk.compute_order_inertial(
-        network.n_nodes, tail.tolist(), head.tolist(), network.lat.tolist(), network.lon.tolist()
-    )
+    order = _cch_order(network, tail, head)
     cch = rk.CCH(order, tail.tolist(), head.tolist(), False)
     metric = rk.CCHMetric(cch, weights)
     network._memo["cch_graph"] = cch  # keep the hierarchy alive as long as its metric

@@ -1,0 +1,87 @@
+"""Write a simulated day to a folder: kpis.json, events.parquet (or .csv), report.html, map.html."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ondemand.sim.engine import SimResult
+from ondemand.sim.events import Event, to_records
+from ondemand.sim.kpis import compute_kpis, kpis_json
+
+__all__ = ["write_events", "write_outputs"]
+
+
+def write_events(path: Path, events: Sequence[Event]) -> Path:
+    """Write the events as Parquet (``.parquet``, needs pyarrow) or CSV (``.csv``).
+
+    Columns: ``seq``, ``type`` and the union of the event fields (empty where a field does
+    not belong to the event's type).
+    """
+    rows = to_records(events)
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({c: [r.get(c) for r in rows] for c in cols})
+        pq.write_table(table, path)
+    else:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols)
+            w.writeheader()
+            w.writerows(rows)
+    return path
+
+
+def write_outputs(
+    result: SimResult, out_dir: str | Path, *, area: Any = None, events_format: str = "parquet"
+) -> dict[str, Path]:
+    """Write the day's files to ``out_dir`` (created) and return their paths by kind.
+
+    Parameters
+    ----------
+    result
+        The simulated day.
+    out_dir
+        Output folder.
+    area
+        The service area (for road paths on the map); straight legs without it.
+    events_format
+        ``"parquet"`` or ``"csv"``.
+    """
+    from ondemand.viz.maps import write_map
+    from ondemand.viz.report import write_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    kpis = compute_kpis(result.events)
+    paths = {"kpis": out / "kpis.json"}
+    paths["kpis"].write_text(kpis_json(kpis), encoding="utf-8")
+    paths["events"] = write_events(
+        out / f"events.{'csv' if events_format == 'csv' else 'parquet'}", result.events
+    )
+    sc = result.scenario
+    title = f"{sc.name if sc else 'custom'}: simulated day (seed {result.seed}, {result.fleet} vehicles)"
+    notes = []
+    if sc is not None:
+        notes.append(sc.description)
+        if sc.demand.target_requests_per_day:
+            notes.append(
+                f"Demand: mean {sc.demand.requests_per_day:g} requests/day "
+                f"(target {sc.demand.target_requests_per_day:g})."
+            )
+    notes.append(f"Simulated in {result.wall_seconds:.1f} s.")
+    paths["map"] = write_map(
+        out / "map.html", result.events, result.stops, path=getattr(area, "path", None), title=title
+    )
+    paths["report"] = write_report(
+        out / "report.html", kpis, result.events, title=title, notes=notes, map_file="map.html"
+    )
+    return paths

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 
@@ -197,25 +196,12 @@ def test_real_toyono_graph(data_dir: Path, tmp_path: Path, monkeypatch: pytest.M
         net.snap(135.50, 34.69, max_m=300)
 
 
-def _argv(*args: str) -> list[str]:
-    """``["network", *args]``; without "network" while the app has a single command.
-
-    Typer runs an app with one command and no callback as that command itself; the prefix is
-    needed as soon as another module registers a command (the normal state).
-    """
-    import typer
-
-    from ondemand.cli import app
-
-    return ["network", *args] if isinstance(typer.main.get_command(app), click.Group) else list(args)
-
-
 def test_cli_refuses_unknown_area(capsys: pytest.CaptureFixture[str]) -> None:
     """`ondemand network nowhere` exits 2 with a one-line error listing known areas, no traceback."""
     from ondemand.cli import main
 
     with pytest.raises(SystemExit) as info:
-        main(_argv("nowhere"))
+        main(["network", "nowhere"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown area 'nowhere'" in err
@@ -232,7 +218,7 @@ def test_cli_missing_data_is_a_clean_error(
     monkeypatch.setenv("ONDEMAND_OFFLINE", "1")
     monkeypatch.setenv("ONDEMAND_DATA_DIR", str(tmp_path / "none"))
     with pytest.raises(SystemExit) as info:
-        main(_argv("toyono"))
+        main(["network", "toyono"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "ONDEMAND_DATA_DIR" in err
@@ -248,7 +234,7 @@ def test_cli_on_toyono_prints_each_figure(data_dir: Path, tmp_path: Path) -> Non
 
     out_map = tmp_path / "map.html"
     result = CliRunner().invoke(
-        app, _argv("toyono", "--stops", "40", "--map", str(out_map), "--data-dir", str(data_dir))
+        app, ["network", "toyono", "--stops", "40", "--map", str(out_map), "--data-dir", str(data_dir)]
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -26,8 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ondemand.routing.model import Plan, Request, Route, Stop, StopKind, TravelTimes
-from ondemand.routing.schedule import RouteSchedule, evaluate_route
+from ondemand.routing.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
 
 __all__ = [
     "Insertion",
@@ -61,6 +64,9 @@ class InsertionOptions:
         Weight of the added drop-off delay of the other riders (seconds).
     wait_weight, ride_weight
         Weights of the new rider's own wait and ride time (seconds).
+    max_exact_checks
+        At most this many candidate positions are checked exactly (cheapest lower
+        bound first); a guard against pathological cases, never reached in practice.
     """
 
     max_wait: int | None = None
@@ -72,6 +78,7 @@ class InsertionOptions:
     delay_weight: float = 1.0
     wait_weight: float = 0.0
     ride_weight: float = 0.0
+    max_exact_checks: int = 1000
 
     def __post_init__(self) -> None:
         if self.max_wait is not None and self.max_wait < 0:
@@ -82,6 +89,8 @@ class InsertionOptions:
             raise ValueError(f"detour_constant must be >= 0 seconds, got {self.detour_constant}")
         if self.promise_before < 0 or self.promise_after < 0:
             raise ValueError("promise_before and promise_after must be >= 0 seconds")
+        if self.max_exact_checks < 1:
+            raise ValueError(f"max_exact_checks must be >= 1, got {self.max_exact_checks}")
         if self.cost not in ("time", "distance"):
             raise ValueError(f"cost must be 'time' or 'distance', got {self.cost!r}")
         for name in ("delay_weight", "wait_weight", "ride_weight"):
@@ -201,42 +210,262 @@ def _insert(stops: tuple[Stop, ...], i: int, j: int, request: Request) -> tuple[
     return (*stops[:i], p, *stops[i:j], d, *stops[j:])
 
 
-def _at(plan: Plan, now: int) -> Plan:
-    """The plan with idle vehicles available no earlier than ``now`` (off-shift ones dropped)."""
-    routes = []
-    for r in plan.routes:
-        v = r.vehicle
-        if v.available_from < now:
-            if now > v.shift_end:
-                continue
-            r = Route(replace(v, available_from=now), r.stops)
-        routes.append(r)
-    return Plan(tuple(routes), plan.requests, plan.unassigned)
+_BIG = 1 << 60
+_VEHICLE_OFFSET = 1 << 40  # separates the cumulative-waiting arrays of different vehicles
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    """A route's least-schedule profile, cached by route identity and availability time."""
+
+    source: Route
+    route: Route  # ``source`` with ``available_from`` raised to the time used
+    reqs: tuple[Request | None, ...]
+    tt: TravelTimes
+    profile: RouteProfile | None
+    old: RouteSchedule | None = None
+
+
+class _ProfileCache:
+    """Profiles of routes seen recently: a plan changes one route per insertion."""
+
+    def __init__(self, size: int = 16384) -> None:
+        self._size = size
+        self._data: dict[tuple[int, int], _Entry] = {}
+
+    def get(self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, avail: int) -> _Entry:
+        key = (id(route), avail)
+        hit = self._data.get(key)
+        reqs = tuple(requests.get(s.request_id) for s in route.stops)
+        if (
+            hit is not None
+            and hit.source is route
+            and hit.tt is tt
+            and all(x is y for x, y in zip(hit.reqs, reqs, strict=True))
+        ):
+            return hit
+        v = route.vehicle
+        timed = route if v.available_from == avail else Route(replace(v, available_from=avail), route.stops)
+        entry = _Entry(route, timed, reqs, tt, route_profile(timed, requests, tt))
+        if len(self._data) >= self._size:
+            for old in list(self._data)[: self._size // 2]:
+                del self._data[old]
+        self._data[key] = entry
+        return entry
+
+
+_CACHE = _ProfileCache()
+
+
+def _delay_sum(
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    base: NDArray[np.int64],
+    push: NDArray[np.int64],
+    gcum: NDArray[np.int64],
+    cum: NDArray[np.int64],
+    n_drop: NDArray[np.int64],
+    cum_drop: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Sum over drop-off nodes ``k`` in ``(lo, hi]`` of ``max(0, push - (cum[k] - cum[base]))``.
+
+    Cumulative waiting is non-decreasing along a route, so the nodes still pushed form
+    a prefix of the range: one ``searchsorted`` and two prefix sums per candidate.
+    """
+    kend = np.searchsorted(gcum, gcum[base] + push, side="left")
+    top = np.minimum(kend - 1, hi)
+    m = n_drop[top] - n_drop[lo]
+    total = m * (push + cum[base]) - (cum_drop[top] - cum_drop[lo])
+    return np.where((top > lo) & (push > 0), total, 0)
 
 
 def _search(
-    plan: Plan, request: Request, tt: TravelTimes, options: InsertionOptions
+    plan: Plan, request: Request, tt: TravelTimes, options: InsertionOptions, now: int
 ) -> tuple[float, int, Route, RouteSchedule] | None:
-    requests = dict(plan.requests)
-    requests[request.id] = request
-    best: tuple[float, int, Route, RouteSchedule] | None = None
+    """Cheapest feasible insertion: vectorised necessary checks and lower bounds, then exact checks.
+
+    Every (vehicle, pickup position, drop-off position) passes O(1) necessary tests
+    (capacity over the range, windows through the forward slack, ride-time bounds, shift
+    end) and gets a lower bound on its cost. Candidates are then evaluated exactly with
+    :func:`evaluate_route` in order of that bound until the bound reaches the best exact
+    cost found, so the result is the exact optimum over all positions (for travel times
+    that obey the triangle inequality, which the bounds assume).
+    """
+    dur = tt.durations
+    dist = tt.distances
+    pu, do = request.pickup, request.dropoff
+    q, w = request.passengers, request.wheelchair
+    e_p, l_p, s_p = request.earliest_pickup, request.latest_pickup, request.pickup_service
+    e_d, l_d, s_d = request.earliest_dropoff, request.latest_dropoff, request.dropoff_service
+    max_ride = request.max_ride
+    entries: list[_Entry] = []
+    vindex: list[int] = []
     for vi, route in enumerate(plan.routes):
         v = route.vehicle
-        if request.passengers > v.seats or request.wheelchair > v.wheelchair_places:
+        if q > v.seats or w > v.wheelchair_places:
             continue
-        old = evaluate_route(route, plan.requests, tt)
-        if not old.feasible:
+        avail = max(v.available_from, now)
+        if avail > v.shift_end or avail + int(dur[v.start, pu]) > l_p:
             continue
-        n = len(route.stops)
-        for i in range(n + 1):
-            for j in range(i, n + 1):
-                cand = Route(v, _insert(route.stops, i, j, request))
-                sched = evaluate_route(cand, requests, tt)
-                if not sched.feasible:
-                    continue
-                cost = insertion_cost(old, sched, route, cand, request, options)
-                if best is None or cost < best[0]:
-                    best = (cost, vi, cand, sched)
+        entry = _CACHE.get(route, plan.requests, tt, avail)
+        if entry.profile is not None:
+            entries.append(entry)
+            vindex.append(vi)
+    if not entries:
+        return None
+    profs = [e.profile for e in entries if e.profile is not None]
+    sizes = np.fromiter((len(p.loc) for p in profs), dtype=np.int64, count=len(profs))
+    off = np.zeros(len(profs) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=off[1:])
+    total_nodes = int(off[-1])
+    veh_of = np.repeat(np.arange(len(profs), dtype=np.int64), sizes)
+    idx = np.arange(total_nodes, dtype=np.int64)
+    last = (off[1:] - 1)[veh_of]
+    loc = np.concatenate([p.loc for p in profs])
+    start = np.concatenate([p.start for p in profs])
+    dep = np.concatenate([p.departure for p in profs])
+    cum = np.concatenate([p.cum_wait for p in profs])
+    fs = np.concatenate([p.fslack for p in profs])
+    load = np.concatenate([p.load for p in profs])
+    wheel = np.concatenate([p.wheel for p in profs])
+    is_drop = np.concatenate([p.is_drop for p in profs])
+    reach = np.concatenate([p.reach for p in profs])
+    svc = np.concatenate([p.service for p in profs])
+    vehicles = [e.route.vehicle for e in entries]
+    seats = np.array([v.seats for v in vehicles], dtype=np.int64)[veh_of]
+    chairs = np.array([v.wheelchair_places for v in vehicles], dtype=np.int64)[veh_of]
+    shift_end = np.array([v.shift_end for v in vehicles], dtype=np.int64)[veh_of]
+    endloc = np.array([-1 if v.end is None else v.end for v in vehicles], dtype=np.int64)[veh_of]
+    has_end = endloc >= 0
+    safe_end = np.where(has_end, endloc, 0)
+    has_next = idx < last
+    nxt = np.where(has_next, idx + 1, idx)
+    succ = np.where(has_next, loc[nxt], safe_end)
+    has_succ = has_next | has_end
+    gcum = cum + veh_of * _VEHICLE_OFFSET
+    n_drop = np.cumsum(is_drop, dtype=np.int64)
+    cum_drop = np.cumsum(np.where(is_drop, cum, 0), dtype=np.int64)
+    metric = dur if options.cost == "time" else dist
+
+    def detour(x: int, after: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Added metric for visiting ``x`` right after node ``after`` (before its successor)."""
+        la, sa = loc[after], succ[after]
+        return np.asarray(
+            metric[la, x] + np.where(has_succ[after], metric[x, sa] - metric[la, sa], 0), dtype=np.int64
+        )
+
+    def end_ok(node: NDArray[np.int64], leave: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether leaving the new drop-off at ``leave``, as the last stop after ``node``, ends in time."""
+        back = np.where(has_end[node], dur[do, safe_end[node]], 0)
+        return np.asarray(leave + back <= shift_end[node], dtype=np.bool_)
+
+    # -- pickup right after node a -----------------------------------------------------
+    arr_p = dep + dur[loc, pu]
+    b_p = np.maximum(arr_p, e_p)
+    d_p = b_p + s_p
+    ok_a = (b_p <= l_p) & (load + q <= seats) & (wheel + w <= chairs)
+
+    # -- drop-off right after the pickup (b == a) ---------------------------------------
+    sa = np.flatnonzero(ok_a)
+    bd = np.maximum(d_p[sa] + int(dur[pu, do]), e_d)
+    ok = bd <= l_d
+    leave = bd + s_d
+    push = np.maximum(0, leave + dur[do, loc[nxt[sa]]] - start[nxt[sa]])
+    ok &= np.where(has_next[sa], push <= fs[nxt[sa]], end_ok(sa, leave))
+    ok &= bd - l_p - s_p <= max_ride
+    push = np.where(has_next[sa], push, 0)
+    delay = _delay_sum(sa, last[sa], nxt[sa], push, gcum, cum, n_drop, cum_drop)
+    veh = (
+        metric[loc[sa], pu]
+        + metric[pu, do]
+        + np.where(has_succ[sa], metric[do, succ[sa]] - metric[loc[sa], succ[sa]], 0)
+    )
+    ride = np.maximum(int(dur[pu, do]), bd - l_p - s_p)
+    lb_same = (
+        veh
+        + options.delay_weight * delay
+        + options.wait_weight * (b_p[sa] - e_p)
+        + options.ride_weight * ride
+    )
+    cand_a = [sa[ok]]
+    cand_b = [sa[ok]]
+    cand_lb = [np.asarray(lb_same[ok], dtype=np.float64)]
+
+    # -- drop-off after a later node b > a ----------------------------------------------
+    first = np.maximum(0, d_p + dur[pu, loc[nxt]] - start[nxt])
+    ok_pair = ok_a & has_next & (first <= fs[nxt])
+    pa_nodes = np.flatnonzero(ok_pair)
+    if pa_nodes.size:
+        bad = (load + q > seats) | (wheel + w > chairs)
+        bad[off[:-1]] = True  # a vehicle's start node bounds the previous vehicle's ranges
+        bad_at = np.where(bad, idx, total_nodes)
+        next_bad = np.append(np.minimum.accumulate(bad_at[::-1])[::-1], total_nodes)
+        bmax = np.minimum(next_bad[pa_nodes + 1] - 1, last[pa_nodes])
+        counts = np.maximum(bmax - pa_nodes, 0)
+        n_pairs = int(counts.sum())
+        if n_pairs:
+            pa = np.repeat(pa_nodes, counts)
+            starts = np.repeat(np.cumsum(counts) - counts, counts)
+            pb = pa + 1 + (np.arange(n_pairs, dtype=np.int64) - starts)
+            a1 = pa + 1
+            push1 = first[pa]
+            push_b = np.maximum(0, push1 - (cum[pb] - cum[a1]))
+            bd = np.maximum(dep[pb] + push_b + dur[loc[pb], do], e_d)
+            pure = dur[pu, loc[a1]] + reach[pb] - reach[a1] + svc[pb] + dur[loc[pb], do]
+            ok = (bd <= l_d) & (pure <= max_ride) & (bd - l_p - s_p <= max_ride)
+            leave = bd + s_d
+            nb = nxt[pb]
+            push2 = np.maximum(0, leave + dur[do, loc[nb]] - start[nb])
+            ok &= np.where(has_next[pb], push2 <= fs[nb], end_ok(pb, leave))
+            if ok.any():
+                pa, pb, a1, push1, bd, pure, push2, nb = (
+                    x[ok] for x in (pa, pb, a1, push1, bd, pure, push2, nb)
+                )
+                push2 = np.where(has_next[pb], push2, 0)
+                delay = _delay_sum(pa, pb, a1, push1, gcum, cum, n_drop, cum_drop) + _delay_sum(
+                    pb, last[pb], nb, push2, gcum, cum, n_drop, cum_drop
+                )
+                veh = detour(pu, pa) + detour(do, pb)
+                ride = np.maximum(pure, bd - l_p - s_p)
+                lb = (
+                    veh
+                    + options.delay_weight * delay
+                    + options.wait_weight * (b_p[pa] - e_p)
+                    + options.ride_weight * ride
+                )
+                cand_a.append(pa)
+                cand_b.append(pb)
+                cand_lb.append(np.asarray(lb, dtype=np.float64))
+
+    all_a = np.concatenate(cand_a)
+    all_b = np.concatenate(cand_b)
+    all_lb = np.concatenate(cand_lb)
+    order = np.argsort(all_lb, kind="stable")
+    best: tuple[float, int, Route, RouteSchedule] | None = None
+    checks = 0
+    for k in order:
+        bound = float(all_lb[k])
+        if best is not None and bound >= best[0] - 1e-9:
+            break
+        if checks >= options.max_exact_checks:
+            break
+        checks += 1
+        ga, gb = int(all_a[k]), int(all_b[k])
+        vi = int(veh_of[ga])
+        entry = entries[vi]
+        route = entry.route
+        i, j = ga - int(off[vi]), gb - int(off[vi])
+        cand = Route(route.vehicle, _insert(route.stops, i, j, request))
+        reqs = {s.request_id: r for s, r in zip(route.stops, entry.reqs, strict=True) if r is not None}
+        if entry.old is None:
+            entry.old = evaluate_route(route, reqs, tt)
+        reqs[request.id] = request
+        sched = evaluate_route(cand, reqs, tt)
+        if not sched.feasible:
+            continue
+        cost = insertion_cost(entry.old, sched, route, cand, request, options)
+        if best is None or cost < best[0]:
+            best = (cost, vindex[vi], cand, sched)
     return best
 
 
@@ -255,7 +484,7 @@ def insert_into_route(
     """
     opts = options if options is not None else InsertionOptions()
     plan = Plan((route,), requests)
-    found = _search(plan, request, tt, opts)
+    found = _search(plan, request, tt, opts, route.vehicle.available_from)
     if found is None:
         return None
     return found[2], found[3]
@@ -303,7 +532,7 @@ def best_insertion(
             request.id,
             f"no vehicle has {eff.passengers} seat(s) and {eff.wheelchair} wheelchair place(s)",
         )
-    found = _search(_at(plan, now), eff, tt, opts)
+    found = _search(plan, eff, tt, opts, now)
     if found is None:
         return Refusal(
             request.id,
@@ -328,7 +557,9 @@ def _promise(
     ip = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.PICKUP)
     eta = sched.service_start[ip]
     start = max(eff.earliest_pickup, eta - opts.promise_before)
-    end = min(eff.latest_pickup, eta + opts.promise_after)
+    # No later than a direct trip could still make the latest drop-off.
+    direct = int(tt.durations[eff.pickup, eff.dropoff])
+    end = min(eff.latest_pickup, eta + opts.promise_after, eff.latest_dropoff - eff.pickup_service - direct)
     latest_drop = min(eff.latest_dropoff, end + eff.pickup_service + eff.max_ride)
     promised = eff.with_promise(start, end, latest_drop)
     requests = dict(plan.requests)

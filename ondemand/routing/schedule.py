@@ -497,7 +497,9 @@ class RouteProfile:
         ``cum_wait[k] = sum(wait[1..k])``; the push that reaches node ``k`` from node
         ``i < k`` is ``max(0, push - (cum_wait[k] - cum_wait[i]))``.
     slack
-        ``latest - start`` (window slack; node 0: unlimited).
+        How much later node ``k`` may start: ``latest - start``, and for a drop-off
+        whose pickup is in the route also ``max_ride + latest_pickup + pickup_service
+        - start`` (the pickup can move no later than its window). Node 0: unlimited.
     fslack
         Forward slack of windows only: ``fslack[k] = min over j >= k of
         (cum_wait[j] - cum_wait[k] + slack[j])``, including the end (shift end). A push
@@ -507,6 +509,16 @@ class RouteProfile:
         Seats and wheelchair places taken after each node.
     is_drop
         Whether the node is a drop-off of a request (node 0: false).
+    service
+        Service time of each node (node 0: 0).
+    travel_next
+        Travel time from each node to the next one (last node: to the end depot, or 0).
+    reach
+        Time from leaving node 0 to starting service at node ``k`` without any waiting.
+    end_time
+        End of the least schedule (see :attr:`RouteSchedule.end_time`).
+    end_travel
+        Travel time from the last node to the end depot (0 for an open route).
     """
 
     loc: NDArray[np.int64]
@@ -521,6 +533,7 @@ class RouteProfile:
     is_drop: NDArray[np.bool_]
     service: NDArray[np.int64]
     travel_next: NDArray[np.int64]
+    reach: NDArray[np.int64]
     end_time: int
     end_travel: int
 
@@ -546,7 +559,14 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     svc = np.array([0, *c.service], dtype=np.int64)
     wait = np.array([0, *(b - a for a, b in zip(arrival, start, strict=True))], dtype=np.int64)
     cum = np.cumsum(wait)
-    slack = np.array([big, *(lt - b for lt, b in zip(c.latest, start, strict=True))], dtype=np.int64)
+    slack_list = [big]
+    for k in range(n):
+        sl = c.latest[k] - start[k]
+        p = c.pair[k]
+        if p >= 0:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
+            sl = min(sl, c.max_ride[k] + c.latest[p] + c.service[p] - start[k])
+        slack_list.append(sl)
+    slack = np.array(slack_list, dtype=np.int64)
     # Slack at the end: the shift end only. (The route-duration limit is left to the exact
     # evaluation: a later departure from the start can absorb a push, so it is no O(1) test.)
     end_slack = v.shift_end - end
@@ -575,6 +595,7 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
         is_drop=np.array([False, *(p != -2 for p in c.pair)], dtype=np.bool_),
         service=svc,
         travel_next=travel_next,
+        reach=np.concatenate(([0], np.cumsum(travel_next[:-1] + svc[:-1]))).astype(np.int64),
         end_time=end,
         end_travel=c.end_travel,
     )

@@ -1,0 +1,312 @@
+"""Tests of ondemand.routing.insertion: best insertion, promises and refusals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ondemand.routing.insertion import (
+    Insertion,
+    InsertionOptions,
+    Refusal,
+    best_insertion,
+    effective_request,
+    insert_into_route,
+)
+from ondemand.routing.model import (
+    ArrayTravelTimes,
+    OnboardRider,
+    Plan,
+    Request,
+    Route,
+    Stop,
+    StopKind,
+    Vehicle,
+)
+from ondemand.routing.reference import brute_force_insertion, exhaustive_route, reference_schedule
+from ondemand.routing.schedule import evaluate_route
+
+P, D = StopKind.PICKUP, StopKind.DROPOFF
+
+
+def euclid_tt(points: list[tuple[int, int]]) -> ArrayTravelTimes:
+    """Travel times = ceil of Euclidean distance (obeys the triangle inequality); metres x 3."""
+    pts = np.array(points, dtype=np.float64)
+    d = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    return ArrayTravelTimes(d, d * 3)
+
+
+def empty_plan(vehicles: list[Vehicle]) -> Plan:
+    """A plan with every vehicle idle."""
+    return Plan(tuple(Route(v) for v in vehicles))
+
+
+def line() -> ArrayTravelTimes:
+    """Six locations on a line, 10 s apart."""
+    return euclid_tt([(10 * i, 0) for i in range(6)])
+
+
+def test_single_request_goes_to_nearest_vehicle_with_promise() -> None:
+    """An ASAP request goes to the closer vehicle; the window is eta - before .. eta + after."""
+    tt = line()
+    plan = empty_plan([Vehicle("far", 4, 5, 0, 10_000), Vehicle("near", 4, 1, 0, 10_000)])
+    r = Request("r", 2, 4, 0, 5000, 10_000, 10_000)
+    res = best_insertion(plan, r, tt, now=100, options=InsertionOptions(promise_before=60, promise_after=120))
+    assert isinstance(res, Insertion)
+    assert res.vehicle_id == "near"
+    assert res.pickup_window == (100, 230)  # eta = 110, clipped below at now
+    assert res.dropoff_eta == 130
+    assert res.request.earliest_pickup == 100
+    assert res.request.latest_pickup == 230
+    assert res.latest_dropoff == 230 + 10_000 or res.latest_dropoff == 10_000
+    assert res.cost == 30.0  # 10 s to the pickup + 20 s to the drop-off
+    route = res.plan.route_of("near")
+    assert [(s.request_id, s.kind) for s in route.stops] == [("r", P), ("r", D)]
+    assert res.plan.requests["r"] == res.request
+
+
+def test_options_tighten_wait_and_ride() -> None:
+    """max_wait caps the pickup window; the detour factor caps the ride; the promise uses them."""
+    tt = line()
+    r = Request("r", 0, 3, 50, 5000, 10_000, 10_000)
+    eff = effective_request(
+        r, tt, now=0, options=InsertionOptions(max_wait=600, max_detour_factor=1.5, detour_constant=10)
+    )
+    assert isinstance(eff, Request)
+    assert (eff.earliest_pickup, eff.latest_pickup, eff.max_ride) == (50, 650, 55)
+
+
+@pytest.mark.parametrize(
+    ("request_", "now", "needle"),
+    [
+        (Request("r", 0, 3, 0, 100, 10_000, 10_000, passengers=9), 0, "no vehicle has 9 seat(s)"),
+        (Request("r", 0, 3, 0, 100, 10_000, 10_000, wheelchair=1), 0, "wheelchair"),
+        (Request("r", 0, 3, 0, 100, 10_000, 10_000), 500, "outside hours"),
+        (Request("r", 0, 5, 0, 100, 10_000, 10), 0, "more than the allowed ride"),
+        (Request("r", 0, 5, 0, 100, 40, 10_000), 0, "cannot reach the drop-off by 40"),
+        (Request("r", 5, 0, 0, 5, 10_000, 10_000), 0, "no feasible time"),
+    ],
+)
+def test_refusals_say_why(request_: Request, now: int, needle: str) -> None:
+    """Each refusal names its cause: capacity, hours, ride limit, or no feasible time."""
+    plan = empty_plan([Vehicle("v", 4, 0, 0, 10_000)])
+    res = best_insertion(plan, request_, line(), now=now)
+    assert isinstance(res, Refusal)
+    assert needle in res.reason, res.reason
+
+
+def test_options_are_validated() -> None:
+    """Invalid options raise ValueError naming the field."""
+    with pytest.raises(ValueError, match="max_wait"):
+        InsertionOptions(max_wait=-1)
+    with pytest.raises(ValueError, match="max_detour_factor"):
+        InsertionOptions(max_detour_factor=0.5)
+    with pytest.raises(ValueError, match="delay_weight"):
+        InsertionOptions(delay_weight=float("nan"))
+    with pytest.raises(ValueError, match="cost"):
+        InsertionOptions(cost="money")  # type: ignore[arg-type]
+
+
+def test_duplicate_id_is_refused() -> None:
+    """A request whose id is already in the plan is refused, not inserted twice."""
+    tt = line()
+    plan = empty_plan([Vehicle("v", 4, 0, 0, 10_000)])
+    r = Request("r", 1, 2, 0, 5000, 10_000, 10_000)
+    first = best_insertion(plan, r, tt, now=0)
+    assert isinstance(first, Insertion)
+    again = best_insertion(first.plan, r, tt, now=0)
+    assert isinstance(again, Refusal)
+    assert "already in the plan" in again.reason
+
+
+def test_idle_vehicle_cannot_leave_in_the_past() -> None:
+    """A vehicle idle since the morning leaves at 'now', not at its old available_from."""
+    tt = line()
+    plan = empty_plan([Vehicle("v", 4, 0, 0, 10_000)])
+    res = best_insertion(plan, Request("r", 3, 4, 0, 5000, 10_000, 10_000), tt, now=1000)
+    assert isinstance(res, Insertion)
+    sched = evaluate_route(res.plan.route_of("v"), res.plan.requests, tt)
+    assert sched.start_departure >= 1000
+    assert res.pickup_window[0] >= 1000
+
+
+def test_insert_into_route_keeps_windows_as_given() -> None:
+    """insert_into_route restores a promised request without tightening it."""
+    tt = line()
+    route = Route(Vehicle("v", 4, 0, 0, 10_000))
+    r = Request("r", 2, 3, 100, 200, 400, 300)
+    found = insert_into_route(route, {}, r, tt)
+    assert found is not None
+    new_route, sched = found
+    assert sched.feasible
+    assert sched.service_start == (100, 110)
+    assert len(new_route.stops) == 2
+
+
+# ---------------------------------------------------------------- properties
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions]:
+    """A few vehicles, some requests already inserted, and a new one."""
+    nloc = draw(st.integers(3, 8))
+    points = draw(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), min_size=nloc, max_size=nloc))
+    tt = euclid_tt(points)
+    nveh = draw(st.integers(1, 3))
+    vehicles = []
+    for i in range(nveh):
+        onboard: tuple[OnboardRider, ...] = ()
+        if draw(st.integers(0, 3)) == 0:
+            a, b = draw(st.integers(0, nloc - 1)), draw(st.integers(0, nloc - 1))
+            ob = Request(f"ob{i}", a, b, 0, 0, 600, int(tt.durations[a, b]) + 200, pickup_service=3)
+            onboard = (OnboardRider(ob, 0),)
+        vehicles.append(
+            Vehicle(
+                f"v{i}",
+                draw(st.integers(1, 4)),
+                start=draw(st.integers(0, nloc - 1)),
+                available_from=draw(st.integers(0, 30)),
+                shift_end=draw(st.integers(400, 1500)),
+                end=draw(st.sampled_from([None, 0])),
+                wheelchair_places=draw(st.integers(0, 1)),
+                onboard=onboard,
+            )
+        )
+    opts = InsertionOptions(
+        max_wait=draw(st.sampled_from([None, 100, 300])),
+        max_detour_factor=draw(st.sampled_from([None, 1.5, 2.5])),
+        detour_constant=draw(st.integers(0, 60)),
+        promise_before=draw(st.integers(0, 60)),
+        promise_after=draw(st.integers(0, 120)),
+        cost=draw(st.sampled_from(["time", "distance"])),
+        delay_weight=draw(st.sampled_from([0.0, 0.5, 1.0, 2.0])),
+        wait_weight=draw(st.sampled_from([0.0, 0.3])),
+        ride_weight=draw(st.sampled_from([0.0, 0.2])),
+    )
+
+    def make(rid: str) -> Request:
+        a, b = draw(st.integers(0, nloc - 1)), draw(st.integers(0, nloc - 1))
+        e = draw(st.integers(0, 300))
+        lp = e + draw(st.integers(0, 400))
+        direct = int(tt.durations[a, b])
+        ld = lp + draw(st.integers(direct + 15, direct + 400))
+        return Request(
+            rid,
+            a,
+            b,
+            e,
+            lp,
+            ld,
+            direct + draw(st.integers(0, 200)),
+            passengers=draw(st.integers(1, 3)),
+            wheelchair=draw(st.sampled_from([0, 0, 0, 1])),
+            earliest_dropoff=min(ld, draw(st.sampled_from([0, 0, e + 50]))),
+            pickup_service=draw(st.integers(0, 10)),
+            dropoff_service=draw(st.integers(0, 10)),
+        )
+
+    # Riders on board must be dropped: their drop-offs start the routes.
+    routes = [Route(v, tuple(Stop(r.request.id, D, r.request.dropoff) for r in v.onboard)) for v in vehicles]
+    plan = Plan(tuple(routes), {})
+    promised: list[Request] = []
+    for k in range(draw(st.integers(0, 5))):
+        res = best_insertion(plan, make(f"r{k}"), tt, now=0, options=opts)
+        if isinstance(res, Insertion):
+            plan = res.plan
+            promised.append(res.request)
+    return plan, promised, make("new"), tt, opts
+
+
+def _all_routes_feasible(plan: Plan, tt: ArrayTravelTimes) -> bool:
+    return all(
+        evaluate_route(r, plan.requests, tt).feasible and reference_schedule(r, plan.requests, tt) is not None
+        for r in plan.routes
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_insertion_matches_brute_force_and_keeps_promises(
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions],
+) -> None:
+    """Best cost equals the brute-force reference; the new plan is feasible and keeps old promises."""
+    plan, promised, new, tt, opts = case
+    assume_plan_ok = [evaluate_route(r, plan.requests, tt).feasible for r in plan.routes]
+    # Vehicles whose onboard drop-off alone is infeasible are skipped by both searches.
+    eff = effective_request(new, tt, now=0, options=opts)
+    res = best_insertion(plan, new, tt, now=0, options=opts)
+    if isinstance(eff, str):
+        assert isinstance(res, Refusal)
+        return
+    ref = brute_force_insertion(
+        plan,
+        eff,
+        tt,
+        cost=opts.cost,
+        delay_weight=opts.delay_weight,
+        wait_weight=opts.wait_weight,
+        ride_weight=opts.ride_weight,
+    )
+    if ref is None:
+        assert isinstance(res, Refusal), res
+        return
+    assert isinstance(res, Insertion), (res, ref)
+    assert math.isclose(res.cost, ref[0], rel_tol=1e-9, abs_tol=1e-6), (res.cost, ref)
+    # The new plan: every route feasible (schedule and reference), promises kept.
+    assert _all_routes_feasible(res.plan, tt)
+    for old in promised:
+        assert res.plan.requests[old.id] == old  # windows unchanged: still the promised ones
+    for route, ok in zip(plan.routes, assume_plan_ok, strict=True):
+        if ok and route.vehicle.id != res.vehicle_id:
+            assert res.plan.route_of(route.vehicle.id) is route
+    # The promise itself.
+    start, end = res.pickup_window
+    assert eff.earliest_pickup <= start <= end <= eff.latest_pickup
+    assert res.request.latest_dropoff == res.latest_dropoff <= eff.latest_dropoff
+    sched = evaluate_route(res.plan.route_of(res.vehicle_id), res.plan.requests, tt)
+    kinds = [(s.request_id, s.kind) for s in res.plan.route_of(res.vehicle_id).stops]
+    ip, idp = kinds.index((new.id, P)), kinds.index((new.id, D))
+    assert ip < idp
+    assert start <= sched.service_start[ip] <= end
+    assert sched.service_start[idp] == res.dropoff_eta <= res.latest_dropoff
+    assert max(sched.load) <= res.plan.route_of(res.vehicle_id).vehicle.seats
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_insertion_plans_pass_independent_checker(
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions],
+) -> None:
+    """Every plan produced by insertion passes ondemand.routing.check.check_plan."""
+    check = pytest.importorskip("ondemand.routing.check")
+    plan, _, new, tt, opts = case
+    res = best_insertion(plan, new, tt, now=0, options=opts)
+    if isinstance(res, Insertion):
+        sched = evaluate_route(res.plan.route_of(res.vehicle_id), res.plan.requests, tt)
+        result = check.check_plan(
+            Plan((res.plan.route_of(res.vehicle_id),), res.plan.requests),
+            tt,
+            service_start={res.vehicle_id: sched.service_start},
+        )
+        assert result.feasible, result.violations
+
+
+def test_two_requests_one_vehicle_reach_exhaustive_optimum() -> None:
+    """On a tiny case, inserting two requests in turn gives the exhaustive optimum (same route drive time)."""
+    tt = line()
+    v = Vehicle("v", 4, 0, 0, 10_000)
+    a = Request("a", 1, 4, 0, 1000, 5000, 5000)
+    b = Request("b", 2, 3, 0, 1000, 5000, 5000)
+    plan = empty_plan([v])
+    opts = InsertionOptions(delay_weight=0.0)
+    for r in (a, b):
+        res = best_insertion(plan, r, tt, now=0, options=opts)
+        assert isinstance(res, Insertion)
+        plan = res.plan
+    best = exhaustive_route(v, [a, b], tt)
+    assert best is not None
+    assert evaluate_route(plan.route_of("v"), plan.requests, tt).drive_time == best[0] == 40

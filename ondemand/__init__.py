@@ -35,6 +35,21 @@ from ondemand.routing.model import (
 )
 from ondemand.routing.network import AreaSpec, NetworkParams, RoadNetwork, load_network
 from ondemand.routing.stops import MeetingPoint, StopParams, StopSet
+from ondemand.scenario import Scenario, load_scenario
+from ondemand.sim import (
+    CsvDemand,
+    DemandModel,
+    SimResult,
+    SyntheticDemand,
+    TripRequest,
+    compute_kpis,
+    day_map,
+    fleet_sizing_plot,
+    kpis_json,
+    simulate,
+    sweep,
+    write_outputs,
+)
 
 __version__ = "0.1.0"
 
@@ -42,7 +57,9 @@ __all__ = [
     "AreaSpec",
     "ArrayTravelTimes",
     "BookingKind",
+    "CsvDemand",
     "DataNotFoundError",
+    "DemandModel",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "InstanceFormatError",
@@ -57,21 +74,33 @@ __all__ = [
     "RoadNetwork",
     "RoadPath",
     "Route",
+    "Scenario",
     "ScenarioError",
     "ServiceArea",
+    "SimResult",
     "Stop",
     "StopFileError",
     "StopKind",
     "StopParams",
     "StopSet",
+    "SyntheticDemand",
     "TravelMatrix",
     "TravelTimes",
+    "TripRequest",
     "UnknownAreaError",
     "UnknownStopError",
     "Vehicle",
     "__version__",
     "build_matrix",
     "build_service_area",
+    "compute_kpis",
+    "day_map",
+    "fleet_sizing_plot",
+    "kpis_json",
     "load_network",
+    "load_scenario",
     "road_path",
+    "simulate",
+    "sweep",
+    "write_outputs",
 ]

@@ -11,7 +11,7 @@ from ondemand.sim.engine import SimResult
 from ondemand.sim.events import Event, to_records
 from ondemand.sim.kpis import compute_kpis, kpis_json
 
-__all__ = ["write_events", "write_outputs"]
+__all__ = ["day_map", "fleet_sizing_plot", "write_events", "write_outputs"]
 
 
 def write_events(path: Path, events: Sequence[Event]) -> Path:
@@ -85,3 +85,28 @@ def write_outputs(
         out / "report.html", kpis, result.events, title=title, notes=notes, map_file="map.html"
     )
     return paths
+
+
+def day_map(result: SimResult, *, area: Any = None, title: str | None = None) -> Any:
+    """The folium map of a simulated day (road paths from ``area`` when given).
+
+    A thin wrapper over :func:`ondemand.viz.maps.day_map` that imports folium only when
+    called (extra ``viz``).
+    """
+    from ondemand.viz.maps import day_map as _day_map
+
+    sc = result.scenario
+    label = (
+        title
+        if title is not None
+        else f"{sc.name if sc else 'custom'} (seed {result.seed}, {result.fleet} vehicles)"
+    )
+    return _day_map(result.events, result.stops, path=getattr(area, "path", None), title=label)
+
+
+def fleet_sizing_plot(rows: Sequence[dict[str, Any]], *, title: str = "") -> Any:
+    """Matplotlib figure of fleet-sizing curves from :func:`ondemand.sim.sweep.sweep` rows."""
+    from ondemand.sim.sweep import aggregate
+    from ondemand.viz.plots import sweep_plot
+
+    return sweep_plot(aggregate(rows), title=title)

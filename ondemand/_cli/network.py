@@ -61,7 +61,7 @@ def network(
 
     from ondemand.routing.area import cached_stops
     from ondemand.routing.matrix import build_matrix
-    from ondemand.routing.network import _Status, load_network
+    from ondemand.routing.network import Spinner, load_network
     from ondemand.routing.stops import StopParams
 
     err = Console(stderr=True)
@@ -76,7 +76,7 @@ def network(
     typer.echo(f"{net.n_nodes} nodes")
     typer.echo(f"{net.n_edges} edges")
     typer.echo(f"largest component: {net.describe_component()}")
-    with _Status(err.is_terminal, "placing meeting points"):
+    with Spinner(err.is_terminal, "placing meeting points"):
         stop_set = cached_stops(net, stop_params, data_dir=data_dir)
     typer.echo(
         f"{len(stop_set.stops)} stops ({stop_set.seeds} at key destinations, source: {stop_set.source})"
@@ -92,7 +92,7 @@ def network(
             f"coverage 300 m: {cov.within_300m * 100:.1f} % of {cov.buildings} buildings ({cov.method})"
         )
     nodes = [s.node for s in stop_set.stops]
-    with _Status(err.is_terminal, "building the travel-time matrix"):
+    with Spinner(err.is_terminal, "building the travel-time matrix"):
         t0 = time.perf_counter()
         matrix = build_matrix(net, nodes)
         secs = time.perf_counter() - t0
@@ -104,7 +104,7 @@ def network(
     if map_file is not None:
         from ondemand.viz.network_map import write_network_map
 
-        with _Status(err.is_terminal, "writing the map"):
+        with Spinner(err.is_terminal, "writing the map"):
             write_network_map(net, stop_set.stops, map_file)
         typer.echo(f"map: {map_file}")
 

@@ -25,8 +25,16 @@ from scipy.spatial import cKDTree
 
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
-from ondemand.routing.network import AreaSpec, NetworkParams, RoadNetwork, cache_dir, get_area, load_network
-from ondemand.routing.stops import Coverage, MeetingPoint, StopParams, StopSet, _find_data_file, make_stops
+from ondemand.routing.network import (
+    AreaSpec,
+    NetworkParams,
+    RoadNetwork,
+    Spinner,
+    cache_dir,
+    get_area,
+    load_network,
+)
+from ondemand.routing.stops import Coverage, MeetingPoint, StopParams, StopSet, find_data_file, make_stops
 
 __all__ = ["ServiceArea", "build_service_area"]
 
@@ -164,7 +172,7 @@ def _stops_cache_key(network: RoadNetwork, spec: AreaSpec, params: StopParams, d
     parts = [str(_CACHE_VERSION), network.fingerprint, repr(spec), params.key()]
     files: list[Path | None] = [params.file] if params.file is not None else []
     files += [
-        _find_data_file(spec, f"{k}.geojson", data_dir) for k in ("buildings", "landuse", "places", "pois")
+        find_data_file(spec, f"{k}.geojson", data_dir) for k in ("buildings", "landuse", "places", "pois")
     ]
     for f in files:
         if f is not None and f.is_file():
@@ -263,9 +271,11 @@ def build_service_area(
     spec = get_area(area)
     stop_params = stops if stops is not None else StopParams()
     net = load_network(spec, params=network, data_dir=data_dir, progress=progress, use_cache=use_cache)
-    stop_set = cached_stops(net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache)
+    with Spinner(progress, f"meeting points of {spec.name}"):
+        stop_set = cached_stops(net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache)
     nodes = np.array([s.node for s in stop_set.stops], dtype=np.int64)
-    matrix = build_matrix(net, nodes, use_cache=use_cache)
+    with Spinner(progress, f"travel-time matrix of {len(nodes)} meeting points"):
+        matrix = build_matrix(net, nodes, use_cache=use_cache)
     return ServiceArea(
         network=net,
         stops=stop_set.stops,

@@ -24,11 +24,13 @@ import hashlib
 import json
 import math
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,6 +46,7 @@ __all__ = [
     "AreaSpec",
     "NetworkParams",
     "RoadNetwork",
+    "Spinner",
     "cache_dir",
     "compile_network",
     "data_dir_from_env",
@@ -686,6 +689,11 @@ def _download(spec: AreaSpec, target: Path) -> None:
     """Download the drivable graph of ``spec.bbox`` with osmnx and save it as graphml at ``target``."""
     import osmnx as ox
 
+    host = urlparse(str(ox.settings.overpass_url)).hostname or "overpass-api.de"
+    try:  # fail fast without a network (osmnx itself retries for about a minute)
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as exc:
+        raise OSError(f"cannot reach {host}: {exc}") from exc
     graph = ox.graph_from_bbox(spec.bbox, network_type="drive", truncate_by_edge=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     ox.save_graphml(graph, target)
@@ -740,7 +748,7 @@ def load_network(
         reason = "downloading is switched off (ONDEMAND_OFFLINE)"
         if download:
             try:
-                with _Status(progress, f"downloading the {spec.name} road network from OpenStreetMap"):
+                with Spinner(progress, f"downloading the {spec.name} road network from OpenStreetMap"):
                     _download(spec, target)
                 path = target
             except (OSError, ValueError) as exc:  # requests' errors are OSErrors
@@ -761,7 +769,7 @@ def load_network(
             return RoadNetwork._load(cached, params)
         except (OSError, ValueError, KeyError):
             cached.unlink(missing_ok=True)  # a broken cache entry: rebuild it
-    with _Status(progress, f"loading {path.name}"):
+    with Spinner(progress, f"loading {path.name}"):
         import osmnx as ox
 
         graph = ox.load_graphml(path)
@@ -772,8 +780,8 @@ def load_network(
     return net
 
 
-class _Status:
-    """A rich spinner on stderr when ``enabled``; a no-op otherwise."""
+class Spinner:
+    """Context manager: a rich spinner with ``message`` on stderr when ``enabled``; a no-op otherwise."""
 
     def __init__(self, enabled: bool, message: str) -> None:
         self._cm: Any = None

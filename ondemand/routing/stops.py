@@ -53,6 +53,7 @@ __all__ = [
     "MeetingPoint",
     "StopParams",
     "StopSet",
+    "find_data_file",
     "load_stops",
     "make_stops",
     "place_stops",
@@ -243,7 +244,8 @@ class StopSet:
 # files
 
 
-def _find_data_file(spec: AreaSpec, suffix: str, data_dir: Path | None) -> Path | None:
+def find_data_file(spec: AreaSpec, suffix: str, data_dir: Path | None) -> Path | None:
+    """Path of ``{prefix}_{suffix}`` in the data folder or the cache, or ``None``."""
     name = f"{spec.prefix}_{suffix}"
     folders = [data_dir] if data_dir is not None else []
     if data_dir is None and (env := data_dir_from_env()) is not None:
@@ -304,7 +306,7 @@ def _demand_points(
     spec: AreaSpec, network: RoadNetwork, params: StopParams, data_dir: Path | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Projected demand points ``(k, 2)``, their weights, and the projected buildings ``(b, 2)``."""
-    b_path = _find_data_file(spec, "buildings.geojson", data_dir)
+    b_path = find_data_file(spec, "buildings.geojson", data_dir)
     if b_path is None:
         raise DataNotFoundError(
             f"{spec.prefix}_buildings.geojson not found for area {spec.name!r}: automatic meeting-point "
@@ -323,14 +325,14 @@ def _demand_points(
         d, _ = b_tree.query(xy, distance_upper_bound=100.0)
         return np.asarray(~np.isfinite(d))
 
-    lu_path = _find_data_file(spec, "landuse.geojson", data_dir)
+    lu_path = find_data_file(spec, "landuse.geojson", data_dir)
     if lu_path is not None and params.landuse_weight > 0:
         l_lon, l_lat = _landuse_samples(lu_path, network)
         lxy = network.project(l_lon, l_lat)[: len(l_lon)]
         lxy = lxy[far_from_buildings(lxy)]
         pts.append(lxy)
         wts.append(np.full(len(lxy), params.landuse_weight))
-    pl_path = _find_data_file(spec, "places.geojson", data_dir)
+    pl_path = find_data_file(spec, "places.geojson", data_dir)
     if pl_path is not None and params.place_weight > 0:
         p_lon, p_lat, props = _read_points(pl_path)
         ok = np.array([p.get("class") in ("neighbourhood", "quarter") for p in props], dtype=bool)
@@ -346,7 +348,7 @@ def _demand_points(
 def _place_names(
     spec: AreaSpec, data_dir: Path | None, network: RoadNetwork
 ) -> tuple[cKDTree | None, list[str]]:
-    path = _find_data_file(spec, "places.geojson", data_dir)
+    path = find_data_file(spec, "places.geojson", data_dir)
     if path is None:
         return None, []
     lon, lat, props = _read_points(path)
@@ -428,7 +430,7 @@ def place_stops(
 
     # 1. seeds
     seeds = 0
-    poi_path = _find_data_file(spec, "pois.geojson", data_dir)
+    poi_path = find_data_file(spec, "pois.geojson", data_dir)
     seed_cap = math.floor(target * params.seed_share)
     if poi_path is not None and seed_cap > 0:
         p_lon, p_lat, props = _read_points(poi_path)
@@ -646,7 +648,7 @@ def make_stops(
         return place_stops(network, params, area=area, data_dir=data_dir)
     stop_set = load_stops(params.file, network, max_snap_m=params.max_snap_m)
     spec = get_area(area if area is not None else network.area)
-    b_path = _find_data_file(spec, "buildings.geojson", data_dir)
+    b_path = find_data_file(spec, "buildings.geojson", data_dir)
     if b_path is None:
         return stop_set
     b_lon, b_lat, _ = _read_points(b_path)

@@ -139,6 +139,20 @@ def test_missing_data_names_variable_and_file(tmp_path: Path, monkeypatch: pytes
     assert "senboku_drive.graphml" in msg
 
 
+def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No data and no network: DataNotFoundError saying the download failed and naming the variable."""
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> socket.socket:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("ONDEMAND_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ONDEMAND_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    with pytest.raises(DataNotFoundError, match=r"download failed .*unreachable.*ONDEMAND_DATA_DIR"):
+        load_network("toyono", data_dir=tmp_path / "empty")
+
+
 def test_graph_view_matches_arrays() -> None:
     """The networkx view has the same nodes/edges with integer travel times."""
     net = grid_network(4)

@@ -78,6 +78,18 @@ def network_map(network: RoadNetwork, stops: Sequence[MeetingPoint] = ()) -> Any
                 tooltip=html.escape(f"{stop.id} {stop.name}"),
             ).add_to(layer)
         layer.add_to(fmap)
+    items = "".join(
+        f'<div><span style="display:inline-block;width:18px;height:4px;background:{_colour(sp)};'
+        f'vertical-align:middle;margin-right:4px"></span>{sp:g} km/h</div>'
+        for sp in speeds
+    )
+    legend = (
+        '<div style="position:fixed;bottom:60px;left:10px;z-index:1000;background:white;padding:6px 8px;'
+        f'font:12px sans-serif;border:1px solid #999;border-radius:4px">{items}'
+        '<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;background:#ffeb3b;'
+        'border:1px solid #000;margin:0 8px 0 4px"></span>meeting point</div></div>'
+    )
+    fmap.get_root().html.add_child(folium.Element(legend))  # type: ignore[attr-defined]
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.fit_bounds(
         [

@@ -61,7 +61,9 @@ from ondemand.api.service import (
     ServiceRegistry,
     insertion_dispatcher_factory,
     new_request_id,
+    plan_sequences,
     stop_kind,
+    write_plans,
 )
 from ondemand.api.settings import ApiSettings
 from ondemand.errors import (
@@ -584,12 +586,13 @@ def create_app(
             now_s = svc.day.seconds(registry.now())
             rid = new_request_id()
             req, p_walk, d_walk = core_request(rid, body, now_s, svc.day)
+            seqs: dict[str, list[list[str]]] = {}
             with svc.lock:
-                svc.dispatcher.advance(now_s)
                 result = svc.dispatcher.submit(req, now=now_s)
                 vehicle_id = getattr(result, "vehicle_id", None)
                 if vehicle_id is not None:
                     svc.version += 1
+                    seqs = plan_sequences(svc.dispatcher, [vehicle_id])
             row = RideRequestRow(
                 id=rid,
                 operator_id=who.operator_id,
@@ -625,6 +628,7 @@ def create_app(
                     row.max_ride_s = int(promised.max_ride)
             try:
                 session.add(row)
+                write_plans(session, svc, seqs)
                 session.commit()
             except (IntegrityError, SQLAlchemyError):
                 session.rollback()
@@ -666,8 +670,10 @@ def create_app(
                 with svc.lock:
                     ok = svc.dispatcher.cancel(request_id, now=now_s)
                     svc.version += 1
+                    seqs = plan_sequences(svc.dispatcher, [row.vehicle_id]) if row.vehicle_id else {}
                 if not ok:
                     raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")
+                write_plans(session, svc, seqs)
             row.status = "cancelled"
             row.updated_at = _dt.datetime.now(_dt.UTC)
             session.commit()
@@ -744,6 +750,8 @@ def create_app(
                 with svc.lock:
                     svc.dispatcher.record_arrival(vehicle_id, loc, at=at_s)
                     svc.version += 1
+                    seqs = plan_sequences(svc.dispatcher, [vehicle_id])
+                write_plans(session, svc, seqs)
                 session.add(event_row)
                 session.commit()
                 return EventAck(accepted=True, type=ev.type)
@@ -770,6 +778,8 @@ def create_app(
                 except (LookupError, ValueError) as exc:
                     raise HTTPException(409, f"the dispatcher refused this event: {exc}") from exc
                 svc.version += 1
+                seqs = plan_sequences(svc.dispatcher, [vehicle_id])
+            write_plans(session, svc, seqs)
             if ev.type == "picked_up":
                 row.status, row.picked_up_at_s = "onboard", at_s
             elif ev.type == "dropped_off":

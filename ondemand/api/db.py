@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -39,6 +40,7 @@ __all__ = [
     "Operator",
     "RideRequestRow",
     "VehicleEventRow",
+    "VehiclePlanRow",
     "VehicleRow",
     "create_api_key",
     "hash_key",
@@ -150,6 +152,23 @@ class VehicleEventRow(Base):
     stop_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class VehiclePlanRow(Base):
+    """The stop order of one vehicle on one service day, saved with every change of its plan.
+
+    ``stops`` is JSON: ``[[request_id, "pickup" | "dropoff"], ...]`` (committed and
+    planned stops, in order). After a restart the dispatcher's routes are rebuilt in
+    exactly this order, so every promise that held before still holds.
+    """
+
+    __tablename__ = "vehicle_plans"
+
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_date: Mapped[str] = mapped_column(String(10), primary_key=True)
+    stops: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 def make_engine(url: str, *, immediate: bool = True) -> Engine:

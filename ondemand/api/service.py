@@ -14,12 +14,14 @@ promises are hard windows of the requests (:meth:`ondemand.routing.model.Request
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import json
 import logging
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -29,9 +31,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ondemand.api.db import RideRequestRow, VehicleEventRow, VehicleRow, make_engine, migrate
+from ondemand.api.db import (
+    RideRequestRow,
+    VehicleEventRow,
+    VehiclePlanRow,
+    VehicleRow,
+    make_engine,
+    migrate,
+)
 from ondemand.errors import InvalidRequestError
-from ondemand.routing.model import BookingKind, Plan, Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "AreaLike",
@@ -375,12 +384,9 @@ class OperatorService:
         d = self.dispatcher
         snapshot = getattr(d, "reoptimisation_snapshot", None)
         apply = getattr(d, "apply_reoptimised", None)
-        if snapshot is None or apply is None:
-            with self.lock:
-                before = vehicle_of_requests(d.plan)
-                adopted = d.reoptimise(now=now, time_limit=time_limit)
-                after = vehicle_of_requests(d.plan) if adopted else before
-        else:
+        candidate: Plan | None = None
+        version = 0
+        if snapshot is not None and apply is not None:
             from ondemand.routing.darp import reoptimise as darp_reoptimise
 
             with self.lock:
@@ -388,21 +394,27 @@ class OperatorService:
             if not any(r.stops for r in plan.routes):
                 return False
             candidate = darp_reoptimise(plan, self._tt, now=now, time_limit=time_limit)
+        # lock order: database first, then the dispatcher (as every request handler)
+        with db.write() as session:
             with self.lock:
                 before = vehicle_of_requests(d.plan)
-                adopted = bool(apply(candidate, version=version))
-                after = vehicle_of_requests(d.plan) if adopted else before
-        if not adopted:
-            return False
-        moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
-        if moved:
-            with db.write() as session:
-                for rid, vid in moved.items():
-                    row = session.get(RideRequestRow, rid)
-                    if row is not None:
-                        row.vehicle_id = vid
-                        row.updated_at = _dt.datetime.now(_dt.UTC)
-                session.commit()
+                if candidate is not None and apply is not None:
+                    adopted = bool(apply(candidate, version=version))
+                else:  # a dispatcher without snapshots: solve under the lock
+                    adopted = bool(d.reoptimise(now=now, time_limit=time_limit))
+                if not adopted:
+                    return False
+                after = vehicle_of_requests(d.plan)
+                seqs = plan_sequences(d, [r.vehicle.id for r in d.plan.routes])
+                self.version += 1
+            moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
+            write_plans(session, self, seqs)
+            for rid, vid in moved.items():
+                row = session.get(RideRequestRow, rid)
+                if row is not None:
+                    row.vehicle_id = vid
+                    row.updated_at = _dt.datetime.now(_dt.UTC)
+            session.commit()
         log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
         return True
 
@@ -471,7 +483,14 @@ class ServiceRegistry:
         return svc
 
     def _restore(self, svc: OperatorService) -> None:
-        """Rebuild the dispatcher from the open bookings and the vehicle events of the day."""
+        """Rebuild the dispatcher from the open bookings, saved stop orders and arrivals of the day.
+
+        Riders on board are put back first, then each vehicle's waiting requests in the
+        order of their pickups in the saved stop order; after each one the saved order is
+        imposed again (:func:`_impose_order`), so the rebuilt routes are the routes that
+        were running, and every request fits back in (a sub-sequence of a feasible route
+        is feasible).
+        """
         date = svc.day.date.isoformat()
         with self.db.read() as session:
             rows = list(
@@ -482,10 +501,10 @@ class ServiceRegistry:
                         RideRequestRow.service_date == date,
                         RideRequestRow.status.in_(("assigned", "onboard")),
                     )
-                    .order_by(RideRequestRow.promise_pickup_start_s, RideRequestRow.id)
+                    .order_by(RideRequestRow.created_at, RideRequestRow.id)
                 )
             )
-            events = list(
+            arrivals = list(
                 session.scalars(
                     select(VehicleEventRow)
                     .where(
@@ -496,40 +515,113 @@ class ServiceRegistry:
                     .order_by(VehicleEventRow.id)
                 )
             )
+            saved = {
+                p.vehicle_id: [(str(a), str(b)) for a, b in json.loads(p.stops)]
+                for p in session.scalars(
+                    select(VehiclePlanRow).where(
+                        VehiclePlanRow.operator_id == svc.operator_id, VehiclePlanRow.service_date == date
+                    )
+                )
+            }
         d = svc.dispatcher
-        last_arrival: dict[str, VehicleEventRow] = {}
-        for ev in events:
-            if ev.kind == "arrived" and ev.stop_id is not None:
-                last_arrival[ev.vehicle_id] = ev
+        last_arrival = {ev.vehicle_id: ev for ev in arrivals if ev.stop_id is not None}
         for ev in last_arrival.values():
             try:
                 d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
             except (LookupError, ValueError) as exc:
                 log.warning("could not replay the arrival of %s: %s", ev.vehicle_id, exc)
-        now_s = svc.day.seconds(self.now())
-        restored = 0
+        by_vehicle: dict[str, list[RideRequestRow]] = {}
         for row in rows:
-            if row.vehicle_id is None:
-                continue
-            try:
-                request = request_from_row(row, self.area.stop_index)
-                if row.status == "onboard" and row.picked_up_at_s is not None:
-                    d.restore(request, row.vehicle_id, now=now_s, picked_up_at=row.picked_up_at_s)
-                else:
-                    d.restore(request, row.vehicle_id, now=now_s)
+            if row.vehicle_id is not None:
+                by_vehicle.setdefault(row.vehicle_id, []).append(row)
+        restored = failed = 0
+        for vid, vrows in by_vehicle.items():
+            seq = saved.get(vid, [])
+            pos = {key: k for k, key in enumerate(seq)}
+            onboard = [r for r in vrows if r.status == "onboard" and r.picked_up_at_s is not None]
+            waiting = sorted(
+                (r for r in vrows if not (r.status == "onboard" and r.picked_up_at_s is not None)),
+                key=lambda r: pos.get((r.id, "pickup"), len(seq)),
+            )
+            for row in (*onboard, *waiting):
+                try:
+                    request = request_from_row(row, self.area.stop_index)
+                    if row in onboard:
+                        d.restore(request, vid, picked_up_at=row.picked_up_at_s)
+                    else:
+                        d.restore(request, vid)
+                except (LookupError, ValueError) as exc:
+                    failed += 1
+                    log.error("could not restore ride request %s on %s: %s", row.id, vid, exc)
+                    continue
                 restored += 1
-            except (LookupError, ValueError) as exc:
-                log.error("could not restore ride request %s on %s: %s", row.id, row.vehicle_id, exc)
+                _impose_order(d, vid, pos)
+        d.advance(svc.day.seconds(self.now()))
         if rows:
             log.info(
                 "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
             )
-        svc.restore_failures = len([r for r in rows if r.vehicle_id is not None]) - restored
+        svc.restore_failures = failed
 
     def restore_all(self, operator_ids: Sequence[int]) -> None:
         """Create (and restore) the services of these operators now rather than on first use."""
         for op in operator_ids:
             self.get(op)
+
+
+def _impose_order(d: DispatcherLike, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
+    """Reorder the vehicle's planned stops to follow a saved order (``pos``: stop -> rank).
+
+    Uses the dispatcher's ``reoptimisation_snapshot``/``apply_reoptimised``, which check
+    feasibility of every promise; the cost test is switched off for this step because
+    the saved order is the one that was promised, not necessarily the cheapest.
+    """
+    snap = getattr(d, "reoptimisation_snapshot", None)
+    apply = getattr(d, "apply_reoptimised", None)
+    options: Any = getattr(d, "options", None)
+    if snap is None or apply is None or not pos:
+        return False
+    plan, version = snap(now=0)  # before the service day: nothing gets committed
+    route = plan.route_of(vehicle_id)
+    keys = [(s.request_id, stop_kind(s.kind)) for s in route.stops]
+    if any(k not in pos for k in keys):
+        return False
+    desired = tuple(s for _, s in sorted(zip(keys, route.stops, strict=True), key=lambda ks: pos[ks[0]]))
+    if desired == route.stops:
+        return True
+    routes = tuple(Route(r.vehicle, desired) if r.vehicle.id == vehicle_id else r for r in plan.routes)
+    candidate = Plan(routes, plan.requests, plan.unassigned)
+    relaxed = options is not None and hasattr(options, "require_improvement")
+    if relaxed:
+        d.options = dataclasses.replace(options, require_improvement=False)  # type: ignore[attr-defined]
+    try:
+        return bool(apply(candidate, version=version))
+    finally:
+        if relaxed:
+            d.options = options  # type: ignore[attr-defined]
+
+
+def plan_sequences(d: DispatcherLike, vehicle_ids: Iterable[str]) -> dict[str, list[list[str]]]:
+    """The stop order of each vehicle (``[[request_id, kind], ...]``); call under the dispatcher lock."""
+    return {vid: [[str(ps.request_id), stop_kind(ps.kind)] for ps in d.itinerary(vid)] for vid in vehicle_ids}
+
+
+def write_plans(session: Session, svc: OperatorService, seqs: Mapping[str, list[list[str]]]) -> None:
+    """Save stop orders in the session's transaction (committed with the change that made them)."""
+    date = svc.day.date.isoformat()
+    now = _dt.datetime.now(_dt.UTC)
+    for vid, seq in seqs.items():
+        text = json.dumps(seq, separators=(",", ":"))
+        row = session.get(VehiclePlanRow, (svc.operator_id, vid, date))
+        if row is None:
+            session.add(
+                VehiclePlanRow(
+                    operator_id=svc.operator_id, vehicle_id=vid, service_date=date, stops=text, updated_at=now
+                )
+            )
+        else:
+            row.stops = text
+            row.updated_at = now
 
 
 def stop_kind(kind: Any) -> str:

@@ -1,0 +1,51 @@
+"""A small uvicorn runner of the API on a synthetic area, for the restart and browser tests.
+
+``python -m tests.api._server --db URL --port P --t0 EPOCH`` serves until killed. The clock
+reads today 10:00 (Tokyo) at wall time ``t0`` and runs in real time, so a restarted server
+continues the same timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from zoneinfo import ZoneInfo
+
+import uvicorn
+
+from ondemand.api._synthetic import SyntheticArea, synthetic_service
+from ondemand.api.app import create_app
+from ondemand.api.settings import ApiSettings
+
+TZ = ZoneInfo("Asia/Tokyo")
+
+
+def main() -> None:
+    """Parse the arguments and serve."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--t0", type=float, required=True)
+    ap.add_argument("--stops", type=int, default=16)
+    ap.add_argument("--vehicles", type=int, default=6)
+    ap.add_argument("--seats", type=int, default=8)
+    args = ap.parse_args()
+    start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
+    t0 = args.t0
+
+    def clock() -> dt.datetime:
+        return start + dt.timedelta(seconds=time.time() - t0)
+
+    area = SyntheticArea.grid(args.stops)
+    config = synthetic_service(
+        area, n_vehicles=args.vehicles, seats=args.seats, start=9 * 3600, end=18 * 3600
+    )
+    app = create_app(
+        area, config, settings=ApiSettings(database_url=args.db, reopt_interval_s=0), clock=clock
+    )
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ from tests.api._proc import free_port, kill, start_server
 
 @pytest.mark.slow
 def test_kill_9_during_bookings_keeps_every_acknowledged_booking(tmp_path: Path) -> None:
-    """Every booking answered before kill -9 is there after a restart, same status and vehicle, and planned."""
+    """Every booking answered before kill -9 is there after a restart: same answer, same vehicle, planned."""
     url = f"sqlite:///{tmp_path / 'restart.db'}"
     db = Database(url)
     with db.write() as session:

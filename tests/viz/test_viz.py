@@ -1,0 +1,91 @@
+"""Maps, plots and the report are built from the event stream and show what it says."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from ondemand.sim.engine import default_dispatcher, run_day
+from ondemand.sim.events import RiderPickedUp, VehiclePosition
+from ondemand.sim.kpis import compute_kpis
+from ondemand.viz.maps import ATTRIBUTION, day_map
+from ondemand.viz.plots import figure_png, occupancy_plot, sweep_plot, vehicle_timelines, wait_histogram
+from ondemand.viz.report import report_html
+from tests.sim.fakes import GridArea
+from tests.sim.helpers import max_onboard, random_trips, scenario
+
+AREA = GridArea(5)
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Any]:
+    sc = scenario("senboku", reoptimise_every_s=0)
+    trips = random_trips(25, len(AREA.stops), 11, sc.service.start, sc.service.end)
+    return run_day(
+        area=AREA,
+        service=sc.service,
+        fares=sc.fares,
+        trips=trips,
+        dispatcher_factory=default_dispatcher,
+        fleet=2,
+        depot=0,
+        date="2024-01-15",
+    )
+
+
+def test_map_has_layers_routes_slider_and_attribution(events: list[Any]) -> None:
+    """One layer per vehicle with its road legs, stops and demand layers, a time slider, OSM credit."""
+    html = day_map(events, AREA.stops, path=AREA.path, title="grid").get_root().render()
+    assert ATTRIBUTION in html.replace("\\u00a9", "©")
+    for vid in ("v1", "v2"):
+        assert f"Vehicle {vid} route" in html
+    assert "Meeting points (25)" in html
+    assert "Demand (origins blue" in html
+    assert "timeDimension" in html or "TimeDimension" in html
+    n_pos = sum(isinstance(e, VehiclePosition) for e in events)
+    n_pick = sum(isinstance(e, RiderPickedUp) for e in events)
+    assert len(re.findall(r'"times": \["2024-01-15T', html)) == n_pos + n_pick
+    assert "+09:00" in html
+
+
+def test_plots_show_the_stream(events: list[Any]) -> None:
+    """The wait histogram counts every pickup; the occupancy peak is the true peak."""
+    fig = wait_histogram(events)
+    counts = sum(p.get_height() for p in fig.axes[0].patches)
+    assert counts == sum(isinstance(e, RiderPickedUp) for e in events)
+    fig = occupancy_plot(events)
+    peak = max(max(line.get_ydata()) for line in fig.axes[0].get_lines())
+    assert peak == max(p[0] for p in max_onboard(events).values())
+    png = figure_png(vehicle_timelines(events))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_embeds_kpis_and_three_plots(events: list[Any]) -> None:
+    """The report lists the KPIs and embeds three PNGs as base64."""
+    k = compute_kpis(events)
+    html = report_html(k, events, title="grid day", notes=["a note"])
+    assert html.count("data:image/png;base64,") == 3
+    assert f"<td>{k['served']:,}</td>" in html
+    assert "Passengers per vehicle-hour" in html
+    assert "© OpenStreetMap contributors" in html
+
+
+def test_sweep_plot_has_four_panels() -> None:
+    """The fleet-sizing figure has one curve per demand level in each of its four panels."""
+    rows = [
+        {
+            "fleet": f,
+            "demand": d,
+            "wait_mean_s": 600.0 / f,
+            "refused_share": 0.1 / f,
+            "passengers_per_vehicle_hour": d / (9 * f),
+            "cost_per_passenger_jpy": 4500 * 9 * f / d,
+        }
+        for f in (1, 2, 3)
+        for d in (28.0, 51.0)
+    ]
+    fig = sweep_plot(rows, title="t")
+    assert len(fig.axes) == 4
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes)

@@ -23,6 +23,7 @@ changes the plan itself: everything it knows about the plan comes from the dispa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import time
@@ -644,6 +645,7 @@ def simulate(
     date: str | None = None,
     data_dir: Path | None = None,
     position_every_s: int = 60,
+    reoptimise: bool = True,
     progress: bool = False,
 ) -> SimResult:
     """Simulate one service day of a scenario.
@@ -666,6 +668,10 @@ def simulate(
         ``YYYY-MM-DD`` of the simulated day (recorded in the events).
     position_every_s
         Period of vehicle position reports (0: none).
+    reoptimise
+        Keep the scenario's rolling-horizon re-optimisation (``False``: insertion only;
+        runs are then byte-for-byte reproducible, since the solver's time limit makes
+        re-optimised plans depend on machine speed).
     progress
         Show a progress bar (rich) over the service day.
 
@@ -674,6 +680,10 @@ def simulate(
     SimResult
     """
     t0 = time.perf_counter()
+    if not reoptimise:
+        scenario = dataclasses.replace(
+            scenario, service=dataclasses.replace(scenario.service, reoptimise_every_s=0)
+        )
     if area is None:
         from ondemand.routing.area import build_service_area
 

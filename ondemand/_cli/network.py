@@ -13,8 +13,8 @@ import typer
 from ondemand.errors import ScenarioError
 
 
-def _from_scenario(path: Path) -> tuple[str, Any, Any]:
-    """Area name, NetworkParams (or None) and StopParams (or None) of a scenario file."""
+def _from_scenario(path: Path) -> tuple[Any, Any, Any]:
+    """Area (name or AreaSpec), NetworkParams (or None) and StopParams (or None) of a scenario file."""
     try:
         from ondemand.scenario import load_scenario
     except ImportError:  # the scenario module is optional here: read only `area`
@@ -25,7 +25,8 @@ def _from_scenario(path: Path) -> tuple[str, Any, Any]:
         rel = path.parent / stops.file
         if not stops.file.exists() and rel.exists():
             stops = dataclasses.replace(stops, file=rel)
-    return str(scenario.area), scenario.network, stops
+    spec = getattr(scenario, "area_spec", None)  # a custom [area] table, or the built-in area
+    return (spec if spec is not None else str(scenario.area)), scenario.network, stops
 
 
 def _area_from_toml(path: Path) -> str:
@@ -77,7 +78,7 @@ def network(
     typer.echo(f"{net.n_edges} edges")
     typer.echo(f"largest component: {net.describe_component()}")
     with Spinner(err.is_terminal, "placing meeting points"):
-        stop_set = cached_stops(net, stop_params, data_dir=data_dir)
+        stop_set = cached_stops(net, stop_params, area=area, data_dir=data_dir)
     typer.echo(
         f"{len(stop_set.stops)} stops ({stop_set.seeds} at key destinations, source: {stop_set.source})"
     )

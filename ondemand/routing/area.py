@@ -38,7 +38,7 @@ from ondemand.routing.stops import Coverage, MeetingPoint, StopParams, StopSet, 
 
 __all__ = ["ServiceArea", "build_service_area"]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 3
 
 
 @dataclass(frozen=True, eq=False)

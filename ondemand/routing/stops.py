@@ -14,7 +14,12 @@ Automatic placement (:func:`place_stops`):
    ``seed_share`` of the target.
 2. **Greedy coverage**: repeatedly add the road node whose walking circle (``max_walk_m``,
    straight line) covers the most still-uncovered demand weight, never within ``merge_m`` of
-   an existing stop, until ``target_count`` stops or nothing is left to cover.
+   an existing stop, until ``target_count`` stops. When every demand point is covered first,
+   the greedy goes on with half, then a quarter of the walking distance (shorter walks); if
+   even that covers everything, fewer stops than the target are placed.
+
+Only nodes and demand points inside the area's bounding box count (a scenario's service box may
+be smaller than the data files' box).
 
 Demand points: building centroids from ``{prefix}_buildings.geojson`` (weight 1 each). Building
 mapping is patchy in Senboku and Higashiosaka (PROVENANCE.md), so the residential landuse
@@ -314,7 +319,8 @@ def _demand_points(
             "(stops.file in the scenario)"
         )
     b_lon, b_lat, _ = _read_points(b_path)
-    bxy = network.project(b_lon, b_lat)
+    keep = network.in_bbox(b_lon, b_lat)  # a scenario's service box may be smaller than the files'
+    bxy = network.project(b_lon[keep], b_lat[keep])
     pts = [bxy]
     wts = [np.ones(len(bxy))]
     b_tree = cKDTree(bxy) if len(bxy) else None
@@ -328,7 +334,8 @@ def _demand_points(
     lu_path = find_data_file(spec, "landuse.geojson", data_dir)
     if lu_path is not None and params.landuse_weight > 0:
         l_lon, l_lat = _landuse_samples(lu_path, network)
-        lxy = network.project(l_lon, l_lat)[: len(l_lon)]
+        keep = network.in_bbox(l_lon, l_lat)
+        lxy = network.project(l_lon[keep], l_lat[keep])
         lxy = lxy[far_from_buildings(lxy)]
         pts.append(lxy)
         wts.append(np.full(len(lxy), params.landuse_weight))
@@ -336,7 +343,8 @@ def _demand_points(
     if pl_path is not None and params.place_weight > 0:
         p_lon, p_lat, props = _read_points(pl_path)
         ok = np.array([p.get("class") in ("neighbourhood", "quarter") for p in props], dtype=bool)
-        pxy = network.project(p_lon[ok], p_lat[ok])[: int(ok.sum())]
+        ok &= network.in_bbox(p_lon, p_lat)
+        pxy = network.project(p_lon[ok], p_lat[ok])
         pxy = pxy[far_from_buildings(pxy)]
         pts.append(pxy)
         wts.append(np.full(len(pxy), params.place_weight))
@@ -412,7 +420,6 @@ def place_stops(
     node_xy = network.project(network.lon, network.lat)
     inside = network.in_bbox(network.lon, network.lat)
     cover = _incidence(node_xy, demand_xy, params.max_walk_m)  # nodes x demand
-    cover_t = cover.T.tocsr()
     uncovered = np.ones(len(demand_xy), dtype=bool)
     allowed = inside.copy()
     node_tree = cKDTree(node_xy)
@@ -459,15 +466,24 @@ def place_stops(
                 take(node, str(props[i].get("name") or "") or f"({_NAMES_EN[cls]})")
                 seeds += 1
                 taken += 1
-    # 2. greedy coverage
-    while len(chosen) < target:
-        gain = np.asarray(cover @ (weight * uncovered)).ravel()
-        gain[~allowed] = -1.0
-        best = int(np.argmax(gain))
-        if gain[best] <= 0:
-            break  # every demand point is covered (or no allowed node is left)
-        take(best, "")
-    del cover_t
+    # 2. greedy coverage at the walking distance; when everything is covered and stops are left,
+    #    again at half and a quarter of it (shorter walks for the homes farthest from a stop)
+    for k, radius in enumerate((params.max_walk_m, params.max_walk_m / 2, params.max_walk_m / 4)):
+        if len(chosen) >= target:
+            break
+        if k > 0:
+            cover = _incidence(node_xy, demand_xy, radius)
+            uncovered[:] = True
+            if chosen:
+                d, _ = cKDTree(node_xy[chosen]).query(demand_xy, distance_upper_bound=radius + 1e-6)
+                uncovered &= ~np.isfinite(d)
+        while len(chosen) < target:
+            gain = np.asarray(cover @ (weight * uncovered)).ravel()
+            gain[~allowed] = -1.0
+            best = int(np.argmax(gain))
+            if gain[best] <= 0:
+                break  # every demand point is covered at this radius (or no node is left)
+            take(best, "")
     # names for unnamed stops: the nearest place name
     tree, place_names = _place_names(spec, data_dir, network)
     if tree is not None:
@@ -652,5 +668,6 @@ def make_stops(
     if b_path is None:
         return stop_set
     b_lon, b_lat, _ = _read_points(b_path)
-    cov = stop_coverage(network, stop_set.stops, network.project(b_lon, b_lat))
+    keep = network.in_bbox(b_lon, b_lat)
+    cov = stop_coverage(network, stop_set.stops, network.project(b_lon[keep], b_lat[keep]))
     return StopSet(stop_set.stops, stop_set.aliases, stop_set.source, 0, cov)

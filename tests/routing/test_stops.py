@@ -203,6 +203,35 @@ def test_placement_keeps_stops_apart(synth_data: Path) -> None:
     assert d.min() > 150
 
 
+def test_placement_respects_a_smaller_service_box(synth_data: Path) -> None:
+    """With a service box around one corner, stops and counted buildings stay inside it."""
+    net = _big_grid()
+    x0, y0 = lonlat(-1, -1)
+    x1, y1 = lonlat(2, 2)
+    small = AreaSpec("corner", "synth", (x0, y0, x1, y1))
+    from ondemand.routing.network import compile_network
+    from tests.routing._network_fixtures import grid_graph
+
+    net = compile_network(grid_graph(7), area="corner", bbox=small.bbox, params=net.params)
+    s = place_stops(net, StopParams(target_count=4, merge_m=50), area=small, data_dir=synth_data)
+    assert s.coverage is not None
+    assert s.coverage.buildings == 3
+    assert all(x0 <= m.lon <= x1 and y0 <= m.lat <= y1 for m in s.stops)
+
+
+def test_placement_goes_on_with_shorter_walks_once_all_is_covered(synth_data: Path) -> None:
+    """One stop covers all at 1000 m; placement goes on at 500 m and 250 m, not stopping at one."""
+    net = _big_grid()
+    params = StopParams(target_count=6, max_walk_m=1000, merge_m=50, seed_share=0)
+    s = place_stops(net, params, area=SPEC, data_dir=synth_data)
+    assert 1 < len(s.stops) <= 6
+    b = [(0, 0), (0, 1), (1, 0), (6, 6), (6, 5), (5, 6), (5, 5)]
+    bxy = net.project([lonlat(*ij)[0] for ij in b], [lonlat(*ij)[1] for ij in b])
+    sxy = net.project([m.lon for m in s.stops], [m.lat for m in s.stops])
+    d = np.sqrt(((bxy[:, None, :] - sxy[None, :, :]) ** 2).sum(-1)).min(1)
+    assert np.all(d <= 250 + 1e-6)
+
+
 def test_placement_without_buildings_is_a_clear_error(tmp_path: Path) -> None:
     """Automatic placement without a buildings file raises DataNotFoundError suggesting a stop file."""
     with pytest.raises(DataNotFoundError, match=r"synth_buildings\.geojson"):

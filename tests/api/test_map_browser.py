@@ -1,0 +1,69 @@
+"""The live map in a real headless browser (Debian chromium driven by playwright)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ondemand.api.db import create_api_key
+from ondemand.api.service import Database
+from tests.api._proc import free_port, kill, start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
+    """Opening /map#key=KEY draws one marker per vehicle, next stops and open requests, without tiles."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url = f"sqlite:///{tmp_path / 'map.db'}"
+    db = Database(url)
+    with db.write() as session:
+        key = create_api_key(session, "acme")
+        session.commit()
+    db.dispose()
+    port = free_port()
+    proc = start_server(url, port, time.time(), "--vehicles", "3", "--stops", "9")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+            for p, q in ((0, 8), (2, 6), (4, 1)):
+                body = {"pickup": {"stop_id": f"s{p:02d}"}, "dropoff": {"stop_id": f"s{q:02d}"}}
+                assert client.post("/v1/ride-requests", json=body).json()["status"] == "assigned"
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                # offline: tile requests fail at once instead of waiting for a network
+                page.route("https://**/*", lambda route: route.abort())
+                page.goto(f"{base}/map#key={key}")
+                page.wait_for_selector(".od-vehicle", timeout=20_000)
+                page.wait_for_function("document.querySelectorAll('.od-vehicle').length === 3", timeout=20000)
+                labels = sorted(page.locator(".od-vehicle").all_inner_texts())
+                assert labels == ["v1", "v2", "v3"]
+                assert page.locator(".od-request").count() >= 1
+                assert page.locator("path.od-next-stop").count() >= 2
+                assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
+                assert "key=" not in page.url  # the key is taken out of the address bar
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        kill(proc)

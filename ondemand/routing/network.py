@@ -116,6 +116,10 @@ class NetworkParams:
     def __hash__(self) -> int:
         return hash((tuple(self.speeds_kmh.items()), self.default_kmh))
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, float], float]]:
+        """Pickle as the plain table (a mappingproxy does not pickle)."""
+        return (NetworkParams, (dict(self.speeds_kmh), self.default_kmh))
+
     def speed_for(self, highway: str | Iterable[str] | None) -> float:
         """Speed in km/h for an edge's ``highway`` value (a class, or a list of classes on a merged edge).
 
@@ -362,6 +366,16 @@ class RoadNetwork:
         for arr in (self.node_ids, self.edge_u, self.edge_v, self.edge_time, self.edge_length):
             h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
         object.__setattr__(self, "fingerprint", h.hexdigest()[:24])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the in-memory memo (it may hold unpicklable routing engines)."""
+        state = dict(self.__dict__)
+        state["_memo"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled network."""
+        self.__dict__.update(state)
 
     # ---- sizes
 

@@ -244,6 +244,10 @@ class StopSet:
             raise ValueError("two meeting points share a road node; merge them")
         object.__setattr__(self, "aliases", MappingProxyType(dict(self.aliases)))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle with plain dicts (a mappingproxy does not pickle)."""
+        return (StopSet, (self.stops, dict(self.aliases), self.source, self.seeds, self.coverage))
+
 
 # --------------------------------------------------------------------------------------------------
 # files

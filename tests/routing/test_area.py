@@ -80,6 +80,18 @@ def test_path_between_stops_matches_matrix() -> None:
         area.path(0, 7)
 
 
+def test_service_area_pickles() -> None:
+    """A service area survives pickling (for worker processes) with equal matrices and lookups."""
+    import pickle
+
+    area = _area()
+    area.path(0, 1)
+    clone = pickle.loads(pickle.dumps(area))
+    assert np.array_equal(clone.durations, area.durations)
+    assert clone.stop_index("A2") == 0
+    assert clone.path(0, 2).duration == area.durations[0, 2]
+
+
 def test_mismatched_matrix_is_refused() -> None:
     """A matrix whose nodes are not the stops' nodes is refused."""
     area = _area()

@@ -168,6 +168,19 @@ def test_matrix_disk_cache_round_trip(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
+def test_network_pickles_after_building_a_matrix() -> None:
+    """A network whose memo holds the CCH engine still pickles (for worker processes) and works after."""
+    import pickle
+
+    net = grid_network(4)
+    before = build_matrix(net, range(net.n_nodes))
+    clone = pickle.loads(pickle.dumps(net))
+    after = build_matrix(clone, range(clone.n_nodes))
+    assert np.array_equal(before.durations, after.durations)
+    assert clone.fingerprint == net.fingerprint
+    assert clone.params == net.params
+
+
 def test_invalid_nodes_are_refused() -> None:
     """Node indices outside the network raise ValueError."""
     net = grid_network(4)

@@ -1,0 +1,505 @@
+"""The dial-a-ride optimiser: OR-Tools routing plus a ruin-and-recreate outer loop.
+
+Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``):
+
+1. The model (:mod:`ondemand.routing._darp_model`) has one OR-Tools node per stop, a
+   time dimension whose cumul is the start of service, capacity dimensions, pickup and
+   delivery pairs, and the maximum ride time as a *node precedence* of the time
+   dimension, which OR-Tools' local-search filters take into account (a plain
+   ``solver.Add`` on the cumuls is only checked after the fact and makes the search
+   blind). Windows are tightened with the ride-time limit (Cordeau 2006) by the
+   instance reader, which is what lets OR-Tools' first-solution heuristics succeed.
+2. Every request is in a disjunction with a penalty far above any route cost, so the
+   search may start from (and pass through) partial solutions; a result that leaves
+   out a mandatory request is never accepted.
+3. Guided local search from a first solution (or from the warm start), then an outer
+   large-neighbourhood loop: remove related requests (Shaw), a random set, or a whole
+   short route; let OR-Tools re-insert them and descend to a local optimum; accept by
+   record-to-record travel. The best solution is kept.
+4. Every result is verified by the independent checker (:mod:`ondemand.routing.check`);
+   the optimiser never returns something the checker rejects.
+
+Public API: :func:`solve_instance` (benchmark files) and :func:`reoptimise` (live plans).
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from ondemand.routing._darp_model import DarpModel
+from ondemand.routing.check import check_plan, check_solution
+from ondemand.routing.instances import DarpInstance
+from ondemand.routing.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
+
+__all__ = ["InstanceSolution", "SearchStats", "reoptimise", "solve_instance"]
+
+_MUST = 10**10
+"""Penalty for leaving out a request that must be served (above any route cost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStats:
+    """What the search did: iterations of the outer loop, improvements, time to best."""
+
+    iterations: int
+    improvements: int
+    seconds_to_best: float
+    first_solution_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSolution:
+    """A solution of a benchmark instance in the instance's own units and numbering.
+
+    Attributes
+    ----------
+    instance
+        Instance name.
+    routes
+        Per used vehicle: ``(vehicle index, ((node id, service start), ...))`` from the
+        start depot to the end depot.
+    cost
+        Total unrounded Euclidean distance.
+    vehicles
+        Number of routes used.
+    feasible
+        True when the checker accepts the solution and every request is served.
+    violations
+        The checker's findings (empty when feasible).
+    solve_seconds
+        Wall-clock time of the solve.
+    stats
+        Search statistics.
+    """
+
+    instance: str
+    routes: tuple[tuple[int, tuple[tuple[int, float], ...]], ...]
+    cost: float
+    vehicles: int
+    feasible: bool
+    violations: tuple[str, ...]
+    solve_seconds: float
+    stats: SearchStats
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract of ``ondemand darp solve`` (see ``DESIGN.md``)."""
+        return {
+            "instance": self.instance,
+            "cost": self.cost,
+            "solve_seconds": round(self.solve_seconds, 3),
+            "routes": [
+                {"vehicle": v, "stops": [{"node": n, "time": t} for n, t in stops]}
+                for v, stops in self.routes
+            ],
+        }
+
+
+# ------------------------------------------------------------------------------------
+# Search
+
+
+def _params(
+    time_limit: float, *, first: bool, gls: bool
+) -> Any:  # RoutingSearchParameters (protobuf, untyped)
+    p = pywrapcp.DefaultRoutingSearchParameters()
+    if first:
+        p.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    p.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        if gls
+        else routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    )
+    p.time_limit.FromMilliseconds(max(1, int(time_limit * 1000)))
+    return p
+
+
+class _Search:
+    """Guided local search, then ruin-and-recreate around OR-Tools local search."""
+
+    def __init__(
+        self, model: DarpModel, *, seed: int, mandatory: frozenset[str], iteration_limit: float = 1.5
+    ) -> None:
+        self.model = model
+        self.rng = np.random.default_rng(seed)
+        self.mandatory = mandatory
+        self.iteration_limit = iteration_limit
+        reqs = model.requests
+        self.req_index = {r.id: i for i, r in enumerate(reqs)}
+        # Shaw relatedness: distance of pickups + drop-offs, and time-window distance.
+        if reqs:
+            dur = np.asarray(model._dur, dtype=np.float64)
+            p = np.array([r.pickup for r in reqs])
+            d = np.array([r.dropoff for r in reqs])
+            tp = np.array([r.earliest_pickup for r in reqs], dtype=np.float64)
+            td = np.array([r.latest_dropoff for r in reqs], dtype=np.float64)
+            space = dur[np.ix_(p, p)] + dur[np.ix_(d, d)]
+            tim = np.abs(tp[:, None] - tp[None, :]) + np.abs(td[:, None] - td[None, :])
+            self.related: NDArray[np.float64] = space / max(1.0, float(space.mean())) + tim / max(
+                1.0, float(tim.mean())
+            )
+        else:
+            self.related = np.zeros((0, 0))
+
+    def _complete(self, routes: Sequence[Sequence[int]]) -> bool:
+        served = self.model.request_positions(routes)
+        return all(rid in served for rid in self.mandatory)
+
+    def _solve_from(
+        self, routes: Sequence[Sequence[int]], limit: float, *, gls: bool
+    ) -> tuple[list[list[int]], list[list[int]], int] | None:
+        a = self.model.assignment(routes)
+        if a is None:
+            return None
+        sol = self.model.routing.SolveFromAssignmentWithParameters(a, _params(limit, first=False, gls=gls))
+        if sol is None:
+            return None
+        r, t = self.model.read(sol)
+        return r, t, int(sol.ObjectiveValue())
+
+    def first(self, limit: float) -> tuple[list[list[int]], list[list[int]], int] | None:
+        sol = self.model.routing.SolveWithParameters(_params(limit, first=True, gls=True))
+        if sol is None:
+            return None
+        r, t = self.model.read(sol)
+        return r, t, int(sol.ObjectiveValue())
+
+    def ruin(self, routes: list[list[int]]) -> list[list[int]]:
+        model = self.model
+        pos = model.request_positions(routes)
+        routed = [rid for rid in pos if rid in model.pair_nodes]
+        if not routed:
+            return routes
+        n = len(routed)
+        lo = min(n, max(2, n // 10))
+        hi = min(n, max(lo, min(30, (2 * n) // 5)))
+        q = int(self.rng.integers(lo, hi + 1))
+        u = self.rng.random()
+        remove: set[str]
+        used = [
+            vi for vi, r in enumerate(routes) if any(model.nodes[x].request in model.pair_nodes for x in r)
+        ]
+        if u < 0.15 and len(used) > 1:
+            # Remove a whole short route (helps to save vehicles).
+            sizes = np.array([len(routes[vi]) for vi in used], dtype=np.float64)
+            w = 1.0 / sizes**2
+            vi = int(self.rng.choice(used, p=w / w.sum()))
+            remove = {
+                model.nodes[x].request or "" for x in routes[vi] if model.nodes[x].request in model.pair_nodes
+            }
+        elif u < 0.35:
+            remove = set(self.rng.choice(routed, size=q, replace=False).tolist())
+        else:
+            seed_id = routed[int(self.rng.integers(n))]
+            idx = np.array([self.req_index[r] for r in routed])
+            rel = self.related[self.req_index[seed_id], idx]
+            order = np.argsort(rel)
+            # Ropke-Pisinger randomised choice: favour the most related.
+            remove = {seed_id}
+            ranked = [routed[i] for i in order if routed[i] != seed_id]
+            while len(remove) < q and ranked:
+                j = int(len(ranked) * self.rng.random() ** 6)
+                remove.add(ranked.pop(j))
+        return [[x for x in r if model.nodes[x].request not in remove] for r in routes]
+
+    def run(
+        self,
+        initial: list[list[int]] | None,
+        deadline: float,
+        *,
+        gls_fraction: float = 0.3,
+    ) -> tuple[list[list[int]], list[list[int]], int, SearchStats] | None:
+        t0 = _time.monotonic()
+        total = max(0.01, deadline - t0)
+        res = None
+        if initial is not None:
+            res = self._solve_from(initial, max(0.05, total * gls_fraction), gls=True)
+        if res is None:
+            res = self.first(max(0.05, total * gls_fraction))
+        first_seconds = _time.monotonic() - t0
+        if res is None:
+            return None
+        best = cur = res
+        best_ok = self._complete(best[0])
+        best_at = _time.monotonic() - t0
+        iters = improvements = 0
+        while True:
+            now = _time.monotonic()
+            left = deadline - now
+            if left < 0.05:
+                break
+            iters += 1
+            ruined = self.ruin([list(r) for r in cur[0]])
+            cand = self._solve_from(ruined, min(left, self.iteration_limit), gls=False)
+            if cand is None:
+                continue
+            frac = (now - t0) / total
+            thr = 0.01 * max(0.0, 1.0 - frac)
+            ok = self._complete(cand[0])
+            if ok and (not best_ok or cand[2] < best[2]):
+                best, best_ok, best_at = cand, True, _time.monotonic() - t0
+                improvements += 1
+            if cand[2] < cur[2] or (ok and cand[2] <= best[2] * (1.0 + thr)):
+                cur = cand
+            elif self.rng.random() < 0.01:
+                cur = best
+        stats = SearchStats(iters, improvements, best_at, first_seconds)
+        return best[0], best[1], best[2], stats
+
+
+# ------------------------------------------------------------------------------------
+# Benchmark instances
+
+
+def solve_instance(
+    inst: DarpInstance,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    scale: int | None = None,
+) -> InstanceSolution:
+    """Solve a benchmark instance (Cordeau a/b, pr, or Li & Lim).
+
+    Parameters
+    ----------
+    inst
+        The instance, from :func:`ondemand.routing.instances.read_instance`.
+    time_limit
+        Wall-clock budget in seconds (model building included).
+    seed
+        Seed of the outer loop's random choices.
+    scale
+        Integer units per instance time unit (default: the reader's default).
+
+    Returns
+    -------
+    InstanceSolution
+        Checked by :func:`ondemand.routing.check.check_solution`; ``feasible`` is False
+        (with the reasons) only when no complete feasible solution was found in time.
+    """
+    if time_limit <= 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    t0 = _time.monotonic()
+    core = inst.to_core() if scale is None else inst.to_core(scale)
+    fixed = 0
+    if inst.format == "lilim":
+        # Lexicographic: vehicles first, then distance (a vehicle costs more than any route set).
+        fixed = int(core.tt.distances.max()) * (2 * len(core.requests) + 2)
+    model = DarpModel(
+        core.vehicles,
+        core.requests,
+        core.tt,
+        penalties={r.id: _MUST for r in core.requests},
+        vehicle_fixed_cost=fixed,
+    )
+    search = _Search(model, seed=seed, mandatory=frozenset(r.id for r in core.requests))
+    out = search.run(None, t0 + time_limit)
+    elapsed = _time.monotonic() - t0
+    if out is None:
+        stats0 = SearchStats(0, 0, 0.0, elapsed)
+        return InstanceSolution(inst.name, (), math.nan, 0, False, ("no solution found",), elapsed, stats0)
+    routes, times, _obj, stats = out
+    sol_routes = _instance_routes(inst, model, routes, times, core.scale)
+    res = check_solution(inst, [s for _, s in sol_routes])
+    if not res.feasible:
+        # Recompute the times from the sequences with the exact temporal-network schedule.
+        sol_routes = _reschedule(inst, model, routes, core.scale)
+        res = check_solution(inst, [s for _, s in sol_routes])
+    elapsed = _time.monotonic() - t0
+    return InstanceSolution(
+        inst.name,
+        tuple(sol_routes),
+        res.cost,
+        res.vehicles_used,
+        res.feasible,
+        res.violations,
+        elapsed,
+        stats,
+    )
+
+
+def _instance_routes(
+    inst: DarpInstance, model: DarpModel, routes: list[list[int]], times: list[list[int]], scale: int
+) -> list[tuple[int, tuple[tuple[int, float], ...]]]:
+    out = []
+    ids = inst.node_ids
+    for vi, (r, t) in enumerate(zip(routes, times, strict=True)):
+        if not r:
+            continue
+        nodes = [inst.start_depot, *(model.nodes[x].location for x in r), inst.end_depot]
+        out.append((vi, tuple((ids[n], tt / scale) for n, tt in zip(nodes, t, strict=True))))
+    return out
+
+
+def _reschedule(
+    inst: DarpInstance, model: DarpModel, routes: list[list[int]], scale: int
+) -> list[tuple[int, tuple[tuple[int, float], ...]]]:
+    plan = _plan_from_nodes(model, routes, {})
+    res = check_plan(plan, inst.to_core(scale).tt)
+    out = []
+    ids = inst.node_ids
+    for vi, r in enumerate(routes):
+        if not r:
+            continue
+        veh = model.vehicles[vi]
+        sched = res.schedules.get(veh.id)
+        if sched is None:
+            continue
+        first = model.nodes[r[0]]
+        start_t = sched[0] - int(model._dur[veh.start, first.location])
+        last = model.nodes[r[-1]]
+        end_t = sched[-1] + last.service + int(model._dur[last.location, inst.end_depot])
+        times = [start_t, *sched, end_t]
+        nodes = [inst.start_depot, *(model.nodes[x].location for x in r), inst.end_depot]
+        out.append((vi, tuple((ids[n], t / scale) for n, t in zip(nodes, times, strict=True))))
+    return out
+
+
+# ------------------------------------------------------------------------------------
+# Live plans
+
+
+def _plan_from_nodes(model: DarpModel, routes: Sequence[Sequence[int]], extra: Mapping[str, Request]) -> Plan:
+    req_by_id: dict[str, Request] = {r.id: r for r in model.requests}
+    for v in model.vehicles:
+        for rider in v.onboard:
+            req_by_id[rider.request.id] = rider.request
+    req_by_id.update(extra)
+    out_routes = []
+    served: set[str] = set()
+    for vi, r in enumerate(routes):
+        stops = []
+        for x in r:
+            info = model.nodes[x]
+            assert info.request is not None
+            assert info.kind is not None
+            stops.append(Stop(info.request, info.kind, info.location))
+            served.add(info.request)
+        out_routes.append(Route(model.vehicles[vi], tuple(stops)))
+    unassigned = tuple(r.id for r in model.requests if r.id not in served)
+    return Plan(tuple(out_routes), req_by_id, unassigned)
+
+
+def _nodes_from_plan(model: DarpModel, plan: Plan) -> list[list[int]] | None:
+    out: list[list[int]] = []
+    for route in plan.routes:
+        nodes = []
+        for s in route.stops:
+            if s.kind is StopKind.PICKUP:
+                if s.request_id not in model.pair_nodes:
+                    return None
+                nodes.append(model.pair_nodes[s.request_id][0])
+            elif s.request_id in model.onboard_node:
+                nodes.append(model.onboard_node[s.request_id])
+            elif s.request_id in model.pair_nodes:
+                nodes.append(model.pair_nodes[s.request_id][1])
+            else:
+                return None
+        out.append(nodes)
+    return out
+
+
+def reoptimise(
+    plan: Plan,
+    tt: TravelTimes,
+    *,
+    now: int,
+    time_limit: float,
+    seed: int = 0,
+    refusal_penalty: int | None = None,
+) -> Plan:
+    """Re-optimise a live plan, warm-starting from it.
+
+    Parameters
+    ----------
+    plan
+        Current plan: vehicles (possibly mid-route, with riders on board) and their
+        uncommitted stops; ``plan.unassigned`` requests may be added.
+    tt
+        Travel times over the plan's locations.
+    now
+        Current time (vehicles are never scheduled to leave before
+        ``max(now, available_from)``).
+    time_limit
+        Wall-clock budget in seconds.
+    seed
+        Seed of the random choices.
+    refusal_penalty
+        Cost of leaving an unassigned request out (distance units); default: ten
+        times the largest distance in ``tt``.
+
+    Returns
+    -------
+    Plan
+        A plan that serves every routed request of ``plan`` (on-board riders by their
+        own vehicle), never costs more (distance + refusal penalties) than ``plan``,
+        and passes :func:`ondemand.routing.check.check_plan`. When ``plan`` itself is
+        infeasible and nothing feasible is found, ``plan`` is returned unchanged.
+    """
+    t0 = _time.monotonic()
+    if time_limit <= 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    base = check_plan(plan, tt)
+    # Internally no vehicle may leave before `now`; the returned plan keeps the
+    # caller's vehicles (a looser constraint), so it passes the checker as well.
+    vehicles = [_not_before(r.vehicle, now) for r in plan.routes]
+    routed: list[Request] = []
+    seen: set[str] = set()
+    onboard = {r.request.id for v in vehicles for r in v.onboard}
+    for route in plan.routes:
+        for s in route.stops:
+            if s.request_id in seen or s.request_id in onboard:
+                continue
+            seen.add(s.request_id)
+            if s.request_id not in plan.requests:
+                return plan
+            routed.append(plan.requests[s.request_id])
+    extra = [plan.requests[rid] for rid in plan.unassigned if rid in plan.requests and rid not in seen]
+    if not extra and not routed:
+        return plan
+    dist = np.asarray(tt.distances)
+    penalty = int(refusal_penalty) if refusal_penalty is not None else 10 * max(1, int(dist.max(initial=1)))
+    penalties = {r.id: _MUST for r in routed} | {r.id: penalty for r in extra}
+    model = DarpModel(vehicles, [*routed, *extra], tt, penalties=penalties)
+    initial = _nodes_from_plan(model, plan)
+    base_cost = model.routes_cost(initial) if initial is not None and base.feasible else None
+    search = _Search(model, seed=seed, mandatory=frozenset(r.id for r in routed), iteration_limit=0.5)
+    out = search.run(initial, t0 + time_limit, gls_fraction=0.6)
+    if out is None:
+        return plan
+    routes, _times, _obj, _stats = out
+    if not search._complete(routes):
+        return plan
+    cand = _plan_from_nodes(model, routes, {})
+    cand = Plan(
+        tuple(Route(orig.vehicle, r.stops) for orig, r in zip(plan.routes, cand.routes, strict=True)),
+        {**plan.requests, **dict(cand.requests)},
+        tuple(rid for rid in plan.unassigned if rid in cand.unassigned),
+    )
+    if not check_plan(cand, tt).feasible or not check_plan(_with_vehicles(cand, vehicles), tt).feasible:
+        return plan
+    if base_cost is not None and model.routes_cost(routes) >= base_cost:
+        return plan
+    return cand
+
+
+def _not_before(v: Vehicle, now: int) -> Vehicle:
+    start = max(v.available_from, min(now, v.shift_end))
+    if start == v.available_from:
+        return v
+    return replace(v, available_from=start)
+
+
+def _with_vehicles(plan: Plan, vehicles: Sequence[Vehicle]) -> Plan:
+    return Plan(
+        tuple(Route(v, r.stops) for v, r in zip(vehicles, plan.routes, strict=True)),
+        plan.requests,
+        plan.unassigned,
+    )

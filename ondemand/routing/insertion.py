@@ -177,12 +177,24 @@ def insertion_cost(
     options: InsertionOptions,
 ) -> float:
     """The cost of going from ``old`` to ``new`` by inserting ``request`` (module docstring)."""
-    vehicle = new.drive_time - old.drive_time if options.cost == "time" else new.distance - old.distance
+    old_metric = old.drive_time if options.cost == "time" else old.distance
     old_drop = {
         s.request_id: t
         for s, t in zip(old_route.stops, old.earliest_start, strict=True)
         if s.kind is StopKind.DROPOFF
     }
+    return _cost(old_metric, old_drop, new, new_route, request, options)
+
+
+def _cost(
+    old_metric: int,
+    old_drop: Mapping[str, int],
+    new: RouteSchedule,
+    new_route: Route,
+    request: Request,
+    options: InsertionOptions,
+) -> float:
+    vehicle = (new.drive_time if options.cost == "time" else new.distance) - old_metric
     delay = 0
     pick = drop = 0
     for s, t in zip(new_route.stops, new.earliest_start, strict=True):
@@ -220,14 +232,38 @@ class _Entry:
 
     source: Route
     route: Route  # ``source`` with ``available_from`` raised to the time used
-    reqs: tuple[Request | None, ...]
+    ids: tuple[str, ...]
+    reqs: list[Request | None]
     tt: TravelTimes
     profile: RouteProfile | None
-    old: RouteSchedule | None = None
+    old_drop: dict[str, int] | None = None
+    old_time: int = 0
+    old_distance: int = 0
+
+    def old_cost_data(self) -> tuple[dict[str, int], int, int]:
+        """Least drop-off times, driving time and distance of the route before insertion."""
+        if self.old_drop is None:
+            prof = self.profile
+            assert prof is not None
+            self.old_drop = {
+                s.request_id: int(t)
+                for s, t in zip(self.route.stops, prof.start[1:], strict=True)
+                if s.kind is StopKind.DROPOFF
+            }
+            v = self.route.vehicle
+            locs = prof.loc if v.end is None else np.append(prof.loc, v.end)
+            self.old_time = int(self.tt.durations[locs[:-1], locs[1:]].sum())
+            self.old_distance = int(self.tt.distances[locs[:-1], locs[1:]].sum())
+        return self.old_drop, self.old_time, self.old_distance
 
 
 class _ProfileCache:
-    """Profiles of routes seen recently: a plan changes one route per insertion."""
+    """Profiles of routes seen recently: a plan changes one route per insertion.
+
+    An entry is reused only for the same route object, travel times and availability
+    time, and when the plan maps the route's request ids to the same (or equal)
+    requests, so a caller that changes a request's windows gets a fresh profile.
+    """
 
     def __init__(self, size: int = 16384) -> None:
         self._size = size
@@ -236,17 +272,18 @@ class _ProfileCache:
     def get(self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, avail: int) -> _Entry:
         key = (id(route), avail)
         hit = self._data.get(key)
-        reqs = tuple(requests.get(s.request_id) for s in route.stops)
         if (
             hit is not None
             and hit.source is route
             and hit.tt is tt
-            and all(x is y for x, y in zip(hit.reqs, reqs, strict=True))
+            and list(map(requests.get, hit.ids)) == hit.reqs
         ):
             return hit
+        ids = tuple(s.request_id for s in route.stops)
+        reqs = list(map(requests.get, ids))
         v = route.vehicle
         timed = route if v.available_from == avail else Route(replace(v, available_from=avail), route.stops)
-        entry = _Entry(route, timed, reqs, tt, route_profile(timed, requests, tt))
+        entry = _Entry(route, timed, ids, reqs, tt, route_profile(timed, requests, tt))
         if len(self._data) >= self._size:
             for old in list(self._data)[: self._size // 2]:
                 del self._data[old]
@@ -456,14 +493,14 @@ def _search(
         route = entry.route
         i, j = ga - int(off[vi]), gb - int(off[vi])
         cand = Route(route.vehicle, _insert(route.stops, i, j, request))
-        reqs = {s.request_id: r for s, r in zip(route.stops, entry.reqs, strict=True) if r is not None}
-        if entry.old is None:
-            entry.old = evaluate_route(route, reqs, tt)
+        reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
         reqs[request.id] = request
         sched = evaluate_route(cand, reqs, tt)
         if not sched.feasible:
             continue
-        cost = insertion_cost(entry.old, sched, route, cand, request, options)
+        old_drop, old_time, old_distance = entry.old_cost_data()
+        old_metric = old_time if options.cost == "time" else old_distance
+        cost = _cost(old_metric, old_drop, sched, cand, request, options)
         if best is None or cost < best[0]:
             best = (cost, vindex[vi], cand, sched)
     return best

@@ -20,6 +20,9 @@ from ondemand.errors import (
     UnknownStopError,
 )
 from ondemand.routing.area import ServiceArea, build_service_area
+from ondemand.routing.check import CheckResult, check_plan, check_solution
+from ondemand.routing.darp import InstanceSolution, reoptimise, solve_instance
+from ondemand.routing.instances import DarpInstance, read_instance
 from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
 from ondemand.routing.model import (
     ArrayTravelTimes,
@@ -57,12 +60,15 @@ __all__ = [
     "AreaSpec",
     "ArrayTravelTimes",
     "BookingKind",
+    "CheckResult",
     "CsvDemand",
+    "DarpInstance",
     "DataNotFoundError",
     "DemandModel",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "InstanceFormatError",
+    "InstanceSolution",
     "InvalidRequestError",
     "MeetingPoint",
     "NetworkParams",
@@ -93,14 +99,19 @@ __all__ = [
     "__version__",
     "build_matrix",
     "build_service_area",
+    "check_plan",
+    "check_solution",
     "compute_kpis",
     "day_map",
     "fleet_sizing_plot",
     "kpis_json",
     "load_network",
     "load_scenario",
+    "read_instance",
+    "reoptimise",
     "road_path",
     "simulate",
+    "solve_instance",
     "sweep",
     "write_outputs",
 ]

@@ -57,6 +57,7 @@ class _VehicleState:
     leg: _Leg | None = None
     onboard: dict[str, OnboardRider] = field(default_factory=dict)
     stops: tuple[Stop, ...] = ()
+    route: Route | None = None  # the last solver route handed out (kept for its identity)
     cache: tuple[Route, RouteSchedule] | None = None
 
 
@@ -552,9 +553,12 @@ class InsertionDispatcher:
         )
 
     def _route(self, vs: _VehicleState) -> Route:
+        """The solver's route of a vehicle; the same object while nothing changed (insertion caches by it)."""
         route = Route(self._solver_vehicle(vs), vs.stops)
-        if vs.cache is not None and vs.cache[0] == route:
-            return vs.cache[0]
+        if vs.route is not None and vs.route == route:
+            return vs.route
+        vs.route = route
+        vs.cache = None
         return route
 
     def _evaluate(self, vs: _VehicleState) -> tuple[Route, RouteSchedule]:

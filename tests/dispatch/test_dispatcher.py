@@ -1,0 +1,381 @@
+"""Tests of ondemand.dispatch.InsertionDispatcher: promises, commitments, events, re-optimisation."""
+
+from __future__ import annotations
+
+import random
+import sys
+import types
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ondemand.dispatch import (
+    Assignment,
+    Dispatcher,
+    DispatchOptions,
+    InsertionDispatcher,
+    InsertionOptions,
+    Refusal,
+    RequestStatus,
+)
+from ondemand.errors import InfeasibleRequestError
+from ondemand.routing.model import ArrayTravelTimes, Plan, Request, Route, StopKind, Vehicle
+from ondemand.routing.schedule import evaluate_route
+
+P, D = StopKind.PICKUP, StopKind.DROPOFF
+
+
+def line() -> ArrayTravelTimes:
+    """Six locations on a line, 100 s apart."""
+    x = np.arange(6) * 100
+    return ArrayTravelTimes(np.abs(x[:, None] - x[None, :]).astype(np.int64))
+
+
+def req(rid: str, a: int, b: int, e: int = 0, lp: int = 3000, **kw: int) -> Request:
+    """A request with a generous drop-off bound and ride limit."""
+    kw.setdefault("max_ride", 2000)
+    return Request(rid, a, b, e, lp, lp + 3000, **kw)  # type: ignore[arg-type]
+
+
+def fleet(n: int = 1, seats: int = 4) -> list[Vehicle]:
+    """``n`` vehicles at location 0 from time 0."""
+    return [Vehicle(f"v{i}", seats, 0, 0, 20_000) for i in range(n)]
+
+
+def plan_ok(d: InsertionDispatcher) -> None:
+    """Assert every route of the dispatcher's plan is feasible with its own requests."""
+    plan = d.plan
+    for route in plan.routes:
+        s = evaluate_route(route, plan.requests, d._tt)
+        assert s.feasible, s.reason
+
+
+def test_is_a_dispatcher() -> None:
+    """InsertionDispatcher satisfies the Dispatcher protocol."""
+    assert isinstance(InsertionDispatcher(fleet(), line()), Dispatcher)
+
+
+def test_constructor_rejects_bad_fleets() -> None:
+    """Duplicate ids, an empty fleet and riders on board at start are errors."""
+    with pytest.raises(ValueError, match="twice"):
+        InsertionDispatcher([*fleet(1), *fleet(1)], line())
+    with pytest.raises(ValueError, match="at least one vehicle"):
+        InsertionDispatcher([], line())
+
+
+def test_submit_assigns_and_itinerary_shows_promise() -> None:
+    """An accepted request appears in the itinerary with its promised windows and ETAs."""
+    d = InsertionDispatcher(fleet(), line())
+    a = d.submit(req("a", 1, 3), now=0)
+    assert isinstance(a, Assignment)
+    assert a.vehicle_id == "v0"
+    assert a.request is not None
+    assert a.pickup_window == (a.request.earliest_pickup, a.request.latest_pickup)
+    it = d.itinerary("v0")
+    assert [(s.request_id, s.kind) for s in it] == [("a", P), ("a", D)]
+    assert it[0].eta == 100
+    assert it[0].window == a.pickup_window
+    assert it[1].eta == a.dropoff_eta == 300
+    assert d.status("a") is RequestStatus.ASSIGNED
+    assert d.counts().assigned == 1
+    again = d.submit(req("a", 1, 3), now=0)
+    assert isinstance(again, Refusal)
+
+
+def test_cancellation_frees_the_seats() -> None:
+    """A full vehicle refuses a second group; after cancelling the first, the second fits."""
+    d = InsertionDispatcher(fleet(1, seats=2), line())
+    first = d.submit(req("a", 1, 5, lp=200, passengers=2, max_ride=400), now=0)
+    assert isinstance(first, Assignment)
+    second = req("b", 1, 5, lp=200, passengers=2, max_ride=400)
+    assert isinstance(d.submit(second, now=0), Refusal)
+    assert d.cancel("a", now=0)
+    assert not d.cancel("a", now=0)
+    assert d.status("a") is RequestStatus.CANCELLED
+    assert isinstance(d.submit(req("b2", 1, 5, lp=200, passengers=2, max_ride=400), now=0), Assignment)
+    assert d.counts().cancelled == 1
+
+
+def test_advance_commits_the_leg_and_moves_the_solver_start() -> None:
+    """After the planned departure, the first stop is committed and the solver vehicle starts there."""
+    d = InsertionDispatcher(fleet(), line())
+    a = d.submit(req("a", 2, 4, e=500), now=0)
+    assert isinstance(a, Assignment)
+    it = d.itinerary("v0")
+    leave = it[0].eta - 200
+    d.advance(leave - 1)
+    assert not d.itinerary("v0")[0].committed
+    assert d.next_departure() == leave
+    d.advance(leave)
+    it = d.itinerary("v0")
+    assert it[0].committed
+    assert not it[1].committed
+    vehicle = d.plan.route_of("v0").vehicle
+    assert vehicle.start == 2
+    assert vehicle.available_from == it[0].departure
+    assert [r.request.id for r in vehicle.onboard] == ["a"]  # boarding at the committed stop
+    assert [s.kind for s in d.plan.route_of("v0").stops] == [D]
+    # A new request cannot be put before the committed stop.
+    b = d.submit(req("b", 1, 2, e=leave), now=leave)
+    if isinstance(b, Assignment):
+        assert d.itinerary("v0")[0].request_id == "a"
+    plan_ok(d)
+
+
+def test_events_pickup_dropoff_and_no_show() -> None:
+    """record_* move riders on board and off; a no-show frees the seat and removes the drop-off."""
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("a", 1, 3), now=0), Assignment)
+    assert isinstance(d.submit(req("b", 2, 4), now=0), Assignment)
+    d.advance(0)
+    d.record_arrival("v0", 1, at=100)
+    d.record_pickup("a", at=100)
+    assert d.status("a") is RequestStatus.ONBOARD
+    assert [r.request.id for r in d.plan.route_of("v0").vehicle.onboard] == ["a"]
+    with pytest.raises(ValueError, match="not waiting for pickup"):
+        d.record_pickup("a", at=101)
+    assert not d.cancel("a", now=100)
+    d.record_no_show("b", at=200)
+    assert d.status("b") is RequestStatus.NO_SHOW
+    assert all(s.request_id != "b" for s in d.plan.route_of("v0").stops)
+    d.record_dropoff("a", at=300)
+    assert d.status("a") is RequestStatus.COMPLETED
+    assert d.plan.route_of("v0").stops == ()
+    assert d.counts().completed == 1
+    assert d.counts().no_shows == 1
+
+
+def test_late_arrival_updates_the_committed_stop() -> None:
+    """A vehicle that reports a late arrival at its committed stop moves the solver's start time."""
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("a", 1, 3, e=0, lp=3000), now=0), Assignment)
+    d.advance(0)
+    d.record_arrival("v0", 1, at=700)
+    assert d.plan.route_of("v0").vehicle.available_from == 700
+    assert d.itinerary("v0")[0].eta == 700
+
+
+def test_auto_complete_finishes_the_day() -> None:
+    """With auto_complete, advancing past the end serves every accepted rider within their promise."""
+    d = InsertionDispatcher(fleet(2), line(), options=DispatchOptions(auto_complete=True))
+    promised = {}
+    for k, (a, b, e) in enumerate([(1, 3, 0), (2, 5, 100), (4, 0, 200), (3, 1, 300)]):
+        res = d.submit(req(f"r{k}", a, b, e=e, lp=e + 600), now=e)
+        assert isinstance(res, Assignment)
+        promised[res.request_id] = res
+    d.advance(100_000)
+    assert d.counts().completed == 4
+    assert d.counts().assigned == d.counts().onboard == 0
+
+
+def test_restore_rebuilds_the_same_assignment() -> None:
+    """Restoring accepted requests (one on board) into a new dispatcher gives the same vehicles and stops."""
+    d = InsertionDispatcher(fleet(2), line())
+    accepted = [d.submit(req(f"r{k}", k % 5, (k + 2) % 6, e=100 * k), now=0) for k in range(4)]
+    assert all(isinstance(a, Assignment) for a in accepted)
+    fresh = InsertionDispatcher(fleet(2), line())
+    for a in accepted:
+        assert isinstance(a, Assignment)
+        assert a.request is not None
+        back = fresh.restore(a.request, a.vehicle_id)
+        assert back.vehicle_id == a.vehicle_id
+        assert back.pickup_window == a.pickup_window
+    for vid in ("v0", "v1"):
+        assert {(s.request_id, s.kind) for s in fresh.itinerary(vid)} == {
+            (s.request_id, s.kind) for s in d.itinerary(vid)
+        }
+    plan_ok(fresh)
+    # On board: only the drop-off is inserted, and the rider is in the vehicle.
+    onboard = InsertionDispatcher(fleet(1), line())
+    r = req("x", 1, 4, e=0, lp=100)
+    onboard.restore(r, "v0", picked_up_at=100)
+    assert onboard.status("x") is RequestStatus.ONBOARD
+    assert [(s.request_id, s.kind) for s in onboard.itinerary("v0")] == [("x", D)]
+    with pytest.raises(InfeasibleRequestError, match="cannot restore"):
+        onboard.restore(req("late", 1, 2, e=0, lp=10), "v0")
+
+
+# ---------------------------------------------------------------- re-optimisation with a fake darp
+
+
+@pytest.fixture
+def fake_darp(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Plan]], None]:
+    """Install a fake ``ondemand.routing.darp.reoptimise``."""
+
+    def install(fn: Callable[..., Plan]) -> None:
+        module = types.ModuleType("ondemand.routing.darp")
+        module.reoptimise = fn  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "ondemand.routing.darp", module)
+
+    return install
+
+
+def _busy() -> InsertionDispatcher:
+    d = InsertionDispatcher(fleet(2), line())
+    for k, (a, b, e) in enumerate([(1, 4, 0), (2, 5, 0), (3, 1, 200), (5, 2, 300), (4, 3, 100)]):
+        assert isinstance(d.submit(req(f"r{k}", a, b, e=e, lp=e + 900, max_ride=900), now=0), Assignment)
+    return d
+
+
+def test_reoptimise_rejects_shuffled_and_dropping_plans(
+    fake_darp: Callable[[Callable[..., Plan]], None],
+) -> None:
+    """A re-optimised plan that breaks precedence, drops a request or moves a vehicle is rejected."""
+    d = _busy()
+    before = {vid: d.itinerary(vid) for vid in ("v0", "v1")}
+
+    def shuffled(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
+        rng = random.Random(3)
+        routes = []
+        for r in plan.routes:
+            stops = list(r.stops)
+            rng.shuffle(stops)
+            routes.append(
+                Route(r.vehicle, tuple(reversed(stops)) if stops == list(r.stops) else tuple(stops))
+            )
+        return Plan(tuple(routes), plan.requests)
+
+    def dropping(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
+        routes = tuple(
+            Route(r.vehicle, tuple(s for s in r.stops if s.request_id != "r0")) for r in plan.routes
+        )
+        return Plan(routes, plan.requests)
+
+    def moved_vehicle(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
+        routes = tuple(
+            Route(Vehicle(r.vehicle.id, r.vehicle.seats, 5, 0, 20_000), r.stops) for r in plan.routes
+        )
+        return Plan(routes, plan.requests)
+
+    for bad in (shuffled, dropping, moved_vehicle):
+        fake_darp(bad)
+        assert d.reoptimise(now=0, time_limit=1.0) is False, bad.__name__
+        assert {vid: d.itinerary(vid) for vid in ("v0", "v1")} == before
+    plan_ok(d)
+
+
+def test_reoptimise_judges_plans_by_the_promised_windows(
+    fake_darp: Callable[[Callable[..., Plan]], None],
+) -> None:
+    """A plan feasible only under widened windows (in the solver's own copy of the requests) is rejected."""
+    d = InsertionDispatcher(fleet(1), line())
+    d.restore(req("a", 1, 2, e=300, lp=350), "v0")
+    d.restore(req("b", 5, 4, e=800, lp=850), "v0")
+    before = d.itinerary("v0")
+
+    def loosening(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
+        wide = {k: Request(k, v.pickup, v.dropoff, 0, 10**6, 10**7, 10**6) for k, v in plan.requests.items()}
+        stops = sorted(plan.routes[0].stops, key=lambda s: (s.request_id != "b", s.kind is D))
+        return Plan((Route(plan.routes[0].vehicle, tuple(stops)),), wide)
+
+    fake_darp(loosening)
+    assert d.reoptimise(now=0, time_limit=1.0) is False
+    assert d.itinerary("v0") == before
+    reason = d.check_candidate(loosening(d.plan, d._tt))
+    assert reason is not None
+    assert "latest pickup" in reason
+
+
+def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: Callable[[Callable[..., Plan]], None]) -> None:
+    """A feasible, cheaper plan from the re-optimiser is adopted and keeps every promise."""
+    d = InsertionDispatcher(fleet(2), line())
+    # Force a poor plan: both requests on v0 by restoring them there.
+    a = req("a", 1, 2, e=0, lp=2000)
+    b = req("b", 1, 2, e=0, lp=2000)
+    d.restore(a, "v0")
+    d.restore(b, "v0")
+    before = d.plan
+
+    def better(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
+        # Serve "b" together with "a": p(a) p(b) d(a) d(b)
+        r0 = plan.route_of("v0")
+        order = sorted(r0.stops, key=lambda s: (s.kind is D, s.request_id))
+        return Plan((Route(r0.vehicle, tuple(order)), plan.route_of("v1")), plan.requests)
+
+    fake_darp(better)
+    cost_before = evaluate_route(before.route_of("v0"), before.requests, d._tt).drive_time
+    adopted = d.reoptimise(now=0, time_limit=1.0)
+    cost_after = evaluate_route(d.plan.route_of("v0"), d.plan.requests, d._tt).drive_time
+    assert cost_after <= cost_before
+    assert adopted == (cost_after < cost_before or d.plan.route_of("v0").stops != before.route_of("v0").stops)
+    assert d.plan.requests["a"] == a
+    assert d.plan.requests["b"] == b
+    plan_ok(d)
+
+
+def test_reoptimise_with_real_darp_keeps_promises() -> None:
+    """With H3's darp (if present), re-optimisation keeps every request and passes evaluate_route."""
+    pytest.importorskip("ondemand.routing.darp")
+    d = _busy()
+    ids = {s.request_id for r in d.plan.routes for s in r.stops}
+    promised = {rid: d.request(rid) for rid in ids}
+    d.reoptimise(now=0, time_limit=1.0)
+    assert {s.request_id for r in d.plan.routes for s in r.stops} == ids
+    for rid, r in promised.items():
+        assert d.plan.requests[rid] == r
+    plan_ok(d)
+
+
+# ---------------------------------------------------------------- property
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_day_keeps_every_promise(data: st.DataObject) -> None:
+    """Random bookings, cancellations and time steps: plans stay feasible, every rider served in promise."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    pts = rng.uniform(0, 3000, size=(8, 2))
+    dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0).astype(np.int64)
+    tt = ArrayTravelTimes(dur)
+    picked: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+
+    class Logged(InsertionDispatcher):
+        def record_pickup(self, request_id: str, *, at: int) -> None:
+            picked[request_id] = at
+            super().record_pickup(request_id, at=at)
+
+        def record_dropoff(self, request_id: str, *, at: int) -> None:
+            dropped[request_id] = at
+            super().record_dropoff(request_id, at=at)
+
+    vehicles = [
+        Vehicle(f"v{i}", 3, int(rng.integers(8)), 0, 30_000) for i in range(data.draw(st.integers(1, 3)))
+    ]
+    d = Logged(
+        vehicles,
+        tt,
+        options=DispatchOptions(
+            auto_complete=True,
+            insertion=InsertionOptions(max_wait=900, max_detour_factor=2.0, detour_constant=300),
+        ),
+    )
+    now = 0
+    accepted: dict[str, Assignment] = {}
+    for k in range(data.draw(st.integers(1, 25))):
+        now += data.draw(st.integers(0, 400))
+        action = data.draw(st.sampled_from(["book", "book", "book", "cancel", "advance"]))
+        if action == "book":
+            a, b = (int(x) for x in rng.choice(8, size=2, replace=False))
+            r = Request(f"r{k}", a, b, now, now + 1800, now + 6000, 4000, passengers=int(rng.integers(1, 3)))
+            res = d.submit(r, now=now)
+            if isinstance(res, Assignment):
+                accepted[res.request_id] = res
+        elif action == "cancel" and accepted:
+            d.cancel(data.draw(st.sampled_from(sorted(accepted))), now=now)
+        else:
+            d.advance(now)
+        plan_ok(d)
+        for rid, a in accepted.items():
+            if d.status(rid) in (RequestStatus.ASSIGNED, RequestStatus.ONBOARD):
+                assert d.plan.requests[rid] == a.request
+    d.advance(10**6)
+    for rid, a in accepted.items():
+        if d.status(rid) is RequestStatus.CANCELLED:
+            continue
+        assert d.status(rid) is RequestStatus.COMPLETED
+        assert a.pickup_window[0] <= picked[rid] <= a.pickup_window[1]
+        assert dropped[rid] <= a.latest_dropoff

@@ -17,6 +17,10 @@ most ``1.5 * v_max * time`` metres long and every path of time ``T`` is shorter 
 time between any two nodes (out- plus in-eccentricity of one root, by the triangle inequality), and
 ``T_bound * M + M`` must stay below RoutingKit's infinity (2**31 - 1).
 
+:func:`road_path` uses a CCH point-to-point query too (about 0.1 ms instead of about 20 ms for a
+scipy single-source search on 18k nodes); on exact ties of time and length the two backends may
+return different (equally good) node sequences.
+
 Matrices are cached on disk (``<cache>/matrices``) keyed by the network fingerprint (graph and
 speed table) and the node list.
 """
@@ -318,22 +322,62 @@ def build_matrix(
     return matrix
 
 
-def road_path(network: RoadNetwork, a_node: int, b_node: int) -> RoadPath:
+def _path_cch(network: RoadNetwork, a: int, b: int) -> list[int] | None:
+    """Node sequence of the fastest (then shortest) path by a CCH query, or ``None`` if unavailable."""
+    got = _cch_metric(network)
+    if got is None:
+        return None
+    import routingkit_cch as rk
+
+    query = rk.CCHQuery(got[0])
+    result = query.run(a, b)
+    nodes = [int(x) for x in result.node_path]
+    reachable = result.distance is not None
+    del result  # the binding requires the result to go before its query
+    del query
+    if not reachable or not nodes or nodes[0] != a or nodes[-1] != b:
+        return None
+    return nodes
+
+
+def _path_scipy(network: RoadNetwork, a: int, b: int) -> list[int]:
+    _, pred = dijkstra(_scipy_weights(network), directed=True, indices=a, return_predecessors=True)
+    nodes = [b]
+    cur = b
+    while cur != a:
+        cur = int(pred[cur])
+        if cur < 0:
+            raise ValueError(f"node {b} cannot be reached from node {a}")
+        nodes.append(cur)
+    nodes.reverse()
+    return nodes
+
+
+def road_path(network: RoadNetwork, a_node: int, b_node: int, *, backend: Backend = "auto") -> RoadPath:
     """The fastest road path (shortest among the fastest) from ``a_node`` to ``b_node``.
 
     Its ``duration``/``distance`` equal the matrix entry of :func:`build_matrix` for the pair.
+    Where several paths tie on both time and length, the backends may pick different ones.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    a_node, b_node
+        Start and end node (dense indices).
+    backend
+        ``"scipy"`` (single-source Dijkstra, about 20 ms on 18k nodes), ``"cch"`` (a CCH query,
+        about 0.1 ms) or ``"auto"`` (CCH when available and exact).
     """
     a, b = (int(x) for x in _check_nodes(network, [a_node, b_node]))
-    nodes: list[int] = [b]
+    nodes = [a]
     if a != b:
-        _, pred = dijkstra(_scipy_weights(network), directed=True, indices=a, return_predecessors=True)
-        cur = b
-        while cur != a:
-            cur = int(pred[cur])
-            if cur < 0:
-                raise ValueError(f"node {b} cannot be reached from node {a}")
-            nodes.append(cur)
-    nodes.reverse()
+        found = _path_cch(network, a, b) if backend in ("auto", "cch") else None
+        if found is None and backend == "cch":
+            raise ValueError(
+                "the cch backend is unavailable (routingkit_cch missing) or inexact for this network"
+            )
+        nodes = found if found is not None else _path_scipy(network, a, b)
     node_s = [0]
     node_m = [0]
     lons = [float(network.lon[a])]

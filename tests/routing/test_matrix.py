@@ -135,14 +135,17 @@ def test_random_graphs_match_networkx_and_cch(g: Any) -> None:
     c = build_matrix(net, nodes, backend="auto")
     assert np.array_equal(c.durations, m.durations)
     assert np.array_equal(c.distances, m.distances)
+    for a, b in [(0, net.n_nodes - 1), (net.n_nodes - 1, 0)]:
+        p = road_path(net, a, b, backend="cch")
+        assert (p.duration, p.distance) == (m.durations[a, b], m.distances[a, b])
 
 
 def test_road_path_agrees_with_the_matrix() -> None:
     """The path's nodes are joined by edges; its total seconds/metres equal the matrix entry."""
     net = grid_network(5)
     m = build_matrix(net, range(net.n_nodes))
-    for a, b in [(0, 24), (24, 0), (3, 17), (7, 7)]:
-        p = road_path(net, a, b)
+    for (a, b), backend in itertools.product([(0, 24), (24, 0), (3, 17), (7, 7)], ["scipy", "cch"]):
+        p = road_path(net, a, b, backend=backend)  # type: ignore[arg-type]
         assert p.nodes[0] == a
         assert p.nodes[-1] == b
         assert (p.duration, p.distance) == (m.durations[a, b], m.distances[a, b])
@@ -207,8 +210,9 @@ def test_real_toyono_matches_networkx(toyono: RoadNetwork, nodes: list[int]) -> 
         ref = nx.single_source_dijkstra_path_length(net.graph, a, weight=_lexicographic)
         for j, b in enumerate(nodes):
             assert (m.durations[i, j], m.distances[i, j]) == (ref[b] // _BIG, ref[b] % _BIG)
-    p = road_path(net, nodes[0], nodes[1])
-    assert (p.duration, p.distance) == (m.durations[0, 1], m.distances[0, 1])
+    for backend in ("scipy", "cch"):
+        p = road_path(net, nodes[0], nodes[1], backend=backend)  # type: ignore[arg-type]
+        assert (p.duration, p.distance) == (m.durations[0, 1], m.distances[0, 1])
 
 
 @pytest.mark.data

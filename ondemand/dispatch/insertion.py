@@ -391,7 +391,9 @@ class InsertionDispatcher:
         """Commit, for every vehicle, the next leg whose planned departure is not after ``now``.
 
         The departure is taken from the plan as it stood before ``now`` (the vehicle
-        followed its plan). With ``options.auto_complete``, committed stops whose
+        followed its plan). If a vehicle's plan has become infeasible (reality
+        diverged, e.g. it reported a late arrival), its next stop is committed at once
+        so that it heads there as early as possible. With ``options.auto_complete``, committed stops whose
         planned departure has passed are completed as planned, and the next legs
         committed in turn.
         """
@@ -408,8 +410,12 @@ class InsertionDispatcher:
                 if not vs.stops:
                     break
                 _, sched = self._evaluate(vs)
-                if not sched.feasible or sched.start_departure > now:
+                if len(sched.service_start) != len(vs.stops):
+                    break  # malformed route (cannot happen through this class's own methods)
+                if sched.feasible and sched.start_departure > now:
                     break
+                # Feasible: leave at the planned time. Infeasible (reality diverged from the plan,
+                # e.g. a late vehicle): head for the next stop at once, as early as possible.
                 stop = vs.stops[0]
                 vs.leg = _Leg(stop.location, stop, sched.service_start[0], sched.departure[0])
                 vs.stops = vs.stops[1:]

@@ -123,3 +123,20 @@ def test_build_toyono_service_area(data_dir: Path) -> None:
     assert (i, walk) == (5, 0)
     p = area.path(0, 1)
     assert p.duration == area.durations[0, 1]
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize(("area", "nodes", "stops"), [("senboku", 12234, 81), ("higashiosaka", 18354, 100)])
+def test_build_big_service_areas(data_dir: Path, area: str, nodes: int, stops: int) -> None:
+    """Senboku and Higashiosaka: SCC sizes as in PROVENANCE.md, the default stop count, a full matrix."""
+    sa = build_service_area(area, data_dir=data_dir)
+    assert sa.network.n_nodes == nodes
+    assert len(sa.stops) == stops
+    assert len({s.node for s in sa.stops}) == stops
+    d = sa.durations
+    assert np.all(d[np.eye(len(d), dtype=bool)] == 0)
+    assert np.all(d[~np.eye(len(d), dtype=bool)] > 0)
+    assert np.all(d[:, None, :] <= d[:, :, None] + d[None, :, :])
+    assert sa.coverage is not None
+    assert sa.coverage.within_300m > 0.5

@@ -11,6 +11,7 @@ Add new errors here (one module for all of them), keep them small.
 from __future__ import annotations
 
 __all__ = [
+    "CommitFailedError",
     "DataNotFoundError",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
@@ -67,3 +68,7 @@ class ScenarioError(OndemandError, ValueError):
 
 class StopFileError(OndemandError, ValueError):
     """A meeting-point file (CSV or GeoJSON) that cannot be read; the message names the file and row."""
+
+
+class CommitFailedError(OndemandError, RuntimeError):
+    """The database did not store a change (the API answers 503 and the change is not made)."""

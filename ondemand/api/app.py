@@ -11,11 +11,13 @@ itinerary and report events for its own vehicle only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ondemand
@@ -55,6 +59,7 @@ from ondemand.api.service import (
     Clock,
     Database,
     DispatcherFactory,
+    GroupCommitter,
     OperatorService,
     ServiceConfig,
     ServiceDay,
@@ -67,6 +72,7 @@ from ondemand.api.service import (
 )
 from ondemand.api.settings import ApiSettings
 from ondemand.errors import (
+    CommitFailedError,
     InfeasibleRequestError,
     InvalidRequestError,
     OndemandError,
@@ -142,17 +148,39 @@ class _BodyLimit:
 _bearer = HTTPBearer(auto_error=False, description="API key from `ondemand keys create`")
 
 
-def _principal(
+_KEY_CACHE_S = 30.0
+
+
+async def _principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller of a /v1 endpoint, from its bearer key (401 when missing or unknown)."""
+    """The caller of a /v1 endpoint, from its bearer key (401 when missing or unknown).
+
+    Known keys are remembered (by hash) for 30 s, so a revoked key stops working within 30 s.
+    """
     if creds is None or not creds.credentials:
         raise HTTPException(
             401, "missing API key: send 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
         )
     digest = hash_key(creds.credentials)
-    db: Database = request.app.state.db
+    cache: dict[str, tuple[float, Principal]] = request.app.state.key_cache
+    hit = cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _KEY_CACHE_S:
+        return hit[1]
+    who = await run_in_threadpool(_lookup_key, request.app.state.db, digest)
+    if who is None:
+        cache.pop(digest, None)
+        raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (now, who)
+    return who
+
+
+def _lookup_key(db: Database, digest: str) -> Principal | None:
+    """The principal of a key hash, or ``None`` for an unknown or revoked key."""
     with db.read() as session:
         found = session.execute(
             select(ApiKey, Operator.name)
@@ -160,13 +188,13 @@ def _principal(
             .where(ApiKey.key_hash == digest, ApiKey.revoked.is_(False))
         ).first()
     if found is None:
-        raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+        return None
     key, op_name = found
     role: Literal["operator", "vehicle"] = "vehicle" if key.role == "vehicle" else "operator"
     return Principal(key.operator_id, op_name, role, key.vehicle_id, key.prefix)
 
 
-def _operator_only(who: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _operator_only(who: Annotated[Principal, Depends(_principal)]) -> Principal:
     """The caller, who must hold an operator key (403 for vehicle keys)."""
     if who.role != "operator":
         raise HTTPException(403, "this needs an operator key; vehicle keys may only report events")
@@ -222,6 +250,8 @@ def create_app(
 
     db = Database(settings.database_url)
     registry = ServiceRegistry(db, area, config, dispatcher_factory, tz=tz, clock=the_clock)
+    committer = GroupCommitter(db)
+    inflight: dict[tuple[int, str], asyncio.Event] = {}  # only touched on the event loop
     stop_reopt = threading.Event()
 
     def reopt_loop() -> None:
@@ -229,7 +259,7 @@ def create_app(
             for svc in registry.services():
                 try:
                     now_s = svc.day.seconds(registry.now())
-                    svc.reoptimise_once(db, now=now_s, time_limit=settings.reopt_time_limit_s)
+                    svc.reoptimise_once(committer, now=now_s, time_limit=settings.reopt_time_limit_s)
                 except Exception:  # the background loop must survive any solver failure
                     log.exception(
                         "re-optimisation of operator %d failed; the current plan stays", svc.operator_id
@@ -255,6 +285,7 @@ def create_app(
             stop_reopt.set()
             if thread is not None:
                 thread.join(timeout=settings.reopt_time_limit_s + 5)
+            committer.close()
             db.dispose()
 
     app = FastAPI(
@@ -269,6 +300,8 @@ def create_app(
     )
     app.state.registry = registry
     app.state.db = db
+    app.state.committer = committer
+    app.state.key_cache = {}
     app.state.settings = settings
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -295,6 +328,11 @@ def create_app(
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error (nothing was committed): %s", type(exc).__name__)
         return _err(500, "internal error; nothing was changed. The operator's log has the details")
+
+    @app.exception_handler(CommitFailedError)
+    async def _commit_failed(_req: Request, exc: CommitFailedError) -> JSONResponse:
+        log.error("commit failed: %s", exc)
+        return _err(503, "the database could not store this change, so it was not made; retry shortly")
 
     @app.exception_handler(SQLAlchemyError)
     async def _db_error(_req: Request, exc: SQLAlchemyError) -> JSONResponse:
@@ -521,6 +559,82 @@ def create_app(
             raise HTTPException(404, f"no ride request {request_id!r} for this operator")
         return row  # type: ignore[no-any-return]
 
+    def find_by_key(operator_id: int, key: str) -> RideRequestRow | None:
+        with db.read() as session:
+            return session.scalar(
+                select(RideRequestRow).where(
+                    RideRequestRow.operator_id == operator_id, RideRequestRow.idempotency_key == key
+                )
+            )
+
+    async def book(
+        svc: OperatorService, body: RideRequestIn, who: Principal, idem: str | None, digest: str
+    ) -> RideRequestOut:
+        """Decide the request, commit the answer (group commit), then return it.
+
+        Runs on the event loop: the dispatcher call is short and the commit is awaited.
+        """
+        now_s = svc.day.seconds(registry.now())
+        rid = new_request_id()
+        req, p_walk, d_walk = core_request(rid, body, now_s, svc.day)
+        row = RideRequestRow(
+            id=rid,
+            operator_id=who.operator_id,
+            idempotency_key=idem,
+            body_hash=digest,
+            service_date=svc.day.date.isoformat(),
+            pickup_stop=stop_ids[req.pickup],
+            dropoff_stop=stop_ids[req.dropoff],
+            pickup_walk_m=p_walk,
+            dropoff_walk_m=d_walk,
+            passengers=req.passengers,
+            wheelchair=req.wheelchair,
+            kind=req.kind.value,
+            booked_at_s=req.booked_at,
+            earliest_pickup_s=req.earliest_pickup,
+            latest_pickup_s=req.latest_pickup,
+            latest_dropoff_s=req.latest_dropoff,
+            max_ride_s=req.max_ride,
+            pickup_service_s=req.pickup_service,
+            dropoff_service_s=req.dropoff_service,
+            created_at=_dt.datetime.now(_dt.UTC),
+            updated_at=_dt.datetime.now(_dt.UTC),
+        )
+        seqs: dict[str, list[list[str]]] = {}
+        with svc.lock:
+            result = svc.dispatcher.submit(req, now=now_s)
+            vehicle_id = getattr(result, "vehicle_id", None)
+            if vehicle_id is not None:
+                svc.version += 1
+                seqs = plan_sequences(svc.dispatcher, [vehicle_id])
+                start, end = result.pickup_window
+                row.status, row.vehicle_id = "assigned", vehicle_id
+                row.promise_pickup_start_s = int(start)
+                row.promise_pickup_end_s = int(end)
+                row.promise_dropoff_eta_s = int(result.dropoff_eta)
+                row.promise_latest_dropoff_s = int(result.latest_dropoff)
+                promised = getattr(result, "request", None)
+                if promised is not None:  # the dispatcher may tighten the ride-time limit
+                    row.max_ride_s = int(promised.max_ride)
+            else:
+                row.status, row.vehicle_id = "refused", None
+                row.reason = str(getattr(result, "reason", "no vehicle can serve this request"))
+
+            def work(session: Session) -> None:
+                session.add(row)
+                write_plans(session, svc, seqs)
+
+            ticket = committer.enqueue(work)  # queued under the lock: database order = dispatcher order
+        try:
+            await ticket.wait_async()
+        except CommitFailedError:
+            if vehicle_id is not None:
+                with svc.lock:  # not durable, so not promised: take it back
+                    svc.dispatcher.cancel(rid, now=now_s)
+                    svc.version += 1
+            raise
+        return row_out(row)
+
     # ------------------------------------------------------------------ endpoints
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
@@ -552,7 +666,7 @@ def create_app(
         },
         tags=["ride requests"],
     )
-    def create_ride_request(
+    async def create_ride_request(
         body: RideRequestIn,
         response: Response,
         who: OperatorWho,
@@ -567,77 +681,25 @@ def create_app(
         ``Idempotency-Key`` to make retries safe: the same key returns the first answer.
         """
         digest = _body_hash(body)
-        svc = registry.get(who.operator_id)
-        with db.write() as session:
-            if idempotency_key is not None:
-                prior = session.scalar(
-                    select(RideRequestRow).where(
-                        RideRequestRow.operator_id == who.operator_id,
-                        RideRequestRow.idempotency_key == idempotency_key,
-                    )
-                )
-                if prior is not None:
-                    if prior.body_hash != digest:
-                        raise HTTPException(
-                            409, "this Idempotency-Key was used with a different body; use a new key"
-                        )
-                    response.status_code = 200
-                    return row_out(prior)
-            now_s = svc.day.seconds(registry.now())
-            rid = new_request_id()
-            req, p_walk, d_walk = core_request(rid, body, now_s, svc.day)
-            seqs: dict[str, list[list[str]]] = {}
-            with svc.lock:
-                result = svc.dispatcher.submit(req, now=now_s)
-                vehicle_id = getattr(result, "vehicle_id", None)
-                if vehicle_id is not None:
-                    svc.version += 1
-                    seqs = plan_sequences(svc.dispatcher, [vehicle_id])
-            row = RideRequestRow(
-                id=rid,
-                operator_id=who.operator_id,
-                idempotency_key=idempotency_key,
-                body_hash=digest,
-                service_date=svc.day.date.isoformat(),
-                status="assigned" if vehicle_id is not None else "refused",
-                vehicle_id=vehicle_id,
-                reason=None if vehicle_id is not None else str(getattr(result, "reason", "refused")),
-                pickup_stop=stop_ids[req.pickup],
-                dropoff_stop=stop_ids[req.dropoff],
-                pickup_walk_m=p_walk,
-                dropoff_walk_m=d_walk,
-                passengers=req.passengers,
-                wheelchair=req.wheelchair,
-                kind=req.kind.value,
-                booked_at_s=req.booked_at,
-                earliest_pickup_s=req.earliest_pickup,
-                latest_pickup_s=req.latest_pickup,
-                latest_dropoff_s=req.latest_dropoff,
-                max_ride_s=req.max_ride,
-                pickup_service_s=req.pickup_service,
-                dropoff_service_s=req.dropoff_service,
-            )
-            if vehicle_id is not None:
-                start, end = result.pickup_window
-                row.promise_pickup_start_s = int(start)
-                row.promise_pickup_end_s = int(end)
-                row.promise_dropoff_eta_s = int(result.dropoff_eta)
-                row.promise_latest_dropoff_s = int(result.latest_dropoff)
-                promised = getattr(result, "request", None)
-                if promised is not None:  # the dispatcher may tighten the ride-time limit
-                    row.max_ride_s = int(promised.max_ride)
-            try:
-                session.add(row)
-                write_plans(session, svc, seqs)
-                session.commit()
-            except (IntegrityError, SQLAlchemyError):
-                session.rollback()
-                if vehicle_id is not None:
-                    with svc.lock:
-                        svc.dispatcher.cancel(rid, now=now_s)
-                        svc.version += 1
-                raise
-        return row_out(row)
+        svc: OperatorService | None = registry.peek(who.operator_id)
+        if svc is None:
+            svc = await run_in_threadpool(registry.get, who.operator_id)
+        if idempotency_key is None:
+            return await book(svc, body, who, None, digest)
+        slot = (who.operator_id, idempotency_key)
+        while (busy := inflight.get(slot)) is not None:  # one request per key at a time
+            await busy.wait()
+        inflight[slot] = asyncio.Event()
+        try:
+            prior = await run_in_threadpool(find_by_key, who.operator_id, idempotency_key)
+            if prior is not None:
+                if prior.body_hash != digest:
+                    raise HTTPException(409, "this Idempotency-Key was used with another body; use a new key")
+                response.status_code = 200
+                return row_out(prior)
+            return await book(svc, body, who, idempotency_key, digest)
+        finally:
+            inflight.pop(slot).set()
 
     @app.get(
         "/v1/ride-requests/{request_id}",
@@ -659,25 +721,37 @@ def create_app(
     def cancel_ride_request(request_id: str, who: OperatorWho) -> RideRequestOut:
         """Cancel a booking that has not been picked up yet; its seat is freed at once."""
         svc = registry.get(who.operator_id)
-        with db.write() as session:
+        with db.read() as session:
             row = own_row(session, request_id, who)
-            if row.status == "cancelled":
-                return row_out(row)
-            if row.status != "assigned":
-                raise HTTPException(409, f"a ride request in status {row.status!r} cannot be cancelled")
-            if row.service_date == svc.day.date.isoformat():
-                now_s = svc.day.seconds(registry.now())
-                with svc.lock:
-                    ok = svc.dispatcher.cancel(request_id, now=now_s)
-                    svc.version += 1
-                    seqs = plan_sequences(svc.dispatcher, [row.vehicle_id]) if row.vehicle_id else {}
-                if not ok:
-                    raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")
-                write_plans(session, svc, seqs)
-            row.status = "cancelled"
-            row.updated_at = _dt.datetime.now(_dt.UTC)
-            session.commit()
+        if row.status == "cancelled":
             return row_out(row)
+        if row.status != "assigned":
+            raise HTTPException(409, f"a ride request in status {row.status!r} cannot be cancelled")
+        seqs: dict[str, list[list[str]]] = {}
+        changed_at = _dt.datetime.now(_dt.UTC)
+
+        def work(session: Session) -> None:
+            stored = session.get(RideRequestRow, request_id)
+            if stored is not None:
+                stored.status = "cancelled"
+                stored.updated_at = changed_at
+            write_plans(session, svc, seqs)
+
+        if row.service_date == svc.day.date.isoformat():
+            now_s = svc.day.seconds(registry.now())
+            with svc.lock:
+                if not svc.dispatcher.cancel(request_id, now=now_s):
+                    raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")
+                svc.version += 1
+                if row.vehicle_id:
+                    seqs = plan_sequences(svc.dispatcher, [row.vehicle_id])
+                ticket = committer.enqueue(work)
+        else:
+            ticket = committer.enqueue(work)
+        ticket.wait()
+        row.status = "cancelled"
+        row.updated_at = changed_at
+        return row_out(row)
 
     @app.get("/v1/vehicles", response_model=list[VehicleOut], responses=_ERRORS, tags=["vehicles"])
     def list_vehicles(who: OperatorWho) -> list[VehicleOut]:
@@ -732,64 +806,77 @@ def create_app(
             stop_id=ev.stop_id,
             request_id=ev.request_id,
         )
-        with db.write() as session:
-            if ev.type == "position":
-                if ev.lon is None or ev.lat is None:
-                    raise InvalidRequestError("a position event needs 'lon' and 'lat'")
+        if ev.type == "position":
+            if ev.lon is None or ev.lat is None:
+                raise InvalidRequestError("a position event needs 'lon' and 'lat'")
+            lon, lat = ev.lon, ev.lat
+
+            def moved(session: Session) -> None:
                 vrow = session.get(VehicleRow, (who.operator_id, vehicle_id))
                 if vrow is not None:
-                    vrow.last_lon, vrow.last_lat = ev.lon, ev.lat
+                    vrow.last_lon, vrow.last_lat = lon, lat
                     vrow.last_seen_at = at_dt.astimezone(_dt.UTC)
                 session.add(event_row)
-                session.commit()
-                return EventAck(accepted=True, type=ev.type)
-            if ev.type == "arrived":
-                if ev.stop_id is None:
-                    raise InvalidRequestError("an arrived event needs 'stop_id'")
-                loc = area.stop_index(ev.stop_id)
-                with svc.lock:
-                    svc.dispatcher.record_arrival(vehicle_id, loc, at=at_s)
-                    svc.version += 1
-                    seqs = plan_sequences(svc.dispatcher, [vehicle_id])
-                write_plans(session, svc, seqs)
-                session.add(event_row)
-                session.commit()
-                return EventAck(accepted=True, type=ev.type)
-            if ev.request_id is None:
-                raise InvalidRequestError(f"a {ev.type} event needs 'request_id'")
-            row = own_row(session, ev.request_id, who)
-            if row.vehicle_id != vehicle_id or row.service_date != date:
-                raise HTTPException(
-                    409, f"ride request {row.id!r} is not assigned to vehicle {vehicle_id!r} today"
-                )
-            needed = {"picked_up": "assigned", "no_show": "assigned", "dropped_off": "onboard"}[ev.type]
-            if row.status != needed:
-                raise HTTPException(
-                    409, f"cannot record {ev.type} for a ride request in status {row.status!r}"
-                )
-            record: Callable[..., None] = {
-                "picked_up": svc.dispatcher.record_pickup,
-                "dropped_off": svc.dispatcher.record_dropoff,
-                "no_show": svc.dispatcher.record_no_show,
-            }[ev.type]
+
+            committer.run(moved)
+            return EventAck(accepted=True, type=ev.type)
+        if ev.type == "arrived":
+            if ev.stop_id is None:
+                raise InvalidRequestError("an arrived event needs 'stop_id'")
+            loc = area.stop_index(ev.stop_id)
             with svc.lock:
-                try:
-                    record(row.id, at=at_s)
-                except (LookupError, ValueError) as exc:
-                    raise HTTPException(409, f"the dispatcher refused this event: {exc}") from exc
+                svc.dispatcher.record_arrival(vehicle_id, loc, at=at_s)
                 svc.version += 1
                 seqs = plan_sequences(svc.dispatcher, [vehicle_id])
-            write_plans(session, svc, seqs)
-            if ev.type == "picked_up":
-                row.status, row.picked_up_at_s = "onboard", at_s
-            elif ev.type == "dropped_off":
-                row.status, row.dropped_off_at_s = "completed", at_s
-            else:
-                row.status = "no_show"
-            row.updated_at = _dt.datetime.now(_dt.UTC)
-            session.add(event_row)
-            session.commit()
-            return EventAck(accepted=True, type=ev.type, request_status=row.status)
+
+                def arrived(session: Session) -> None:
+                    write_plans(session, svc, seqs)
+                    session.add(event_row)
+
+                ticket = committer.enqueue(arrived)
+            ticket.wait()
+            return EventAck(accepted=True, type=ev.type)
+        if ev.request_id is None:
+            raise InvalidRequestError(f"a {ev.type} event needs 'request_id'")
+        with db.read() as session:
+            row = own_row(session, ev.request_id, who)
+        if row.vehicle_id != vehicle_id or row.service_date != date:
+            raise HTTPException(
+                409, f"ride request {row.id!r} is not assigned to vehicle {vehicle_id!r} today"
+            )
+        needed = {"picked_up": "assigned", "no_show": "assigned", "dropped_off": "onboard"}[ev.type]
+        if row.status != needed:
+            raise HTTPException(409, f"cannot record {ev.type} for a ride request in status {row.status!r}")
+        record: Callable[..., None] = {
+            "picked_up": svc.dispatcher.record_pickup,
+            "dropped_off": svc.dispatcher.record_dropoff,
+            "no_show": svc.dispatcher.record_no_show,
+        }[ev.type]
+        new_status = {"picked_up": "onboard", "dropped_off": "completed", "no_show": "no_show"}[ev.type]
+        rid = row.id
+        with svc.lock:
+            try:
+                record(rid, at=at_s)
+            except (LookupError, ValueError) as exc:
+                raise HTTPException(409, f"the dispatcher refused this event: {exc}") from exc
+            svc.version += 1
+            seqs = plan_sequences(svc.dispatcher, [vehicle_id])
+
+            def ride_event(session: Session) -> None:
+                stored = session.get(RideRequestRow, rid)
+                if stored is not None:
+                    stored.status = new_status
+                    if ev.type == "picked_up":
+                        stored.picked_up_at_s = at_s
+                    elif ev.type == "dropped_off":
+                        stored.dropped_off_at_s = at_s
+                    stored.updated_at = _dt.datetime.now(_dt.UTC)
+                write_plans(session, svc, seqs)
+                session.add(event_row)
+
+            ticket = committer.enqueue(ride_event)
+        ticket.wait()
+        return EventAck(accepted=True, type=ev.type, request_status=new_status)
 
     @app.get("/v1/kpis", response_model=Kpis, responses=_ERRORS, tags=["service"])
     def kpis(who: OperatorWho) -> Kpis:

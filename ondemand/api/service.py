@@ -14,6 +14,8 @@ promises are hard windows of the requests (:meth:`ondemand.routing.model.Request
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import datetime as _dt
 import json
@@ -39,13 +41,14 @@ from ondemand.api.db import (
     make_engine,
     migrate,
 )
-from ondemand.errors import InvalidRequestError
+from ondemand.errors import CommitFailedError, InvalidRequestError
 from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "AreaLike",
     "Database",
     "DispatcherLike",
+    "GroupCommitter",
     "OperatorService",
     "ServiceConfig",
     "ServiceDay",
@@ -305,6 +308,117 @@ def insertion_dispatcher_factory(rules: ServiceRules) -> DispatcherFactory:
     return build
 
 
+class _Ticket:
+    """One unit of work waiting for the group commit."""
+
+    __slots__ = ("future", "work")
+
+    def __init__(self, work: Callable[[Session], None]) -> None:
+        self.work = work
+        self.future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until the work is durably committed; raise ``CommitFailedError`` if it was not."""
+        try:
+            self.future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise CommitFailedError(f"the database did not commit within {timeout:.0f} s") from exc
+
+    async def wait_async(self, timeout: float = 30.0) -> None:
+        """:meth:`wait` for coroutines: the event loop is not blocked."""
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self.future), timeout)
+        except TimeoutError as exc:
+            raise CommitFailedError(f"the database did not commit within {timeout:.0f} s") from exc
+
+    def _finish(self, error: BaseException | None) -> None:
+        if error is None:
+            self.future.set_result(None)
+        else:
+            failure = CommitFailedError(f"the database refused the change ({type(error).__name__})")
+            failure.__cause__ = error
+            self.future.set_exception(failure)
+
+
+class GroupCommitter:
+    """One writer thread that commits queued changes in batches: one ``fsync`` per batch.
+
+    Handlers enqueue a change while they hold the dispatcher lock (so the database sees
+    changes in the dispatcher's order) and wait for the ticket before they answer. A
+    batch is committed in one transaction; if that fails, its changes are retried one
+    by one (each in a SAVEPOINT), so one bad change does not take the others down.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[_Ticket] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self.batches = 0
+        self.changes = 0
+        self._thread = threading.Thread(target=self._run, name="ondemand-commit", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, work: Callable[[Session], None]) -> _Ticket:
+        """Queue ``work(session)`` for the next batch."""
+        ticket = _Ticket(work)
+        with self._cond:
+            if self._closed:
+                ticket._finish(RuntimeError("the server is shutting down"))
+                return ticket
+            self._queue.append(ticket)
+            self._cond.notify()
+        return ticket
+
+    def run(self, work: Callable[[Session], None]) -> None:
+        """Queue ``work`` and wait until it is committed."""
+        self.enqueue(work).wait()
+
+    def close(self) -> None:
+        """Commit what is queued and stop the writer thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            errors: dict[int, BaseException] = {}
+            try:
+                with self.db.write() as session:
+                    for ticket in batch:
+                        ticket.work(session)
+                    session.commit()
+            except Exception:  # retry one by one so that only the bad change fails
+                errors = self._one_by_one(batch)
+            self.batches += 1
+            self.changes += len(batch)
+            for k, ticket in enumerate(batch):
+                ticket._finish(errors.get(k))
+
+    def _one_by_one(self, batch: list[_Ticket]) -> dict[int, BaseException]:
+        errors: dict[int, BaseException] = {}
+        try:
+            with self.db.write() as session:
+                for k, ticket in enumerate(batch):
+                    try:
+                        with session.begin_nested():
+                            ticket.work(session)
+                    except Exception as exc:  # this change only
+                        errors[k] = exc
+                session.commit()
+        except Exception as exc:  # the database itself failed: nothing was committed
+            log.error("commit of %d changes failed: %s", len(batch), type(exc).__name__)
+            return dict.fromkeys(range(len(batch)), exc)
+        return errors
+
+
 def new_request_id() -> str:
     """A fresh ride-request id."""
     return "rr_" + uuid.uuid4().hex[:20]
@@ -367,7 +481,7 @@ class OperatorService:
         self.restore_failures = 0
         self._tt = tt
 
-    def reoptimise_once(self, db: Database, *, now: int, time_limit: float) -> bool:
+    def reoptimise_once(self, committer: GroupCommitter, *, now: int, time_limit: float) -> bool:
         """Re-optimise the plan without holding the lock while the solver runs.
 
         With a dispatcher that offers ``reoptimisation_snapshot``/``apply_reoptimised``
@@ -394,27 +508,29 @@ class OperatorService:
             if not any(r.stops for r in plan.routes):
                 return False
             candidate = darp_reoptimise(plan, self._tt, now=now, time_limit=time_limit)
-        # lock order: database first, then the dispatcher (as every request handler)
-        with db.write() as session:
-            with self.lock:
-                before = vehicle_of_requests(d.plan)
-                if candidate is not None and apply is not None:
-                    adopted = bool(apply(candidate, version=version))
-                else:  # a dispatcher without snapshots: solve under the lock
-                    adopted = bool(d.reoptimise(now=now, time_limit=time_limit))
-                if not adopted:
-                    return False
-                after = vehicle_of_requests(d.plan)
-                seqs = plan_sequences(d, [r.vehicle.id for r in d.plan.routes])
-                self.version += 1
+        with self.lock:
+            before = vehicle_of_requests(d.plan)
+            if candidate is not None and apply is not None:
+                adopted = bool(apply(candidate, version=version))
+            else:  # a dispatcher without snapshots: solve under the lock
+                adopted = bool(d.reoptimise(now=now, time_limit=time_limit))
+            if not adopted:
+                return False
+            after = vehicle_of_requests(d.plan)
+            seqs = plan_sequences(d, [r.vehicle.id for r in d.plan.routes])
+            self.version += 1
             moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
-            write_plans(session, self, seqs)
-            for rid, vid in moved.items():
-                row = session.get(RideRequestRow, rid)
-                if row is not None:
-                    row.vehicle_id = vid
-                    row.updated_at = _dt.datetime.now(_dt.UTC)
-            session.commit()
+
+            def work(session: Session) -> None:
+                write_plans(session, self, seqs)
+                for rid, vid in moved.items():
+                    row = session.get(RideRequestRow, rid)
+                    if row is not None:
+                        row.vehicle_id = vid
+                        row.updated_at = _dt.datetime.now(_dt.UTC)
+
+            ticket = committer.enqueue(work)
+        ticket.wait()
         log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
         return True
 
@@ -457,6 +573,13 @@ class ServiceRegistry:
                 svc = self._create(operator_id, day)
                 self._services[operator_id] = svc
             return svc
+
+    def peek(self, operator_id: int) -> OperatorService | None:
+        """The operator's service if it exists for today (no locking, no database)."""
+        svc = self._services.get(operator_id)
+        if svc is not None and svc.day.date == ServiceDay.of(self.now(), self.tz).date:
+            return svc
+        return None
 
     def services(self) -> list[OperatorService]:
         """The services created so far."""

@@ -1,0 +1,275 @@
+"""Load benchmark of the live API: bookings per second and latency against a Senboku-size service.
+
+Starts ``uvicorn`` with the API in a subprocess on 127.0.0.1 (one process, durable SQLite:
+WAL + ``synchronous=FULL``), then an open-loop client books ASAP rides between random
+meeting points at increasing target rates, each for ``--duration`` seconds, from a pool of
+threads with keep-alive connections. A rate counts as *sustained* when at least 95 % of
+the offered bookings were answered within the step and the p99 latency is below 100 ms.
+
+    python benchmarks/bench_api.py                       # Senboku (OSM data), 2 and 10 vans
+    python benchmarks/bench_api.py --area synthetic      # 50 synthetic stops, no data needed
+    python benchmarks/bench_api.py --vans 2 --rates 100,200,300 --duration 10
+
+The service clock starts at 10:00 today (Tokyo) so that the vans are on shift whatever
+the wall-clock time; background re-optimisation runs every 30 s as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+TZ = ZoneInfo("Asia/Tokyo")
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- server
+
+
+def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> None:
+    """Run the API (blocking) for the benchmark."""
+    import logging
+
+    import uvicorn
+
+    from ondemand.api._synthetic import SyntheticArea, synthetic_service
+    from ondemand.api.app import create_app
+    from ondemand.api.service import service_config_from_scenario
+    from ondemand.api.settings import ApiSettings
+
+    logging.basicConfig(level=logging.WARNING)
+    if area_name == "synthetic":
+        area = SyntheticArea.grid(50)
+        config = synthetic_service(area, n_vehicles=vans, seats=8, start=9 * 3600, end=18 * 3600)
+    else:
+        from ondemand.routing.area import build_service_area
+        from ondemand.scenario import load_scenario
+
+        sc = load_scenario(REPO / "scenarios" / f"{area_name}.toml")
+        area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops)  # type: ignore[assignment]
+        config = service_config_from_scenario(sc, area)
+        template = config.vehicles[0]
+        config = replace(config, vehicles=tuple(replace(template, id=f"v{k + 1}") for k in range(vans)))
+    start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
+    t0 = time.monotonic()
+
+    def clock() -> dt.datetime:
+        return start + dt.timedelta(seconds=time.monotonic() - t0)
+
+    settings = ApiSettings(database_url=db_url, reopt_interval_s=reopt_s)
+    app = create_app(area, config, settings=settings, clock=clock)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(area: str, vans: int, db_url: str, reopt_s: float) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    cmd = [sys.executable, __file__, "--serve", "--area", area, "--vans", str(vans), "--port", str(port)]
+    cmd += ["--db", db_url, "--reopt", str(reopt_s)]
+    proc = subprocess.Popen(cmd, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    raise RuntimeError("server not ready after 120 s")
+
+
+# ----------------------------------------------------------------------------- client
+
+
+@dataclass
+class Step:
+    """The outcome of one target rate."""
+
+    rate: float
+    offered: int
+    answered: int
+    errors: int
+    assigned: int
+    refused: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_ms: float = float("nan")
+
+    @property
+    def throughput(self) -> float:
+        """Answered bookings per second."""
+        return self.answered / self.seconds
+
+    @property
+    def sustained(self) -> bool:
+        """At least 95 % answered in time and p99 under 100 ms."""
+        return self.answered >= 0.95 * self.offered and self.p99_ms < 100.0 and self.errors == 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def run_step(base: str, key: str, stop_ids: list[str], rate: float, duration: float, threads: int) -> Step:
+    """Offer ``rate`` bookings/s for ``duration`` s (open loop) and measure."""
+    n = int(rate * duration)
+    slots = [i / rate for i in range(n)]
+    lock = threading.Lock()
+    nxt = [0]
+    lat: list[float] = []
+    outcome = {"assigned": 0, "refused": 0, "errors": 0}
+    t_start = time.perf_counter() + 0.2
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+            while True:
+                with lock:
+                    i = nxt[0]
+                    nxt[0] += 1
+                if i >= n:
+                    return
+                wait = t_start + slots[i] - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                p, q = rng.sample(stop_ids, 2)
+                body = {"pickup": {"stop_id": p}, "dropoff": {"stop_id": q}, "passengers": rng.choice([1, 1, 1, 2])}
+                t = time.perf_counter()
+                try:
+                    r = client.post("/v1/ride-requests", json=body)
+                    ok = r.status_code == 201
+                    status = r.json().get("status") if ok else None
+                except httpx.HTTPError:
+                    ok, status = False, None
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    if ok:
+                        lat.append(ms)
+                        outcome[str(status)] = outcome.get(str(status), 0) + 1
+                    else:
+                        outcome["errors"] += 1
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    elapsed = max(time.perf_counter() - t_start, duration)
+    return Step(
+        rate=rate,
+        offered=n,
+        answered=len(lat),
+        errors=outcome["errors"],
+        assigned=outcome.get("assigned", 0),
+        refused=outcome.get("refused", 0),
+        seconds=elapsed,
+        p50_ms=_pct(lat, 0.50),
+        p99_ms=_pct(lat, 0.99),
+        max_ms=max(lat, default=float("nan")),
+    )
+
+
+def bench(area: str, vans: int, rates: list[float], duration: float, threads: int, reopt_s: float) -> list[Step]:
+    """Start a fresh server and database, then run every rate in turn."""
+    from ondemand.api.db import create_api_key
+    from ondemand.api.service import Database
+
+    with tempfile.TemporaryDirectory(prefix="ondemand-bench-") as tmp:
+        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        db = Database(db_url)
+        with db.write() as session:
+            key = create_api_key(session, "bench")
+            session.commit()
+        db.dispose()
+        proc, port = _start(area, vans, db_url, reopt_s)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            stops = httpx.get(f"{base}/v1/stops", headers={"Authorization": f"Bearer {key}"}).json()
+            stop_ids = [s["id"] for s in stops]
+            steps = []
+            for rate in rates:
+                cpu0 = _cpu_seconds(proc.pid)
+                step = run_step(base, key, stop_ids, rate, duration, threads)
+                step.server_cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / max(step.answered, 1)
+                steps.append(step)
+                print(
+                    f"  {area} {vans:>2} vans  offered {rate:>5.0f}/s: answered {step.throughput:6.1f}/s "
+                    f"p50 {step.p50_ms:6.1f} ms  p99 {step.p99_ms:6.1f} ms  max {step.max_ms:6.1f} ms  "
+                    f"assigned {step.assigned:>5} refused {step.refused:>5} errors {step.errors:>3}  "
+                    f"server CPU {step.server_cpu_ms:4.1f} ms/booking  "
+                    f"{'sustained' if step.sustained else 'NOT sustained'}",
+                    flush=True,
+                )
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    return steps
+
+
+def main() -> None:
+    """Command line."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--area", default="senboku", help="'senboku' (OSM data) or 'synthetic' (50 stops)")
+    ap.add_argument("--vans", default="2,10", help="comma-separated fleet sizes")
+    ap.add_argument("--rates", default="50,100,200,300,400", help="comma-separated target bookings/s")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
+    ap.add_argument("--threads", type=int, default=48, help="client threads")
+    ap.add_argument("--reopt", type=float, default=30.0, help="re-optimisation interval (s), 0 = off")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--db", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.area, int(args.vans), args.port, args.db, args.reopt)
+        return
+    print(f"bench_api {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, area {args.area}")
+    results = {}
+    for vans in [int(v) for v in args.vans.split(",")]:
+        steps = bench(args.area, vans, [float(r) for r in args.rates.split(",")], args.duration, args.threads, args.reopt)
+        best = max((s.throughput for s in steps if s.sustained), default=0.0)
+        print(f"  => {vans} vans: highest sustained rate {best:.0f} bookings/s (p99 < 100 ms, >= 95 % answered)")
+        results[vans] = [s.__dict__ | {"throughput": s.throughput, "sustained": s.sustained} for s in steps]
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -241,6 +241,10 @@ class _Day:
         self.special = fare_table(self.stops, fares)
         self.flat = fares.flat_jpy
         self._paths: dict[tuple[int, int], Any] = {}
+        self.dirty = True
+        self.last_advance: int | None = None
+        self.vehicle_of: dict[str, str] = {}
+        self.suspect: set[str] = set()
 
     # -- plumbing
     @property
@@ -250,10 +254,19 @@ class _Day:
     def emit(self, ev: Event) -> None:
         self.events.append(ev)
 
-    def poke(self) -> None:
-        for ev in self.wake.values():
-            if not ev.triggered:
+    def poke(self, vid: str | None = None) -> None:
+        """Wake one vehicle (its plan changed) or all of them (``None``)."""
+        self.dirty = True
+        for v, ev in self.wake.items():
+            if (vid is None or v == vid) and not ev.triggered:
                 ev.succeed()
+
+    def advance(self) -> None:
+        """``dispatcher.advance(now)``, once per instant unless the dispatcher changed since."""
+        if self.dirty or self.last_advance != self.now:
+            self.disp.advance(self.now)
+            self.last_advance = self.now
+            self.dirty = False
 
     def _fresh_wake(self, vid: str) -> simpy.Event:
         if self.wake[vid].triggered:
@@ -302,6 +315,7 @@ class _Day:
                 )
             )
             answer = self.disp.submit(req, now=now)
+            self.dirty = True
             if hasattr(answer, "vehicle_id"):
                 pw = answer.pickup_window
                 self.state[trip.id] = "assigned"
@@ -316,9 +330,10 @@ class _Day:
                         latest_dropoff=int(answer.latest_dropoff),
                     )
                 )
+                self.vehicle_of[trip.id] = str(answer.vehicle_id)
                 if trip.cancel_at is not None:
                     self.env.process(self.canceller(trip))
-                self.poke()
+                self.poke(str(answer.vehicle_id))
             else:
                 self.state[trip.id] = "refused"
                 self.emit(
@@ -338,7 +353,10 @@ class _Day:
         if self.disp.cancel(trip.id, now=self.now):
             self.state[trip.id] = "cancelled"
             self.emit(RequestCancelled(t=self.now, request_id=trip.id))
-            self.poke()
+            vid = self.vehicle_of[trip.id]
+            self.suspect.add(vid)  # the vehicle may be committed to the cancelled stop
+            self.poke(vid)
+        self.dirty = True
 
     def reoptimiser(self) -> Generator[simpy.Event, Any, None]:
         every = self.svc.reoptimise_every_s
@@ -349,6 +367,7 @@ class _Day:
             yield self.env.timeout(t - self.now)
             if self.disp.reoptimise(now=self.now, time_limit=self.svc.reoptimise_time_limit_s):
                 self.poke()
+            self.dirty = True
             t += every
 
     # -- vehicles
@@ -388,6 +407,7 @@ class _Day:
             )
         self.emit(VehicleArrived(t=self.now, vehicle_id=vid, stop=b))
         self.disp.record_arrival(vid, b, at=self.now)
+        self.dirty = True
 
     def vehicle(self, veh: Vehicle) -> Generator[simpy.Event, Any, None]:
         vid = veh.id
@@ -400,11 +420,11 @@ class _Day:
             guard += 1
             if guard > 1_000_000:  # pragma: no cover - a dispatcher that never converges
                 raise RuntimeError(f"vehicle {vid}: itinerary does not progress")
-            self.disp.advance(self.now)
+            self.advance()
             itinerary = self.disp.itinerary(vid)
             if not itinerary:
-                committed_at = self._committed_location(vid)
-                if committed_at is not None and committed_at != loc:  # a leg whose stop was cancelled
+                committed_at = self._cancelled_leg(vid, loc)
+                if committed_at is not None:  # a committed leg whose stop was cancelled
                     yield from self._drive(vid, loc, committed_at)
                     loc = committed_at
                     continue
@@ -416,17 +436,14 @@ class _Day:
             target = int(head.location)
             committed = getattr(head, "committed", None)
             if committed is False:
-                # Wait until the dispatcher commits the leg (its planned departure).
+                # Leave so as to arrive at the planned service start; the dispatcher has
+                # committed the leg by then (its planned departure is not later).
                 until = int(head.eta) - int(self.dur[loc, target])
-                next_dep = getattr(self.disp, "next_departure", None)
-                nd = next_dep() if next_dep is not None else None
-                if nd is not None and nd > self.now:
-                    until = min(until, nd)
                 if until > self.now:
                     yield from self._wait(vid, until)
                     continue
-                committed_at = self._committed_location(vid)
-                if committed_at is not None and committed_at != loc:  # a leg whose stop was cancelled
+                committed_at = self._cancelled_leg(vid, loc)
+                if committed_at is not None:  # a committed leg whose stop was cancelled
                     yield from self._drive(vid, loc, committed_at)
                     loc = committed_at
                     continue
@@ -457,6 +474,7 @@ class _Day:
                     self.state[rid] = "no_show"
                     self.emit(NoShow(t=self.now, request_id=rid, vehicle_id=vid, stop=loc))
                     self.disp.record_no_show(rid, at=self.now)
+                    self.dirty = True
                     continue
                 self.state[rid] = "onboard"
                 self.onboard[vid] += req.passengers
@@ -473,6 +491,7 @@ class _Day:
                     )
                 )
                 self.disp.record_pickup(rid, at=self.now)
+                self.dirty = True
                 if req.pickup_service > 0:
                     yield self.env.timeout(req.pickup_service)
             else:
@@ -490,6 +509,7 @@ class _Day:
                     )
                 )
                 self.disp.record_dropoff(rid, at=self.now)
+                self.dirty = True
                 if req.dropoff_service > 0:
                     yield self.env.timeout(req.dropoff_service)
         home = veh.end if veh.end is not None else self.depot
@@ -497,12 +517,26 @@ class _Day:
             yield from self._drive(vid, loc, home)
         self.emit(ShiftEnded(t=self.now, vehicle_id=vid, stop=home))
 
-    def _committed_location(self, vid: str) -> int | None:
-        """Where the dispatcher believes the vehicle is going (its solver start), if it says."""
+    def _cancelled_leg(self, vid: str, loc: int) -> int | None:
+        """Where to drive to finish a committed leg whose stop was cancelled, if anywhere.
+
+        Asked only after a cancellation of one of the vehicle's requests (the one way a
+        committed leg loses its stop), since building the plan costs O(fleet). The
+        dispatcher's solver start is where the vehicle is committed to go; when that is
+        where it already stands, the arrival is reported again so the empty leg closes.
+        """
+        if vid not in self.suspect:
+            return None
+        self.suspect.discard(vid)
         plan = getattr(self.disp, "plan", None)
         if plan is None or not hasattr(plan, "route_of"):
             return None
-        return int(plan.route_of(vid).vehicle.start)
+        start = int(plan.route_of(vid).vehicle.start)
+        if start == loc:
+            self.disp.record_arrival(vid, loc, at=self.now)
+            self.dirty = True
+            return None
+        return start
 
     def _no_more_bookings(self) -> bool:
         return len(self.requests) == len(self.order)

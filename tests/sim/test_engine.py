@@ -176,3 +176,26 @@ def test_make_request_applies_the_service_promise() -> None:
     assert r.pickup_service == 2 * sc.service.boarding_s + sc.service.wheelchair_boarding_s
     veh = [Vehicle("v1", seats=8, start=0, available_from=0, shift_end=3600)]
     assert isinstance(default_dispatcher(veh, AREA.matrix, sc.service), InsertionDispatcher)
+
+
+@pytest.mark.parametrize("which", ["fake", "insertion"])
+def test_cancel_while_driving_to_the_pickup(which: str) -> None:
+    """A rider cancelling while the vehicle drives to them: the vehicle finishes the leg and goes on."""
+    factory = fake_factory if which == "fake" else default_dispatcher
+    t0 = 10 * 3600
+
+    def day(cancel_at: int | None) -> list[Any]:
+        trips = [
+            trip("c", 9 * 3600, t0, 24, 20, cancel_at=cancel_at),  # 8 blocks = 480 s from the depot
+            trip("s", 9 * 3600 + 1, t0 + 2400, 12, 2),
+        ]
+        return _run(trips, factory=factory, fleet=1)
+
+    first = next(e for e in day(None) if isinstance(e, VehicleDeparted))
+    assert (first.from_stop, first.to_stop) == (0, 24)
+    ev = day(first.t + 100)  # cancelled on the way
+    assert request_outcomes(ev) == {"c": "cancelled", "s": "served"}
+    legs = [(e.from_stop, e.to_stop) for e in ev if isinstance(e, VehicleDeparted)]
+    assert legs[:2] == [(0, 24), (24, 12)]
+    assert promise_violations(ev) == []
+    assert isinstance(ev[-1], ShiftEnded)

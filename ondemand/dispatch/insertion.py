@@ -57,7 +57,10 @@ class _VehicleState:
     leg: _Leg | None = None
     onboard: dict[str, OnboardRider] = field(default_factory=dict)
     stops: tuple[Stop, ...] = ()
-    route: Route | None = None  # the last solver route handed out (kept for its identity)
+    anchor: int = (
+        0  # when this vehicle's plan last changed: an idle vehicle is free from max(free_at, anchor)
+    )
+    route: Route | None = None  # the solver route, rebuilt only when the vehicle's state changes
     cache: tuple[Route, RouteSchedule] | None = None
 
 
@@ -104,6 +107,7 @@ class InsertionDispatcher:
         self._status: dict[str, RequestStatus] = {}
         self._vehicle_of: dict[str, str] = {}
         self._version = 0
+        self._snapshot: tuple[int, int] | None = None
 
     # -- views -------------------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class InsertionDispatcher:
     def _adopt_insertion(self, ins: Insertion) -> Assignment:
         vs = self._vehicles[ins.vehicle_id]
         vs.stops = ins.plan.route_of(ins.vehicle_id).stops
-        vs.cache = None
+        self._touch(vs)
         rid = ins.request.id
         self._requests[rid] = ins.request
         self._status[rid] = RequestStatus.ASSIGNED
@@ -266,8 +270,9 @@ class InsertionDispatcher:
             raise ValueError(f"request {request.id!r} is already active; restore each request once")
         if now is not None:
             self._now = now if self._now is None else max(self._now, now)
-        route = self._route(vs)
-        requests = dict(self.plan.requests)
+        current = self.plan if self._now is None else self._plan_at(self._now)
+        route = current.route_of(vehicle_id)
+        requests = dict(current.requests)
         if picked_up_at is not None:
             rider = OnboardRider(request, picked_up_at)
             vehicle = replace(route.vehicle, onboard=(*route.vehicle.onboard, rider))
@@ -286,7 +291,7 @@ class InsertionDispatcher:
             sched, stops = best
             vs.onboard[request.id] = rider
             vs.stops = stops
-            vs.cache = None
+            self._touch(vs)
             status = RequestStatus.ONBOARD
             eta = sched.service_start[stops.index(drop)]
         else:
@@ -298,7 +303,7 @@ class InsertionDispatcher:
                 )
             new_route, sched = found
             vs.stops = new_route.stops
-            vs.cache = None
+            self._touch(vs)
             status = RequestStatus.ASSIGNED
             idx = next(
                 k
@@ -329,7 +334,7 @@ class InsertionDispatcher:
         """
         vs = self._state(vehicle_id)
         self._version += 1
-        vs.cache = None
+        self._touch(vs)
         leg = vs.leg
         if leg is not None and leg.location == stop_location:
             if leg.stop is None:
@@ -419,7 +424,7 @@ class InsertionDispatcher:
                 stop = vs.stops[0]
                 vs.leg = _Leg(stop.location, stop, sched.service_start[0], sched.departure[0])
                 vs.stops = vs.stops[1:]
-                vs.cache = None
+                self._touch(vs)
                 self._version += 1
         if self._now is None or now > self._now:
             self._now = now
@@ -428,7 +433,7 @@ class InsertionDispatcher:
         if leg.stop is None:
             vs.leg = None
             vs.location, vs.free_at = leg.location, leg.service_start
-            vs.cache = None
+            self._touch(vs)
             self._version += 1
         elif leg.stop.kind is StopKind.PICKUP:
             self.record_pickup(leg.stop.request_id, at=leg.service_start)
@@ -461,30 +466,39 @@ class InsertionDispatcher:
         return self.apply_reoptimised(candidate, version=version)
 
     def reoptimisation_snapshot(self, *, now: int) -> tuple[Plan, int]:
-        """The plan to re-optimise and a version number for :meth:`apply_reoptimised`."""
+        """The plan to re-optimise and a version number for :meth:`apply_reoptimised`.
+
+        Vehicles without a committed leg are available no earlier than ``now`` in it.
+        """
         self.advance(now)
-        return self.plan, self._version
+        at = self._now if self._now is not None else now
+        self._snapshot = (self._version, at)
+        return self._plan_at(at), self._version
 
     def apply_reoptimised(self, plan: Plan, *, version: int) -> bool:
         """Adopt a re-optimised plan if nothing changed since the snapshot and it keeps every promise."""
-        if version != self._version:
+        if version != self._version or self._snapshot is None or self._snapshot[0] != version:
             return False
-        current = self.plan
+        current = self._plan_at(self._snapshot[1])
         if self._check_candidate(current, plan) is not None:
             return False
+        changed = False
         for route in plan.routes:
             vs = self._vehicles[route.vehicle.id]
             if vs.stops != route.stops:
                 vs.stops = route.stops
-                vs.cache = None
+                self._touch(vs)
+                changed = True
             for s in route.stops:
                 self._vehicle_of[s.request_id] = route.vehicle.id
-        self._version += 1
-        return True
+        if changed:
+            self._version += 1
+        return changed
 
     def check_candidate(self, plan: Plan) -> str | None:
         """Why ``plan`` may not replace the current plan, or ``None`` if it may."""
-        return self._check_candidate(self.plan, plan)
+        at = self._now if self._now is not None else 0
+        return self._check_candidate(self._plan_at(at), plan)
 
     def _check_candidate(self, current: Plan, plan: Plan) -> str | None:
         ours = {r.vehicle.id: r for r in current.routes}
@@ -545,7 +559,7 @@ class InsertionDispatcher:
                     onboard.pop(stop.request_id, None)
         else:
             start = vs.location
-            avail = vs.free_at if self._now is None else max(vs.free_at, self._now)
+            avail = max(vs.free_at, vs.anchor)
         return Vehicle(
             id=base.id,
             seats=base.seats,
@@ -558,14 +572,29 @@ class InsertionDispatcher:
             onboard=tuple(onboard.values()),
         )
 
+    def _touch(self, vs: _VehicleState) -> None:
+        """Mark a vehicle's state as changed: its solver route and schedule are rebuilt on demand."""
+        vs.route = None
+        vs.cache = None
+        vs.anchor = vs.free_at if self._now is None else max(vs.free_at, self._now)
+
     def _route(self, vs: _VehicleState) -> Route:
         """The solver's route of a vehicle; the same object while nothing changed (insertion caches by it)."""
-        route = Route(self._solver_vehicle(vs), vs.stops)
-        if vs.route is not None and vs.route == route:
-            return vs.route
-        vs.route = route
-        vs.cache = None
-        return route
+        if vs.route is None:
+            vs.route = Route(self._solver_vehicle(vs), vs.stops)
+        return vs.route
+
+    def _plan_at(self, now: int) -> Plan:
+        """:attr:`plan` with vehicles that have no committed leg available no earlier than ``now``."""
+        plan = self.plan
+        routes = []
+        for route in plan.routes:
+            v = route.vehicle
+            if self._vehicles[v.id].leg is None and v.available_from < now:
+                v = replace(v, available_from=now, shift_end=max(v.shift_end, now))
+                route = Route(v, route.stops)
+            routes.append(route)
+        return Plan(tuple(routes), plan.requests)
 
     def _evaluate(self, vs: _VehicleState) -> tuple[Route, RouteSchedule]:
         route = self._route(vs)
@@ -604,7 +633,7 @@ class InsertionDispatcher:
             vs.leg = None
         else:
             vs.stops = tuple(s for s in vs.stops if not (s.request_id == request_id and s.kind is kind))
-        vs.cache = None
+        self._touch(vs)
 
     def _drop_stops(self, vs: _VehicleState, request_id: str) -> None:
         """Remove every stop of a request; a committed leg to it becomes a plain drive."""
@@ -613,4 +642,4 @@ class InsertionDispatcher:
             leg.stop = None
             leg.departure = leg.service_start
         vs.stops = tuple(s for s in vs.stops if s.request_id != request_id)
-        vs.cache = None
+        self._touch(vs)

@@ -337,6 +337,8 @@ def _search(
     max_ride = request.max_ride
     entries: list[_Entry] = []
     vindex: list[int] = []
+    avails: list[int] = []
+    dep0: list[int] = []
     for vi, route in enumerate(plan.routes):
         v = route.vehicle
         if q > v.seats or w > v.wheelchair_places:
@@ -344,10 +346,22 @@ def _search(
         avail = max(v.available_from, now)
         if avail > v.shift_end or avail + int(dur[v.start, pu]) > l_p:
             continue
-        entry = _CACHE.get(route, plan.requests, tt, avail)
-        if entry.profile is not None:
-            entries.append(entry)
-            vindex.append(vi)
+        entry = _CACHE.get(route, plan.requests, tt, v.available_from)
+        prof = entry.profile
+        # Leaving later than the profile assumed changes nothing after the start when the
+        # first stop's least service start absorbs it (and the route is cached as it is);
+        # otherwise profile the route from ``avail``.
+        if avail > v.available_from and (
+            prof is None or (len(prof.loc) > 1 and avail + int(prof.travel_next[0]) > int(prof.start[1]))
+        ):
+            entry = _CACHE.get(route, plan.requests, tt, avail)
+            prof = entry.profile
+        if prof is None:
+            continue
+        entries.append(entry)
+        vindex.append(vi)
+        avails.append(avail)
+        dep0.append(max(int(prof.departure[0]), avail))
     if not entries:
         return None
     profs = [e.profile for e in entries if e.profile is not None]
@@ -361,6 +375,7 @@ def _search(
     loc = np.concatenate([p.loc for p in profs])
     start = np.concatenate([p.start for p in profs])
     dep = np.concatenate([p.departure for p in profs])
+    dep[off[:-1]] = dep0  # the departure from each vehicle's start, no earlier than now
     cum = np.concatenate([p.cum_wait for p in profs])
     fs = np.concatenate([p.fslack for p in profs])
     load = np.concatenate([p.load for p in profs])
@@ -491,6 +506,8 @@ def _search(
         vi = int(veh_of[ga])
         entry = entries[vi]
         route = entry.route
+        if route.vehicle.available_from != avails[vi]:
+            route = Route(replace(route.vehicle, available_from=avails[vi]), route.stops)
         i, j = ga - int(off[vi]), gb - int(off[vi])
         cand = Route(route.vehicle, _insert(route.stops, i, j, request))
         reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}

@@ -123,17 +123,40 @@ class _Compiled:
     drive: int
 
 
+def _where(k: int, route: Route) -> str:
+    stop = route.stops[k]
+    return f"stop {k} ({stop.kind.value} of {stop.request_id!r})"
+
+
+_PICKUP = StopKind.PICKUP
+
+
 def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> _Compiled | str:
     v = route.vehicle
     dur = tt.durations
-    dist = tt.distances
     size = int(dur.shape[0])
+    stops = route.stops
+    n = len(stops)
+    if not 0 <= v.start < size:
+        return f"vehicle {v.id!r}: start location {v.start} is not in the travel-time matrix"
+    if v.end is not None and not 0 <= v.end < size:
+        return f"vehicle {v.id!r}: end location {v.end} is not in the travel-time matrix"
+    loc = [s.location for s in stops]
+    for k, x in enumerate(loc):
+        if not 0 <= x < size:
+            return f"{_where(k, route)}: location {x} is not in the travel-time matrix"
+    # Travel times and distances along the route, in one vectorised look-up.
+    path = np.array([v.start, *loc] if v.end is None else [v.start, *loc, v.end], dtype=np.int64)
+    legs_t = dur[path[:-1], path[1:]]
+    legs_d = tt.distances[path[:-1], path[1:]]
+    travel: list[int] = legs_t[:n].tolist()
+    end_travel = int(legs_t[n]) if v.end is not None else 0
+    drive = int(legs_t.sum())
+    distance = int(legs_d.sum())
     onboard = {r.request.id: r for r in v.onboard}
-    loc: list[int] = []
     earliest: list[int] = []
     latest: list[int] = []
     service: list[int] = []
-    travel: list[int] = []
     pair: list[int] = []
     max_ride: list[int] = []
     ride_from: list[int] = []
@@ -143,28 +166,23 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
     dropped: set[str] = set()
     seats = sum(r.request.passengers for r in v.onboard)
     chairs = sum(r.request.wheelchair for r in v.onboard)
-    if not 0 <= v.start < size:
-        return f"vehicle {v.id!r}: start location {v.start} is not in the travel-time matrix"
-    if v.end is not None and not 0 <= v.end < size:
-        return f"vehicle {v.id!r}: end location {v.end} is not in the travel-time matrix"
-    prev = v.start
-    distance = 0
-    drive = 0
-    for k, stop in enumerate(route.stops):
+    cap_seats, cap_chairs = v.seats, v.wheelchair_places
+    for k, stop in enumerate(stops):
         rid = stop.request_id
-        where = f"stop {k} ({stop.kind.value} of {rid!r})"
-        if not 0 <= stop.location < size:
-            return f"{where}: location {stop.location} is not in the travel-time matrix"
-        if stop.kind is StopKind.PICKUP:
+        if stop.kind is _PICKUP:
             req = requests.get(rid)
             if req is None:
-                return f"{where}: request {rid!r} is not in the plan's requests"
+                return f"{_where(k, route)}: request {rid!r} is not in the plan's requests"
             if rid in onboard:
-                return f"{where}: request {rid!r} is already on board and cannot be picked up again"
+                return (
+                    f"{_where(k, route)}: request {rid!r} is already on board and cannot be picked up again"
+                )
             if rid in picked:
-                return f"{where}: request {rid!r} is picked up twice"
+                return f"{_where(k, route)}: request {rid!r} is picked up twice"
             if stop.location != req.pickup:
-                return f"{where}: location {stop.location} is not the request's pickup {req.pickup}"
+                return (
+                    f"{_where(k, route)}: location {stop.location} is not the request's pickup {req.pickup}"
+                )
             picked[rid] = k
             earliest.append(req.earliest_pickup)
             latest.append(req.latest_pickup)
@@ -178,13 +196,14 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
             ob = onboard.get(rid)
             req = ob.request if ob is not None else requests.get(rid)
             if req is None:
-                return f"{where}: request {rid!r} is not in the plan's requests"
+                return f"{_where(k, route)}: request {rid!r} is not in the plan's requests"
             if rid in dropped:
-                return f"{where}: request {rid!r} is dropped off twice"
+                return f"{_where(k, route)}: request {rid!r} is dropped off twice"
             if stop.location != req.dropoff:
+                where = _where(k, route)
                 return f"{where}: location {stop.location} is not the request's drop-off {req.dropoff}"
             if ob is None and rid not in picked:
-                return f"{where}: request {rid!r} is dropped off before it is picked up"
+                return f"{_where(k, route)}: request {rid!r} is dropped off before it is picked up"
             dropped.add(rid)
             late = req.latest_dropoff
             if ob is not None:
@@ -201,29 +220,19 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
             max_ride.append(req.max_ride)
             seats -= req.passengers
             chairs -= req.wheelchair
-        if seats > v.seats:
-            return f"{where}: {seats} seats taken, vehicle {v.id!r} has {v.seats}"
-        if chairs > v.wheelchair_places:
-            return f"{where}: {chairs} wheelchair places taken, vehicle {v.id!r} has {v.wheelchair_places}"
-        loc.append(stop.location)
-        t = int(dur[prev, stop.location])
-        travel.append(t)
-        drive += t
-        distance += int(dist[prev, stop.location])
+        if seats > cap_seats:
+            return f"{_where(k, route)}: {seats} seats taken, vehicle {v.id!r} has {cap_seats}"
+        if chairs > cap_chairs:
+            return f"{_where(k, route)}: {chairs} wheelchair places taken, vehicle {v.id!r} has {cap_chairs}"
         load.append(seats)
         wheel.append(chairs)
-        prev = stop.location
-    for rid in picked:
-        if rid not in dropped:
-            return f"request {rid!r} is picked up but never dropped off in vehicle {v.id!r}'s route"
-    for rid in onboard:
-        if rid not in dropped:
-            return f"rider {rid!r} is on board vehicle {v.id!r} but the route never drops them off"
-    end_travel = 0
-    if v.end is not None:
-        end_travel = int(dur[prev, v.end])
-        drive += end_travel
-        distance += int(dist[prev, v.end])
+    if len(dropped) != len(picked) + len(onboard):
+        for rid in picked:
+            if rid not in dropped:
+                return f"request {rid!r} is picked up but never dropped off in vehicle {v.id!r}'s route"
+        for rid in onboard:
+            if rid not in dropped:
+                return f"rider {rid!r} is on board vehicle {v.id!r} but the route never drops them off"
     return _Compiled(
         loc,
         earliest,
@@ -367,6 +376,8 @@ def _delay(c: _Compiled, d0: int, arrival: list[int], start: list[int]) -> tuple
             s = 0 if p == -1 or 0 <= p < j else c.latest[k] - start[k]
             if waited + s < best:
                 best = waited + s
+            if best <= waited:
+                break  # later terms are at least ``waited`` (slacks are >= 0): the minimum is found
         return best, waited
 
     def push(j: int) -> None:

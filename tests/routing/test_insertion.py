@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -151,7 +152,9 @@ def test_insert_into_route_keeps_windows_as_given() -> None:
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions]:
+def scenario(
+    draw: st.DrawFn,
+) -> tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions, int]:
     """A few vehicles, some requests already inserted, and a new one."""
     nloc = draw(st.integers(3, 8))
     points = draw(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), min_size=nloc, max_size=nloc))
@@ -218,7 +221,7 @@ def scenario(draw: st.DrawFn) -> tuple[Plan, list[Request], Request, ArrayTravel
         if isinstance(res, Insertion):
             plan = res.plan
             promised.append(res.request)
-    return plan, promised, make("new"), tt, opts
+    return plan, promised, make("new"), tt, opts, draw(st.sampled_from([0, 0, 40, 150, 400]))
 
 
 def _all_routes_feasible(plan: Plan, tt: ArrayTravelTimes) -> bool:
@@ -231,19 +234,28 @@ def _all_routes_feasible(plan: Plan, tt: ArrayTravelTimes) -> bool:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_insertion_matches_brute_force_and_keeps_promises(
-    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions],
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions, int],
 ) -> None:
     """Best cost equals the brute-force reference; the new plan is feasible and keeps old promises."""
-    plan, promised, new, tt, opts = case
+    plan, promised, new, tt, opts, now = case
     assume_plan_ok = [evaluate_route(r, plan.requests, tt).feasible for r in plan.routes]
     # Vehicles whose onboard drop-off alone is infeasible are skipped by both searches.
-    eff = effective_request(new, tt, now=0, options=opts)
-    res = best_insertion(plan, new, tt, now=0, options=opts)
+    eff = effective_request(new, tt, now=now, options=opts)
+    res = best_insertion(plan, new, tt, now=now, options=opts)
     if isinstance(eff, str):
         assert isinstance(res, Refusal)
         return
+    # The reference sees the vehicles as they are at ``now`` (idle ones cannot leave earlier).
+    at_now = Plan(
+        tuple(
+            Route(replace(r.vehicle, available_from=max(r.vehicle.available_from, now)), r.stops)
+            for r in plan.routes
+            if r.vehicle.shift_end >= now
+        ),
+        plan.requests,
+    )
     ref = brute_force_insertion(
-        plan,
+        at_now,
         eff,
         tt,
         cost=opts.cost,
@@ -279,12 +291,12 @@ def test_insertion_matches_brute_force_and_keeps_promises(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_insertion_plans_pass_independent_checker(
-    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions],
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions, int],
 ) -> None:
     """Every plan produced by insertion passes ondemand.routing.check.check_plan."""
     check = pytest.importorskip("ondemand.routing.check")
-    plan, _, new, tt, opts = case
-    res = best_insertion(plan, new, tt, now=0, options=opts)
+    plan, _, new, tt, opts, now = case
+    res = best_insertion(plan, new, tt, now=now, options=opts)
     if isinstance(res, Insertion):
         sched = evaluate_route(res.plan.route_of(res.vehicle_id), res.plan.requests, tt)
         result = check.check_plan(

@@ -6,6 +6,15 @@ Map data © OpenStreetMap contributors (ODbL).
 
 from __future__ import annotations
 
+from ondemand.dispatch import (
+    Assignment,
+    DispatchCounts,
+    Dispatcher,
+    DispatchOptions,
+    InsertionDispatcher,
+    PlannedStop,
+    RequestStatus,
+)
 from ondemand.errors import (
     DataNotFoundError,
     InfeasiblePlanError,
@@ -22,6 +31,7 @@ from ondemand.errors import (
 from ondemand.routing.area import ServiceArea, build_service_area
 from ondemand.routing.check import CheckResult, check_plan, check_solution
 from ondemand.routing.darp import InstanceSolution, reoptimise, solve_instance
+from ondemand.routing.insertion import Insertion, InsertionOptions, Refusal, best_insertion
 from ondemand.routing.instances import DarpInstance, read_instance
 from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
 from ondemand.routing.model import (
@@ -37,6 +47,7 @@ from ondemand.routing.model import (
     Vehicle,
 )
 from ondemand.routing.network import AreaSpec, NetworkParams, RoadNetwork, load_network
+from ondemand.routing.schedule import RouteSchedule, evaluate_route
 from ondemand.routing.stops import MeetingPoint, StopParams, StopSet
 from ondemand.scenario import Scenario, load_scenario
 from ondemand.sim import (
@@ -59,14 +70,21 @@ __version__ = "0.1.0"
 __all__ = [
     "AreaSpec",
     "ArrayTravelTimes",
+    "Assignment",
     "BookingKind",
     "CheckResult",
     "CsvDemand",
     "DarpInstance",
     "DataNotFoundError",
     "DemandModel",
+    "DispatchCounts",
+    "DispatchOptions",
+    "Dispatcher",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
+    "Insertion",
+    "InsertionDispatcher",
+    "InsertionOptions",
     "InstanceFormatError",
     "InstanceSolution",
     "InvalidRequestError",
@@ -76,10 +94,14 @@ __all__ = [
     "OndemandError",
     "OutsideServiceAreaError",
     "Plan",
+    "PlannedStop",
+    "Refusal",
     "Request",
+    "RequestStatus",
     "RoadNetwork",
     "RoadPath",
     "Route",
+    "RouteSchedule",
     "Scenario",
     "ScenarioError",
     "ServiceArea",
@@ -97,12 +119,14 @@ __all__ = [
     "UnknownStopError",
     "Vehicle",
     "__version__",
+    "best_insertion",
     "build_matrix",
     "build_service_area",
     "check_plan",
     "check_solution",
     "compute_kpis",
     "day_map",
+    "evaluate_route",
     "fleet_sizing_plot",
     "kpis_json",
     "load_network",

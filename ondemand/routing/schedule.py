@@ -303,11 +303,18 @@ def _least(c: _Compiled, route: Route) -> tuple[int, list[int], list[int], int] 
     v = route.vehicle
     n = len(c.loc)
     # A ride (or the route) longer than its limit even without any waiting: no schedule.
+    # reach[k]: time from leaving the start to starting service at stop k, with no waiting.
+    reach = [0] * n
+    t = 0
+    for k in range(n):
+        t += c.travel[k]
+        reach[k] = t
+        t += c.service[k]
     for k in range(n):
         p = c.pair[k]
         if p < 0:
             continue
-        pure = sum(c.travel[p + 1 : k + 1]) + sum(c.service[p + 1 : k])
+        pure = reach[k] - reach[p] - c.service[p]
         if pure > c.max_ride[k]:
             stop = route.stops[k]
             return (

@@ -204,6 +204,7 @@ class InsertionDispatcher:
         if request.id in self._status:
             return Refusal(request.id, f"request id {request.id!r} was already submitted; use a new id")
         self.advance(now)
+        now = max(now, self._now if self._now is not None else now)
         result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
         self._version += 1
         if isinstance(result, Refusal):

@@ -571,6 +571,15 @@ def best_insertion(
     -------
     Insertion | Refusal
         The cheapest feasible insertion with its promise, or the reason for refusal.
+
+    Notes
+    -----
+    The search is exact (the same optimum as trying every position with
+    :func:`evaluate_route`, see :func:`ondemand.routing.reference.brute_force_insertion`)
+    when travel times obey the triangle inequality, which its lower bounds assume;
+    otherwise the answer is still feasible and keeps every promise, but may not be the
+    cheapest. Typical cost: 1 ms with 10 vehicles and 100 active requests, 15-30 ms with
+    200 vehicles and 4,000 (``benchmarks/bench_insertion.py``).
     """
     opts = options if options is not None else InsertionOptions()
     if request.id in plan.requests:
@@ -585,6 +594,18 @@ def best_insertion(
         return Refusal(
             request.id,
             f"no vehicle has {eff.passengers} seat(s) and {eff.wheelchair} wheelchair place(s)",
+        )
+    direct = int(tt.durations[eff.pickup, eff.dropoff])
+    if not any(
+        max(r.vehicle.available_from, eff.earliest_pickup) + eff.pickup_service + direct
+        <= r.vehicle.shift_end
+        and max(r.vehicle.available_from, now) <= eff.latest_pickup
+        for r in plan.routes
+    ):
+        return Refusal(
+            request.id,
+            "outside hours: no vehicle is in service for a pickup between "
+            f"{eff.earliest_pickup} and {eff.latest_pickup}; ask for another time",
         )
     found = _search(plan, eff, tt, opts, now)
     if found is None:

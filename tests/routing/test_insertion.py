@@ -90,6 +90,7 @@ def test_options_tighten_wait_and_ride() -> None:
         (Request("r", 0, 5, 0, 100, 10_000, 10), 0, "more than the allowed ride"),
         (Request("r", 0, 5, 0, 100, 40, 10_000), 0, "cannot reach the drop-off by 40"),
         (Request("r", 5, 0, 0, 5, 10_000, 10_000), 0, "no feasible time"),
+        (Request("r", 1, 2, 20_000, 21_000, 30_000, 10_000), 0, "outside hours: no vehicle is in service"),
     ],
 )
 def test_refusals_say_why(request_: Request, now: int, needle: str) -> None:

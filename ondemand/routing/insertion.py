@@ -595,10 +595,8 @@ def best_insertion(
             request.id,
             f"no vehicle has {eff.passengers} seat(s) and {eff.wheelchair} wheelchair place(s)",
         )
-    direct = int(tt.durations[eff.pickup, eff.dropoff])
     if not any(
-        max(r.vehicle.available_from, eff.earliest_pickup) + eff.pickup_service + direct
-        <= r.vehicle.shift_end
+        max(r.vehicle.available_from, eff.earliest_pickup) + eff.pickup_service <= r.vehicle.shift_end
         and max(r.vehicle.available_from, now) <= eff.latest_pickup
         for r in plan.routes
     ):

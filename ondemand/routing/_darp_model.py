@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -171,6 +172,13 @@ class DarpModel:
                 [sum(x.request.wheelchair for x in v.onboard) for v in self.vehicles],
             )
         self.vehicle_fixed_cost = int(vehicle_fixed_cost)
+        self._closed = False
+
+    def close(self, params: Any) -> None:
+        """Close the OR-Tools model with these search parameters (operators are fixed then)."""
+        if not self._closed:
+            self.routing.CloseModelWithParameters(params)
+            self._closed = True
 
     def _add_capacity(self, name: str, demand: list[int], caps: list[int], start: list[int]) -> None:
         rm = self.routing
@@ -214,6 +222,8 @@ class DarpModel:
 
     def assignment(self, routes: Sequence[Sequence[int]]) -> pywrapcp.Assignment | None:
         """An OR-Tools assignment from node routes, or ``None`` if OR-Tools rejects them."""
+        if not self._closed:
+            raise RuntimeError("close the model (DarpModel.close) before building assignments")
         # RoutesToAssignment only records the successors; the search restores (and
         # propagates) the assignment under its own limits. ReadAssignmentFromRoutes would
         # propagate under the previous search's (possibly expired) time limit.

@@ -131,6 +131,10 @@ class _Search:
         self.rng = np.random.default_rng(seed)
         self.mandatory = mandatory
         self.iteration_limit = iteration_limit
+        self.sub_limit = 0.3
+        """Seconds of guided local search per sub-problem (scaled up by its size)."""
+        self.ruin_share = 0.3
+        """Share of decomposition iterations that are whole-model ruin-and-recreate steps."""
         reqs = model.requests
         self.req_index = {r.id: i for i, r in enumerate(reqs)}
         # Shaw relatedness: distance of pickups + drop-offs, and time-window distance.
@@ -155,6 +159,7 @@ class _Search:
     def _solve_from(
         self, routes: Sequence[Sequence[int]], limit: float, *, gls: bool
     ) -> tuple[list[list[int]], list[list[int]], int] | None:
+        self.model.close(_params(limit, first=True, gls=True))
         a = self.model.assignment(routes)
         if a is None:
             return None
@@ -165,7 +170,9 @@ class _Search:
         return r, t, int(sol.ObjectiveValue())
 
     def first(self, limit: float) -> tuple[list[list[int]], list[list[int]], int] | None:
-        sol = self.model.routing.SolveWithParameters(_params(limit, first=True, gls=True))
+        params = _params(limit, first=True, gls=True)
+        self.model.close(params)
+        sol = self.model.routing.SolveWithParameters(params)
         if sol is None:
             return None
         r, t = self.model.read(sol)
@@ -215,7 +222,9 @@ class _Search:
         deadline: float,
         *,
         gls_fraction: float = 0.3,
-    ) -> tuple[list[list[int]], list[list[int]], int, SearchStats] | None:
+        decompose: bool = False,
+    ) -> tuple[list[list[int]], list[list[int]] | None, int, SearchStats] | None:
+        """Search until ``deadline``; best complete solution (routes, times or None, objective)."""
         t0 = _time.monotonic()
         total = max(0.01, deadline - t0)
         res = None
@@ -226,6 +235,8 @@ class _Search:
         first_seconds = _time.monotonic() - t0
         if res is None:
             return None
+        if decompose and self._complete(res[0]):
+            return self._decompose(res, t0, deadline, first_seconds)
         best = cur = res
         best_ok = self._complete(best[0])
         best_at = _time.monotonic() - t0
@@ -252,6 +263,119 @@ class _Search:
                 cur = best
         stats = SearchStats(iters, improvements, best_at, first_seconds)
         return best[0], best[1], best[2], stats
+
+    # ---- decomposition: re-optimise a few neighbouring routes at a time -----------
+
+    def _stops(self, route: Sequence[int]) -> list[tuple[str, StopKind]]:
+        out = []
+        for x in route:
+            info = self.model.nodes[x]
+            assert info.request is not None
+            assert info.kind is not None
+            out.append((info.request, info.kind))
+        return out
+
+    @staticmethod
+    def _to_nodes(model: DarpModel, stops: Sequence[tuple[str, StopKind]]) -> list[int]:
+        out = []
+        for rid, kind in stops:
+            if kind is StopKind.PICKUP:
+                out.append(model.pair_nodes[rid][0])
+            elif rid in model.pair_nodes:
+                out.append(model.pair_nodes[rid][1])
+            else:
+                out.append(model.onboard_node[rid])
+        return out
+
+    def _pick_routes(self, routes: list[list[int]]) -> list[int]:
+        used = [vi for vi, r in enumerate(routes) if r]
+        if len(used) <= 2:
+            return used
+        size = 2 if self.rng.random() < 0.6 else 3
+        seed_v = int(self.rng.choice(used))
+        reqs = {vi: [self.req_index[rid] for rid, k in self._stops(routes[vi]) if k is StopKind.PICKUP
+                     and rid in self.req_index] for vi in used}  # fmt: skip
+        scores = []
+        for vi in used:
+            if vi == seed_v or not reqs[vi] or not reqs[seed_v]:
+                continue
+            rel = self.related[np.ix_(reqs[seed_v], reqs[vi])]
+            scores.append((float(rel.min(axis=1).mean()) * (0.7 + 0.6 * self.rng.random()), vi))
+        scores.sort()
+        chosen = [seed_v] + [vi for _, vi in scores[: size - 1]]
+        if self.rng.random() < 0.2:
+            # Occasionally add an empty vehicle (or a random route) to widen the choice.
+            spare = [vi for vi in range(len(routes)) if vi not in chosen]
+            if spare:
+                chosen.append(int(self.rng.choice(spare)))
+        return chosen
+
+    def _decompose(
+        self,
+        res: tuple[list[list[int]], list[list[int]], int],
+        t0: float,
+        deadline: float,
+        first_seconds: float,
+    ) -> tuple[list[list[int]], list[list[int]] | None, int, SearchStats]:
+        model = self.model
+        routes = [list(r) for r in res[0]]
+        times: list[list[int]] | None = res[1]
+        obj = res[2]
+        best_at = _time.monotonic() - t0
+        iters = improvements = 0
+        req_by_id = {r.id: r for r in model.requests}
+        while True:
+            left = deadline - _time.monotonic()
+            if left < 0.1:
+                break
+            iters += 1
+            if self.rng.random() < self.ruin_share:
+                # A ruin-and-recreate step on the whole model, for moves across many routes.
+                cand = self._solve_from(
+                    self.ruin([list(r) for r in routes]), min(left, self.iteration_limit), gls=True
+                )
+                if cand is not None and self._complete(cand[0]) and cand[2] < obj:
+                    routes, times, obj = cand[0], cand[1], cand[2]
+                    improvements += 1
+                    best_at = _time.monotonic() - t0
+                continue
+            chosen = self._pick_routes(routes)
+            if len(chosen) < 2:
+                break
+            stops = [self._stops(routes[vi]) for vi in chosen]
+            sub_reqs = [req_by_id[rid] for st in stops for rid, k in st if k is StopKind.PICKUP]
+            if not sub_reqs:
+                continue
+            sub = DarpModel(
+                [model.vehicles[vi] for vi in chosen],
+                sub_reqs,
+                _Tt(model._dur, model._dist),
+                penalties={r.id: _MUST for r in sub_reqs},
+                vehicle_fixed_cost=model.vehicle_fixed_cost,
+            )
+            sub_init = [self._to_nodes(sub, st) for st in stops]
+            before = sub.routes_cost(sub_init)
+            sub_search = _Search(sub, seed=int(self.rng.integers(1 << 30)), mandatory=frozenset(req_by_id))
+            sub_search.mandatory = frozenset(r.id for r in sub_reqs)
+            limit = min(left, self.sub_limit * (1.0 + 0.01 * len(sub_reqs)))
+            out = sub_search._solve_from(sub_init, limit, gls=True)
+            if out is None or not sub_search._complete(out[0]) or out[2] >= before:
+                continue
+            for vi, r in zip(chosen, out[0], strict=True):
+                routes[vi] = self._to_nodes(model, sub_search._stops(r))
+            obj = model.routes_cost(routes)
+            times = None
+            improvements += 1
+            best_at = _time.monotonic() - t0
+        return routes, times, obj, SearchStats(iters, improvements, best_at, first_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tt:
+    """Travel times from the full model's matrices (no copy)."""
+
+    durations: NDArray[np.int64]
+    distances: NDArray[np.int64]
 
 
 # ------------------------------------------------------------------------------------
@@ -300,15 +424,18 @@ def solve_instance(
         vehicle_fixed_cost=fixed,
     )
     search = _Search(model, seed=seed, mandatory=frozenset(r.id for r in core.requests))
-    out = search.run(None, t0 + time_limit)
+    decompose = len(core.vehicles) >= 3
+    out = search.run(None, t0 + time_limit, gls_fraction=0.35 if decompose else 0.3, decompose=decompose)
     elapsed = _time.monotonic() - t0
     if out is None:
         stats0 = SearchStats(0, 0, 0.0, elapsed)
         return InstanceSolution(inst.name, (), math.nan, 0, False, ("no solution found",), elapsed, stats0)
     routes, times, _obj, stats = out
-    sol_routes = _instance_routes(inst, model, routes, times, core.scale)
-    res = check_solution(inst, [s for _, s in sol_routes])
-    if not res.feasible:
+    res = None
+    if times is not None:
+        sol_routes = _instance_routes(inst, model, routes, times, core.scale)
+        res = check_solution(inst, [s for _, s in sol_routes])
+    if res is None or not res.feasible:
         # Recompute the times from the sequences with the exact temporal-network schedule.
         sol_routes = _reschedule(inst, model, routes, core.scale)
         res = check_solution(inst, [s for _, s in sol_routes])

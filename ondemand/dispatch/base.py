@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ondemand.routing.insertion import InsertionOptions, Refusal
 from ondemand.routing.model import Plan, Request, StopKind
@@ -123,14 +123,24 @@ class DispatchOptions:
     seed
         Seed passed to the re-optimiser.
     require_improvement
-        Accept a re-optimised plan only if its cost (driving time or distance, as
-        ``insertion.cost``) is not higher than the current plan's.
+        Accept a re-optimised plan only if its cost (``improvement_metric``) is not
+        higher than the current plan's.
+    improvement_metric
+        ``"distance"`` (metres driven, what :func:`ondemand.routing.darp.reoptimise`
+        minimises) or ``"time"`` (seconds driven).
     """
 
     insertion: InsertionOptions = field(default_factory=InsertionOptions)
     auto_complete: bool = False
     seed: int = 0
     require_improvement: bool = True
+    improvement_metric: Literal["distance", "time"] = "distance"
+
+    def __post_init__(self) -> None:
+        if self.improvement_metric not in ("distance", "time"):
+            raise ValueError(
+                f"improvement_metric must be 'distance' or 'time', got {self.improvement_metric!r}"
+            )
 
 
 @runtime_checkable

@@ -511,7 +511,7 @@ class InsertionDispatcher:
             needed.update(s.request_id for s in r.stops)
         seen: dict[str, str] = {}
         old_cost = new_cost = 0
-        use_time = self.options.insertion.cost == "time"
+        use_time = self.options.improvement_metric == "time"
         for vid, route in theirs.items():
             if route.vehicle != ours[vid].vehicle:
                 return f"vehicle {vid!r} was changed (start, time, riders on board or limits)"

@@ -379,3 +379,9 @@ def test_random_day_keeps_every_promise(data: st.DataObject) -> None:
         assert d.status(rid) is RequestStatus.COMPLETED
         assert a.pickup_window[0] <= picked[rid] <= a.pickup_window[1]
         assert dropped[rid] <= a.latest_dropoff
+
+
+def test_dispatch_options_are_validated() -> None:
+    """An unknown improvement metric is rejected."""
+    with pytest.raises(ValueError, match="improvement_metric"):
+        DispatchOptions(improvement_metric="money")  # type: ignore[arg-type]

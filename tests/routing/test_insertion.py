@@ -28,7 +28,12 @@ from ondemand.routing.model import (
     StopKind,
     Vehicle,
 )
-from ondemand.routing.reference import brute_force_insertion, exhaustive_route, reference_schedule
+from ondemand.routing.reference import (
+    brute_force_insertion,
+    exhaustive_plan,
+    exhaustive_route,
+    reference_schedule,
+)
 from ondemand.routing.schedule import evaluate_route
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
@@ -323,3 +328,19 @@ def test_two_requests_one_vehicle_reach_exhaustive_optimum() -> None:
     best = exhaustive_route(v, [a, b], tt)
     assert best is not None
     assert evaluate_route(plan.route_of("v"), plan.requests, tt).drive_time == best[0] == 40
+
+
+def test_exhaustive_plan_splits_requests_between_vehicles() -> None:
+    """The exhaustive reference serves far-apart requests with the vehicles nearest to them."""
+    tt = line()
+    v0 = Vehicle("v0", 4, 0, 0, 10_000)
+    v5 = Vehicle("v5", 4, 5, 0, 10_000)
+    a = Request("a", 1, 0, 0, 15, 5000, 5000)
+    b = Request("b", 4, 5, 0, 35, 5000, 5000)
+    best = exhaustive_plan([v0, v5], [a, b], tt)
+    assert best is not None
+    total, routes = best
+    assert total == 40
+    assert [s.request_id for s in routes[0]] == ["a", "a"]
+    assert [s.request_id for s in routes[1]] == ["b", "b"]
+    assert exhaustive_plan([v0], [a, b], tt) is None  # one vehicle cannot make both windows

@@ -113,8 +113,8 @@ class ServiceParams:
     reoptimise_every_s, reoptimise_time_limit_s
         Rolling-horizon re-optimisation period and solver time per call (0 = never).
     depot
-        Where vehicles start and end: ``"centre"`` (stop nearest the demand centroid)
-        or a stop id.
+        Where vehicles start and end: ``"centre"`` (the stop nearest the centroid of
+        all stops) or a stop id.
     """
 
     start: int
@@ -609,6 +609,9 @@ def load_scenario(path: str | Path) -> Scenario:
     fares = _fares(top.table("fares"))
     demand = _demand(top.table("demand"), service, svc_t)
     top.done()
+    stop_file = stops_t.data.get("file")
+    if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
+        stops_t.data["file"] = str(p.parent / stop_file)  # relative to the scenario file
     network = _params_from_table(net_t, "ondemand.routing.network", "NetworkParams")
     stops = _params_from_table(stops_t, "ondemand.routing.stops", "StopParams")
     return Scenario(

@@ -180,20 +180,17 @@ def make_request(trip: TripRequest, tt: TravelTimes, service: ServiceParams, *, 
     )
 
 
-def _centre_stop(stops: Sequence[StopLike], trips: Sequence[TripRequest]) -> int:
-    if trips:
-        lon = float(np.mean([t.origin[0] for t in trips] + [t.destination[0] for t in trips]))
-        lat = float(np.mean([t.origin[1] for t in trips] + [t.destination[1] for t in trips]))
-    else:
-        lon = float(np.mean([s.lon for s in stops]))
-        lat = float(np.mean([s.lat for s in stops]))
+def _centre_stop(stops: Sequence[StopLike]) -> int:
+    """The stop nearest the centroid of all stops (the same rule as the live API)."""
+    lon = float(np.mean([s.lon for s in stops]))
+    lat = float(np.mean([s.lat for s in stops]))
     d = [_haversine(lon, lat, s.lon, s.lat) for s in stops]
     return int(np.argmin(d))
 
 
 def _depot(stops: Sequence[StopLike], trips: Sequence[TripRequest], depot: str) -> int:
     if depot == "centre":
-        return _centre_stop(stops, trips)
+        return _centre_stop(stops)
     for k, s in enumerate(stops):
         if s.id == depot:
             return k

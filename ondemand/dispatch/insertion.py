@@ -105,6 +105,7 @@ class InsertionDispatcher:
         self._now: int | None = None
         self._requests: dict[str, Request] = {}  # promised requests, every status
         self._status: dict[str, RequestStatus] = {}
+        self._active: dict[str, None] = {}  # assigned or on board, in order of acceptance
         self._vehicle_of: dict[str, str] = {}
         self._version = 0
         self._snapshot: tuple[int, int] | None = None
@@ -120,11 +121,7 @@ class InsertionDispatcher:
     def plan(self) -> Plan:
         """The plan the solvers see: uncommitted stops, vehicles at their committed stop."""
         routes = tuple(self._route(vs) for vs in self._vehicles.values())
-        active = {
-            rid: self._requests[rid]
-            for rid, st in self._status.items()
-            if st is RequestStatus.ASSIGNED or st is RequestStatus.ONBOARD
-        }
+        active = {rid: self._requests[rid] for rid in self._active}
         return Plan(routes, active)
 
     def status(self, request_id: str) -> RequestStatus:
@@ -209,7 +206,7 @@ class InsertionDispatcher:
         self._version += 1
         if isinstance(result, Refusal):
             self._requests[request.id] = request
-            self._status[request.id] = RequestStatus.REFUSED
+            self._set_status(request.id, RequestStatus.REFUSED)
             return result
         return self._adopt_insertion(result)
 
@@ -219,7 +216,7 @@ class InsertionDispatcher:
         self._touch(vs)
         rid = ins.request.id
         self._requests[rid] = ins.request
-        self._status[rid] = RequestStatus.ASSIGNED
+        self._set_status(rid, RequestStatus.ASSIGNED)
         self._vehicle_of[rid] = ins.vehicle_id
         return Assignment(
             rid, ins.vehicle_id, ins.pickup_window, ins.dropoff_eta, ins.latest_dropoff, ins.request
@@ -238,7 +235,7 @@ class InsertionDispatcher:
             return False
         vs = self._vehicles[self._vehicle_of[request_id]]
         self._drop_stops(vs, request_id)
-        self._status[request_id] = RequestStatus.CANCELLED
+        self._set_status(request_id, RequestStatus.CANCELLED)
         self._version += 1
         return True
 
@@ -313,7 +310,7 @@ class InsertionDispatcher:
             )
             eta = sched.service_start[idx]
         self._requests[request.id] = request
-        self._status[request.id] = status
+        self._set_status(request.id, status)
         self._vehicle_of[request.id] = vehicle_id
         self._version += 1
         return Assignment(
@@ -361,7 +358,7 @@ class InsertionDispatcher:
         self._remove_stop(vs, request_id, StopKind.PICKUP)
         vs.onboard[request_id] = OnboardRider(req, at)
         vs.location, vs.free_at = req.pickup, at + req.pickup_service
-        self._status[request_id] = RequestStatus.ONBOARD
+        self._set_status(request_id, RequestStatus.ONBOARD)
         self._version += 1
 
     def record_dropoff(self, request_id: str, *, at: int) -> None:
@@ -373,7 +370,7 @@ class InsertionDispatcher:
         self._remove_stop(vs, request_id, StopKind.DROPOFF)
         del vs.onboard[request_id]
         vs.location, vs.free_at = req.dropoff, at + req.dropoff_service
-        self._status[request_id] = RequestStatus.COMPLETED
+        self._set_status(request_id, RequestStatus.COMPLETED)
         self._version += 1
 
     def record_no_show(self, request_id: str, *, at: int) -> None:
@@ -388,7 +385,7 @@ class InsertionDispatcher:
         if at_pickup:
             vs.leg = None
             vs.location, vs.free_at = req.pickup, at
-        self._status[request_id] = RequestStatus.NO_SHOW
+        self._set_status(request_id, RequestStatus.NO_SHOW)
         self._version += 1
 
     # -- time --------------------------------------------------------------------------
@@ -572,6 +569,13 @@ class InsertionDispatcher:
             max_route_duration=base.max_route_duration,
             onboard=tuple(onboard.values()),
         )
+
+    def _set_status(self, request_id: str, status: RequestStatus) -> None:
+        self._status[request_id] = status
+        if status is RequestStatus.ASSIGNED or status is RequestStatus.ONBOARD:
+            self._active[request_id] = None
+        else:
+            self._active.pop(request_id, None)
 
     def _touch(self, vs: _VehicleState) -> None:
         """Mark a vehicle's state as changed: its solver route and schedule are rebuilt on demand."""

@@ -12,6 +12,7 @@ itinerary and report events for its own vehicle only.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as _dt
 import hashlib
 import json
@@ -255,15 +256,29 @@ def create_app(
     stop_reopt = threading.Event()
 
     def reopt_loop() -> None:
-        while not stop_reopt.wait(settings.reopt_interval_s):
-            for svc in registry.services():
-                try:
-                    now_s = svc.day.seconds(registry.now())
-                    svc.reoptimise_once(committer, now=now_s, time_limit=settings.reopt_time_limit_s)
-                except Exception:  # the background loop must survive any solver failure
-                    log.exception(
-                        "re-optimisation of operator %d failed; the current plan stays", svc.operator_id
-                    )
+        import multiprocessing
+
+        # OR-Tools keeps the GIL while it solves, so the solver gets its own process
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            while not stop_reopt.wait(settings.reopt_interval_s):
+                reopt_round(pool)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def reopt_round(pool: concurrent.futures.Executor | None) -> int:
+        """Re-optimise every operator's plan once; the number of plans adopted."""
+        adopted = 0
+        for svc in registry.services():
+            try:
+                now_s = svc.day.seconds(registry.now())
+                limit = settings.reopt_time_limit_s
+                adopted += svc.reoptimise_once(committer, now=now_s, time_limit=limit, pool=pool)
+            except Exception:  # the background loop must survive any solver failure
+                log.exception(
+                    "re-optimisation of operator %d failed; the current plan stays", svc.operator_id
+                )
+        return adopted
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -302,6 +317,7 @@ def create_app(
     app.state.db = db
     app.state.committer = committer
     app.state.key_cache = {}
+    app.state.reoptimise_now = reopt_round
     app.state.settings = settings
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

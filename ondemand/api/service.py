@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -394,6 +396,7 @@ class GroupCommitter:
                 with self.db.write() as session:
                     for ticket in batch:
                         ticket.work(session)
+                    flush_plans(session)
                     session.commit()
             except Exception:  # retry one by one so that only the bad change fails
                 errors = self._one_by_one(batch)
@@ -412,6 +415,7 @@ class GroupCommitter:
                             ticket.work(session)
                     except Exception as exc:  # this change only
                         errors[k] = exc
+                flush_plans(session)
                 session.commit()
         except Exception as exc:  # the database itself failed: nothing was committed
             log.error("commit of %d changes failed: %s", len(batch), type(exc).__name__)
@@ -481,7 +485,14 @@ class OperatorService:
         self.restore_failures = 0
         self._tt = tt
 
-    def reoptimise_once(self, committer: GroupCommitter, *, now: int, time_limit: float) -> bool:
+    def reoptimise_once(
+        self,
+        committer: GroupCommitter,
+        *,
+        now: int,
+        time_limit: float,
+        pool: concurrent.futures.Executor | None = None,
+    ) -> bool:
         """Re-optimise the plan without holding the lock while the solver runs.
 
         With a dispatcher that offers ``reoptimisation_snapshot``/``apply_reoptimised``
@@ -489,6 +500,9 @@ class OperatorService:
         the lock, solved outside it, and applied under the lock; the dispatcher refuses
         it if anything changed meanwhile or if it would break a promise. Requests moved
         to another vehicle are written to the database in the same step.
+
+        With ``pool`` (a process pool), the solver runs in another process, so that
+        request handling keeps the interpreter while OR-Tools searches.
 
         Returns
         -------
@@ -507,7 +521,23 @@ class OperatorService:
                 plan, version = snapshot(now=now)
             if not any(r.stops for r in plan.routes):
                 return False
-            candidate = darp_reoptimise(plan, self._tt, now=now, time_limit=time_limit)
+            if pool is None:
+                candidate = darp_reoptimise(plan, self._tt, now=now, time_limit=time_limit)
+            else:  # OR-Tools holds the GIL while it solves: solve in another process
+                durations = np.asarray(self._tt.durations)
+                distances = np.asarray(self._tt.distances)
+                job = pool.submit(
+                    _solve_elsewhere,
+                    plan.routes,
+                    dict(plan.requests),
+                    plan.unassigned,
+                    durations,
+                    distances,
+                    now,
+                    time_limit,
+                )
+                routes, requests, unassigned = job.result(timeout=time_limit + 120)
+                candidate = Plan(routes, requests, unassigned)
         with self.lock:
             before = vehicle_of_requests(d.plan)
             if candidate is not None and apply is not None:
@@ -533,6 +563,24 @@ class OperatorService:
         ticket.wait()
         log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
         return True
+
+
+def _solve_elsewhere(
+    routes: tuple[Route, ...],
+    requests: dict[str, Request],
+    unassigned: tuple[str, ...],
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    now: int,
+    time_limit: float,
+) -> tuple[tuple[Route, ...], dict[str, Request], tuple[str, ...]]:
+    """Run :func:`ondemand.routing.darp.reoptimise` in a worker process (picklable in and out)."""
+    from ondemand.routing.darp import reoptimise as darp_reoptimise
+    from ondemand.routing.model import ArrayTravelTimes
+
+    tt = ArrayTravelTimes(durations, distances)
+    result = darp_reoptimise(Plan(routes, requests, unassigned), tt, now=now, time_limit=time_limit)
+    return result.routes, dict(result.requests), result.unassigned
 
 
 class ServiceRegistry:
@@ -730,21 +778,46 @@ def plan_sequences(d: DispatcherLike, vehicle_ids: Iterable[str]) -> dict[str, l
 
 
 def write_plans(session: Session, svc: OperatorService, seqs: Mapping[str, list[list[str]]]) -> None:
-    """Save stop orders in the session's transaction (committed with the change that made them)."""
+    """Record stop orders to be saved with the session's commit (the last one per vehicle wins).
+
+    Used inside :class:`GroupCommitter` work: the committer writes all the orders of a
+    batch in one statement just before the batch's commit (:func:`flush_plans`).
+    """
+    pending: dict[tuple[int, str, str], str] = session.info.setdefault("plans", {})
     date = svc.day.date.isoformat()
-    now = _dt.datetime.now(_dt.UTC)
     for vid, seq in seqs.items():
-        text = json.dumps(seq, separators=(",", ":"))
-        row = session.get(VehiclePlanRow, (svc.operator_id, vid, date))
+        pending[(svc.operator_id, vid, date)] = json.dumps(seq, separators=(",", ":"))
+
+
+def flush_plans(session: Session) -> None:
+    """Upsert the stop orders recorded by :func:`write_plans` (one statement on SQLite/PostgreSQL)."""
+    pending: dict[tuple[int, str, str], str] = session.info.pop("plans", {})
+    if not pending:
+        return
+    now = _dt.datetime.now(_dt.UTC)
+    values = [
+        {"operator_id": op, "vehicle_id": vid, "service_date": date, "stops": text, "updated_at": now}
+        for (op, vid, date), text in pending.items()
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(VehiclePlanRow).values(
+            values
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["operator_id", "vehicle_id", "service_date"],
+            set_={"stops": stmt.excluded.stops, "updated_at": stmt.excluded.updated_at},
+        )
+        session.execute(stmt)
+        return
+    for v in values:  # other databases: one row at a time
+        row = session.get(VehiclePlanRow, (v["operator_id"], v["vehicle_id"], v["service_date"]))
         if row is None:
-            session.add(
-                VehiclePlanRow(
-                    operator_id=svc.operator_id, vehicle_id=vid, service_date=date, stops=text, updated_at=now
-                )
-            )
+            session.add(VehiclePlanRow(**v))
         else:
-            row.stops = text
-            row.updated_at = now
+            row.stops, row.updated_at = str(v["stops"]), now
 
 
 def stop_kind(kind: Any) -> str:

@@ -61,6 +61,8 @@ class _VehicleState:
         0  # when this vehicle's plan last changed: an idle vehicle is free from max(free_at, anchor)
     )
     route: Route | None = None  # the solver route, rebuilt only when the vehicle's state changes
+    previous: Route | None = None  # the route before the last change (reused when equal)
+    previous_cache: tuple[Route, RouteSchedule] | None = None
     cache: tuple[Route, RouteSchedule] | None = None
 
 
@@ -579,6 +581,9 @@ class InsertionDispatcher:
 
     def _touch(self, vs: _VehicleState) -> None:
         """Mark a vehicle's state as changed: its solver route and schedule are rebuilt on demand."""
+        if vs.route is not None:
+            vs.previous = vs.route
+            vs.previous_cache = vs.cache
         vs.route = None
         vs.cache = None
         vs.anchor = vs.free_at if self._now is None else max(vs.free_at, self._now)
@@ -586,7 +591,13 @@ class InsertionDispatcher:
     def _route(self, vs: _VehicleState) -> Route:
         """The solver's route of a vehicle; the same object while nothing changed (insertion caches by it)."""
         if vs.route is None:
-            vs.route = Route(self._solver_vehicle(vs), vs.stops)
+            route = Route(self._solver_vehicle(vs), vs.stops)
+            # An event that changes nothing for the solver (e.g. a pickup at its planned time)
+            # keeps the route object, so cached profiles and schedules stay valid.
+            if vs.previous is not None and vs.previous == route:
+                route = vs.previous
+                vs.cache = vs.previous_cache
+            vs.route = route
         return vs.route
 
     def _plan_at(self, now: int) -> Plan:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -32,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -75,7 +77,21 @@ def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> 
 
     settings = ApiSettings(database_url=db_url, reopt_interval_s=reopt_s)
     app = create_app(area, config, settings=settings, clock=clock)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+    async def timed(scope: Any, receive: Any, send: Any) -> None:
+        """The app, with an ``x-server-ms`` response header (time spent in the app)."""
+        t = time.perf_counter()
+
+        async def send_timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                ms = f"{(time.perf_counter() - t) * 1000:.2f}".encode()
+                message["headers"] = [*message.get("headers", []), (b"x-server-ms", ms)]
+            await send(message)
+
+        await app(scope, receive, send_timed)
+
+    gc.freeze()  # as 'ondemand serve' does
+    uvicorn.run(timed, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
 
 
 def _free_port() -> int:
@@ -122,6 +138,8 @@ class Step:
     max_ms: float
     server_cpu_ms: float = float("nan")
     client_lag_p99_ms: float = float("nan")
+    server_p50_ms: float = float("nan")
+    server_p99_ms: float = float("nan")
 
     @property
     def throughput(self) -> float:
@@ -152,48 +170,78 @@ def _pct(xs: list[float], q: float) -> float:
 
 async def _client(
     base: str, key: str, stop_ids: list[str], rate: float, n: int, t_start: float, seed: int
-) -> tuple[list[float], list[float], dict[str, int]]:
-    """Send ``n`` bookings at ``rate``/s from ``t_start`` (wall clock); latencies and lateness in ms."""
+) -> tuple[list[float], list[float], list[float], dict[str, int]]:
+    """Send ``n`` bookings at ``rate``/s from ``t_start`` over raw keep-alive HTTP/1.1 connections.
+
+    A minimal client (pre-encoded requests, asyncio streams) so that the client's own CPU
+    use stays far below the server's. Returns latencies (send to answer), server-side
+    times (``x-server-ms``) and lateness behind the schedule, in ms, and the outcomes.
+    """
     import asyncio
 
     rng = random.Random(seed)
+    host, port = base.removeprefix("http://").split(":")
+    payloads = []
+    for _ in range(n):
+        p, q = rng.sample(stop_ids, 2)
+        body = json.dumps(
+            {"pickup": {"stop_id": p}, "dropoff": {"stop_id": q}, "passengers": rng.choice([1, 1, 1, 2])}
+        ).encode()
+        head = (
+            f"POST /v1/ride-requests HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        payloads.append(head + body)
     lat: list[float] = []
+    server: list[float] = []
     late: list[float] = []
     outcome = {"assigned": 0, "refused": 0, "errors": 0}
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10, limits=limits
-    ) as client:
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
-        async def one(slot: float) -> None:
-            p, q = rng.sample(stop_ids, 2)
-            body = {
-                "pickup": {"stop_id": p},
-                "dropoff": {"stop_id": q},
-                "passengers": rng.choice([1, 1, 1, 2]),
-            }
-            t = time.time()
-            late.append((t - slot) * 1000)
-            try:
-                r = await client.post("/v1/ride-requests", json=body)
-                if r.status_code == 201:
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while (item := await queue.get()) is not None:
+                slot, payload = item
+                t = time.time()
+                late.append((t - slot) * 1000)
+                try:
+                    writer.write(payload)
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    server_ms = float("nan")
+                    for line in head.split(b"\r\n"):
+                        name, _, value = line.partition(b":")
+                        if name.lower() == b"content-length":
+                            length = int(value)
+                        elif name.lower() == b"x-server-ms":
+                            server_ms = float(value)
+                    body = await reader.readexactly(length)
+                except (OSError, asyncio.IncompleteReadError):
+                    outcome["errors"] += 1
+                    return
+                if head[9:12] == b"201":
                     lat.append((time.time() - t) * 1000)
-                    status = str(r.json().get("status"))
-                    outcome[status] = outcome.get(status, 0) + 1
+                    server.append(server_ms)
+                    kind = "assigned" if b'"status":"assigned"' in body else "refused"
+                    outcome[kind] += 1
                 else:
                     outcome["errors"] += 1
-            except httpx.HTTPError:
-                outcome["errors"] += 1
+        finally:
+            writer.close()
 
-        tasks = []
-        for i in range(n):
-            slot = t_start + i / rate
-            delay = slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(slot)))
-        await asyncio.gather(*tasks)
-    return lat, late, outcome
+    workers = [asyncio.create_task(connection()) for _ in range(64)]
+    for i, payload in enumerate(payloads):
+        slot = t_start + i / rate
+        delay = slot - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((slot, payload))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return lat, server, late, outcome
 
 
 def _client_proc(
@@ -219,10 +267,11 @@ def run_step(base: str, key: str, stop_ids: list[str], rate: float, duration: fl
         parts = list(pool.map(_client_proc, jobs))
     elapsed = max(time.time() - t_start, duration)
     lat = [x for part in parts for x in part[0]]
-    late = [x for part in parts for x in part[1]]
+    server = [x for part in parts for x in part[1]]
+    late = [x for part in parts for x in part[2]]
     outcome: dict[str, int] = {}
     for part in parts:
-        for k, v in part[2].items():
+        for k, v in part[3].items():
             outcome[k] = outcome.get(k, 0) + v
     return Step(
         rate=rate,
@@ -236,6 +285,8 @@ def run_step(base: str, key: str, stop_ids: list[str], rate: float, duration: fl
         p99_ms=_pct(lat, 0.99),
         max_ms=max(lat, default=float("nan")),
         client_lag_p99_ms=_pct(late, 0.99),
+        server_p50_ms=_pct(server, 0.50),
+        server_p99_ms=_pct(server, 0.99),
     )
 
 
@@ -268,6 +319,7 @@ def bench(
                     f"  {area} {vans:>2} vans  offered {rate:>5.0f}/s: answered {step.throughput:6.1f}/s "
                     f"p50 {step.p50_ms:6.1f} ms  p99 {step.p99_ms:6.1f} ms  max {step.max_ms:6.1f} ms  "
                     f"assigned {step.assigned:>5} refused {step.refused:>5} errors {step.errors:>3}  "
+                    f"in-server p50 {step.server_p50_ms:5.1f} p99 {step.server_p99_ms:6.1f} ms  "
                     f"server CPU {step.server_cpu_ms:4.1f} ms/booking  "
                     f"client lag p99 {step.client_lag_p99_ms:5.1f} ms  "
                     f"{'sustained' if step.sustained else 'NOT sustained'}",

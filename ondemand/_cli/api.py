@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,7 @@ def serve(
         the_clock = offset_clock(clock, settings.tz)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(area, config, settings=settings, clock=the_clock)
+    gc.freeze()  # the area and matrices live for the whole run: keep them out of garbage collection
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

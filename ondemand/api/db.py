@@ -206,6 +206,7 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
             if ":memory:" not in url and url.rstrip("/") != "sqlite:":
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run off the commit path
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

@@ -358,8 +358,13 @@ class GroupCommitter:
         self._closed = False
         self.batches = 0
         self.changes = 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ondemand-commit", daemon=True)
         self._thread.start()
+        self._checkpointer: threading.Thread | None = None
+        if db.url.startswith("sqlite"):
+            self._checkpointer = threading.Thread(target=self._checkpoints, name="ondemand-wal", daemon=True)
+            self._checkpointer.start()
 
     def enqueue(self, work: Callable[[Session], None]) -> _Ticket:
         """Queue ``work(session)`` for the next batch."""
@@ -382,6 +387,25 @@ class GroupCommitter:
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout=60)
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL into the database file now and then, outside the writer's commits.
+
+        Automatic checkpoints are off (they would stall the commit that triggers them);
+        a PASSIVE checkpoint never blocks writers.
+        """
+        while not self._stop.wait(1.0):
+            try:
+                raw = self.db.read_engine.raw_connection()  # autocommit: no BEGIN around the pragma
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    raw.close()
+            except Exception as exc:  # a failed checkpoint is retried in a second
+                log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
     def _run(self) -> None:
         while True:

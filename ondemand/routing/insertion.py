@@ -265,7 +265,7 @@ class _ProfileCache:
     requests, so a caller that changes a request's windows gets a fresh profile.
     """
 
-    def __init__(self, size: int = 16384) -> None:
+    def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._data: dict[tuple[int, int], _Entry] = {}
 
@@ -286,7 +286,7 @@ class _ProfileCache:
         entry = _Entry(route, timed, ids, reqs, tt, route_profile(timed, requests, tt))
         if len(self._data) >= self._size:
             for old in list(self._data)[: self._size // 2]:
-                del self._data[old]
+                self._data.pop(old, None)  # tolerant of another thread evicting the same key
         self._data[key] = entry
         return entry
 

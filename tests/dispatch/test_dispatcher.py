@@ -385,3 +385,21 @@ def test_dispatch_options_are_validated() -> None:
     """An unknown improvement metric is rejected."""
     with pytest.raises(ValueError, match="improvement_metric"):
         DispatchOptions(improvement_metric="money")  # type: ignore[arg-type]
+
+
+def test_cancelling_a_committed_pickup_leaves_a_plain_drive() -> None:
+    """Cancelling while the vehicle drives to the pickup keeps it heading there, with nothing to do."""
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("a", 3, 5), now=0), Assignment)
+    d.advance(0)
+    assert d.itinerary("v0")[0].committed
+    assert d.cancel("a", now=50)
+    assert d.itinerary("v0") == []
+    vehicle = d.plan.route_of("v0").vehicle
+    assert vehicle.start == 3
+    assert vehicle.onboard == ()
+    d.record_arrival("v0", 3, at=300)
+    assert d.plan.route_of("v0").vehicle.start == 3
+    b = d.submit(req("b", 3, 4, e=300), now=300)
+    assert isinstance(b, Assignment)
+    assert d.itinerary("v0")[0].eta == 300

@@ -116,7 +116,6 @@ class _Compiled:
     end_travel: int  # from the last node to the end depot (0 for an open route)
     pair: list[int]  # for a drop-off: index of its pickup, -1 if on board at start; -2 for pickups
     max_ride: list[int]  # for a drop-off: its request's max ride
-    ride_from: list[int]  # for a drop-off of a rider on board: end of their pickup service
     load: list[int]
     wheel: list[int]
     distance: int
@@ -159,7 +158,6 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
     service: list[int] = []
     pair: list[int] = []
     max_ride: list[int] = []
-    ride_from: list[int] = []
     load: list[int] = []
     wheel: list[int] = []
     picked: dict[str, int] = {}
@@ -189,7 +187,6 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
             service.append(req.pickup_service)
             pair.append(-2)
             max_ride.append(0)
-            ride_from.append(0)
             seats += req.passengers
             chairs += req.wheelchair
         else:
@@ -210,10 +207,8 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
                 start = ob.picked_up_at + req.pickup_service
                 late = min(late, start + req.max_ride)
                 pair.append(-1)
-                ride_from.append(start)
             else:
                 pair.append(picked[rid])
-                ride_from.append(0)
             earliest.append(req.earliest_dropoff)
             latest.append(late)
             service.append(req.dropoff_service)
@@ -242,7 +237,6 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
         end_travel,
         pair,
         max_ride,
-        ride_from,
         load,
         wheel,
         distance,
@@ -582,23 +576,25 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     svc = np.array([0, *c.service], dtype=np.int64)
     wait = np.array([0, *(b - a for a, b in zip(arrival, start, strict=True))], dtype=np.int64)
     cum = np.cumsum(wait)
-    slack_list = [big]
-    for k in range(n):
-        sl = c.latest[k] - start[k]
-        p = c.pair[k]
-        if p >= 0:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
-            sl = min(sl, c.max_ride[k] + c.latest[p] + c.service[p] - start[k])
-        slack_list.append(sl)
-    slack = np.array(slack_list, dtype=np.int64)
+    late = np.array(c.latest, dtype=np.int64)
+    least_start = st[1:]
+    sl = late - least_start
+    pair = np.array(c.pair, dtype=np.int64)
+    inner = np.flatnonzero(pair >= 0)
+    if inner.size:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
+        p_idx = pair[inner]
+        ride_bound = (
+            np.array(c.max_ride, dtype=np.int64)[inner] + late[p_idx] + svc[1:][p_idx] - least_start[inner]
+        )
+        sl[inner] = np.minimum(sl[inner], ride_bound)
+    slack = np.concatenate(([big], sl)).astype(np.int64)
     # Slack at the end: the shift end only. (The route-duration limit is left to the exact
     # evaluation: a later departure from the start can absorb a push, so it is no O(1) test.)
     end_slack = v.shift_end - end
-    # fslack[k] = min(slack[k], min_{j>k}(cum[j]-cum[k]+slack[j]), cum[n]-cum[k]+end_slack)
-    fs = np.empty(n + 1, dtype=np.int64)
-    run = end_slack + int(cum[n])  # expressed as value + cum, subtract cum[k] at the end
-    for k in range(n, -1, -1):
-        run = min(run, int(slack[k]) + int(cum[k]))
-        fs[k] = run - int(cum[k])
+    # fslack[k] = min(min_{j>=k}(cum[j] + slack[j]), cum[n] + end_slack) - cum[k]
+    vals = slack + cum
+    vals[n] = min(int(vals[n]), int(cum[n]) + end_slack)
+    fs = np.minimum.accumulate(vals[::-1])[::-1] - cum
     travel_next = np.zeros(n + 1, dtype=np.int64)
     if n:
         travel_next[:-1] = np.array(c.travel, dtype=np.int64)

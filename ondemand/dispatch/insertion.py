@@ -17,6 +17,17 @@ the plan allows). Promises are the requests' hard windows (see
 :mod:`ondemand.routing.insertion`), so every plan the dispatcher accepts keeps them;
 a re-optimised plan is adopted only after every route passes ``evaluate_route`` with
 the dispatcher's own (promised) requests and every assigned request is still there.
+
+Time. A vehicle without a committed leg is free from ``max(free_at, anchor)``, where
+``anchor`` is the latest time the dispatcher knew when that vehicle's plan last
+changed; solvers never let it leave before ``now`` (insertion and the re-optimisation
+snapshot apply ``max(available_from, now)``). So a vehicle's solver route only changes
+when its state does, and the caches keyed by route identity stay valid between calls.
+
+For a simulator or a vehicle app: call :meth:`InsertionDispatcher.advance` at
+:meth:`InsertionDispatcher.next_departure` (when a vehicle has to leave), drive to the
+committed stop, and serve it no earlier than its window start; serving at the planned
+``eta`` (``PlannedStop.eta``) reproduces the plan exactly.
 """
 
 from __future__ import annotations

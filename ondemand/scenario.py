@@ -497,6 +497,13 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
         destinations=MappingProxyType(weights),
         bbox=bbox,
     )
+    horizon_s = service.booking_horizon_days * 86400 if service.booking_horizon_days else service.end
+    if d.booking_lead_s[1] > horizon_s:  # 0 days = same-day bookings only
+        raise t.err(
+            "booking_lead_s",
+            f"books up to {d.booking_lead_s[1]} s ahead, beyond service.booking_horizon_days "
+            f"({service.booking_horizon_days} days)",
+        )
     if d.wheelchair_share > 0 and service.wheelchair_places == 0:
         raise t.err(
             "wheelchair_share", "is > 0 but service.wheelchair_places is 0 (no vehicle can carry them)"

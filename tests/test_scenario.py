@@ -83,6 +83,12 @@ def _mutate(tmp_path: Path, old: str, new: str) -> Path:
             "list",
         ),
         ("target_count = 50", "target_count = 0", "stops", "target_count"),
+        (
+            "booking_horizon_days = 7 ",
+            "booking_horizon_days = 0 ",
+            "demand.booking_lead_s",
+            "booking_horizon_days",
+        ),
     ],
 )
 def test_errors_name_file_field_and_reason(

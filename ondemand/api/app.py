@@ -65,6 +65,8 @@ from ondemand.api.service import (
     ServiceConfig,
     ServiceDay,
     ServiceRegistry,
+    add_ride,
+    flush_rides,
     insertion_dispatcher_factory,
     new_request_id,
     plan_sequences,
@@ -206,6 +208,11 @@ Who = Annotated[Principal, Depends(_principal)]
 OperatorWho = Annotated[Principal, Depends(_operator_only)]
 
 
+def _json(model: RideRequestOut, status: int) -> Response:
+    """A JSON response of an already validated model (skips FastAPI's second validation)."""
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
 def _body_hash(body: RideRequestIn) -> str:
     canon = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
@@ -264,7 +271,7 @@ def create_app(
             while not stop_reopt.wait(settings.reopt_interval_s):
                 reopt_round(pool)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def reopt_round(pool: concurrent.futures.Executor | None) -> int:
         """Re-optimise every operator's plan once; the number of plans adopted."""
@@ -637,7 +644,7 @@ def create_app(
                 row.reason = str(getattr(result, "reason", "no vehicle can serve this request"))
 
             def work(session: Session) -> None:
-                session.add(row)
+                add_ride(session, row)
                 write_plans(session, svc, seqs)
 
             ticket = committer.enqueue(work)  # queued under the lock: database order = dispatcher order
@@ -684,13 +691,12 @@ def create_app(
     )
     async def create_ride_request(
         body: RideRequestIn,
-        response: Response,
         who: OperatorWho,
         idempotency_key: Annotated[
             str | None,
             Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
         ] = None,
-    ) -> RideRequestOut:
+    ) -> Response:
         """Book a ride: answered at once with a promise (``assigned``) or a refusal with a reason.
 
         The answer is committed to the database before it is sent. Send an
@@ -701,7 +707,7 @@ def create_app(
         if svc is None:
             svc = await run_in_threadpool(registry.get, who.operator_id)
         if idempotency_key is None:
-            return await book(svc, body, who, None, digest)
+            return _json(await book(svc, body, who, None, digest), 201)
         slot = (who.operator_id, idempotency_key)
         while (busy := inflight.get(slot)) is not None:  # one request per key at a time
             await busy.wait()
@@ -711,9 +717,8 @@ def create_app(
             if prior is not None:
                 if prior.body_hash != digest:
                     raise HTTPException(409, "this Idempotency-Key was used with another body; use a new key")
-                response.status_code = 200
-                return row_out(prior)
-            return await book(svc, body, who, idempotency_key, digest)
+                return _json(row_out(prior), 200)
+            return _json(await book(svc, body, who, idempotency_key, digest), 201)
         finally:
             inflight.pop(slot).set()
 
@@ -747,6 +752,7 @@ def create_app(
         changed_at = _dt.datetime.now(_dt.UTC)
 
         def work(session: Session) -> None:
+            flush_rides(session)
             stored = session.get(RideRequestRow, request_id)
             if stored is not None:
                 stored.status = "cancelled"
@@ -879,6 +885,7 @@ def create_app(
             seqs = plan_sequences(svc.dispatcher, [vehicle_id])
 
             def ride_event(session: Session) -> None:
+                flush_rides(session)
                 stored = session.get(RideRequestRow, rid)
                 if stored is not None:
                     stored.status = new_status

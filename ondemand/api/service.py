@@ -57,6 +57,8 @@ __all__ = [
     "ServiceRegistry",
     "ServiceRules",
     "StopLike",
+    "add_ride",
+    "flush_rides",
     "service_config_from_scenario",
 ]
 
@@ -420,6 +422,7 @@ class GroupCommitter:
                 with self.db.write() as session:
                     for ticket in batch:
                         ticket.work(session)
+                    flush_rides(session)
                     flush_plans(session)
                     session.commit()
             except Exception:  # retry one by one so that only the bad change fails
@@ -437,6 +440,7 @@ class GroupCommitter:
                     try:
                         with session.begin_nested():
                             ticket.work(session)
+                            flush_rides(session)
                     except Exception as exc:  # this change only
                         errors[k] = exc
                 flush_plans(session)
@@ -576,6 +580,7 @@ class OperatorService:
             moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
 
             def work(session: Session) -> None:
+                flush_rides(session)
                 write_plans(session, self, seqs)
                 for rid, vid in moved.items():
                     row = session.get(RideRequestRow, rid)
@@ -799,6 +804,20 @@ def _impose_order(d: DispatcherLike, vehicle_id: str, pos: dict[tuple[str, str],
 def plan_sequences(d: DispatcherLike, vehicle_ids: Iterable[str]) -> dict[str, list[list[str]]]:
     """The stop order of each vehicle (``[[request_id, kind], ...]``); call under the dispatcher lock."""
     return {vid: [[str(ps.request_id), stop_kind(ps.kind)] for ps in d.itinerary(vid)] for vid in vehicle_ids}
+
+
+def add_ride(session: Session, row: RideRequestRow) -> None:
+    """Queue a new ride-request row; :func:`flush_rides` inserts a batch's rows in one statement."""
+    session.info.setdefault("rides", []).append(row)
+
+
+def flush_rides(session: Session) -> None:
+    """Insert the rows queued by :func:`add_ride` (call before reading ride requests in a batch)."""
+    rows: list[RideRequestRow] = session.info.pop("rides", [])
+    if rows:
+        table: Any = RideRequestRow.__table__
+        keys = [c.key for c in table.columns]
+        session.execute(table.insert(), [{k: getattr(r, k) for k in keys} for r in rows])
 
 
 def write_plans(session: Session, svc: OperatorService, seqs: Mapping[str, list[list[str]]]) -> None:

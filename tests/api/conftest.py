@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,20 +17,8 @@ from ondemand.api.app import create_app
 from ondemand.api.db import create_api_key
 from ondemand.api.service import ServiceConfig, ServiceRules
 from ondemand.api.settings import ApiSettings
-from ondemand.routing.model import TravelTimes, Vehicle
 
 TZ = ZoneInfo("Asia/Tokyo")
-
-
-def dispatcher_factory() -> Callable[[Sequence[Vehicle], TravelTimes], Any] | None:
-    """``None`` (the app's InsertionDispatcher) when ondemand.dispatch has it, else the test fake."""
-    try:
-        from ondemand.dispatch import InsertionDispatcher  # noqa: F401
-    except ImportError:
-        from tests.api._fake import FakeDispatcher
-
-        return FakeDispatcher
-    return None
 
 
 class FixedClock:
@@ -87,7 +75,7 @@ def make_app(
             over.pop("area", area),
             over.pop("config", config),
             settings=settings,
-            dispatcher_factory=over.pop("dispatcher_factory", dispatcher_factory()),
+            dispatcher_factory=over.pop("dispatcher_factory", None),
             clock=over.pop("clock", clock),
         )
 

@@ -16,6 +16,7 @@ from ondemand.dispatch import (
     RequestStatus,
 )
 from ondemand.errors import (
+    CommitFailedError,
     DataNotFoundError,
     InfeasiblePlanError,
     InfeasibleRequestError,
@@ -73,6 +74,7 @@ __all__ = [
     "Assignment",
     "BookingKind",
     "CheckResult",
+    "CommitFailedError",
     "CsvDemand",
     "DarpInstance",
     "DataNotFoundError",

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from ondemand.routing import _darp_pyvrp
 from ondemand.routing._darp_model import DarpModel
 from ondemand.routing.check import check_plan, check_solution
 from ondemand.routing.instances import DarpInstance
@@ -389,6 +390,7 @@ def solve_instance(
     seed: int = 0,
     scale: int | None = None,
     decompose: bool = False,
+    pdptw_backend: str = "pyvrp",
 ) -> InstanceSolution:
     """Solve a benchmark instance (Cordeau a/b, pr, or Li & Lim).
 
@@ -406,6 +408,9 @@ def solve_instance(
         Experimental: after the guided local search, re-solve 2-3 neighbouring routes at a
         time (mixed with whole-model ruin-and-recreate) instead of the plain
         ruin-and-recreate loop. Measured worse at 10 s; kept for longer runs.
+    pdptw_backend
+        For instances without a ride-time limit (Li & Lim): ``"pyvrp"`` (default; used
+        when PyVRP >= 0.14 is installed, else OR-Tools) or ``"ortools"``.
 
     Returns
     -------
@@ -417,6 +422,21 @@ def solve_instance(
         raise ValueError(f"time_limit must be positive, got {time_limit}")
     t0 = _time.monotonic()
     core = inst.to_core() if scale is None else inst.to_core(scale)
+    if inst.max_ride is None and pdptw_backend == "pyvrp" and _darp_pyvrp.available():
+        # Pickup and delivery without ride-time limits (Li & Lim): PyVRP is much stronger
+        # there; its result is checked like ours, and OR-Tools takes over if it fails.
+        pv = _darp_pyvrp.solve_pdptw(inst, time_limit=0.85 * time_limit, seed=seed, scale=core.scale)
+        if pv is not None:
+            pv_res = check_solution(inst, [s for _, s in pv])
+            if pv_res.feasible:
+                elapsed = _time.monotonic() - t0
+                stats = SearchStats(0, 0, elapsed, elapsed)
+                return InstanceSolution(
+                    inst.name, tuple(pv), pv_res.cost, pv_res.vehicles_used, True, (), elapsed, stats
+                )
+        # Give OR-Tools what is left, but at least 15 % of the budget.
+        used = _time.monotonic() - t0
+        time_limit = used + max(0.15 * time_limit, time_limit - used)
     fixed = 0
     if inst.format == "lilim":
         # Lexicographic: vehicles first, then distance (a vehicle costs more than any route set).

@@ -219,3 +219,14 @@ def test_reoptimise_inserts_unassigned_and_keeps_onboard_rider() -> None:
     assert out.unassigned == ()
     assert [s.request_id for s in out.route_of("v0").stops if s.request_id == "on"] == ["on"]
     assert all(s.request_id != "on" for s in out.route_of("v1").stops)
+
+
+@pytest.mark.parametrize("backend", ["pyvrp", "ortools"])
+def test_lilim_lc101_reaches_best_known(bench_dir: Path, backend: str) -> None:
+    """lc101 (no ride-time limit) reaches the SINTEF best known (10 vehicles, 828.94) with either back end."""
+    inst = read_instance(bench_dir / "lilim" / "100" / "lc101.txt")
+    sol = solve_instance(inst, time_limit=3.0, seed=0, pdptw_backend=backend)
+    assert sol.feasible, sol.violations
+    assert check_solution(inst, [s for _, s in sol.routes]).feasible
+    assert sol.vehicles == 10
+    assert sol.cost == pytest.approx(828.9369, abs=0.01)

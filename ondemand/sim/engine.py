@@ -43,6 +43,7 @@ from ondemand.sim.events import (
     NoShow,
     RequestAssigned,
     RequestCancelled,
+    RequestReassigned,
     RequestRefused,
     RequestSubmitted,
     RiderDroppedOff,
@@ -363,9 +364,25 @@ class _Day:
         while t < self.svc.end:
             yield self.env.timeout(t - self.now)
             if self.disp.reoptimise(now=self.now, time_limit=self.svc.reoptimise_time_limit_s):
+                self._note_reassignments()
                 self.poke()
             self.dirty = True
             t += every
+
+    def _note_reassignments(self) -> None:
+        """After a re-optimisation, record requests that moved to another vehicle."""
+        vehicle_of = getattr(self.disp, "vehicle_of", None)
+        if vehicle_of is None:
+            return
+        for rid, old in sorted(self.vehicle_of.items()):
+            if self.state.get(rid) != "assigned":
+                continue
+            new = vehicle_of(rid)
+            if new is not None and str(new) != old:
+                self.vehicle_of[rid] = str(new)
+                self.emit(
+                    RequestReassigned(t=self.now, request_id=rid, from_vehicle=old, to_vehicle=str(new))
+                )
 
     # -- vehicles
     def _wait(self, vid: str, until: int) -> Generator[simpy.Event, Any, None]:

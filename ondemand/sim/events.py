@@ -19,6 +19,7 @@ __all__ = [
     "NoShow",
     "RequestAssigned",
     "RequestCancelled",
+    "RequestReassigned",
     "RequestRefused",
     "RequestSubmitted",
     "RiderDroppedOff",
@@ -105,6 +106,16 @@ class RequestAssigned:
     pickup_end: int
     dropoff_eta: int
     latest_dropoff: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReassigned:
+    """Re-optimisation moved an accepted request to another vehicle (the promise is unchanged)."""
+
+    t: int
+    request_id: str
+    from_vehicle: str
+    to_vehicle: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +211,7 @@ Event = (
     | ShiftEnded
     | RequestSubmitted
     | RequestAssigned
+    | RequestReassigned
     | RequestRefused
     | RequestCancelled
     | VehicleDeparted
@@ -218,6 +230,7 @@ EVENT_TYPES: Mapping[str, type[Any]] = {
         ShiftEnded,
         RequestSubmitted,
         RequestAssigned,
+        RequestReassigned,
         RequestRefused,
         RequestCancelled,
         VehicleDeparted,

@@ -15,6 +15,7 @@ from ondemand.sim.demand import TripRequest
 from ondemand.sim.events import (
     Event,
     RequestAssigned,
+    RequestReassigned,
     RequestSubmitted,
     RiderDroppedOff,
     RiderPickedUp,
@@ -112,10 +113,16 @@ def max_onboard(events: list[Event]) -> dict[str, tuple[int, int]]:
 def promise_violations(events: list[Event]) -> list[str]:
     """Served riders picked up outside their promised window or dropped off after the bound.
 
-    The vehicle is not part of the promise: re-optimisation may move a request to another one.
+    The vehicle is not part of the promise: re-optimisation may move a request to another one,
+    which the stream records (``RequestReassigned``); the rider must be served by the last one.
     """
     promise = {e.request_id: e for e in events if isinstance(e, RequestAssigned)}
     picked = {e.request_id: e for e in events if isinstance(e, RiderPickedUp)}
+    vehicle = {rid: p.vehicle_id for rid, p in promise.items()}
+    for e in events:
+        if isinstance(e, RequestReassigned):
+            assert vehicle[e.request_id] == e.from_vehicle
+            vehicle[e.request_id] = e.to_vehicle
     bad = []
     for e in events:
         if isinstance(e, RiderDroppedOff):
@@ -124,6 +131,8 @@ def promise_violations(events: list[Event]) -> list[str]:
                 bad.append(f"{e.request_id}: pickup {u.t} outside [{p.pickup_start}, {p.pickup_end}]")
             if e.t > p.latest_dropoff:
                 bad.append(f"{e.request_id}: drop-off {e.t} after {p.latest_dropoff}")
-            if u.vehicle_id != e.vehicle_id:
-                bad.append(f"{e.request_id}: dropped off by another vehicle than the one that picked up")
+            if not (u.vehicle_id == e.vehicle_id == vehicle[e.request_id]):
+                bad.append(
+                    f"{e.request_id}: served by {u.vehicle_id}, assigned (last) to {vehicle[e.request_id]}"
+                )
     return bad

@@ -158,10 +158,10 @@ def test_reports_reach_the_dispatcher_in_order() -> None:
 
 @pytest.mark.slow
 def test_reoptimisation_keeps_promises() -> None:
-    """With rolling-horizon re-optimisation on, every promise is still kept."""
+    """With re-optimisation (requests moved between vehicles, cancellations), every promise is kept."""
     sc = scenario("senboku", reoptimise_every_s=1800, reoptimise_time_limit_s=0.2)
-    trips = random_trips(40, len(AREA.stops), 3, sc.service.start, sc.service.end)
-    ev = _run(trips, fleet=2, sc=sc)
+    trips = random_trips(60, len(AREA.stops), 3, sc.service.start, sc.service.end)
+    ev = _run(trips, fleet=3, sc=sc)
     assert "open" not in request_outcomes(ev).values()
     assert promise_violations(ev) == []
 

@@ -17,6 +17,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -208,6 +209,12 @@ Who = Annotated[Principal, Depends(_principal)]
 OperatorWho = Annotated[Principal, Depends(_operator_only)]
 
 
+def _lower_priority() -> None:
+    """Initializer of the solver process: yield the CPU to request handling."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+
 def _json(model: RideRequestOut, status: int) -> Response:
     """A JSON response of an already validated model (skips FastAPI's second validation)."""
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
@@ -265,11 +272,20 @@ def create_app(
     def reopt_loop() -> None:
         import multiprocessing
 
-        # OR-Tools keeps the GIL while it solves, so the solver gets its own process
-        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        # OR-Tools keeps the GIL while it solves, so the solver gets its own process,
+        # at a lower CPU priority than the bookings
+        def new_pool() -> concurrent.futures.ProcessPoolExecutor:
+            ctx = multiprocessing.get_context("spawn")
+            return concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=_lower_priority)
+
+        pool = new_pool()
         try:
             while not stop_reopt.wait(settings.reopt_interval_s):
                 reopt_round(pool)
+                if getattr(pool, "_broken", False):
+                    log.warning("the solver process died; starting a new one")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = new_pool()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -364,3 +364,24 @@ def test_map_page_is_served_with_leaflet_from_the_package(client: TestClient) ->
     assert client.get("/static/leaflet/leaflet.css").status_code == 200
     js = client.get("/static/map.js").text
     assert "OpenStreetMap" in js
+
+
+def test_concurrent_retries_with_one_idempotency_key_book_once(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Eight simultaneous requests with the same Idempotency-Key create one booking and all see it."""
+    import threading
+
+    answers: list[Any] = []
+
+    def send() -> None:
+        answers.append(book(client, auth, **{"Idempotency-Key": "same-key"}))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert client.get("/v1/kpis", headers=auth).json()["requests"] == 1

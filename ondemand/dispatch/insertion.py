@@ -120,8 +120,8 @@ class InsertionDispatcher:
         self._status: dict[str, RequestStatus] = {}
         self._active: dict[str, None] = {}  # assigned or on board, in order of acceptance
         self._vehicle_of: dict[str, str] = {}
-        self._version = 0
-        self._snapshot: tuple[int, int] | None = None
+        self._snap_id = 0
+        self._snapshot: tuple[int, Plan, dict[str, Route]] | None = None
 
     # -- views -------------------------------------------------------------------------
 
@@ -216,7 +216,6 @@ class InsertionDispatcher:
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
         result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
-        self._version += 1
         if isinstance(result, Refusal):
             self._requests[request.id] = request
             self._set_status(request.id, RequestStatus.REFUSED)
@@ -249,7 +248,6 @@ class InsertionDispatcher:
         vs = self._vehicles[self._vehicle_of[request_id]]
         self._drop_stops(vs, request_id)
         self._set_status(request_id, RequestStatus.CANCELLED)
-        self._version += 1
         return True
 
     def restore(
@@ -325,7 +323,6 @@ class InsertionDispatcher:
         self._requests[request.id] = request
         self._set_status(request.id, status)
         self._vehicle_of[request.id] = vehicle_id
-        self._version += 1
         return Assignment(
             request.id,
             vehicle_id,
@@ -344,7 +341,6 @@ class InsertionDispatcher:
         are updated from the real arrival (service cannot start before the window).
         """
         vs = self._state(vehicle_id)
-        self._version += 1
         self._touch(vs)
         leg = vs.leg
         if leg is not None and leg.location == stop_location:
@@ -372,7 +368,6 @@ class InsertionDispatcher:
         vs.onboard[request_id] = OnboardRider(req, at)
         vs.location, vs.free_at = req.pickup, at + req.pickup_service
         self._set_status(request_id, RequestStatus.ONBOARD)
-        self._version += 1
 
     def record_dropoff(self, request_id: str, *, at: int) -> None:
         """The riders of a request alighted; service started at ``at``."""
@@ -384,7 +379,6 @@ class InsertionDispatcher:
         del vs.onboard[request_id]
         vs.location, vs.free_at = req.dropoff, at + req.dropoff_service
         self._set_status(request_id, RequestStatus.COMPLETED)
-        self._version += 1
 
     def record_no_show(self, request_id: str, *, at: int) -> None:
         """The rider did not come; their seat is freed and the drop-off removed."""
@@ -399,7 +393,6 @@ class InsertionDispatcher:
             vs.leg = None
             vs.location, vs.free_at = req.pickup, at
         self._set_status(request_id, RequestStatus.NO_SHOW)
-        self._version += 1
 
     # -- time --------------------------------------------------------------------------
 
@@ -436,7 +429,6 @@ class InsertionDispatcher:
                 vs.leg = _Leg(stop.location, stop, sched.service_start[0], sched.departure[0])
                 vs.stops = vs.stops[1:]
                 self._touch(vs)
-                self._version += 1
         if self._now is None or now > self._now:
             self._now = now
 
@@ -445,7 +437,6 @@ class InsertionDispatcher:
             vs.leg = None
             vs.location, vs.free_at = leg.location, leg.service_start
             self._touch(vs)
-            self._version += 1
         elif leg.stop.kind is StopKind.PICKUP:
             self.record_pickup(leg.stop.request_id, at=leg.service_start)
         else:
@@ -480,21 +471,53 @@ class InsertionDispatcher:
         """The plan to re-optimise and a version number for :meth:`apply_reoptimised`.
 
         Vehicles without a committed leg are available no earlier than ``now`` in it.
+        Only the latest snapshot can be applied.
         """
         self.advance(now)
         at = self._now if self._now is not None else now
-        self._snapshot = (self._version, at)
-        return self._plan_at(at), self._version
+        self._snap_id += 1
+        plan = self._plan_at(at)
+        routes = {vid: self._route(vs) for vid, vs in self._vehicles.items()}
+        self._snapshot = (self._snap_id, plan, routes)
+        return plan, self._snap_id
 
     def apply_reoptimised(self, plan: Plan, *, version: int) -> bool:
-        """Adopt a re-optimised plan if nothing changed since the snapshot and it keeps every promise."""
-        if version != self._version or self._snapshot is None or self._snapshot[0] != version:
+        """Adopt a re-optimised plan where it still applies, if it keeps every promise.
+
+        Vehicles whose state changed since the snapshot (a booking, a cancellation, an
+        event, a committed leg) keep their current route; the others take the new one.
+        The merged plan is then checked as a whole against the current state
+        (:meth:`check_candidate`): feasible with the promised windows, every active
+        request served exactly once, and (with ``require_improvement``) no dearer.
+
+        Returns
+        -------
+        bool
+            Whether any route changed.
+        """
+        snap = self._snapshot
+        if snap is None or snap[0] != version:
             return False
-        current = self._plan_at(self._snapshot[1])
-        if self._check_candidate(current, plan) is not None:
+        _, then, routes_then = snap
+        theirs = {r.vehicle.id: r for r in plan.routes}
+        if len(theirs) != len(plan.routes) or set(theirs) != set(self._vehicles):
+            return False
+        now = self._now if self._now is not None else 0
+        current = self._plan_at(now)
+        merged: list[Route] = []
+        for route in current.routes:
+            vid = route.vehicle.id
+            if self._route(self._vehicles[vid]) is routes_then[vid]:
+                if theirs[vid].vehicle != then.route_of(vid).vehicle:
+                    return False  # the solver changed a vehicle (start, time, riders, limits)
+                merged.append(Route(route.vehicle, theirs[vid].stops))
+            else:
+                merged.append(route)
+        candidate = Plan(tuple(merged), current.requests)
+        if self._check_candidate(current, candidate) is not None:
             return False
         changed = False
-        for route in plan.routes:
+        for route in candidate.routes:
             vs = self._vehicles[route.vehicle.id]
             if vs.stops != route.stops:
                 vs.stops = route.stops
@@ -502,8 +525,6 @@ class InsertionDispatcher:
                 changed = True
             for s in route.stops:
                 self._vehicle_of[s.request_id] = route.vehicle.id
-        if changed:
-            self._version += 1
         return changed
 
     def check_candidate(self, plan: Plan) -> str | None:

@@ -403,3 +403,38 @@ def test_cancelling_a_committed_pickup_leaves_a_plain_drive() -> None:
     b = d.submit(req("b", 3, 4, e=300), now=300)
     assert isinstance(b, Assignment)
     assert d.itinerary("v0")[0].eta == 300
+
+
+def test_apply_reoptimised_merges_with_changes_made_meanwhile() -> None:
+    """Vehicles changed during the solve keep their route; the others take the new one; promises hold."""
+    vehicles = [Vehicle("v0", 4, 0, 0, 20_000), Vehicle("v1", 4, 5, 0, 20_000)]
+    d = InsertionDispatcher(vehicles, line(), options=DispatchOptions(require_improvement=False))
+    d.restore(req("a", 1, 2, e=1000, lp=2000), "v0")
+    d.restore(req("b", 3, 4, e=1000, lp=2000), "v0")
+    snapshot, version = d.reoptimisation_snapshot(now=0)
+    # Meanwhile a booking lands on v1.
+    booked = d.submit(req("c", 5, 4, e=1000, lp=2000), now=10)
+    assert isinstance(booked, Assignment)
+    assert booked.vehicle_id == "v1"
+    # The solver's answer: v0 serves b before a; it knows nothing of c.
+    r0 = snapshot.route_of("v0")
+    order = tuple(sorted(r0.stops, key=lambda s: (s.request_id != "b", s.kind is D)))
+    answer = Plan((Route(r0.vehicle, order), snapshot.route_of("v1")), snapshot.requests)
+    assert d.apply_reoptimised(answer, version=version)
+    assert [s.request_id for s in d.itinerary("v0")] == ["b", "b", "a", "a"]
+    assert [s.request_id for s in d.itinerary("v1")] == ["c", "c"]
+    plan_ok(d)
+    # A second apply of the same snapshot is refused (only the latest snapshot counts) ...
+    snapshot2, version2 = d.reoptimisation_snapshot(now=10)
+    assert not d.apply_reoptimised(answer, version=version)
+    # ... and an answer moving "a" to v1, which changed meanwhile, would drop "a": refused.
+    d.cancel("c", now=10)
+    moved = Plan(
+        (
+            Route(snapshot2.route_of("v0").vehicle, tuple(s for s in order if s.request_id != "a")),
+            Route(snapshot2.route_of("v1").vehicle, tuple(s for s in order if s.request_id == "a")),
+        ),
+        snapshot2.requests,
+    )
+    assert not d.apply_reoptimised(moved, version=version2)
+    assert {s.request_id for s in d.itinerary("v0")} == {"a", "b"}

@@ -62,6 +62,7 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
                 assert page.locator("path.od-next-stop").count() >= 2
                 assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
                 assert "key=" not in page.url  # the key is taken out of the address bar
+                page.wait_for_function("document.getElementById('kpis').textContent.includes('3 booked')")
                 assert not errors, errors
             finally:
                 browser.close()

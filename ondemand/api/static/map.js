@@ -142,7 +142,16 @@
     setStatus("updated " + hhmm(live.now) + " (every " + REFRESH_MS / 1000 + " s)", false);
   }
 
+  function renderKpis(k) {
+    var pct = Math.round(k.refusal_rate * 100);
+    var wait = k.mean_promised_wait_s === null ? "–" : Math.round(k.mean_promised_wait_s / 60) + " min";
+    document.getElementById("kpis").textContent =
+      "Today: " + k.requests + " requests · " + k.assigned + " booked · " + k.refused + " refused (" + pct +
+      " %) · " + k.cancelled + " cancelled · " + k.completed + " completed · promised wait " + wait;
+  }
+
   function refresh() {
+    api("/v1/kpis").then(renderKpis).catch(function () {});
     api("/v1/live").then(render).catch(function (e) {
       if (e.message !== "unauthorised") { setStatus("update failed: " + e.message + " — retrying", true); }
     });

@@ -212,7 +212,7 @@ OperatorWho = Annotated[Principal, Depends(_operator_only)]
 def _lower_priority() -> None:
     """Initializer of the solver process: yield the CPU to request handling."""
     if hasattr(os, "nice"):
-        os.nice(10)
+        os.nice(19)
 
 
 def _json(model: RideRequestOut, status: int) -> Response:

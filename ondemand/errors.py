@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "CommitFailedError",
     "DataNotFoundError",
+    "DatabaseUrlError",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "InstanceFormatError",
@@ -72,3 +73,7 @@ class StopFileError(OndemandError, ValueError):
 
 class CommitFailedError(OndemandError, RuntimeError):
     """The database did not store a change (the API answers 503 and the change is not made)."""
+
+
+class DatabaseUrlError(OndemandError, ValueError):
+    """A database URL that cannot be used (malformed, no driver installed, or unreachable)."""

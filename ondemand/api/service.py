@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ondemand.api.db import (
@@ -43,7 +44,7 @@ from ondemand.api.db import (
     make_engine,
     migrate,
 )
-from ondemand.errors import CommitFailedError, InvalidRequestError
+from ondemand.errors import CommitFailedError, DatabaseUrlError, InvalidRequestError
 from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
@@ -261,13 +262,24 @@ class Database:
 
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         self.url = url
-        self.write_engine: Engine = make_engine(url)
-        if url.startswith("sqlite"):
-            self.read_engine: Engine = make_engine(url, immediate=False)
-        else:
-            self.read_engine = self.write_engine
-        if run_migrations:
-            migrate(self.write_engine)
+        shown = _hide_password(url)
+        try:
+            self.write_engine: Engine = make_engine(url)
+            if url.startswith("sqlite"):
+                self.read_engine: Engine = make_engine(url, immediate=False)
+            else:
+                self.read_engine = self.write_engine
+            if run_migrations:
+                migrate(self.write_engine)
+        except (ImportError, ArgumentError) as exc:
+            raise DatabaseUrlError(
+                f"cannot use database URL {shown!r}: {exc}; give e.g. sqlite:///./ondemand.db or "
+                "postgresql+psycopg://user@host/db (with the psycopg package installed)"
+            ) from exc
+        except OperationalError as exc:
+            raise DatabaseUrlError(
+                f"cannot open the database {shown!r}: {exc.orig}; check the path or server"
+            ) from exc
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -449,6 +461,14 @@ class GroupCommitter:
             log.error("commit of %d changes failed: %s", len(batch), type(exc).__name__)
             return dict.fromkeys(range(len(batch)), exc)
         return errors
+
+
+def _hide_password(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def new_request_id() -> str:

@@ -17,6 +17,7 @@ from ondemand.dispatch import (
 )
 from ondemand.errors import (
     CommitFailedError,
+    DatabaseUrlError,
     DataNotFoundError,
     InfeasiblePlanError,
     InfeasibleRequestError,
@@ -78,6 +79,7 @@ __all__ = [
     "CsvDemand",
     "DarpInstance",
     "DataNotFoundError",
+    "DatabaseUrlError",
     "DemandModel",
     "DispatchCounts",
     "DispatchOptions",

@@ -491,7 +491,7 @@ def create_app(
                 raise InvalidRequestError(
                     "latest_dropoff is too early: even a direct ride from the earliest pickup arrives later"
                 )
-        if latest_dropoff_s >= 86400 + 6 * 3600:
+        if latest_dropoff_s >= 86400 + 6 * 3600:  # a service day may run past midnight, not past 06:00
             raise InvalidRequestError("latest_dropoff must be on the same service day")
         req = CoreRequest(
             id=rid,

@@ -47,6 +47,13 @@ def serve(
         int | None,
         typer.Option(help="Override the scenario's number of vehicles.", min=1, show_default=False),
     ] = None,
+    auto_complete: Annotated[
+        bool,
+        typer.Option(
+            "--auto-complete/--no-auto-complete",
+            help="Treat planned stops as done at their planned time (for vehicles without a driver app).",
+        ),
+    ] = False,
     clock: Annotated[
         str | None,
         typer.Option(
@@ -78,6 +85,8 @@ def serve(
             config,
             vehicles=tuple(dataclasses.replace(template, id=f"v{k + 1}") for k in range(fleet)),
         )
+    if auto_complete:
+        config = dataclasses.replace(config, rules=dataclasses.replace(config.rules, auto_complete=True))
     the_clock = None
     if clock is not None:
         the_clock = offset_clock(clock, settings.tz)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ondemand.api.db import ApiKey, hash_key
 from ondemand.api.service import Database
 
@@ -38,6 +40,7 @@ def test_keys_create_prints_the_key_last_and_stores_only_its_hash(tmp_path: Path
     assert key.encode() not in (tmp_path / "keys.db").read_bytes()
 
 
+@pytest.mark.slow
 def test_bad_database_url_is_a_clean_error(tmp_path: Path) -> None:
     """A malformed URL or a missing driver gives a one-line message and exit status 2, password hidden."""
     done = _ondemand("keys", "create", "--operator", "acme", "--db", "not a url")

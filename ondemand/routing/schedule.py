@@ -19,14 +19,25 @@ at once, so the iteration always converges, usually in one or two passes). This 
 exact, unlike a slack-only test.
 
 The least solution has the vehicle leave as early as possible and wait at stops,
-possibly with riders on board. The *planned* schedule then applies the departure
-delays of Cordeau (2006)'s eight-step scheduling: first the departure from the
-start, then each pickup in turn, is delayed by ``min(F, sum of later waiting)``,
-where ``F`` is the forward time slack (Savelsbergh 1992). The delay is absorbed by
-later waiting, so the end of the route never moves, and every window stays kept. One
-deliberate difference from Cordeau: a rider already on board at the delayed stop
-gets zero ride-time slack, so a delay never lengthens anyone's ride to shorten
-another's (waiting with riders on board counts as ride time).
+possibly with riders on board. The *planned* schedule (what the vehicle is told to
+follow, and what promises are built around) moves only the waiting that would happen
+with riders on board, and only to a point where it happens with fewer of them:
+
+    *Wait with an empty vehicle rather than a full one.* A pickup ``j`` (or the
+    departure from the start) is delayed by at most the waiting that the least schedule
+    has at the stops after ``j`` up to and including the next drop-off, and by no more
+    than keeps the latest start of ``j`` and of every pickup in between.
+
+Consequences (pinned by the tests): no drop-off ever moves (so the end of the route,
+every arrival at a destination and every rider already on board are untouched); a
+pickup is later than its least time only when that rider's ride is shorter by exactly
+as much (the rider waits at the stop instead of on board); and a vehicle with nobody
+aboard leaves its start (or waits at a pickup's stop) rather than waiting later with
+riders aboard. Pickups are taken from the last to the first, then the start, so the
+waiting ends up at the earliest pickup of each run of pickups before a drop-off (or at
+the start). This replaces Cordeau (2006)'s rule (delay by ``min(F, all later
+waiting)``), which pushed an as-soon-as-possible pickup towards the end of its window
+whenever the route waited anywhere later, e.g. for a booked-ahead rider's window.
 
 Both schedules are returned: ``service_start`` (planned) and ``earliest_start``
 (least). Costs that must be monotone when stops are added (insertion) use the
@@ -358,64 +369,65 @@ def _least(c: _Compiled, route: Route) -> tuple[int, list[int], list[int], int] 
 
 
 def _delay(c: _Compiled, d0: int, arrival: list[int], start: list[int]) -> tuple[int, list[int], list[int]]:
-    """Cordeau's departure delays on a feasible least schedule (see the module docstring)."""
+    """Departure delays that only trade on-board waiting for waiting with the rider still at the stop.
+
+    See the module docstring ("planned schedule"). Pickups are taken from the last to the
+    first, then the start: each moves waiting that lies between it and the next drop-off
+    back to itself, so the result is a fixed point after one pass.
+    """
     n = len(c.loc)
     if n == 0:
         return d0, arrival, start
     start = list(start)
     arrival = list(arrival)
+    # after[j + 1]: index of the first drop-off after stop j (j = -1: the start); n if none.
+    after = [n] * (n + 1)
+    nd = n
+    for k in range(n - 1, -1, -1):
+        after[k + 1] = nd
+        if c.pair[k] != -2:
+            nd = k
+    after[0] = nd
 
-    def slack_from(j: int) -> tuple[int, int]:
-        # Forward slack for delaying stop j (j = -1: the departure from the start), and the
-        # total waiting after j. Riders on board at j (picked up before j, or on board at
-        # the start) get zero ride slack: a delay must be absorbed before their drop-off.
+    def room(j: int) -> int:
+        # How far node j (a pickup, or -1 for the start) may move later: only waiting at the
+        # stops up to the next drop-off absorbs it (so no drop-off moves), and no pickup in
+        # between may pass its latest start.
+        hi = after[j + 1]
+        if hi >= n:
+            return 0
         best = c.latest[j] - start[j] if j >= 0 else _BIG
         waited = 0
-        for k in range(j + 1, n):
+        for k in range(j + 1, hi + 1):
             waited += start[k] - arrival[k]
-            p = c.pair[k]
-            s = 0 if p == -1 or 0 <= p < j else c.latest[k] - start[k]
-            if waited + s < best:
-                best = waited + s
+            lim = waited if k == hi else waited + c.latest[k] - start[k]
+            if lim < best:
+                best = lim
             if best <= waited:
-                break  # later terms are at least ``waited`` (slacks are >= 0): the minimum is found
-        return best, waited
+                break  # later terms are at least ``waited``: the minimum is found
+        return best
 
-    def push(j: int) -> None:
-        t = start[j] + c.service[j]
-        for k in range(j + 1, n):
+    def propagate(k0: int, t: int) -> None:
+        # Leave the node before ``k0`` at ``t``; later stops move until waiting absorbs the push.
+        for k in range(k0, n):
             a = t + c.travel[k]
             arrival[k] = a
-            if a > start[k]:
-                start[k] = a
-            t = start[k] + c.service[k]
+            if a <= start[k]:
+                return
+            start[k] = a
+            t = a + c.service[k]
 
-    # The start: delaying D0 moves the first stops while waiting absorbs it.
-    f, waited = slack_from(-1)
-    x = min(f, waited)
-    if x > 0:
-        d0 += x
-        t = d0
-        for k in range(n):
-            a = t + c.travel[k]
-            arrival[k] = a
-            if a > start[k]:
-                start[k] = a
-            t = start[k] + c.service[k]
-    # waiting_after[j]: total waiting at stops after j; a pickup with none after it cannot move.
-    waiting_after = [0] * (n + 1)
-    for k in range(n - 1, -1, -1):
-        waiting_after[k] = waiting_after[k + 1] + (start[k + 1] - arrival[k + 1] if k + 1 < n else 0)
-    for j in range(n):
-        if c.pair[j] != -2 or waiting_after[j] == 0:
+    for j in range(n - 1, -1, -1):
+        if c.pair[j] != -2:
             continue
-        f, waited = slack_from(j)
-        x = min(f, waited)
+        x = room(j)
         if x > 0:
             start[j] += x
-            push(j)
-            for k in range(n - 1, j - 1, -1):
-                waiting_after[k] = waiting_after[k + 1] + (start[k + 1] - arrival[k + 1] if k + 1 < n else 0)
+            propagate(j + 1, start[j] + c.service[j])
+    x = room(-1)
+    if x > 0:
+        d0 += x
+        propagate(0, d0)
     return d0, arrival, start
 
 

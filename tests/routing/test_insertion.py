@@ -344,3 +344,30 @@ def test_exhaustive_plan_splits_requests_between_vehicles() -> None:
     assert [s.request_id for s in routes[0]] == ["a", "a"]
     assert [s.request_id for s in routes[1]] == ["b", "b"]
     assert exhaustive_plan([v0], [a, b], tt) is None  # one vehicle cannot make both windows
+
+
+def _three_stops() -> ArrayTravelTimes:
+    """Three locations 300 s apart per step (0 - 1 - 2)."""
+    x = np.arange(3) * 300
+    dur = np.abs(x[:, None] - x[None, :]).astype(np.int64)
+    return ArrayTravelTimes(dur, dur * 10)
+
+
+def test_asap_rider_before_booked_stop_is_promised_the_earliest_pickup() -> None:
+    """An ASAP request inserted before a later booked-ahead stop is promised around the real ETA."""
+    tt = _three_stops()
+    v = Vehicle("v", 4, start=0, available_from=32_400, shift_end=50_000)
+    plan = empty_plan([v])
+    a = Request("a", 1, 0, 36_000, 37_800, 40_000, 1200)
+    first = best_insertion(plan, a, tt, now=32_400)
+    assert isinstance(first, Insertion)
+    b = Request("b", 2, 0, 32_600, 34_400, 40_000, 1200)
+    ins = best_insertion(first.plan, b, tt, now=32_600)
+    assert isinstance(ins, Insertion)
+    reach = 32_600 + 600  # the van leaves now and drives 0 -> 2
+    start, end = ins.pickup_window
+    assert start <= reach + 60, ins.pickup_window
+    assert start <= reach <= end
+    sched = evaluate_route(ins.plan.route_of("v"), ins.plan.requests, tt)
+    k = next(i for i, s in enumerate(ins.plan.route_of("v").stops) if s.request_id == "b" and s.kind is P)
+    assert sched.service_start[k] == reach  # the plan the vehicle follows picks b up on arrival

@@ -362,3 +362,67 @@ def test_schedule_passes_independent_checker(
         given_times = check.check_plan(plan, tt, service_start={"v": s.service_start})
         assert given_times.feasible, given_times.violations
         assert math.isclose(given_times.cost, s.distance)
+
+
+def test_asap_pickup_before_a_booked_stop_is_not_delayed() -> None:
+    """Waiting for a later booked window happens with an empty vehicle, not by picking up late."""
+    tt = line_tt(step=300)
+    v = Vehicle("v", 4, start=0, available_from=32_600, shift_end=50_000)
+    rs = {
+        "b": req("b", 2, 0, e=32_600, lp=34_400, ld=40_000),
+        "a": req("a", 1, 0, e=36_000, lp=37_800, ld=40_000),
+    }
+    route = Route(v, stops(("b", P, 2), ("b", D, 0), ("a", P, 1), ("a", D, 0)))
+    s = evaluate_route(route, rs, tt)
+    assert s.feasible
+    assert s.start_departure == 32_600
+    assert s.service_start[:2] == (33_200, 33_800)
+    assert s.service_start[2] == 36_000
+    verify(route, rs, tt, s)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route())
+def test_planned_pickup_is_later_only_to_cut_that_riders_on_board_waiting(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes],
+) -> None:
+    """No drop-off moves; a pickup later than its least start shortens that ride by as much."""
+    route, requests, tt = case
+    s = evaluate_route(route, requests, tt)
+    if not s.feasible:
+        return
+    drop = {st.request_id: k for k, st in enumerate(route.stops) if st.kind is D}
+    for k, stop in enumerate(route.stops):
+        late = s.service_start[k] - s.earliest_start[k]
+        assert late >= 0
+        if stop.kind is D:
+            assert late == 0
+            continue
+        if late == 0:
+            continue
+        d = drop[stop.request_id]
+        ride_least = s.earliest_start[d] - s.earliest_start[k]
+        ride_planned = s.service_start[d] - s.service_start[k]
+        assert ride_planned == ride_least - late
+        # ... and the least schedule did wait with this rider on board, before the next drop-off.
+        nxt = next(j for j in range(k + 1, len(route.stops)) if route.stops[j].kind is D)
+        assert (
+            sum(
+                s.earliest_start[j] - _least_arrival(route, requests, tt, s, j) for j in range(k + 1, nxt + 1)
+            )
+            >= late
+        )
+
+
+def _least_arrival(
+    route: Route, requests: dict[str, Request], tt: ArrayTravelTimes, s: RouteSchedule, j: int
+) -> int:
+    """Arrival at stop ``j >= 1`` in the least schedule (leaving stop ``j - 1`` at its least departure)."""
+    dur = tt.durations
+    assert j >= 1
+    prev = route.stops[j - 1]
+    r = requests.get(prev.request_id)
+    if r is None:
+        r = next(o.request for o in route.vehicle.onboard if o.request.id == prev.request_id)
+    svc = r.pickup_service if prev.kind is P else r.dropoff_service
+    return s.earliest_start[j - 1] + svc + int(dur[prev.location, route.stops[j].location])

@@ -26,8 +26,8 @@ when its state does, and the caches keyed by route identity stay valid between c
 
 For a simulator or a vehicle app: call :meth:`InsertionDispatcher.advance` at
 :meth:`InsertionDispatcher.next_departure` (when a vehicle has to leave), drive to the
-committed stop, and serve it no earlier than its window start; serving at the planned
-``eta`` (``PlannedStop.eta``) reproduces the plan exactly.
+committed stop, and serve it at ``max(arrival, PlannedStop.eta)`` (the planned service
+start, which is never before the window): that reproduces the plan exactly.
 """
 
 from __future__ import annotations
@@ -337,8 +337,9 @@ class InsertionDispatcher:
     def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None:
         """A vehicle reached ``stop_location`` at ``at``.
 
-        If that is its committed stop, the stop's planned service start and departure
-        are updated from the real arrival (service cannot start before the window).
+        If that is its committed stop, the stop's service start becomes
+        ``max(at, planned service start)`` (never before the window) and its departure
+        follows: an early vehicle waits for the planned time, a late one serves on arrival.
         """
         vs = self._state(vehicle_id)
         self._touch(vs)
@@ -349,11 +350,13 @@ class InsertionDispatcher:
                 vs.location, vs.free_at = stop_location, at
                 return
             req = self._requests[leg.stop.request_id]
+            # An early vehicle keeps the planned start (the plan may wait here to spare
+            # riders a wait on board later); a late one starts on arrival.
             if leg.stop.kind is StopKind.PICKUP:
-                start = max(at, req.earliest_pickup)
+                start = max(at, leg.service_start, req.earliest_pickup)
                 leg.service_start, leg.departure = start, start + req.pickup_service
             else:
-                start = max(at, req.earliest_dropoff)
+                start = max(at, leg.service_start, req.earliest_dropoff)
                 leg.service_start, leg.departure = start, start + req.dropoff_service
         elif leg is None:
             vs.location, vs.free_at = stop_location, max(at, vs.free_at)

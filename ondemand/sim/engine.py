@@ -9,11 +9,11 @@ Processes
   up); a no-show rider is simply not at the meeting point when the vehicle comes.
 - *Vehicles*: each follows the dispatcher's itinerary (``dispatcher.itinerary(vehicle_id)``):
   it leaves a stop so as to reach the next one at its planned time, drives the road path
-  (position reports every ``position_every_s``), waits for the pickup window, boards or
-  alights riders (service times from the request) and reports exactly what a live vehicle
-  would report — arrival, pickup, drop-off, no-show — through ``record_*``; before it leaves,
-  ``advance(now)`` lets the dispatcher commit the leg. After its shift, with nothing left to
-  do, it drives back to its depot.
+  (position reports every ``position_every_s``), waits for the planned pickup time (never
+  before the promised window), boards or alights riders (service times from the request)
+  and reports exactly what a live vehicle would report — arrival, pickup, drop-off,
+  no-show — through ``record_*``; before it leaves, ``advance(now)`` lets the dispatcher
+  commit the leg. After its shift, with nothing left to do, it drives back to its depot.
 - *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the whole
   plan (rolling horizon, ``reoptimise(now=..., time_limit=...)``).
 
@@ -480,7 +480,9 @@ class _Day:
             req = self.requests[rid]
             trip = self.trips[rid]
             if kind is StopKind.PICKUP:
-                start = int(head.window[0])
+                # Follow the plan: board at its planned start (an early vehicle waits for it),
+                # never before the promised window.
+                start = max(int(head.window[0]), int(head.eta))
                 if start > self.now:
                     yield from self._wait(vid, start)
                     continue

@@ -199,3 +199,23 @@ def test_cancel_while_driving_to_the_pickup(which: str) -> None:
     assert legs[:2] == [(0, 24), (24, 12)]
     assert promise_violations(ev) == []
     assert isinstance(ev[-1], ShiftEnded)
+
+
+def test_idle_van_picks_up_asap_riders_after_the_drive_to_them() -> None:
+    """An idle van serves ASAP riders after the drive to them, though a booked-ahead trip waits later."""
+    sc = _no_reopt()
+    s0 = sc.service.start
+    dur = AREA.matrix.durations
+    trips = [trip("later", s0, s0 + 4 * 3600, 24, 0)]  # booked ahead: the van must wait for it
+    asap = [(s0 + 600, 6, 18), (s0 + 3600, 20, 4), (s0 + 2 * 3600, 12, 24)]
+    for k, (t, a, b) in enumerate(asap):
+        trips.append(trip(f"now{k}", t, t, a, b, ahead=False))
+    ev = _run(trips, fleet=1)
+    assert request_outcomes(ev) == dict.fromkeys(["later", "now0", "now1", "now2"], "served")
+    picks = {e.request_id: e for e in ev if isinstance(e, RiderPickedUp)}
+    where = 0  # the depot; then the van waits at the last drop-off
+    for k, (t, a, b) in enumerate(asap):
+        wait = picks[f"now{k}"].t - t
+        assert wait == int(dur[where, a]), (k, wait)
+        where = b
+    assert promise_violations(ev) == []

@@ -13,8 +13,14 @@ schedule of :func:`ondemand.routing.schedule.evaluate_route`::
     + ride_weight * the new rider's ride time
 
 Promise. The pickup window promised is ``[eta - promise_before, eta + promise_after]``
-(clipped to the request's own window), ``eta`` being the planned pickup time, and
-the latest drop-off is what the ride limit allows from the end of that window.
+(clipped to the request's own window), ``eta`` being the planned pickup time
+(``RouteSchedule.service_start``), and the latest drop-off is what the ride limit
+allows from the end of that window. The planned time is what the vehicle follows
+(the dispatcher and simulator serve a stop at ``max(arrival, planned start)``); it
+equals the earliest feasible pickup (``earliest_start``) unless picking up later
+shortens this rider's own ride by as much (see :mod:`ondemand.routing.schedule`), so
+an as-soon-as-possible rider is promised the earliest arrival of the vehicle. The
+planned schedule keeps the promised windows, so the promise is always feasible.
 The returned request carries these windows (:meth:`Request.with_promise`), so any
 later feasible plan keeps the promise.
 """
@@ -628,7 +634,7 @@ def _promise(
     vid = route.vehicle.id
     vi = next(k for k, r in enumerate(plan.routes) if r.vehicle.id == vid)
     ip = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.PICKUP)
-    eta = sched.service_start[ip]
+    eta = sched.service_start[ip]  # the realistic ETA: what the vehicle will follow
     start = max(eff.earliest_pickup, eta - opts.promise_before)
     # No later than a direct trip could still make the latest drop-off.
     direct = int(tt.durations[eff.pickup, eff.dropoff])

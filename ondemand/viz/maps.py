@@ -2,8 +2,11 @@
 
 Layers (toggle them with the layer control): meeting points, trip origins and
 destinations, one layer per vehicle with the roads it drove (from the service area's
-road paths), and a time slider (``folium.plugins.TimestampedGeoJson``) replaying vehicle
-positions and pickups over the day. Map data © OpenStreetMap contributors (ODbL).
+road paths), optionally the road network itself, and a time slider
+(``folium.plugins.TimestampedGeoJson``) replaying vehicle positions and pickups over the
+day. :func:`write_map` writes one self-contained HTML file (Leaflet and the plugins
+inlined); only the OpenStreetMap tiles need internet. Map data © OpenStreetMap
+contributors (ODbL).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ondemand.sim.events import (
     VehicleDeparted,
     VehiclePosition,
 )
+from ondemand.viz._assets import save_offline
 
 __all__ = ["ATTRIBUTION", "VEHICLE_COLOURS", "day_map", "write_map"]
 
@@ -60,6 +64,27 @@ def _leg_coords(
     return [[float(stops[a].lat), float(stops[a].lon)], [float(stops[b].lat), float(stops[b].lon)]]
 
 
+def _add_roads(m: folium.Map, network: Any) -> None:
+    """A toggleable layer of the road network: main roads (≥ 40 km/h) darker and wider."""
+    u, v, speed = network.edge_u.tolist(), network.edge_v.tolist(), network.edge_speed.tolist()
+    pairs = set(zip(u, v, strict=True))
+    minor: list[list[list[float]]] = []
+    main: list[list[list[float]]] = []
+    for edge, (a, b, sp) in enumerate(zip(u, v, speed, strict=True)):
+        if a > b and (b, a) in pairs:
+            continue  # two-way road: drawn once
+        lon, lat = network.edge_coords(edge)
+        line = [[round(float(y), 5), round(float(x), 5)] for x, y in zip(lon, lat, strict=True)]
+        (main if sp >= 40 else minor).append(line)
+    fg = folium.FeatureGroup(name="Roads")
+    for lines, colour, weight in ((minor, "#c9c3b8", 1), (main, "#a39c8f", 2.5)):
+        if lines:
+            folium.PolyLine(  # type: ignore[no-untyped-call]
+                lines, color=colour, weight=weight, opacity=1
+            ).add_to(fg)
+    fg.add_to(m)
+
+
 def day_map(
     events: Sequence[Event],
     stops: Sequence[Any],
@@ -67,6 +92,7 @@ def day_map(
     path: Callable[[int, int], Any] | None = None,
     title: str = "",
     max_replay_points: int = 20_000,
+    roads: Any = None,
 ) -> folium.Map:
     """Build the map of a day.
 
@@ -84,6 +110,10 @@ def day_map(
         Shown in the top-left corner.
     max_replay_points
         Cap on position points in the time slider (positions are thinned evenly beyond it).
+    roads
+        The area's :class:`~ondemand.routing.network.RoadNetwork` (e.g.
+        ``ServiceArea.network``): its roads are drawn faintly under the routes, so the map
+        still reads when the OpenStreetMap tiles cannot be loaded (offline, proxies).
 
     Returns
     -------
@@ -93,6 +123,8 @@ def day_map(
     lon0 = sum(float(s.lon) for s in stops) / max(1, len(stops))
     m = folium.Map(location=[lat0, lon0], zoom_start=14, tiles=None, control_scale=True)
     folium.TileLayer("OpenStreetMap", attr=ATTRIBUTION, name="OpenStreetMap").add_to(m)
+    if roads is not None:
+        _add_roads(m, roads)
     meta = next((e for e in events if isinstance(e, SimulationStarted)), None)
     date = meta.date if meta is not None else ""
 
@@ -223,7 +255,10 @@ def day_map(
 
 
 def write_map(file: str | Path, events: Sequence[Event], stops: Sequence[Any], **kwargs: Any) -> Path:
-    """Build :func:`day_map` and save it as a standalone HTML file."""
-    p = Path(file)
-    day_map(events, stops, **kwargs).save(str(p))
-    return p
+    """Build :func:`day_map` and save it as one self-contained HTML file.
+
+    Leaflet and the plugins are inlined (:mod:`ondemand.viz._assets`), so the map opens
+    offline and behind proxies; only the OpenStreetMap tiles need internet, and without
+    them the routes and stops show on a plain background.
+    """
+    return save_offline(day_map(events, stops, **kwargs), file)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ondemand.routing.network import RoadNetwork
 from ondemand.routing.stops import MeetingPoint
+from ondemand.viz._assets import save_offline
 
 __all__ = ["ATTRIBUTION", "SPEED_COLOURS", "network_map", "write_network_map"]
 
@@ -101,8 +102,11 @@ def network_map(network: RoadNetwork, stops: Sequence[MeetingPoint] = ()) -> Any
 
 
 def write_network_map(network: RoadNetwork, stops: Sequence[MeetingPoint], path: Path) -> Path:
-    """Write :func:`network_map` to an HTML file and return its path."""
+    """Write :func:`network_map` to one self-contained HTML file and return its path.
+
+    Leaflet is inlined (:mod:`ondemand.viz._assets`); only the OpenStreetMap tiles need
+    internet, and without them the roads show on a plain background.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    network_map(network, stops).save(str(path))
-    return path
+    return save_offline(network_map(network, stops), path)

@@ -219,11 +219,27 @@ def _data_uri(file: str, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(_read(file)).decode('ascii')}"
 
 
+def _default_icon_js() -> str:
+    """Point Leaflet's default marker icon at inlined PNGs (it would look for ``images/`` next to the CSS)."""
+    urls = {
+        key: _data_uri(f"leaflet-1.9.3/images/{name}", "image/png")
+        for key, name in (
+            ("iconUrl", "marker-icon.png"),
+            ("iconRetinaUrl", "marker-icon-2x.png"),
+            ("shadowUrl", "marker-shadow.png"),
+        )
+    }
+    options = ",".join(f'{k}:"{v}"' for k, v in urls.items())
+    return f'\nL.Icon.Default.imagePath="";L.Icon.Default.mergeOptions({{{options}}});\n'
+
+
 @cache
 def _inline_content(asset_file: str, kind: str) -> str:
     """The text to inline for a vendored file (CSS images and fonts become data URIs)."""
     text = _read(asset_file).decode("utf-8")
     if kind == "js":
+        if asset_file == "leaflet-1.9.3/leaflet.js":
+            text += _default_icon_js()
         return text.replace("</script", "<\\/script")
     if asset_file.startswith("leaflet-1.9.3/"):
 

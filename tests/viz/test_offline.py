@@ -221,3 +221,36 @@ def test_day_map_renders_offline_in_chromium(day_html: Path, events: list[Any], 
     assert requested
     assert all(u.startswith(TILE_URL_PREFIXES) for u in requested)
     assert (tmp_path / "day_map.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+def test_default_marker_icon_loads_offline(tmp_path: Path) -> None:
+    """A plain folium.Marker gets Leaflet's default icon and shadow from the inlined PNGs."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    m = folium.Map(location=[34.5, 135.5], zoom_start=14, tiles=None)
+    folium.Marker([34.5, 135.5], tooltip="depot").add_to(m)
+    html = tmp_path / "marker.html"
+    html.write_text(offline_html(m), encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+            page.goto(html.as_uri())
+            page.wait_for_selector("img.leaflet-marker-icon")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.leaflet-marker-pane img, .leaflet-shadow-pane img')]"
+                ".every(i => i.complete)"
+            )
+            sizes = page.evaluate(
+                "[...document.querySelectorAll('.leaflet-marker-pane img, .leaflet-shadow-pane img')]"
+                ".map(i => [i.naturalWidth, i.naturalHeight, i.src.slice(0, 22)])"
+            )
+        finally:
+            browser.close()
+    assert len(sizes) == 2  # icon and shadow
+    for width, height, src in sizes:
+        assert width > 0
+        assert height > 0
+        assert src == "data:image/png;base64,"

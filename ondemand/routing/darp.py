@@ -18,6 +18,9 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    record-to-record travel. The best solution is kept.
 4. Every result is verified by the independent checker (:mod:`ondemand.routing.check`);
    the optimiser never returns something the checker rejects.
+5. Instances without a ride-time limit (Li & Lim) go to PyVRP when it is installed
+   (:mod:`ondemand.routing._darp_pyvrp`; measured far stronger there), with OR-Tools as
+   the fallback. Dial-a-ride instances and live plans always use OR-Tools.
 
 Public API: :func:`solve_instance` (benchmark files) and :func:`reoptimise` (live plans).
 """

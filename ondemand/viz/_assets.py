@@ -42,8 +42,12 @@ __all__ = [
 TILE_URL_PREFIXES = ("https://tile.openstreetmap.org/",)
 """URL prefixes allowed to stay online (map tiles, which cannot be vendored)."""
 
-# A plain land colour behind the vector layers (shown where tiles are missing).
-_BACKGROUND_CSS = ".leaflet-container{background:#f2efe9}"
+# A plain land colour behind the vector layers (shown where tiles are missing), and room for
+# two-digit speeds ("10fps") beside the time control's speed icon, which otherwise overlaps them.
+_EXTRA_CSS = (
+    ".leaflet-container{background:#f2efe9}"
+    ".leaflet-bar-timecontrol .timecontrol-speed .speed{width:auto;padding-left:24px}"
+)
 
 
 class OfflineAssetWarning(UserWarning):
@@ -314,7 +318,7 @@ def inline_assets(html: str) -> str:
 
     out = _SCRIPT_TAG.sub(lambda m: replace(m, "js"), html)
     out = _LINK_TAG.sub(lambda m: replace(m, "css") if "stylesheet" in m.group(0) else m.group(0), out)
-    out = out.replace("</head>", f"<style>{_BACKGROUND_CSS}</style>\n</head>", 1)
+    out = out.replace("</head>", f"<style>{_EXTRA_CSS}</style>\n</head>", 1)
     if unknown:
         warnings.warn(
             "this map links assets that are not vendored, so it needs internet to show: "

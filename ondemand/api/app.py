@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -730,11 +730,20 @@ def create_app(
         inflight[slot] = asyncio.Event()
         try:
             prior = await run_in_threadpool(find_by_key, who.operator_id, idempotency_key)
-            if prior is not None:
-                if prior.body_hash != digest:
-                    raise HTTPException(409, "this Idempotency-Key was used with another body; use a new key")
-                return _json(row_out(prior), 200)
-            return _json(await book(svc, body, who, idempotency_key, digest), 201)
+            if prior is None:
+                try:
+                    return _json(await book(svc, body, who, idempotency_key, digest), 201)
+                except CommitFailedError as exc:
+                    # Another server process on the same database committed this key first
+                    # (the unique constraint refused ours; book() took our seat back): replay.
+                    if not isinstance(exc.__cause__, IntegrityError):
+                        raise
+                    prior = await run_in_threadpool(find_by_key, who.operator_id, idempotency_key)
+                    if prior is None:
+                        raise
+            if prior.body_hash != digest:
+                raise HTTPException(409, "this Idempotency-Key was used with another body; use a new key")
+            return _json(row_out(prior), 200)
         finally:
             inflight.pop(slot).set()
 

@@ -46,6 +46,7 @@ __all__ = [
     "hash_key",
     "make_engine",
     "migrate",
+    "normalise_url",
 ]
 
 KEY_PREFIX = "odk_"
@@ -169,6 +170,20 @@ class VehiclePlanRow(Base):
     service_date: Mapped[str] = mapped_column(String(10), primary_key=True)
     stops: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+def normalise_url(url: str) -> str:
+    """The SQLAlchemy URL to connect with: plain PostgreSQL URLs get the psycopg 3 driver.
+
+    ``postgresql://...`` and ``postgres://...`` (the forms operators and hosting
+    services hand out) would make SQLAlchemy look for psycopg2; the ``api`` extra
+    installs psycopg 3, so they become ``postgresql+psycopg://...``. Any URL that names
+    a driver is kept as it is.
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
 
 
 def make_engine(url: str, *, immediate: bool = True) -> Engine:

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ondemand.api.db import (
@@ -43,6 +43,7 @@ from ondemand.api.db import (
     VehicleRow,
     make_engine,
     migrate,
+    normalise_url,
 )
 from ondemand.errors import CommitFailedError, DatabaseUrlError, InvalidRequestError
 from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
@@ -261,6 +262,7 @@ class Database:
     """
 
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+        url = normalise_url(url)
         self.url = url
         shown = _hide_password(url)
         try:
@@ -686,19 +688,27 @@ class ServiceRegistry:
     def _create(self, operator_id: int, day: ServiceDay) -> OperatorService:
         dispatcher = self.dispatcher_factory(self.config.vehicles, self.area.matrix)
         svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
-        with self.db.write() as session:
-            have = set(session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id)))
-            for v in self.config.vehicles:
-                if v.id not in have:
-                    session.add(
-                        VehicleRow(
-                            operator_id=operator_id,
-                            id=v.id,
-                            seats=v.seats,
-                            wheelchair_places=v.wheelchair_places,
-                        )
+        for attempt in (1, 2):  # PostgreSQL: another server process may insert the fleet meanwhile
+            try:
+                with self.db.write() as session:
+                    have = set(
+                        session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id))
                     )
-            session.commit()
+                    for v in self.config.vehicles:
+                        if v.id not in have:
+                            session.add(
+                                VehicleRow(
+                                    operator_id=operator_id,
+                                    id=v.id,
+                                    seats=v.seats,
+                                    wheelchair_places=v.wheelchair_places,
+                                )
+                            )
+                    session.commit()
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
         self._restore(svc)
         return svc
 

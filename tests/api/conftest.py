@@ -17,6 +17,7 @@ from ondemand.api.app import create_app
 from ondemand.api.db import create_api_key
 from ondemand.api.service import ServiceConfig, ServiceRules
 from ondemand.api.settings import ApiSettings
+from tests.api._pg import PgServer, find_pg_bin
 
 TZ = ZoneInfo("Asia/Tokyo")
 
@@ -53,10 +54,36 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session; skips when PostgreSQL or psycopg is absent."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]'")
+    server = PgServer(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite file."""
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return pg_server.new_database()
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQLite file, or a fresh PostgreSQL database with ``indirect`` param ``"postgresql"``."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
     return f"sqlite:///{tmp_path / 'api.db'}"
+
+
+both_databases = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+"""Run a test on SQLite and on PostgreSQL."""
 
 
 @pytest.fixture

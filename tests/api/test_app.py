@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.service import ServiceRules
-from tests.api.conftest import TZ, FixedClock, new_key
+from tests.api.conftest import TZ, FixedClock, both_databases, new_key
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
 
@@ -61,6 +61,7 @@ def test_every_v1_call_needs_a_key(client: TestClient, path: str) -> None:
     assert r.status_code == 401
 
 
+@both_databases
 def test_booking_answers_with_a_promise(client: TestClient, auth: dict[str, str], clock: FixedClock) -> None:
     """An ASAP booking is assigned with a pickup window starting no earlier than now and an ETA after it."""
     r = book(client, auth)
@@ -93,6 +94,7 @@ def test_lon_lat_is_snapped_with_walking_distance(
     assert out["dropoff_walk_m"] == 0
 
 
+@both_databases
 def test_idempotency_key_replays_the_first_answer(client: TestClient, auth: dict[str, str]) -> None:
     """The same Idempotency-Key returns the same booking (200) and books nothing new."""
     first = book(client, auth, **{"Idempotency-Key": "abc-1"})
@@ -140,6 +142,7 @@ def test_vehicle_key_is_limited_to_its_vehicle(
     assert client.get("/v1/vehicles/v9/itinerary", headers=auth).status_code == 404
 
 
+@both_databases
 def test_cancel_frees_the_seat(make_app: Callable[..., FastAPI], area: SyntheticArea) -> None:
     """When one van is full, the next booking is refused; after a cancel the same booking is assigned."""
     rules = ServiceRules(max_wait_s=120)
@@ -165,6 +168,7 @@ def test_cancel_frees_the_seat(make_app: Callable[..., FastAPI], area: Synthetic
         assert (kpis["requests"], kpis["assigned"], kpis["refused"], kpis["cancelled"]) == (3, 1, 1, 1)
 
 
+@both_databases
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -248,6 +252,7 @@ def test_cors_is_off_by_default(client: TestClient, auth: dict[str, str]) -> Non
     assert "access-control-allow-origin" not in r.headers
 
 
+@both_databases
 def test_vehicles_itinerary_and_events(client: TestClient, auth: dict[str, str], clock: FixedClock) -> None:
     """Booked stops appear in the itinerary; pickup and drop-off events move the ride to completed."""
     out = book(client, auth).json()
@@ -366,6 +371,7 @@ def test_map_page_is_served_with_leaflet_from_the_package(client: TestClient) ->
     assert "OpenStreetMap" in js
 
 
+@both_databases
 def test_concurrent_retries_with_one_idempotency_key_book_once(
     client: TestClient, auth: dict[str, str]
 ) -> None:

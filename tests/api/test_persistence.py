@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,7 +15,7 @@ from fastapi.testclient import TestClient
 from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.db import RideRequestRow
 from ondemand.routing.model import StopKind
-from tests.api.conftest import FixedClock, new_key
+from tests.api.conftest import FixedClock, both_databases, new_key
 
 
 def _itineraries(
@@ -35,6 +37,7 @@ def _max_load(itinerary: list[Any]) -> int:
     return peak
 
 
+@both_databases
 def test_restart_rebuilds_the_same_routes(make_app: Callable[..., FastAPI], clock: FixedClock) -> None:
     """After a restart on the same database every vehicle has exactly the stops, in the order, it had."""
     area = SyntheticArea.grid(16)
@@ -60,6 +63,7 @@ def test_restart_rebuilds_the_same_routes(make_app: Callable[..., FastAPI], cloc
     assert after == before
 
 
+@both_databases
 def test_concurrent_bookings_never_exceed_seats(make_app: Callable[..., FastAPI]) -> None:
     """Bookings from 12 threads at once: every route stays feasible, loads within seats, DB = dispatcher."""
     area = SyntheticArea.grid(9)
@@ -113,3 +117,58 @@ def test_concurrent_bookings_never_exceed_seats(make_app: Callable[..., FastAPI]
         rows = session.query(RideRequestRow).all()
     assert len(rows) == 120
     assert {r.id: r.vehicle_id for r in rows if r.status == "assigned"} == in_plan
+
+
+@both_databases
+def test_two_servers_on_one_database_book_an_idempotency_key_once(make_app: Callable[..., FastAPI]) -> None:
+    """Simultaneous retries with one Idempotency-Key sent to two server processes give one booking."""
+    first, second = make_app(), make_app()
+    answers: list[Any] = []
+    with TestClient(first) as a, TestClient(second) as b:
+        auth = {"Authorization": f"Bearer {new_key(first, 'acme')}", "Idempotency-Key": "twice"}
+        body = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
+
+        def send(client: TestClient) -> None:
+            r = client.post("/v1/ride-requests", headers=auth, json=body)
+            answers.append((r.status_code, r.json()))
+
+        threads = [threading.Thread(target=send, args=(c,)) for c in (a, b) * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(code for code, _ in answers) == [200] * 7 + [201]
+    assert len({out["id"] for _, out in answers}) == 1
+    with first.state.db.read() as session:
+        assert session.query(RideRequestRow).count() == 1
+
+
+@both_databases
+def test_migrations_reach_head_and_rerun(db_url: str) -> None:
+    """Migrating twice leaves the database at Alembic head with every table of the models."""
+    from sqlalchemy import inspect, text
+
+    from ondemand.api.db import Base
+    from ondemand.api.service import Database
+
+    versions = Path(str(resources.files("ondemand.api") / "migrations" / "versions"))
+    heads = {p.stem.split("_")[0] for p in versions.glob("0*.py")}
+    for _ in range(2):
+        db = Database(db_url)
+        with db.read() as session:
+            version = session.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        tables = set(inspect(db.write_engine).get_table_names())
+        db.dispose()
+        assert version == max(heads)
+        assert set(Base.metadata.tables) <= tables
+
+
+def test_plain_postgresql_url_uses_psycopg(pg_url: str) -> None:
+    """A driverless postgresql:// URL (as operators write it) connects through psycopg 3."""
+    from ondemand.api.service import Database
+
+    db = Database(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        assert db.write_engine.dialect.driver == "psycopg"
+    finally:
+        db.dispose()

@@ -15,9 +15,15 @@ from tests.api._proc import free_port, kill, start_server
 
 
 @pytest.mark.slow
-def test_kill_9_during_bookings_keeps_every_acknowledged_booking(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_kill_9_during_bookings_keeps_every_acknowledged_booking(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
     """Every booking answered before kill -9 is there after a restart: same answer, same vehicle, planned."""
-    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    if database == "postgresql":
+        url = str(request.getfixturevalue("pg_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'restart.db'}"
     db = Database(url)
     with db.write() as session:
         key = create_api_key(session, "acme")

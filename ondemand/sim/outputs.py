@@ -79,7 +79,12 @@ def write_outputs(
             )
     notes.append(f"Simulated in {result.wall_seconds:.1f} s.")
     paths["map"] = write_map(
-        out / "map.html", result.events, result.stops, path=getattr(area, "path", None), title=title
+        out / "map.html",
+        result.events,
+        result.stops,
+        path=getattr(area, "path", None),
+        roads=getattr(area, "network", None),
+        title=title,
     )
     paths["report"] = write_report(
         out / "report.html", kpis, result.events, title=title, notes=notes, map_file="map.html"

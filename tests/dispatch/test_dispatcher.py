@@ -438,3 +438,20 @@ def test_apply_reoptimised_merges_with_changes_made_meanwhile() -> None:
     )
     assert not d.apply_reoptimised(moved, version=version2)
     assert {s.request_id for s in d.itinerary("v0")} == {"a", "b"}
+
+
+def test_early_arrival_keeps_the_planned_start() -> None:
+    """A vehicle reporting an early arrival at its committed pickup serves it at the planned time."""
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("b", 2, 3, e=1000, lp=3000), now=0), Assignment)
+    assert isinstance(d.submit(req("a", 1, 3, e=0, lp=3000), now=0), Assignment)
+    it = d.itinerary("v0")
+    assert [(s.request_id, s.kind) for s in it][:2] == [("a", P), ("b", P)]
+    planned = it[0].eta
+    assert planned == 900  # a is picked up late rather than wait on board for b's window
+    d.advance(planned - 100)
+    assert d.itinerary("v0")[0].committed
+    d.record_arrival("v0", 1, at=planned - 50)
+    assert d.itinerary("v0")[0].eta == planned
+    assert d.plan.route_of("v0").vehicle.available_from == planned
+    plan_ok(d)

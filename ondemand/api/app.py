@@ -294,7 +294,7 @@ def create_app(
         adopted = 0
         for svc in registry.services():
             try:
-                now_s = svc.day.seconds(registry.now())
+                now_s = max(0, svc.day.seconds(registry.now()))  # booked-ahead days: not started
                 limit = settings.reopt_time_limit_s
                 adopted += svc.reoptimise_once(committer, now=now_s, time_limit=limit, pool=pool)
             except Exception:  # the background loop must survive any solver failure
@@ -306,13 +306,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         today = ServiceDay.of(registry.now(), tz).date.isoformat()
-        with db.read() as session:
-            ops = list(
-                session.scalars(
-                    select(RideRequestRow.operator_id).where(RideRequestRow.service_date == today).distinct()
+        with db.read() as session:  # today's operators, and every day ahead with open bookings
+            pairs = session.execute(
+                select(RideRequestRow.operator_id, RideRequestRow.service_date)
+                .where(
+                    (RideRequestRow.service_date == today)
+                    | (
+                        (RideRequestRow.service_date > today)
+                        & RideRequestRow.status.in_(("assigned", "onboard"))
+                    )
                 )
-            )
-        registry.restore_all(ops)
+                .distinct()
+            ).all()
+        registry.restore_all([(op, _dt.date.fromisoformat(date)) for op, date in pairs])
         thread = None
         if settings.reopt_interval_s > 0:
             thread = threading.Thread(target=reopt_loop, name="ondemand-reopt", daemon=True)
@@ -429,6 +435,18 @@ def create_app(
             raise OutsideServiceAreaError(f"{what}: {exc}") from exc
         return int(idx), int(walk)
 
+    def booking_date(body: RideRequestIn) -> _dt.date:
+        """The service day a request is for (the day of its earliest pickup, else of its latest drop-off).
+
+        Raises :class:`InvalidRequestError` beyond the booking horizon or on a day without service.
+        """
+        when = body.earliest_pickup if body.earliest_pickup is not None else body.latest_dropoff
+        today = ServiceDay.of(registry.now(), tz).date
+        date = today if when is None else when.astimezone(tz).date()
+        if date != today or not config.runs_on(date):
+            config.check_bookable(date, today)
+        return date
+
     def core_request(
         rid: str, body: RideRequestIn, now_s: int, day: ServiceDay
     ) -> tuple[CoreRequest, int, int]:
@@ -465,12 +483,11 @@ def create_app(
                 )
             if earliest >= 86400:
                 raise InvalidRequestError(
-                    "only same-day bookings are taken: earliest_pickup must be today "
-                    f"({day.date.isoformat()}, {tz.key})"
+                    f"earliest_pickup must be on the service day {day.date.isoformat()} ({tz.key})"
                 )
             if earliest > end_of_day:
                 raise InvalidRequestError(
-                    f"earliest_pickup is after today's last service time ({day.at(end_of_day).isoformat()})"
+                    f"earliest_pickup is after the day's last service time ({day.at(end_of_day).isoformat()})"
                 )
             earliest = max(earliest, now_s)
             kind = BookingKind.LEAVE_AT
@@ -613,7 +630,7 @@ def create_app(
 
         Runs on the event loop: the dispatcher call is short and the commit is awaited.
         """
-        now_s = svc.day.seconds(registry.now())
+        now_s = max(0, svc.day.seconds(registry.now()))  # 0 on a booked-ahead day (not started yet)
         rid = new_request_id()
         req, p_walk, d_walk = core_request(rid, body, now_s, svc.day)
         row = RideRequestRow(
@@ -719,9 +736,10 @@ def create_app(
         ``Idempotency-Key`` to make retries safe: the same key returns the first answer.
         """
         digest = _body_hash(body)
-        svc: OperatorService | None = registry.peek(who.operator_id)
+        date = booking_date(body)
+        svc: OperatorService | None = registry.peek(who.operator_id, date)
         if svc is None:
-            svc = await run_in_threadpool(registry.get, who.operator_id)
+            svc = await run_in_threadpool(registry.get, who.operator_id, date)
         if idempotency_key is None:
             return _json(await book(svc, body, who, None, digest), 201)
         slot = (who.operator_id, idempotency_key)
@@ -766,13 +784,15 @@ def create_app(
     )
     def cancel_ride_request(request_id: str, who: OperatorWho) -> RideRequestOut:
         """Cancel a booking that has not been picked up yet; its seat is freed at once."""
-        svc = registry.get(who.operator_id)
         with db.read() as session:
             row = own_row(session, request_id, who)
         if row.status == "cancelled":
             return row_out(row)
         if row.status != "assigned":
             raise HTTPException(409, f"a ride request in status {row.status!r} cannot be cancelled")
+        ride_date = _dt.date.fromisoformat(row.service_date)
+        today = ServiceDay.of(registry.now(), tz).date
+        svc = registry.get(who.operator_id, ride_date if ride_date >= today else None)
         seqs: dict[str, list[list[str]]] = {}
         changed_at = _dt.datetime.now(_dt.UTC)
 
@@ -785,7 +805,7 @@ def create_app(
             write_plans(session, svc, seqs)
 
         if row.service_date == svc.day.date.isoformat():
-            now_s = svc.day.seconds(registry.now())
+            now_s = max(0, svc.day.seconds(registry.now()))
             with svc.lock:
                 if not svc.dispatcher.cancel(request_id, now=now_s):
                     raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")

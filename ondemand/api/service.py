@@ -198,11 +198,22 @@ class ServiceConfig:
         indices of the service area's stops.
     rules
         Booking rules.
+    booking_horizon_days
+        How many days ahead a ride can be booked (0: same day only); each service day
+        booked gets its own dispatcher.
+    calendar
+        ``"every_day"`` or ``"weekdays"`` (Monday to Friday), as in the scenario.
+    closed_dates
+        Further days without service (e.g. public holidays when the scenario says
+        ``holidays = false``; the project has no holiday table, so list them here).
     """
 
     name: str
     vehicles: tuple[Vehicle, ...]
     rules: ServiceRules = field(default_factory=ServiceRules)
+    booking_horizon_days: int = 0
+    calendar: str = "every_day"
+    closed_dates: frozenset[_dt.date] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.vehicles:
@@ -210,6 +221,37 @@ class ServiceConfig:
         ids = [v.id for v in self.vehicles]
         if len(set(ids)) != len(ids):
             raise ValueError("vehicle ids must be unique")
+        if not 0 <= self.booking_horizon_days <= 60:
+            raise ValueError(f"booking_horizon_days must be 0 to 60, got {self.booking_horizon_days}")
+        if self.calendar not in ("every_day", "weekdays"):
+            raise ValueError(f"calendar must be 'every_day' or 'weekdays', got {self.calendar!r}")
+
+    def runs_on(self, date: _dt.date) -> bool:
+        """Whether the service runs on ``date`` (its calendar and closed dates)."""
+        if date in self.closed_dates:
+            return False
+        return self.calendar == "every_day" or date.weekday() < 5
+
+    def check_bookable(self, date: _dt.date, today: _dt.date) -> None:
+        """Raise :class:`InvalidRequestError` unless a ride on ``date`` can be booked ``today``."""
+        ahead = (date - today).days
+        if ahead < 0:
+            raise InvalidRequestError(f"{date.isoformat()} is in the past; book for today or a later day")
+        if ahead > self.booking_horizon_days:
+            last = today + _dt.timedelta(days=self.booking_horizon_days)
+            span = (
+                "only same-day bookings are taken"
+                if self.booking_horizon_days == 0
+                else f"bookings are taken up to {self.booking_horizon_days} days ahead"
+            )
+            raise InvalidRequestError(
+                f"{date.isoformat()} is beyond the booking horizon: {span} (until {last.isoformat()})"
+            )
+        if not self.runs_on(date):
+            which = "on weekdays only" if self.calendar == "weekdays" else "not on this day"
+            raise InvalidRequestError(
+                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): the service runs {which}"
+            )
 
     @property
     def max_seats(self) -> int:
@@ -653,32 +695,40 @@ class ServiceRegistry:
         self.dispatcher_factory = dispatcher_factory
         self.tz = tz
         self.clock = clock
-        self._services: dict[int, OperatorService] = {}
+        self._services: dict[tuple[int, _dt.date], OperatorService] = {}
         self._lock = threading.Lock()
 
     def now(self) -> _dt.datetime:
         """The current time in the service time zone."""
         return self.clock().astimezone(self.tz)
 
-    def get(self, operator_id: int) -> OperatorService:
-        """The operator's service for today (created and restored from the database when new).
+    def today(self) -> ServiceDay:
+        """The service day of the current time."""
+        return ServiceDay.of(self.now(), self.tz)
 
+    def get(self, operator_id: int, date: _dt.date | None = None) -> OperatorService:
+        """The operator's service for ``date`` (default today), restored from the database when new.
+
+        Booked-ahead days get their own dispatcher; services of past days are dropped.
         Never call this while holding a database write session (lock order).
         """
-        day = ServiceDay.of(self.now(), self.tz)
+        today = self.today()
+        day = today if date is None or date == today.date else ServiceDay(date, self.tz)
+        key = (operator_id, day.date)
         with self._lock:
-            svc = self._services.get(operator_id)
-            if svc is None or svc.day.date != day.date:
+            for old in [k for k in self._services if k[1] < today.date]:
+                del self._services[old]
+            svc = self._services.get(key)
+            if svc is None:
                 svc = self._create(operator_id, day)
-                self._services[operator_id] = svc
+                self._services[key] = svc
             return svc
 
-    def peek(self, operator_id: int) -> OperatorService | None:
-        """The operator's service if it exists for today (no locking, no database)."""
-        svc = self._services.get(operator_id)
-        if svc is not None and svc.day.date == ServiceDay.of(self.now(), self.tz).date:
-            return svc
-        return None
+    def peek(self, operator_id: int, date: _dt.date | None = None) -> OperatorService | None:
+        """The operator's service for ``date`` (default today) if it exists (no locking, no database)."""
+        if date is None:
+            date = self.today().date
+        return self._services.get((operator_id, date))
 
     def services(self) -> list[OperatorService]:
         """The services created so far."""
@@ -786,17 +836,26 @@ class ServiceRegistry:
                     continue
                 restored += 1
                 _impose_order(d, vid, pos)
-        d.advance(svc.day.seconds(self.now()))
+        d.advance(max(0, svc.day.seconds(self.now())))  # a booked-ahead day has not started yet
         if rows:
             log.info(
                 "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
             )
         svc.restore_failures = failed
 
-    def restore_all(self, operator_ids: Sequence[int]) -> None:
-        """Create (and restore) the services of these operators now rather than on first use."""
-        for op in operator_ids:
-            self.get(op)
+    def restore_all(self, services: Sequence[int | tuple[int, _dt.date]]) -> None:
+        """Create (and restore) services now rather than on first use.
+
+        Parameters
+        ----------
+        services
+            Operator ids (today's service) or ``(operator_id, date)`` pairs; past dates are skipped.
+        """
+        today = self.today().date
+        for item in services:
+            op, date = item if isinstance(item, tuple) else (item, today)
+            if date >= today:
+                self.get(op, date)
 
 
 def _impose_order(d: DispatcherLike, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
@@ -915,7 +974,9 @@ def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig
 
     Vehicles ``v1`` … ``vN`` start at the depot (``service.depot``: a stop id, or
     ``"centre"`` = the stop nearest the centroid of all stops) at the start of the
-    service hours and end their shift at its end.
+    service hours and end their shift at its end. Rides can be booked
+    ``service.booking_horizon_days`` ahead on the days of ``service.calendar``
+    (public holidays are not known: ``holidays = false`` closes no extra day).
     """
     svc = scenario.service
     stops = list(area.stops)
@@ -948,4 +1009,10 @@ def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig
         wheelchair_boarding_s=svc.wheelchair_boarding_s,
         promise_window_s=svc.pickup_window_s,
     )
-    return ServiceConfig(name=scenario.name, vehicles=vehicles, rules=rules)
+    return ServiceConfig(
+        name=scenario.name,
+        vehicles=vehicles,
+        rules=rules,
+        booking_horizon_days=int(getattr(svc, "booking_horizon_days", 0)),
+        calendar=str(getattr(svc, "calendar", "every_day")),
+    )

@@ -1,4 +1,4 @@
-"""CLI commands: ``ondemand serve`` (the live dispatch API) and ``ondemand keys create``."""
+"""CLI commands: ``ondemand serve`` (the live dispatch API) and ``ondemand keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -138,6 +138,68 @@ def keys_create(
         database.dispose()
     what = f"vehicle {vehicle!r} of operator {operator!r}" if role == "vehicle" else f"operator {operator!r}"
     typer.echo(f"New API key for {what} (shown once; store it safely): {key}")
+
+
+@keys_app.command("list")
+def keys_list(
+    operator: Annotated[
+        str | None, typer.Option(help="Only this operator's keys.", show_default=False)
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """List API keys: id, prefix, operator, role, vehicle, created, revoked (never the keys themselves)."""
+    from ondemand.api.db import list_api_keys
+    from ondemand.api.service import Database
+
+    database = Database(_settings(db).database_url)
+    try:
+        with database.read() as session:
+            rows = list_api_keys(session, operator)
+    finally:
+        database.dispose()
+    if not rows:
+        typer.echo("no API keys" + (f" for operator {operator!r}" if operator else ""))
+        return
+    header = ("ID", "PREFIX", "OPERATOR", "ROLE", "VEHICLE", "CREATED (UTC)", "REVOKED")
+    table = [header]
+    for key, name in rows:
+        created = key.created_at.astimezone(_dt.UTC) if key.created_at.tzinfo else key.created_at
+        table.append(
+            (
+                str(key.id),
+                f"{key.prefix}...",
+                name,
+                key.role,
+                key.vehicle_id or "-",
+                created.strftime("%Y-%m-%d %H:%M"),
+                "yes" if key.revoked else "no",
+            )
+        )
+    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
+    for r in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id or prefix (from 'ondemand keys list'), or the key.")],
+    db: DbOption = None,
+) -> None:
+    """Revoke an API key. A running server refuses it (401) within 30 s (its key cache)."""
+    from ondemand.api.db import revoke_api_key
+    from ondemand.api.service import Database
+
+    database = Database(_settings(db).database_url)
+    try:
+        with database.write() as session:
+            row, name = revoke_api_key(session, key)
+            session.commit()
+    finally:
+        database.dispose()
+    typer.echo(
+        f"Revoked key {row.id} ({row.prefix}..., {row.role} of operator {name!r}); "
+        "running servers refuse it within 30 s."
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -44,9 +44,11 @@ __all__ = [
     "VehicleRow",
     "create_api_key",
     "hash_key",
+    "list_api_keys",
     "make_engine",
     "migrate",
     "normalise_url",
+    "revoke_api_key",
 ]
 
 KEY_PREFIX = "odk_"
@@ -307,3 +309,63 @@ def create_api_key(
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def list_api_keys(session: Session, operator_name: str | None = None) -> list[tuple[ApiKey, str]]:
+    """Every API key (optionally of one operator) with its operator's name, oldest first.
+
+    The rows hold only hashes and an 8-character prefix; clear keys are never stored.
+    """
+    stmt = select(ApiKey, Operator.name).join(Operator, Operator.id == ApiKey.operator_id)
+    if operator_name is not None:
+        stmt = stmt.where(Operator.name == operator_name.strip())
+    return [(key, str(name)) for key, name in session.execute(stmt.order_by(ApiKey.id))]
+
+
+def revoke_api_key(session: Session, ref: str) -> tuple[ApiKey, str]:
+    """Mark one API key revoked; the caller commits.
+
+    Parameters
+    ----------
+    session
+        An open session.
+    ref
+        The key's id (as ``ondemand keys list`` shows it), its prefix (``odk_`` and at
+        least 4 more characters, as listed), or the whole key.
+
+    Returns
+    -------
+    tuple[ApiKey, str]
+        The revoked key's row and its operator's name (revoking twice is not an error).
+
+    Raises
+    ------
+    InvalidRequestError
+        When no key matches, or a prefix matches several keys (give the id instead).
+    """
+    from ondemand.errors import InvalidRequestError
+
+    ref = ref.strip().rstrip(".")  # the PREFIX column shows "odk_abcd..."
+    stmt = select(ApiKey, Operator.name).join(Operator, Operator.id == ApiKey.operator_id)
+    found: list[tuple[ApiKey, str]]
+    if ref.isdigit():
+        found = [(k, n) for k, n in session.execute(stmt.where(ApiKey.id == int(ref)))]
+    elif ref.startswith(KEY_PREFIX) and len(ref) > 12:  # a whole key: match its hash
+        found = [(k, n) for k, n in session.execute(stmt.where(ApiKey.key_hash == hash_key(ref)))]
+    elif ref.startswith(KEY_PREFIX) and len(ref) >= len(KEY_PREFIX) + 4:
+        found = [(k, n) for k, n in session.execute(stmt) if k.prefix.startswith(ref)]
+    else:
+        raise InvalidRequestError(
+            f"{ref!r} is neither a key id nor a key prefix; "
+            "give the ID or PREFIX column of 'ondemand keys list'"
+        )
+    if not found:
+        raise InvalidRequestError(f"no API key matches {ref!r}; see 'ondemand keys list'")
+    if len(found) > 1:
+        ids = ", ".join(str(k.id) for k, _ in found)
+        raise InvalidRequestError(
+            f"{len(found)} keys start with {ref!r} (ids {ids}); give the key id instead"
+        )
+    key, name = found[0]
+    key.revoked = True
+    return key, str(name)

@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ondemand.errors import ScenarioError
+from ondemand.routing.insertion import InsertionOptions
 
 __all__ = [
     "BOOKING_CHANNELS",
@@ -115,6 +116,10 @@ class ServiceParams:
     depot
         Where vehicles start and end: ``"centre"`` (the stop nearest the centroid of
         all stops) or a stop id.
+    wait_weight, ride_weight
+        How the dispatcher weighs a second of the new rider's wait and ride against a
+        second of vehicle driving when it chooses a vehicle and position (1.0: a rider's
+        time counts as much as the vehicle's).
     """
 
     start: int
@@ -137,11 +142,27 @@ class ServiceParams:
     reoptimise_every_s: int
     reoptimise_time_limit_s: float
     depot: str
+    wait_weight: float = 1.0
+    ride_weight: float = 1.0
 
     @property
     def hours(self) -> float:
         """Length of the service day in hours."""
         return (self.end - self.start) / 3600.0
+
+    def insertion_options(self) -> InsertionOptions:
+        """The dispatcher's insertion options for this service (one place for sim and API).
+
+        The promised pickup window is ``pickup_window_s`` wide, centred on the planned
+        pickup; costs weigh the rider's wait and ride by ``wait_weight``/``ride_weight``.
+        """
+        half = self.pickup_window_s // 2
+        return InsertionOptions(
+            promise_before=half,
+            promise_after=self.pickup_window_s - half,
+            wait_weight=self.wait_weight,
+            ride_weight=self.ride_weight,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +425,8 @@ def _service(t: _Table) -> ServiceParams:
         reoptimise_every_s=t.integer("reoptimise_every_s", 900, lo=0, hi=24 * 3600),
         reoptimise_time_limit_s=t.number("reoptimise_time_limit_s", 1.0, lo=0.0, hi=600.0),
         depot=t.string("depot", "centre"),
+        wait_weight=t.number("wait_weight", 1.0, lo=0.0, hi=100.0),
+        ride_weight=t.number("ride_weight", 1.0, lo=0.0, hi=100.0),
     )
     if s.pickup_window_s > s.max_wait_s:
         raise t.err("pickup_window_s", f"must not exceed service.max_wait_s ({s.max_wait_s})")

@@ -655,17 +655,8 @@ def default_dispatcher(
 ) -> DispatcherLike:
     """The project's :class:`ondemand.dispatch.InsertionDispatcher` with the scenario's promise."""
     from ondemand import dispatch
-    from ondemand.routing.insertion import InsertionOptions
 
-    half = service.pickup_window_s // 2
-    options = dispatch.DispatchOptions(
-        insertion=InsertionOptions(
-            promise_before=half,
-            promise_after=service.pickup_window_s - half,
-            wait_weight=0.5,
-            ride_weight=0.5,
-        )
-    )
+    options = dispatch.DispatchOptions(insertion=service.insertion_options())
     d: DispatcherLike = dispatch.InsertionDispatcher(vehicles, tt, options=options)
     return d
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
+from ondemand.dispatch import Assignment, Dispatcher
 from ondemand.routing.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
 from ondemand.scenario import FareParams, Scenario, ServiceParams
 from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
@@ -57,7 +58,6 @@ from ondemand.sim.events import (
 )
 
 __all__ = [
-    "DispatcherLike",
     "SimArea",
     "SimResult",
     "fare_table",
@@ -90,29 +90,7 @@ class SimArea(Protocol):
     def path(self, i: int, j: int) -> Any: ...
 
 
-class DispatcherLike(Protocol):
-    """The dispatcher methods the simulator calls (``ondemand.dispatch.Dispatcher``)."""
-
-    def submit(self, request: Request, *, now: int) -> Any: ...
-
-    def cancel(self, request_id: str, *, now: int) -> bool: ...
-
-    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None: ...
-
-    def record_pickup(self, request_id: str, *, at: int) -> None: ...
-
-    def record_dropoff(self, request_id: str, *, at: int) -> None: ...
-
-    def record_no_show(self, request_id: str, *, at: int) -> None: ...
-
-    def advance(self, now: int) -> None: ...
-
-    def reoptimise(self, *, now: int, time_limit: float) -> bool: ...
-
-    def itinerary(self, vehicle_id: str) -> list[Any]: ...
-
-
-DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServiceParams], DispatcherLike]
+DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServiceParams], Dispatcher]
 
 
 @dataclass(frozen=True)
@@ -211,7 +189,7 @@ class _Day:
         service: ServiceParams,
         fares: FareParams,
         trips: Sequence[TripRequest],
-        dispatcher: DispatcherLike,
+        dispatcher: Dispatcher,
         vehicles: Sequence[Vehicle],
         depot: int,
         position_every_s: int,
@@ -314,7 +292,7 @@ class _Day:
             )
             answer = self.disp.submit(req, now=now)
             self.dirty = True
-            if hasattr(answer, "vehicle_id"):
+            if isinstance(answer, Assignment):
                 pw = answer.pickup_window
                 self.state[trip.id] = "assigned"
                 self.emit(
@@ -650,14 +628,12 @@ def run_day(
     return [head, *day.run()]
 
 
-def default_dispatcher(
-    vehicles: Sequence[Vehicle], tt: TravelTimes, service: ServiceParams
-) -> DispatcherLike:
+def default_dispatcher(vehicles: Sequence[Vehicle], tt: TravelTimes, service: ServiceParams) -> Dispatcher:
     """The project's :class:`ondemand.dispatch.InsertionDispatcher` with the scenario's promise."""
     from ondemand import dispatch
 
     options = dispatch.DispatchOptions(insertion=service.insertion_options())
-    d: DispatcherLike = dispatch.InsertionDispatcher(vehicles, tt, options=options)
+    d: Dispatcher = dispatch.InsertionDispatcher(vehicles, tt, options=options)
     return d
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ondemand.dispatch import Assignment, Refusal
 from ondemand.routing.model import ArrayTravelTimes, Request, StopKind, TravelTimes, Vehicle
 
 
@@ -67,21 +68,6 @@ class _Planned:
     window: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class _Assignment:
-    request_id: str
-    vehicle_id: str
-    pickup_window: tuple[int, int]
-    dropoff_eta: int
-    latest_dropoff: int
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    request_id: str
-    reason: str
-
-
 class OneAtATimeDispatcher:
     """Serves each vehicle's requests one after the other (no sharing), first come first served."""
 
@@ -115,7 +101,7 @@ class OneAtATimeDispatcher:
             loc = at
         return out
 
-    def submit(self, request: Request, *, now: int) -> _Assignment | _Refusal:
+    def submit(self, request: Request, *, now: int) -> Assignment | Refusal:
         self.now = max(self.now, now)
         self.calls.append(f"submit {request.id}")
         best: tuple[int, str] | None = None
@@ -136,13 +122,13 @@ class OneAtATimeDispatcher:
             if best is None or start < best[0]:
                 best = (start, vid)
         if best is None:
-            return _Refusal(request.id, "no vehicle can serve it in time")
+            return Refusal(request.id, "no vehicle can serve it in time")
         start, vid = best
         self.req[request.id] = request
         self.promise[request.id] = (start, start + self.window)
         self.queue[vid] += [(request.id, StopKind.PICKUP), (request.id, StopKind.DROPOFF)]
         drop = start + request.pickup_service + int(self.dur[request.pickup, request.dropoff])
-        return _Assignment(request.id, vid, (start, start + self.window), drop, request.latest_dropoff)
+        return Assignment(request.id, vid, (start, start + self.window), drop, request.latest_dropoff)
 
     def cancel(self, request_id: str, *, now: int) -> bool:
         self.calls.append(f"cancel {request_id}")

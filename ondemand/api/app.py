@@ -948,7 +948,7 @@ def create_app(
 
     @app.get("/v1/kpis", response_model=Kpis, responses=_ERRORS, tags=["service"])
     def kpis(who: OperatorWho) -> Kpis:
-        """Today's figures: requests, refusals, cancellations, riders, promised wait, walking."""
+        """Today's figures: requests, refusals, cancellations, riders, promised wait, walking, lost rides."""
         day = ServiceDay.of(registry.now(), tz)
         with db.read() as session:
             rows = list(
@@ -979,6 +979,7 @@ def create_app(
             completed=by.get("completed", 0),
             no_show=by.get("no_show", 0),
             onboard=by.get("onboard", 0),
+            lost=by.get("lost", 0),
             refusal_rate=by.get("refused", 0) / n if n else 0.0,
             passengers_booked=sum(r.passengers for r in accepted),
             mean_promised_wait_s=sum(waits) / len(waits) if waits else None,
@@ -1005,8 +1006,24 @@ def create_app(
                     .limit(500)
                 )
             )
+            lost_rows = list(
+                session.scalars(
+                    select(RideRequestRow)
+                    .where(
+                        RideRequestRow.operator_id == who.operator_id,
+                        RideRequestRow.service_date == svc.day.date.isoformat(),
+                        RideRequestRow.status == "lost",
+                    )
+                    .order_by(RideRequestRow.promise_pickup_start_s)
+                    .limit(100)
+                )
+            )
         return LivePicture(
-            now=now_dt, vehicles=views, next_stops=nexts, open_requests=[row_out(r) for r in open_rows]
+            now=now_dt,
+            vehicles=views,
+            next_stops=nexts,
+            open_requests=[row_out(r) for r in open_rows],
+            alarms=[row_out(r) for r in lost_rows],
         )
 
     # ------------------------------------------------------------------ live map

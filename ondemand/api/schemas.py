@@ -79,7 +79,7 @@ class RideRequestOut(BaseModel):
     """The answer to a ride request, and its current state."""
 
     id: str
-    status: Literal["assigned", "refused", "cancelled", "onboard", "completed", "no_show"]
+    status: Literal["assigned", "refused", "cancelled", "onboard", "completed", "no_show", "lost"]
     vehicle_id: str | None
     pickup_stop: str
     dropoff_stop: str
@@ -172,6 +172,7 @@ class Kpis(BaseModel):
     completed: int
     no_show: int
     onboard: int
+    lost: int = Field(description="Bookings lost in a restart (their pickup window passed); an alarm")
     refusal_rate: float
     passengers_booked: int
     mean_promised_wait_s: float | None
@@ -186,6 +187,9 @@ class LivePicture(BaseModel):
     vehicles: list[VehicleOut]
     next_stops: dict[str, list[ItineraryStop]]
     open_requests: list[RideRequestOut]
+    alarms: list[RideRequestOut] = Field(
+        default_factory=list, description="Today's lost bookings: riders who may be waiting in vain"
+    )
 
 
 class Health(BaseModel):

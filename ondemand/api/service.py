@@ -815,6 +815,20 @@ class ServiceRegistry:
             if row.vehicle_id is not None:
                 by_vehicle.setdefault(row.vehicle_id, []).append(row)
         restored = failed = 0
+        now_s = svc.day.seconds(self.now())
+        lost: dict[str, str] = {}
+        if not self.config.rules.auto_complete:  # with auto-complete, past stops count as served
+            for row in rows:
+                end = (
+                    row.promise_pickup_end_s if row.promise_pickup_end_s is not None else row.latest_pickup_s
+                )
+                if row.status == "assigned" and end < now_s:
+                    ended, restarted = svc.day.at(end).strftime("%H:%M"), svc.day.at(now_s).strftime("%H:%M")
+                    lost[row.id] = (
+                        f"lost: the pickup window ended at {ended} with no pickup reported before the "
+                        f"server restarted at {restarted}; the booking could not be restored - "
+                        "contact the rider"
+                    )
         for vid, vrows in by_vehicle.items():
             seq = saved.get(vid, [])
             pos = {key: k for k, key in enumerate(seq)}
@@ -824,6 +838,8 @@ class ServiceRegistry:
                 key=lambda r: pos.get((r.id, "pickup"), len(seq)),
             )
             for row in (*onboard, *waiting):
+                if row.id in lost:
+                    continue
                 try:
                     request = request_from_row(row, self.area.stop_index)
                     if row in onboard:
@@ -833,15 +849,30 @@ class ServiceRegistry:
                 except (LookupError, ValueError) as exc:
                     failed += 1
                     log.error("could not restore ride request %s on %s: %s", row.id, vid, exc)
+                    lost[row.id] = f"lost: the booking could not be restored after a restart ({exc})"[:500]
                     continue
                 restored += 1
                 _impose_order(d, vid, pos)
-        d.advance(max(0, svc.day.seconds(self.now())))  # a booked-ahead day has not started yet
+        d.advance(max(0, now_s))  # a booked-ahead day has not started yet
+        if lost:
+            self._mark_lost(lost)
         if rows:
             log.info(
                 "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
             )
         svc.restore_failures = failed
+
+    def _mark_lost(self, lost: Mapping[str, str]) -> None:
+        """Store ``status = "lost"`` with its reason for ride requests that could not be restored."""
+        changed_at = _dt.datetime.now(_dt.UTC)
+        with self.db.write() as session:
+            for rid, reason in lost.items():
+                row = session.get(RideRequestRow, rid)
+                if row is not None and row.status in ("assigned", "onboard"):
+                    row.status, row.reason, row.updated_at = "lost", reason[:500], changed_at
+            session.commit()
+        for rid, reason in lost.items():
+            log.error("ride request %s %s", rid, reason)
 
     def restore_all(self, services: Sequence[int | tuple[int, _dt.date]]) -> None:
         """Create (and restore) services now rather than on first use.

@@ -139,6 +139,25 @@
     var onboard = live.open_requests.length - waiting;
     document.getElementById("counts").textContent =
       live.vehicles.length + " vehicles · " + waiting + " waiting for pickup · " + onboard + " rides on board";
+    var alarms = live.alarms || [];
+    var box = document.getElementById("alarms");
+    box.hidden = alarms.length === 0;
+    box.innerHTML = alarms.length ? "<strong>" + alarms.length + " lost booking(s) — contact the riders</strong>" : "";
+    alarms.forEach(function (r) {
+      var item = document.createElement("div");
+      item.className = "od-alarm-item";
+      item.setAttribute("data-request-id", r.id);
+      item.textContent = r.id + ": " + r.pickup_stop + " → " + r.dropoff_stop + " " +
+        (r.pickup_window ? hhmm(r.pickup_window.start) + "–" + hhmm(r.pickup_window.end) : "");
+      item.title = r.reason || "";
+      box.appendChild(item);
+      var s = stopsById[r.pickup_stop];
+      if (s) {
+        L.marker([s.lat, s.lon], { icon: L.divIcon({ className: "od-lost", html: "!", iconSize: [16, 16] }),
+                                   title: r.id, zIndexOffset: 500 })
+          .bindTooltip(text("LOST " + r.id + ": " + (r.reason || ""))).addTo(requestLayer);
+      }
+    });
     setStatus("updated " + hhmm(live.now) + " (every " + REFRESH_MS / 1000 + " s)", false);
   }
 
@@ -147,7 +166,8 @@
     var wait = k.mean_promised_wait_s === null ? "–" : Math.round(k.mean_promised_wait_s / 60) + " min";
     document.getElementById("kpis").textContent =
       "Today: " + k.requests + " requests · " + k.assigned + " booked · " + k.refused + " refused (" + pct +
-      " %) · " + k.cancelled + " cancelled · " + k.completed + " completed · promised wait " + wait;
+      " %) · " + k.cancelled + " cancelled · " + k.completed + " completed · promised wait " + wait +
+      (k.lost ? " · " + k.lost + " LOST" : "");
   }
 
   function refresh() {

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ondemand.api.db import create_api_key
+from ondemand.api.db import RideRequestRow, create_api_key
 from ondemand.api.service import Database
 from tests.api._proc import free_port, kill, start_server
 
@@ -27,7 +27,7 @@ ARGS = [
 @pytest.mark.browser
 @pytest.mark.slow
 def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
-    """Opening /map#key=KEY draws one marker per vehicle, next stops and open requests, without tiles."""
+    """/map#key=KEY draws a marker per vehicle, next stops, open requests and lost-booking alarms, offline."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -42,9 +42,17 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
-            for p, q in ((0, 8), (2, 6), (4, 1)):
+            for p, q in ((0, 8), (2, 6), (4, 1), (3, 5)):
                 body = {"pickup": {"stop_id": f"s{p:02d}"}, "dropoff": {"stop_id": f"s{q:02d}"}}
-                assert client.post("/v1/ride-requests", json=body).json()["status"] == "assigned"
+                out = client.post("/v1/ride-requests", json=body).json()
+                assert out["status"] == "assigned"
+        db = Database(url)  # the last booking as if lost in a restart: the map must raise the alarm
+        with db.write() as session:
+            row = session.get(RideRequestRow, out["id"])
+            assert row is not None
+            row.status, row.reason = "lost", "lost: test"
+            session.commit()
+        db.dispose()
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -63,6 +71,11 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
                 assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
                 assert "key=" not in page.url  # the key is taken out of the address bar
                 page.wait_for_function("document.getElementById('kpis').textContent.includes('3 booked')")
+                assert "1 LOST" in page.locator("#kpis").inner_text()
+                assert page.locator(".od-lost").count() == 1
+                assert page.locator("#alarms").is_visible()
+                assert "1 lost booking" in page.locator("#alarms").inner_text()
+                assert page.locator(f".od-alarm-item[data-request-id='{out['id']}']").count() == 1
                 assert not errors, errors
             finally:
                 browser.close()

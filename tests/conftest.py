@@ -23,6 +23,17 @@ def _bench_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the package at ../shared when the variables are unset, for subprocesses too.
+
+    Notebooks, Ray workers and CLI subprocesses started by tests read the environment,
+    not fixtures; tests that need the data still skip (via the fixtures) when it is absent.
+    """
+    for var, found in (("ONDEMAND_DATA_DIR", _data_dir()), ("ONDEMAND_BENCHMARK_DIR", _bench_dir())):
+        if found is not None and not os.environ.get(var):
+            os.environ[var] = str(found)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The OSM data folder; skips the test when it is absent."""

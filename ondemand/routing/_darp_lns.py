@@ -1,0 +1,470 @@
+"""Adaptive large-neighbourhood search for dial-a-ride instances (private).
+
+Ropke and Pisinger (2006) style: a solution is one stop sequence per vehicle plus a
+*request bank* of requests left out (each costs a penalty above any route set, so a
+partial solution never beats a complete one). Every iteration removes q requests
+(random, Shaw-related, worst-placed, or a whole route) and re-inserts them greedily or
+by regret-2/3, with exact feasibility from the vectorised insertion search of
+:mod:`ondemand.routing.insertion` (cost = added distance, no promise, no tightening).
+Simulated annealing on a time-based schedule decides acceptance; operator weights adapt
+to their success. Every route of a new best solution is re-checked with
+:func:`ondemand.routing.schedule.evaluate_route`.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ondemand.routing.model import Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.schedule import RouteProfile, evaluate_route, route_profile
+
+__all__ = ["LnsResult", "lns"]
+
+_SIGMA_BEST, _SIGMA_BETTER, _SIGMA_ACCEPT = 33.0, 9.0, 13.0
+_SEGMENT = 50
+_REACTION = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class LnsResult:
+    """Best complete solution found (stop tuples per vehicle) and search statistics."""
+
+    stops: tuple[tuple[Stop, ...], ...]
+    cost: int
+    complete: bool
+    iterations: int
+    improvements: int
+    seconds_to_best: float
+
+
+class _Lns:
+    def __init__(
+        self,
+        vehicles: Sequence[Vehicle],
+        requests: Sequence[Request],
+        tt: TravelTimes,
+        seed: int,
+    ) -> None:
+        self.vehicles = list(vehicles)
+        self.reqs = {r.id: r for r in requests}
+        self.order = [r.id for r in requests]
+        self.index = {rid: i for i, rid in enumerate(self.order)}
+        self.tt = tt
+        self.dist: list[list[int]] = np.asarray(tt.distances).tolist()
+        self.rng = np.random.default_rng(seed)
+        self.penalty = 4 * max(1, int(np.asarray(tt.distances).max(initial=1))) + 1
+        n = len(requests)
+        if n:
+            dur = np.asarray(tt.durations, dtype=np.float64)
+            p = np.array([r.pickup for r in requests])
+            d = np.array([r.dropoff for r in requests])
+            tp = np.array([r.earliest_pickup for r in requests], dtype=np.float64)
+            td = np.array([r.latest_dropoff for r in requests], dtype=np.float64)
+            ld = np.array([r.passengers for r in requests], dtype=np.float64)
+            space = dur[np.ix_(p, p)] + dur[np.ix_(d, d)]
+            tim = np.abs(tp[:, None] - tp[None, :]) + np.abs(td[:, None] - td[None, :])
+            load = np.abs(ld[:, None] - ld[None, :])
+            self.related: NDArray[np.float64] = (
+                9.0 * space / max(1.0, float(space.mean()))
+                + 3.0 * tim / max(1.0, float(tim.mean()))
+                + 2.0 * load / max(1.0, float(load.mean()) if load.any() else 1.0)
+            )
+        else:
+            self.related = np.zeros((0, 0))
+        self.destroy: list[Callable[[list[tuple[Stop, ...]], int], set[str]]] = [
+            self._random,
+            self._shaw,
+            self._worst,
+            self._route,
+        ]
+        self._profiles: dict[tuple[int, int], tuple[tuple[Stop, ...], RouteProfile | None]] = {}
+        self.failures = 0
+        self.dur = np.asarray(tt.durations)
+        self.dista = np.asarray(tt.distances)
+        self.mean_dist = float(self.dista.mean())
+        rq = list(requests)
+        self.a_pu = np.array([r.pickup for r in rq], dtype=np.int64)
+        self.a_do = np.array([r.dropoff for r in rq], dtype=np.int64)
+        self.a_ep = np.array([r.earliest_pickup for r in rq], dtype=np.int64)
+        self.a_lp = np.array([r.latest_pickup for r in rq], dtype=np.int64)
+        self.a_sp = np.array([r.pickup_service for r in rq], dtype=np.int64)
+        self.a_ed = np.array([r.earliest_dropoff for r in rq], dtype=np.int64)
+        self.a_ld = np.array([r.latest_dropoff for r in rq], dtype=np.int64)
+        self.a_sd = np.array([r.dropoff_service for r in rq], dtype=np.int64)
+        self.a_L = np.array([r.max_ride for r in rq], dtype=np.int64)
+        self.a_q = np.array([r.passengers for r in rq], dtype=np.int64)
+        self.repair_k = [1, 2, 3]
+        self.q_max = 18
+        self.w_destroy = np.ones(len(self.destroy))
+        self.w_repair = np.ones(len(self.repair_k) * 2)
+
+    # ---- costs ---------------------------------------------------------------------
+
+    def route_cost(self, v: Vehicle, stops: Sequence[Stop]) -> int:
+        if not stops:
+            return 0
+        dist = self.dist
+        prev = v.start
+        total = 0
+        for s in stops:
+            total += dist[prev][s.location]
+            prev = s.location
+        if v.end is not None:
+            total += dist[prev][v.end]
+        return total
+
+    # ---- destroy -------------------------------------------------------------------
+
+    @staticmethod
+    def _routed(sol: list[tuple[Stop, ...]]) -> list[str]:
+        return [s.request_id for st in sol for s in st if s.kind.value == "pickup"]
+
+    def _random(self, sol: list[tuple[Stop, ...]], q: int) -> set[str]:
+        routed = self._routed(sol)
+        return set(self.rng.choice(routed, size=min(q, len(routed)), replace=False).tolist())
+
+    def _shaw(self, sol: list[tuple[Stop, ...]], q: int) -> set[str]:
+        routed = self._routed(sol)
+        seed_id = routed[int(self.rng.integers(len(routed)))]
+        idx = np.array([self.index[r] for r in routed])
+        rel = self.related[self.index[seed_id], idx]
+        ranked = [routed[i] for i in np.argsort(rel) if routed[i] != seed_id]
+        out = {seed_id}
+        while len(out) < q and ranked:
+            out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 6)))
+        return out
+
+    def _worst(self, sol: list[tuple[Stop, ...]], q: int) -> set[str]:
+        gains: list[tuple[int, str]] = []
+        for v, st in zip(self.vehicles, sol, strict=True):
+            if not st:
+                continue
+            base = self.route_cost(v, st)
+            for rid in {s.request_id for s in st}:
+                if rid not in self.reqs:
+                    continue
+                gains.append((base - self.route_cost(v, [s for s in st if s.request_id != rid]), rid))
+        gains.sort(reverse=True)
+        ranked = [rid for _, rid in gains]
+        out: set[str] = set()
+        while len(out) < q and ranked:
+            out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 3)))
+        return out
+
+    def _route(self, sol: list[tuple[Stop, ...]], q: int) -> set[str]:
+        used = [k for k, st in enumerate(sol) if st]
+        sizes = np.array([len(sol[k]) for k in used], dtype=np.float64)
+        w = 1.0 / sizes
+        k = int(self.rng.choice(used, p=w / w.sum()))
+        out = {s.request_id for s in sol[k] if s.request_id in self.reqs}
+        if len(out) < q:
+            # Top up with requests related to the removed route.
+            out |= self._shaw(sol, q - len(out))
+        return out
+
+    # ---- repair --------------------------------------------------------------------
+
+    def _profile(self, vi: int, stops: tuple[Stop, ...]) -> RouteProfile | None:
+        key = (vi, id(stops))
+        hit = self._profiles.get(key)
+        if hit is None or hit[0] is not stops:
+            if len(self._profiles) > 4096:
+                self._profiles.clear()
+            hit = self._profiles[key] = (
+                stops,
+                route_profile(Route(self.vehicles[vi], stops), self.reqs, self.tt),
+            )
+        return hit[1]
+
+    def _batch(self, vi: int, stops: tuple[Stop, ...], rids: Sequence[str]) -> NDArray[np.float64] | None:
+        """Added distance of every (pickup after node a, drop-off after node b) for each request.
+
+        Shape ``(len(rids), m, m)`` for a route of ``m - 1`` stops; ``inf`` where a
+        necessary condition fails. Exact feasibility is checked when an insertion is applied.
+        """
+        prof = self._profile(vi, stops)
+        if prof is None:
+            return None
+        v = self.vehicles[vi]
+        dur, dist = self.dur, self.dista
+        ix = np.fromiter((self.index[r] for r in rids), dtype=np.int64, count=len(rids))
+        pu, do = self.a_pu[ix], self.a_do[ix]
+        e_p, l_p, s_p = self.a_ep[ix, None], self.a_lp[ix, None], self.a_sp[ix, None]
+        e_d, l_d, s_d = self.a_ed[ix, None], self.a_ld[ix, None], self.a_sd[ix, None]
+        ride, qty = self.a_L[ix, None], self.a_q[ix, None]
+        loc, dep, start, fs, cum = prof.loc, prof.departure, prof.start, prof.fslack, prof.cum_wait
+        m = len(loc)
+        ar = np.arange(m)
+        has_next = ar < m - 1
+        nxt = np.minimum(ar + 1, m - 1)
+        has_end = v.end is not None
+        end = v.end if v.end is not None else 0
+        succ = np.where(has_next, loc[nxt], end)
+        has_succ = has_next | has_end
+        big = np.iinfo(np.int64).max // 4
+        # pickup after node a
+        b_p = np.maximum(dep[None, :] + dur[pu[:, None], loc[None, :]], e_p)
+        d_p = b_p + s_p
+        ok_a = (b_p <= l_p) & (prof.load[None, :] + qty <= v.seats)
+        back = dur[do, end] if has_end else np.zeros(len(do), dtype=np.int64)
+        end_limit = v.shift_end - np.asarray(back, dtype=np.int64)[:, None]
+
+        def end_ok(leave: NDArray[np.int64]) -> NDArray[np.bool_]:
+            return np.asarray(leave <= (end_limit if leave.ndim == 2 else end_limit[:, :, None]))
+
+        def detour(x: NDArray[np.int64]) -> NDArray[np.int64]:
+            return np.asarray(
+                dist[x[:, None], loc[None, :]]
+                + np.where(has_succ[None, :], dist[x[:, None], succ[None, :]] - dist[loc, succ][None, :], 0)
+            )
+
+        dt_pu, dt_do = detour(pu), detour(do)
+        # drop-off right after the pickup
+        d_pd = dur[pu, do][:, None]
+        bd = np.maximum(d_p + d_pd, e_d)
+        leave = bd + s_d
+        push = leave + dur[do[:, None], loc[nxt][None, :]] - start[nxt][None, :]
+        ok_s = ok_a & (bd <= l_d) & (bd - l_p - s_p <= ride)
+        ok_s &= np.where(has_next[None, :], push <= fs[nxt][None, :], end_ok(leave))
+        c_same = (
+            dist[pu[:, None], loc[None, :]]
+            + dist[pu, do][:, None]
+            + np.where(has_succ[None, :], dist[do[:, None], succ[None, :]] - dist[loc, succ][None, :], 0)
+        )
+        out = np.full((len(rids), m, m), np.inf)
+        if m > 1:
+            first = np.maximum(0, d_p + dur[pu[:, None], loc[nxt][None, :]] - start[nxt][None, :])
+            ok_pair = ok_a & has_next[None, :] & (first <= fs[nxt][None, :])
+            # max load over nodes (a, b]
+            loadm = np.where(ar[None, :] > ar[:, None], prof.load[None, :], -big)
+            loadm = np.maximum.accumulate(loadm, axis=1)
+            cap_ok = loadm[None, :, :] + qty[:, :, None] <= v.seats
+            push_b = np.maximum(0, first[:, :, None] - (cum[None, None, :] - cum[nxt][None, :, None]))
+            d_bd = dur[loc[:, None], do[None, :]].T  # (q, m): from node b to the drop-off
+            bd3 = np.maximum(dep[None, None, :] + push_b + d_bd[:, None, :], e_d[:, :, None])
+            pure = (
+                dur[pu[:, None], loc[nxt][None, :]][:, :, None]
+                + (prof.reach[None, :] - prof.reach[nxt][:, None] + prof.service[None, :])[None, :, :]
+                + d_bd[:, None, :]
+            )
+            lim = ride[:, :, None]
+            ok3 = (
+                ok_pair[:, :, None]
+                & (ar[None, :] > ar[:, None])[None, :, :]
+                & cap_ok
+                & (bd3 <= l_d[:, :, None])
+                & (pure <= lim)
+                & (bd3 - (l_p + s_p)[:, :, None] <= lim)
+            )
+            leave3 = bd3 + s_d[:, :, None]
+            push2 = leave3 + (dur[do[:, None], loc[nxt][None, :]] - start[nxt][None, :])[:, None, :]
+            ok3 &= np.where(has_next[None, None, :], push2 <= fs[nxt][None, None, :], end_ok(leave3))
+            out = np.where(ok3, (dt_pu[:, :, None] + dt_do[:, None, :]).astype(np.float64), np.inf)
+        out[:, ar, ar] = np.where(ok_s, c_same, np.inf)
+        return out
+
+    def repair(self, sol: list[tuple[Stop, ...]], bank: list[str], k: int, noise: bool) -> list[str]:
+        """Insert the bank into ``sol`` (in place); returns what could not be inserted."""
+        pending = list(bank)
+        nveh = len(sol)
+        noise_amp = 0.05 * self.mean_dist if noise else 0.0
+        # costs[vi]: (len(pending0), m, m) estimates; row of a request by its position in bank.
+        row_of = {rid: i for i, rid in enumerate(pending)}
+        mins = np.full((len(pending), nveh), np.inf)
+        cand: dict[int, NDArray[np.float64]] = {}
+
+        def empty_reps() -> set[int]:
+            seen: set[tuple[int, int | None, int, int, int]] = set()
+            reps: set[int] = set()
+            for vi in range(nveh):
+                if sol[vi]:
+                    continue
+                v = self.vehicles[vi]
+                key = (v.start, v.end, v.seats, v.available_from, v.shift_end)
+                if key not in seen and not v.onboard:
+                    seen.add(key)
+                    reps.add(vi)
+            return reps
+
+        def refresh(vi: int) -> None:
+            rows = [row_of[r] for r in pending]
+            mins[:, vi] = np.inf
+            got = self._batch(vi, sol[vi], pending) if pending else None
+            if got is None:
+                cand.pop(vi, None)
+                return
+            full = np.full((len(row_of), *got.shape[1:]), np.inf)
+            full[rows] = got
+            cand[vi] = full
+            mins[rows, vi] = got.reshape(len(rows), -1).min(axis=1)
+            if noise_amp:
+                mins[rows, vi] += noise_amp * (2.0 * self.rng.random(len(rows)) - 1.0)
+
+        reps = empty_reps()
+        for vi in range(nveh):
+            if sol[vi] or vi in reps:
+                refresh(vi)
+        left: list[str] = []
+        failures = 0
+        while pending:
+            rows = np.array([row_of[r] for r in pending])
+            sub = mins[rows]
+            srt = np.sort(sub, axis=1)
+            finite = np.isfinite(srt[:, 0])
+            if not finite.any():
+                left.extend(pending)
+                break
+            if k <= 1:
+                pick = int(np.argmin(srt[:, 0]))
+            else:
+                kk = min(k, srt.shape[1])
+                fin = np.isfinite(srt[:, :kk])
+                missing = kk - fin.sum(axis=1)
+                regret = np.where(fin[:, 1:], srt[:, 1:kk] - srt[:, :1], 0.0).sum(axis=1)
+                key = np.where(finite, missing * 1e12 + regret - 1e-6 * srt[:, 0], -np.inf)
+                pick = int(np.argmax(key))
+            rid = pending[pick]
+            r = row_of[rid]
+            vi = int(np.argmin(mins[r]))
+            flat = cand[vi][r].reshape(-1)
+            m = cand[vi].shape[1]
+            idx = int(np.argmin(flat))
+            a, b = divmod(idx, m)
+            req = self.reqs[rid]
+            pstop = Stop(rid, StopKind.PICKUP, req.pickup)
+            dstop = Stop(rid, StopKind.DROPOFF, req.dropoff)
+            st = sol[vi]
+            new = (*st[:a], pstop, *st[a:b], dstop, *st[b:])
+            if not evaluate_route(Route(self.vehicles[vi], new), self.reqs, self.tt).feasible:
+                failures += 1
+                flat[idx] = np.inf
+                mins[r, vi] = float(flat.min())
+                continue
+            was_empty = not st
+            sol[vi] = new
+            pending.remove(rid)
+            mins[r, :] = np.inf
+            changed = [vi]
+            if was_empty:
+                new_reps = empty_reps()
+                changed += [j for j in new_reps if j not in reps]
+                reps = new_reps
+            for j in changed:
+                refresh(j)
+        self.failures += failures
+        return left
+
+    # ---- main loop -----------------------------------------------------------------
+
+    def total(self, sol: Sequence[tuple[Stop, ...]], bank: Sequence[str]) -> int:
+        return sum(
+            self.route_cost(v, st) for v, st in zip(self.vehicles, sol, strict=True)
+        ) + self.penalty * len(bank)
+
+    def feasible(self, sol: Sequence[tuple[Stop, ...]]) -> bool:
+        for v, st in zip(self.vehicles, sol, strict=True):
+            if st and not evaluate_route(Route(v, st), self.reqs, self.tt).feasible:
+                return False
+        return True
+
+    def run(self, initial: Sequence[tuple[Stop, ...]], deadline: float) -> LnsResult:
+        t0 = _time.monotonic()
+        cur = list(initial)
+        routed = set(self._routed(cur))
+        bank = [rid for rid in self.order if rid not in routed]
+        if bank:
+            bank = self.repair(cur, bank, 2, False)
+        cur_cost = self.total(cur, bank)
+        ok0 = not bank and self.feasible(cur)
+        best, best_cost, best_bank = list(cur), cur_cost, list(bank)
+        best_ok = ok0
+        best_at = _time.monotonic() - t0
+        n = len(self.order)
+        if n < 2:
+            return LnsResult(tuple(best), best_cost, best_ok and not best_bank, 0, 0, best_at)
+        lo = max(2, min(n, n // 20))
+        hi = max(lo, min(self.q_max, (3 * n) // 10))
+        routing_cost = max(1, cur_cost - self.penalty * len(bank))
+        t_start = 0.03 * routing_cost / math.log(2.0)
+        t_end = t_start * 0.002
+        total_time = max(1e-3, deadline - t0)
+        iters = improvements = 0
+        sc_d = np.zeros(len(self.w_destroy))
+        cnt_d = np.zeros(len(self.w_destroy))
+        sc_r = np.zeros(len(self.w_repair))
+        cnt_r = np.zeros(len(self.w_repair))
+        seen: set[int] = set()
+        while True:
+            now = _time.monotonic()
+            if now >= deadline:
+                break
+            iters += 1
+            frac = (now - t0) / total_time
+            temp = t_start * (t_end / t_start) ** frac
+            q = int(self.rng.integers(lo, hi + 1))
+            di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
+            ri = int(self.rng.choice(len(self.w_repair), p=self.w_repair / self.w_repair.sum()))
+            cand = list(cur)
+            removed = self.destroy[di](cand, q) if self._routed(cand) else set()
+            if removed:
+                cand = [
+                    st
+                    if not any(s.request_id in removed for s in st)
+                    else tuple(s for s in st if s.request_id not in removed)
+                    for st in cand
+                ]
+            new_bank = self.repair(cand, [*bank, *sorted(removed)], self.repair_k[ri % 3], ri >= 3)
+            cost = self.total(cand, new_bank)
+            key = hash((cost, tuple(len(st) for st in cand)))
+            score = 0.0
+            if cost < best_cost and not new_bank and self.feasible(cand):
+                best, best_cost, best_bank, best_ok = list(cand), cost, [], True
+                best_at = _time.monotonic() - t0
+                improvements += 1
+                score = _SIGMA_BEST
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost < cur_cost:
+                score = _SIGMA_BETTER if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost == cur_cost:
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif self.rng.random() < math.exp(-(cost - cur_cost) / max(1e-9, temp)):
+                score = _SIGMA_ACCEPT if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            seen.add(key)
+            sc_d[di] += score
+            cnt_d[di] += 1
+            sc_r[ri] += score
+            cnt_r[ri] += 1
+            if iters % _SEGMENT == 0:
+                for w, sc, cnt in ((self.w_destroy, sc_d, cnt_d), (self.w_repair, sc_r, cnt_r)):
+                    upd = np.where(cnt > 0, sc / np.maximum(cnt, 1), w)
+                    w[:] = np.maximum(0.05, (1 - _REACTION) * w + _REACTION * upd)
+                    sc[:] = 0
+                    cnt[:] = 0
+        return LnsResult(tuple(best), best_cost, best_ok and not best_bank, iters, improvements, best_at)
+
+
+def lns(
+    vehicles: Sequence[Vehicle],
+    requests: Sequence[Request],
+    tt: TravelTimes,
+    initial: Sequence[tuple[Stop, ...]],
+    *,
+    deadline: float,
+    seed: int = 0,
+) -> LnsResult:
+    """Improve ``initial`` (one stop tuple per vehicle) until ``deadline`` (``time.monotonic``).
+
+    Every request of ``requests`` must be served; requests missing from ``initial`` are
+    inserted first (the bank). ``complete`` is False when some request could never be
+    placed; then ``stops`` is the best partial solution and must not be used as a
+    complete answer.
+    """
+    return _Lns(vehicles, requests, tt, seed).run(initial, deadline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ondemand.cli import app
+from ondemand.routing._darp_lns import _Lns, lns
 from ondemand.routing.check import check_plan, check_solution, check_solution_json
 from ondemand.routing.darp import reoptimise, solve_instance
-from ondemand.routing.instances import DarpInstance, read_instance
+from ondemand.routing.instances import DarpInstance, InstanceCore, read_instance
 from ondemand.routing.model import (
     ArrayTravelTimes,
     OnboardRider,
@@ -26,6 +28,7 @@ from ondemand.routing.model import (
     StopKind,
     Vehicle,
 )
+from ondemand.routing.schedule import evaluate_route
 
 
 def write_instance(path: Path, rng: np.random.Generator, n: int, k: int) -> Path:
@@ -230,3 +233,79 @@ def test_lilim_lc101_reaches_best_known(bench_dir: Path, backend: str) -> None:
     assert check_solution(inst, [s for _, s in sol.routes]).feasible
     assert sol.vehicles == 10
     assert sol.cost == pytest.approx(828.9369, abs=0.01)
+
+
+def _exact_positions(
+    lns_state: _Lns, vi: int, stops: tuple[Stop, ...], req: Request
+) -> dict[tuple[int, int], int]:
+    """Added distance of every exactly feasible (pickup, drop-off) position, by brute force."""
+    out = {}
+    v = lns_state.vehicles[vi]
+    base = lns_state.route_cost(v, stops)
+    p = Stop(req.id, StopKind.PICKUP, req.pickup)
+    d = Stop(req.id, StopKind.DROPOFF, req.dropoff)
+    for a in range(len(stops) + 1):
+        for b in range(a, len(stops) + 1):
+            new = (*stops[:a], p, *stops[a:b], d, *stops[b:])
+            if evaluate_route(Route(v, new), lns_state.reqs, lns_state.tt).feasible:
+                out[(a, b)] = lns_state.route_cost(v, new) - base
+    return out
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_lns_batch_insertion_never_rejects_a_feasible_position(tmp_path: Path, seed: int) -> None:
+    """The LNS's batch insertion keeps every exactly feasible position, at its exact added distance."""
+    rng = np.random.default_rng(seed)
+    inst = read_instance(write_instance(tmp_path / f"b{seed}.txt", rng, n=10, k=2))
+    core = inst.to_core()
+    state = _Lns(core.vehicles, core.requests, core.tt, seed)
+    stops: tuple[Stop, ...] = ()
+    checked = 0
+    for req in core.requests:
+        exact = _exact_positions(state, 0, stops, req)
+        got = state._batch(0, stops, [req.id])
+        assert got is not None
+        for (a, b), cost in exact.items():
+            assert got[0, a, b] == pytest.approx(cost)
+            checked += 1
+        if exact:  # grow the route by the cheapest exact insertion
+            a, b = min(exact, key=lambda ab: exact[ab])
+            p = Stop(req.id, StopKind.PICKUP, req.pickup)
+            d = Stop(req.id, StopKind.DROPOFF, req.dropoff)
+            stops = (*stops[:a], p, *stops[a:b], d, *stops[b:])
+    assert checked > 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_lns_from_empty_start_serves_everyone_and_passes_the_checker(tmp_path: Path, seed: int) -> None:
+    """The LNS from an empty start serves every request and its routes pass the checker."""
+    rng = np.random.default_rng(seed)
+    inst = read_instance(write_instance(tmp_path / f"l{seed}.txt", rng, n=8, k=3))
+    core = inst.to_core()
+    out = lns(core.vehicles, core.requests, core.tt, tuple(() for _ in core.vehicles),
+              deadline=time.monotonic() + 0.5, seed=seed)  # fmt: skip
+    assert out.complete
+    assert out.iterations > 0
+    plan = Plan(tuple(Route(v, s) for v, s in zip(core.vehicles, out.stops, strict=True)),
+                {r.id: r for r in core.requests})  # fmt: skip
+    assert check_plan(plan, core.tt).feasible
+    served = {s.request_id for route in out.stops for s in route}
+    assert served == {r.id for r in core.requests}
+    assert out.cost == sum(state_cost(core, out.stops))
+
+
+def state_cost(core: InstanceCore, stops: tuple[tuple[Stop, ...], ...]) -> list[int]:
+    """Integer distance of each route, depots included."""
+    dist = core.tt.distances
+    out = []
+    for v, route in zip(core.vehicles, stops, strict=True):
+        path = [v.start, *(s.location for s in route), v.end] if route else []
+        out.append(int(sum(dist[a, b] for a, b in itertools.pairwise(path))))
+    return out
+
+
+def test_solve_instance_rejects_unknown_method(tmp_path: Path) -> None:
+    """An unknown search method is a ValueError naming the choices."""
+    inst = read_instance(write_instance(tmp_path / "m.txt", np.random.default_rng(0), n=2, k=1))
+    with pytest.raises(ValueError, match="'lns' or 'ortools'"):
+        solve_instance(inst, time_limit=1.0, method="tabu")

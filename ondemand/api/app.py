@@ -210,9 +210,26 @@ OperatorWho = Annotated[Principal, Depends(_operator_only)]
 
 
 def _lower_priority() -> None:
-    """Initializer of the solver process: yield the CPU to request handling."""
-    if hasattr(os, "nice"):
-        os.nice(19)
+    """Initializer of the solver process: yield the CPU to request handling.
+
+    On Linux the process runs under ``SCHED_IDLE`` (it gets a core only when nothing
+    else wants it); elsewhere, or when that is refused, at nice 19. The solver imports
+    are done here, at start-up of the pool, not during the first re-optimisation.
+    """
+    idle = getattr(os, "SCHED_IDLE", None)
+    try:
+        if idle is None:
+            raise OSError("no SCHED_IDLE")
+        os.sched_setscheduler(0, idle, os.sched_param(0))
+    except OSError:
+        if hasattr(os, "nice"):
+            os.nice(19)
+    import ondemand.routing.darp  # noqa: F401  (warm: OR-Tools and numpy load now)
+
+
+def _ready() -> bool:
+    """A no-op job: makes the pool start its worker process at once."""
+    return True
 
 
 def _json(model: RideRequestOut, status: int) -> Response:
@@ -279,6 +296,7 @@ def create_app(
             return concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=_lower_priority)
 
         pool = new_pool()
+        pool.submit(_ready)  # start the solver process now, not under load at the first round
         try:
             while not stop_reopt.wait(settings.reopt_interval_s):
                 reopt_round(pool)

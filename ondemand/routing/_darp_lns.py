@@ -28,6 +28,10 @@ __all__ = ["LnsResult", "lns"]
 
 _SIGMA_BEST, _SIGMA_BETTER, _SIGMA_ACCEPT = 33.0, 9.0, 13.0
 _SEGMENT = 50
+_Q_MAX = 18
+"""Most requests removed per iteration (also at most 30 % of them)."""
+_T_START = 0.03
+"""Start temperature: a solution this much (relative) worse is accepted with probability 1/2."""
 _REACTION = 0.15
 
 
@@ -100,7 +104,7 @@ class _Lns:
         self.a_L = np.array([r.max_ride for r in rq], dtype=np.int64)
         self.a_q = np.array([r.passengers for r in rq], dtype=np.int64)
         self.repair_k = [1, 2, 3]
-        self.q_max = 18
+        self.q_max = _Q_MAX
         self.w_destroy = np.ones(len(self.destroy))
         self.w_repair = np.ones(len(self.repair_k) * 2)
 
@@ -326,8 +330,9 @@ class _Lns:
                 kk = min(k, srt.shape[1])
                 fin = np.isfinite(srt[:, :kk])
                 missing = kk - fin.sum(axis=1)
-                regret = np.where(fin[:, 1:], srt[:, 1:kk] - srt[:, :1], 0.0).sum(axis=1)
-                key = np.where(finite, missing * 1e12 + regret - 1e-6 * srt[:, 0], -np.inf)
+                s0 = np.where(finite, srt[:, 0], 0.0)[:, None]
+                regret = (np.where(fin[:, 1:], srt[:, 1:kk], s0) - s0).sum(axis=1)
+                key = np.where(finite, missing * 1e12 + regret - 1e-6 * s0[:, 0], -np.inf)
                 pick = int(np.argmax(key))
             rid = pending[pick]
             r = row_of[rid]
@@ -391,7 +396,7 @@ class _Lns:
         lo = max(2, min(n, n // 20))
         hi = max(lo, min(self.q_max, (3 * n) // 10))
         routing_cost = max(1, cur_cost - self.penalty * len(bank))
-        t_start = 0.03 * routing_cost / math.log(2.0)
+        t_start = _T_START * routing_cost / math.log(2.0)
         t_end = t_start * 0.002
         total_time = max(1e-3, deadline - t0)
         iters = improvements = 0

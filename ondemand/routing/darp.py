@@ -1,6 +1,15 @@
-"""The dial-a-ride optimiser: OR-Tools routing plus a ruin-and-recreate outer loop.
+"""The dial-a-ride optimiser: OR-Tools routing plus large-neighbourhood search.
 
 Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``):
+
+0. Benchmark dial-a-ride instances (:func:`solve_instance`, ``method="lns"``, the
+   default): OR-Tools builds a first solution (10 % of the time), then the adaptive
+   large-neighbourhood search of :mod:`ondemand.routing._darp_lns` (Ropke and Pisinger
+   2006: random, Shaw, worst and route removal; greedy and regret-2/3 re-insertion with
+   a vectorised insertion over all removed requests at once, each applied insertion
+   checked exactly; simulated annealing) runs for the rest. It does hundreds of
+   iterations per 10 s where the OR-Tools loop below does a handful. Live plans
+   (:func:`reoptimise`) and ``method="ortools"`` use items 1-3.
 
 1. The model (:mod:`ondemand.routing._darp_model`) has one OR-Tools node per stop, a
    time dimension whose cumul is the start of service, capacity dimensions, pickup and
@@ -47,6 +56,9 @@ __all__ = ["InstanceSolution", "SearchStats", "reoptimise", "solve_instance"]
 
 _LNS_FIRST_SHARE = 0.1
 """Share of the time limit for OR-Tools' first solution before the LNS takes over."""
+
+_LNS_POLISH_SHARE = 0.0
+"""Share of the time limit for a final OR-Tools guided local search from the LNS's best."""
 
 _MUST = 10**10
 """Penalty for leaving out a request that must be served (above any route cost)."""
@@ -511,7 +523,8 @@ def _solve_lns(
     empty: tuple[tuple[Stop, ...], ...] = tuple(() for _ in model.vehicles)
     init = empty if first is None else tuple(r.stops for r in _plan_from_nodes(model, first[0], {}).routes)
     # Leave a little time to schedule and check the answer.
-    deadline = t0 + time_limit - min(0.5, 0.03 * time_limit)
+    end = t0 + time_limit - min(0.5, 0.03 * time_limit)
+    deadline = end - _LNS_POLISH_SHARE * time_limit
     out = _darp_lns.lns(model.vehicles, model.requests, core.tt, init, deadline=deadline, seed=seed)
     if not out.complete:
         return None
@@ -519,15 +532,29 @@ def _solve_lns(
     routes = _nodes_from_plan(model, plan)
     if routes is None:  # pragma: no cover - every stop comes from the model's requests
         return None
-    sol_routes = _reschedule(inst, model, routes, core.scale)
-    res = check_solution(inst, [s for _, s in sol_routes])
-    if not res.feasible:
-        return None
-    elapsed = _time.monotonic() - t0
-    stats = SearchStats(out.iterations, out.improvements, first_seconds + out.seconds_to_best, first_seconds)
-    return InstanceSolution(
-        inst.name, tuple(sol_routes), res.cost, res.vehicles_used, True, (), elapsed, stats
-    )
+    candidates = [routes]
+    left = end - _time.monotonic()
+    if _LNS_POLISH_SHARE > 0 and left > 0.05:
+        # Polish: OR-Tools guided local search from the LNS's best (kept only if better).
+        polished = search._solve_from(routes, left, gls=True)
+        if (
+            polished is not None
+            and search._complete(polished[0])
+            and model.routes_cost(polished[0]) < model.routes_cost(routes)
+        ):
+            candidates.insert(0, polished[0])
+    for cand in candidates:
+        sol_routes = _reschedule(inst, model, cand, core.scale)
+        res = check_solution(inst, [s for _, s in sol_routes])
+        if res.feasible:
+            elapsed = _time.monotonic() - t0
+            stats = SearchStats(
+                out.iterations, out.improvements, first_seconds + out.seconds_to_best, first_seconds
+            )
+            return InstanceSolution(
+                inst.name, tuple(sol_routes), res.cost, res.vehicles_used, True, (), elapsed, stats
+            )
+    return None
 
 
 def _instance_routes(

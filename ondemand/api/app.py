@@ -213,8 +213,7 @@ def _lower_priority() -> None:
     """Initializer of the solver process: yield the CPU to request handling.
 
     On Linux the process runs under ``SCHED_IDLE`` (it gets a core only when nothing
-    else wants it); elsewhere, or when that is refused, at nice 19. The solver imports
-    are done here, at start-up of the pool, not during the first re-optimisation.
+    else wants it); elsewhere, or when that is refused, at nice 19.
     """
     idle = getattr(os, "SCHED_IDLE", None)
     try:
@@ -224,12 +223,6 @@ def _lower_priority() -> None:
     except OSError:
         if hasattr(os, "nice"):
             os.nice(19)
-    import ondemand.routing.darp  # noqa: F401  (warm: OR-Tools and numpy load now)
-
-
-def _ready() -> bool:
-    """A no-op job: makes the pool start its worker process at once."""
-    return True
 
 
 def _json(model: RideRequestOut, status: int) -> Response:
@@ -295,8 +288,8 @@ def create_app(
             ctx = multiprocessing.get_context("spawn")
             return concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=_lower_priority)
 
-        pool = new_pool()
-        pool.submit(_ready)  # start the solver process now, not under load at the first round
+        pool = new_pool()  # its process starts at the first round (starting it with the server
+        # measurably slowed the first seconds of bookings after a start: loading OR-Tools competes)
         try:
             while not stop_reopt.wait(settings.reopt_interval_s):
                 reopt_round(pool)

@@ -153,6 +153,9 @@ class ServiceRules:
     auto_complete
         Whether the dispatcher treats committed stops as done at their planned time
         (for services whose vehicles do not report events).
+    wait_weight, ride_weight
+        Weights of the new rider's wait and ride against vehicle driving when choosing a
+        vehicle and position (the scenario's ``service.wait_weight``/``ride_weight``).
     """
 
     max_walk_m: int = 500
@@ -164,6 +167,8 @@ class ServiceRules:
     wheelchair_boarding_s: int = 180
     promise_window_s: int = 600
     auto_complete: bool = False
+    wait_weight: float = 1.0
+    ride_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_walk_m < 0 or self.max_wait_s < 0 or self.min_extra_ride_s < 0:
@@ -358,8 +363,8 @@ def insertion_dispatcher_factory(rules: ServiceRules) -> DispatcherFactory:
             insertion=InsertionOptions(
                 promise_before=half,
                 promise_after=rules.promise_window_s - half,
-                wait_weight=0.5,
-                ride_weight=0.5,
+                wait_weight=rules.wait_weight,
+                ride_weight=rules.ride_weight,
             ),
             auto_complete=rules.auto_complete,
         )
@@ -1039,6 +1044,8 @@ def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig
         alighting_s=svc.alighting_s,
         wheelchair_boarding_s=svc.wheelchair_boarding_s,
         promise_window_s=svc.pickup_window_s,
+        wait_weight=svc.wait_weight,
+        ride_weight=svc.ride_weight,
     )
     return ServiceConfig(
         name=scenario.name,

@@ -28,7 +28,7 @@ __all__ = ["LnsResult", "lns"]
 
 _SIGMA_BEST, _SIGMA_BETTER, _SIGMA_ACCEPT = 33.0, 9.0, 13.0
 _SEGMENT = 50
-_Q_MAX = 18
+_Q_MAX = 30
 """Most requests removed per iteration (also at most 30 % of them)."""
 _T_START = 0.03
 """Start temperature: a solution this much (relative) worse is accepted with probability 1/2."""

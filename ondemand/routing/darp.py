@@ -7,9 +7,10 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    large-neighbourhood search of :mod:`ondemand.routing._darp_lns` (Ropke and Pisinger
    2006: random, Shaw, worst and route removal; greedy and regret-2/3 re-insertion with
    a vectorised insertion over all removed requests at once, each applied insertion
-   checked exactly; simulated annealing) runs for the rest. It does hundreds of
-   iterations per 10 s where the OR-Tools loop below does a handful. Live plans
-   (:func:`reoptimise`) and ``method="ortools"`` use items 1-3.
+   checked exactly; simulated annealing) runs until the last 25 % of the time, when
+   OR-Tools' guided local search polishes the LNS's best (kept only if better). The LNS
+   does hundreds of iterations per 10 s where the OR-Tools loop below does a handful.
+   Live plans (:func:`reoptimise`) and ``method="ortools"`` use items 1-3.
 
 1. The model (:mod:`ondemand.routing._darp_model`) has one OR-Tools node per stop, a
    time dimension whose cumul is the start of service, capacity dimensions, pickup and
@@ -57,7 +58,7 @@ __all__ = ["InstanceSolution", "SearchStats", "reoptimise", "solve_instance"]
 _LNS_FIRST_SHARE = 0.1
 """Share of the time limit for OR-Tools' first solution before the LNS takes over."""
 
-_LNS_POLISH_SHARE = 0.0
+_LNS_POLISH_SHARE = 0.25
 """Share of the time limit for a final OR-Tools guided local search from the LNS's best."""
 
 _MUST = 10**10

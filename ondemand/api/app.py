@@ -75,6 +75,7 @@ from ondemand.api.service import (
     write_plans,
 )
 from ondemand.api.settings import ApiSettings
+from ondemand.dispatch.base import Assignment
 from ondemand.errors import (
     CommitFailedError,
     InfeasibleRequestError,
@@ -670,8 +671,8 @@ def create_app(
         seqs: dict[str, list[list[str]]] = {}
         with svc.lock:
             result = svc.dispatcher.submit(req, now=now_s)
-            vehicle_id = getattr(result, "vehicle_id", None)
-            if vehicle_id is not None:
+            if isinstance(result, Assignment):
+                vehicle_id = result.vehicle_id
                 svc.version += 1
                 seqs = plan_sequences(svc.dispatcher, [vehicle_id])
                 start, end = result.pickup_window
@@ -680,12 +681,12 @@ def create_app(
                 row.promise_pickup_end_s = int(end)
                 row.promise_dropoff_eta_s = int(result.dropoff_eta)
                 row.promise_latest_dropoff_s = int(result.latest_dropoff)
-                promised = getattr(result, "request", None)
+                promised = result.request
                 if promised is not None:  # the dispatcher may tighten the ride-time limit
                     row.max_ride_s = int(promised.max_ride)
             else:
                 row.status, row.vehicle_id = "refused", None
-                row.reason = str(getattr(result, "reason", "no vehicle can serve this request"))
+                row.reason = result.reason
 
             def work(session: Session) -> None:
                 add_ride(session, row)

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,20 +45,19 @@ from ondemand.api.db import (
     migrate,
     normalise_url,
 )
+from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import CommitFailedError, DatabaseUrlError, InvalidRequestError
 from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "AreaLike",
     "Database",
-    "DispatcherLike",
     "GroupCommitter",
     "OperatorService",
     "ServiceConfig",
     "ServiceDay",
     "ServiceRegistry",
     "ServiceRules",
-    "StopLike",
     "add_ride",
     "flush_rides",
     "service_config_from_scenario",
@@ -67,23 +66,6 @@ __all__ = [
 log = logging.getLogger("ondemand.api")
 
 Clock = Callable[[], _dt.datetime]
-
-
-@runtime_checkable
-class StopLike(Protocol):
-    """A meeting point as the API needs it."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def lon(self) -> float: ...
-
-    @property
-    def lat(self) -> float: ...
 
 
 class AreaLike(Protocol):
@@ -100,36 +82,7 @@ class AreaLike(Protocol):
     def snap(self, lon: float, lat: float, *, max_walk_m: int) -> tuple[int, int]: ...
 
 
-class DispatcherLike(Protocol):
-    """The dispatcher methods the API calls (:class:`ondemand.dispatch.InsertionDispatcher` has them)."""
-
-    def submit(self, request: Request, *, now: int) -> Any: ...
-
-    def cancel(self, request_id: str, *, now: int) -> bool: ...
-
-    def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None: ...
-
-    def record_pickup(self, request_id: str, *, at: int) -> None: ...
-
-    def record_dropoff(self, request_id: str, *, at: int) -> None: ...
-
-    def record_no_show(self, request_id: str, *, at: int) -> None: ...
-
-    def advance(self, now: int) -> None: ...
-
-    def reoptimise(self, *, now: int, time_limit: float) -> bool: ...
-
-    @property
-    def plan(self) -> Plan: ...
-
-    def itinerary(self, vehicle_id: str) -> Sequence[Any]: ...
-
-    def restore(
-        self, request: Request, vehicle_id: str, *, now: int | None = None, picked_up_at: int | None = None
-    ) -> Any: ...
-
-
-DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes], DispatcherLike]
+DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes], Dispatcher]
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +308,7 @@ class Database:
 def insertion_dispatcher_factory(rules: ServiceRules) -> DispatcherFactory:
     """A factory of :class:`~ondemand.dispatch.InsertionDispatcher` configured by the booking rules."""
 
-    def build(vehicles: Sequence[Vehicle], tt: TravelTimes) -> DispatcherLike:
+    def build(vehicles: Sequence[Vehicle], tt: TravelTimes) -> Dispatcher:
         from ondemand.dispatch import DispatchOptions, InsertionDispatcher, InsertionOptions
 
         half = rules.promise_window_s // 2
@@ -571,7 +524,7 @@ class OperatorService:
         self,
         operator_id: int,
         day: ServiceDay,
-        dispatcher: DispatcherLike,
+        dispatcher: Dispatcher,
         tt: TravelTimes,
     ) -> None:
         self.operator_id = operator_id
@@ -894,7 +847,7 @@ class ServiceRegistry:
                 self.get(op, date)
 
 
-def _impose_order(d: DispatcherLike, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
+def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
     """Reorder the vehicle's planned stops to follow a saved order (``pos``: stop -> rank).
 
     Uses the dispatcher's ``reoptimisation_snapshot``/``apply_reoptimised``, which check
@@ -926,7 +879,7 @@ def _impose_order(d: DispatcherLike, vehicle_id: str, pos: dict[tuple[str, str],
             d.options = options  # type: ignore[attr-defined]
 
 
-def plan_sequences(d: DispatcherLike, vehicle_ids: Iterable[str]) -> dict[str, list[list[str]]]:
+def plan_sequences(d: Dispatcher, vehicle_ids: Iterable[str]) -> dict[str, list[list[str]]]:
     """The stop order of each vehicle (``[[request_id, kind], ...]``); call under the dispatcher lock."""
     return {vid: [[str(ps.request_id), stop_kind(ps.kind)] for ps in d.itinerary(vid)] for vid in vehicle_ids}
 

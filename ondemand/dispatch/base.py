@@ -192,6 +192,17 @@ class Dispatcher(Protocol):
         """The vehicle's committed and planned stops, in order."""
         ...
 
-    def restore(self, request: Request, vehicle_id: str) -> Assignment:
-        """Put a previously accepted request back into its vehicle (after a restart)."""
+    def restore(
+        self,
+        request: Request,
+        vehicle_id: str,
+        *,
+        now: int | None = None,
+        picked_up_at: int | None = None,
+    ) -> Assignment:
+        """Put a previously accepted request back into its vehicle (after a restart).
+
+        With ``picked_up_at`` the rider is already on board and only the drop-off is
+        put back.
+        """
         ...

@@ -452,7 +452,7 @@ def solve_instance(
     if inst.max_ride is None and pdptw_backend == "pyvrp" and _darp_pyvrp.available():
         # Pickup and delivery without ride-time limits (Li & Lim): PyVRP is much stronger
         # there; its result is checked like ours, and OR-Tools takes over if it fails.
-        pv = _darp_pyvrp.solve_pdptw(inst, time_limit=0.85 * time_limit, seed=seed, scale=core.scale)
+        pv = _darp_pyvrp.solve_pdptw(inst, time_limit=0.97 * time_limit, seed=seed, scale=core.scale)
         if pv is not None:
             pv_res = check_solution(inst, [s for _, s in pv])
             if pv_res.feasible:

@@ -2,7 +2,9 @@
 
 Solvers:
 
-* ``ours``: :func:`ondemand.routing.darp.solve_instance`.
+* ``ours``: :func:`ondemand.routing.darp.solve_instance` (dial-a-ride: OR-Tools first
+  solution, our LNS, OR-Tools polish; Li & Lim: PyVRP's search inside our fleet-reduction
+  loop).
 * ``ortools_plain``: the plain OR-Tools model of issue 3 (pickup-delivery pairs, the
   file's windows without tightening, capacity, ride time as a cumul-difference
   constraint posted with ``solver.Add``, route duration; every request mandatory;

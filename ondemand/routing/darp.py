@@ -10,7 +10,7 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    checked exactly; simulated annealing) runs until the last 25 % of the time, when
    OR-Tools' guided local search polishes the LNS's best (kept only if better). The LNS
    does hundreds of iterations per 10 s where the OR-Tools loop below does a handful.
-   Live plans (:func:`reoptimise`) and ``method="ortools"`` use items 1-3.
+   ``method="ortools"`` uses items 1-3; live plans use item 6.
 
 1. The model (:mod:`ondemand.routing._darp_model`) has one OR-Tools node per stop, a
    time dimension whose cumul is the start of service, capacity dimensions, pickup and
@@ -29,8 +29,13 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
 4. Every result is verified by the independent checker (:mod:`ondemand.routing.check`);
    the optimiser never returns something the checker rejects.
 5. Instances without a ride-time limit (Li & Lim) go to PyVRP when it is installed
-   (:mod:`ondemand.routing._darp_pyvrp`; measured far stronger there), with OR-Tools as
-   the fallback. Dial-a-ride instances and live plans always use OR-Tools.
+   (:mod:`ondemand.routing._darp_pyvrp`; measured far stronger there), wrapped in a
+   fleet-reduction loop (vehicles first, then distance), with OR-Tools as the fallback.
+   Dial-a-ride instances and live plans never use PyVRP (it has no ride-time limit).
+6. Live plans (:func:`reoptimise`) start from the current plan: the same LNS, then
+   OR-Tools guided local search from its best (items 1-3 when requests are waiting to
+   be inserted, or with ``method="ortools"``); the result must pass the checker and may
+   not cost more than the plan it was given.
 
 Public API: :func:`solve_instance` (benchmark files) and :func:`reoptimise` (live plans).
 """
@@ -647,6 +652,7 @@ def reoptimise(
     time_limit: float,
     seed: int = 0,
     refusal_penalty: int | None = None,
+    method: str = "lns",
 ) -> Plan:
     """Re-optimise a live plan, warm-starting from it.
 
@@ -667,6 +673,14 @@ def reoptimise(
     refusal_penalty
         Cost of leaving an unassigned request out (distance units); default: ten
         times the largest distance in ``tt``.
+    method
+        ``"lns"`` (default): the adaptive large-neighbourhood search of
+        :mod:`ondemand.routing._darp_lns` from the current plan, then OR-Tools guided
+        local search from its best for the last quarter of the time, as for benchmark
+        instances. Used when every request is already routed (the live case); with
+        ``plan.unassigned`` requests, or if the LNS finds nothing complete, the OR-Tools
+        search runs instead. ``"ortools"``: always the OR-Tools search (guided local
+        search, then ruin and recreate).
 
     Returns
     -------
@@ -679,6 +693,8 @@ def reoptimise(
     t0 = _time.monotonic()
     if time_limit <= 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
+    if method not in ("lns", "ortools"):
+        raise ValueError(f"method must be 'lns' or 'ortools', got {method!r}")
     base = check_plan(plan, tt)
     # Internally no vehicle may leave before `now`; the returned plan keeps the
     # caller's vehicles (a looser constraint), so it passes the checker as well.
@@ -704,10 +720,16 @@ def reoptimise(
     initial = _nodes_from_plan(model, plan)
     base_cost = model.routes_cost(initial) if initial is not None and base.feasible else None
     search = _Search(model, seed=seed, mandatory=frozenset(r.id for r in routed), iteration_limit=0.5)
-    out = search.run(initial, t0 + time_limit, gls_fraction=0.6)
-    if out is None:
-        return plan
-    routes, _times, _obj, _stats = out
+    routes = None
+    if method == "lns" and not extra and routed:
+        # Leave a little time to map, check and compare the answer.
+        end = t0 + time_limit - min(0.5, 0.05 * time_limit)
+        routes = _reoptimise_lns(model, search, vehicles, plan, tt, end, seed)
+    if routes is None:
+        out = search.run(initial, t0 + time_limit, gls_fraction=0.6)
+        if out is None:
+            return plan
+        routes = out[0]
     if not search._complete(routes):
         return plan
     cand = _plan_from_nodes(model, routes, {})
@@ -721,6 +743,44 @@ def reoptimise(
     if base_cost is not None and model.routes_cost(routes) >= base_cost:
         return plan
     return cand
+
+
+def _reoptimise_lns(
+    model: DarpModel,
+    search: _Search,
+    vehicles: Sequence[Vehicle],
+    plan: Plan,
+    tt: TravelTimes,
+    deadline: float,
+    seed: int,
+) -> list[list[int]] | None:
+    """LNS from the plan's own stops, then OR-Tools GLS from its best; ``None`` if incomplete."""
+    t0 = _time.monotonic()
+    total = max(0.01, deadline - t0)
+    out = _darp_lns.lns(
+        vehicles,
+        model.requests,
+        tt,
+        tuple(r.stops for r in plan.routes),
+        deadline=t0 + (1.0 - _LNS_POLISH_SHARE) * total,
+        seed=seed,
+    )
+    if not out.complete:
+        return None
+    best = Plan(tuple(Route(v, st) for v, st in zip(vehicles, out.stops, strict=True)), {})
+    routes = _nodes_from_plan(model, best)
+    if routes is None:  # pragma: no cover - every stop comes from the plan's requests
+        return None
+    left = deadline - _time.monotonic()
+    if left > 0.05:
+        polished = search._solve_from(routes, left, gls=True)
+        if (
+            polished is not None
+            and search._complete(polished[0])
+            and model.routes_cost(polished[0]) < model.routes_cost(routes)
+        ):
+            return polished[0]
+    return routes
 
 
 def _not_before(v: Vehicle, now: int) -> Vehicle:

@@ -185,13 +185,26 @@ def _cost(plan: Plan, tt: ArrayTravelTimes, penalty: int) -> int:
     return int(check_plan(plan, tt).cost) + penalty * len(plan.unassigned)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n_req=st.integers(1, 7), n_veh=st.integers(1, 3))
-def test_reoptimise_is_checked_and_never_worse(seed: int, n_req: int, n_veh: int) -> None:
-    """reoptimise returns a checked plan, keeps every routed request, and never costs more."""
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n_req=st.integers(1, 7),
+    n_veh=st.integers(1, 3),
+    method=st.sampled_from(["lns", "ortools"]),
+    drop_unassigned=st.booleans(),
+)
+def test_reoptimise_is_checked_and_never_worse(
+    seed: int, n_req: int, n_veh: int, method: str, drop_unassigned: bool
+) -> None:
+    """reoptimise returns a checked plan, keeps every routed request, and never costs more.
+
+    Without unassigned requests (the live case) the ``lns`` method runs its LNS path.
+    """
     plan, tt = _random_plan(np.random.default_rng(seed), n_req, n_veh)
+    if drop_unassigned:
+        plan = Plan(plan.routes, plan.requests)
     penalty = 10 * int(tt.distances.max())
-    out = reoptimise(plan, tt, now=0, time_limit=0.3, seed=seed)
+    out = reoptimise(plan, tt, now=0, time_limit=0.3, seed=seed, method=method)
     res = check_plan(out, tt)
     assert res.feasible, res.violations
     routed_before = {s.request_id for r in plan.routes for s in r.stops}
@@ -199,6 +212,42 @@ def test_reoptimise_is_checked_and_never_worse(seed: int, n_req: int, n_veh: int
     assert routed_before <= routed_after
     assert _cost(out, tt, penalty) <= _cost(plan, tt, penalty)
     assert [r.vehicle for r in out.routes] == [r.vehicle for r in plan.routes]
+
+
+@pytest.mark.parametrize("method", ["lns", "ortools"])
+def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str) -> None:
+    """Both methods move "far" to v0 (800 m -> 500 m); "on" is on v0 and stays there."""
+    x = np.array([0, 100, 200, 300, 400])
+    d = np.abs(x[:, None] - x[None, :])
+    tt = ArrayTravelTimes(d, d)
+    rider_req = Request("on", 0, 4, 0, 0, 2000, 1000)
+    v0 = Vehicle(
+        "v0", seats=2, start=1, available_from=100, shift_end=5000, onboard=(OnboardRider(rider_req, 0),)
+    )
+    v1 = Vehicle("v1", seats=2, start=4, available_from=100, shift_end=5000)
+    far = Request("far", 0, 1, 0, 3000, 4000, 1000)
+    plan = Plan(
+        (
+            Route(v0, (Stop("on", StopKind.DROPOFF, 4),)),
+            Route(v1, (Stop("far", StopKind.PICKUP, 0), Stop("far", StopKind.DROPOFF, 1))),
+        ),
+        {"on": rider_req, "far": far},
+    )
+    assert check_plan(plan, tt).cost == 800
+    out = reoptimise(plan, tt, now=100, time_limit=0.5, method=method)
+    res = check_plan(out, tt)
+    assert res.feasible, res.violations
+    assert res.cost == 500
+    assert [s.request_id for s in out.route_of("v0").stops] == ["far", "far", "on"]
+    assert out.route_of("v1").stops == ()
+
+
+def test_reoptimise_rejects_unknown_method() -> None:
+    x = np.array([0, 100])
+    d = np.abs(x[:, None] - x[None, :])
+    plan = Plan((Route(Vehicle("v0", seats=2, start=0, available_from=0, shift_end=100)),), {})
+    with pytest.raises(ValueError, match="method"):
+        reoptimise(plan, ArrayTravelTimes(d, d), now=0, time_limit=0.1, method="magic")
 
 
 def test_reoptimise_inserts_unassigned_and_keeps_onboard_rider() -> None:

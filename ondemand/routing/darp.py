@@ -678,8 +678,8 @@ def reoptimise(
         :mod:`ondemand.routing._darp_lns` from the current plan, then OR-Tools guided
         local search from its best for the last quarter of the time, as for benchmark
         instances. Used when every request is already routed (the live case); with
-        ``plan.unassigned`` requests, or if the LNS finds nothing complete, the OR-Tools
-        search runs instead. ``"ortools"``: always the OR-Tools search (guided local
+        ``plan.unassigned`` requests the OR-Tools search runs instead (and with the time
+        left if the LNS finds no complete plan). ``"ortools"``: always the OR-Tools search (guided local
         search, then ruin and recreate).
 
     Returns

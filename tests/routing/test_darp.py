@@ -363,7 +363,7 @@ def test_solve_instance_rejects_unknown_method(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_lilim_fleet_reduction_reaches_best_known_vehicles(bench_dir: Path) -> None:
     """lr211: PyVRP alone stays at 3 vehicles in 60 s here; the fleet-reduction step finds
-    the best-known 2 (911.52)."""
+    the best-known 2 (911.52). Needs a core to itself: the budget is wall-clock time."""
     inst = read_instance(bench_dir / "lilim" / "100" / "lr211.txt")
     sol = solve_instance(inst, time_limit=60.0, seed=0)
     assert check_solution(inst, [s for _, s in sol.routes]).feasible

@@ -63,24 +63,18 @@ class _Lns:
         self.dist: list[list[int]] = np.asarray(tt.distances).tolist()
         self.rng = np.random.default_rng(seed)
         self.penalty = 4 * max(1, int(np.asarray(tt.distances).max(initial=1))) + 1
-        n = len(requests)
-        if n:
-            dur = np.asarray(tt.durations, dtype=np.float64)
-            p = np.array([r.pickup for r in requests])
-            d = np.array([r.dropoff for r in requests])
-            tp = np.array([r.earliest_pickup for r in requests], dtype=np.float64)
-            td = np.array([r.latest_dropoff for r in requests], dtype=np.float64)
-            ld = np.array([r.passengers for r in requests], dtype=np.float64)
-            space = dur[np.ix_(p, p)] + dur[np.ix_(d, d)]
-            tim = np.abs(tp[:, None] - tp[None, :]) + np.abs(td[:, None] - td[None, :])
-            load = np.abs(ld[:, None] - ld[None, :])
-            self.related: NDArray[np.float64] = (
-                9.0 * space / max(1.0, float(space.mean()))
-                + 3.0 * tim / max(1.0, float(tim.mean()))
-                + 2.0 * load / max(1.0, float(load.mean()) if load.any() else 1.0)
-            )
-        else:
-            self.related = np.zeros((0, 0))
+        # Shaw relatedness of requests i and j (Ropke and Pisinger 2006): travel time between
+        # their pickups and between their drop-offs, difference of earliest pickups and of
+        # latest drop-offs, difference of loads; each term divided by its mean over all pairs.
+        # Rows are computed when needed (an n x n matrix would cost seconds and gigabytes at
+        # thousands of live requests); the means are summed in blocks of rows.
+        self._rel_p = np.array([r.pickup for r in requests], dtype=np.int64)
+        self._rel_d = np.array([r.dropoff for r in requests], dtype=np.int64)
+        self._rel_tp = np.array([r.earliest_pickup for r in requests], dtype=np.float64)
+        self._rel_td = np.array([r.latest_dropoff for r in requests], dtype=np.float64)
+        self._rel_ld = np.array([r.passengers for r in requests], dtype=np.float64)
+        self._rel_dur = np.asarray(tt.durations)
+        self._rel_scale = self._relatedness_scales()
         self.destroy: list[Callable[[list[tuple[Stop, ...]], int], set[str]]] = [
             self._random,
             self._shaw,
@@ -107,6 +101,51 @@ class _Lns:
         self.q_max = _Q_MAX
         self.w_destroy = np.ones(len(self.destroy))
         self.w_repair = np.ones(len(self.repair_k) * 2)
+
+    # ---- relatedness -----------------------------------------------------------------
+
+    def _relatedness_terms(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], ...]:
+        """Space, time and load terms of ``rows`` against every request (unscaled)."""
+        p, d, dur = self._rel_p, self._rel_d, self._rel_dur
+        space = (dur[p[rows][:, None], p[None, :]] + dur[d[rows][:, None], d[None, :]]).astype(np.float64)
+        tim = np.abs(self._rel_tp[rows][:, None] - self._rel_tp[None, :]) + np.abs(
+            self._rel_td[rows][:, None] - self._rel_td[None, :]
+        )
+        load = np.abs(self._rel_ld[rows][:, None] - self._rel_ld[None, :])
+        return space, tim, load
+
+    def _relatedness_scales(self) -> tuple[float, float, float]:
+        """Weights of the three terms: 9, 3 and 2 divided by each term's mean over all pairs.
+
+        The means are exact and need no n x n matrix: the travel-time sum is ``c' D c`` with
+        ``c`` the number of requests per location, and the sum of ``|x_i - x_j|`` over all
+        ordered pairs is ``2 sum_k x_(k) (2k - n + 1)`` over the sorted values.
+        """
+        n = len(self._rel_p)
+        if n == 0:
+            return (9.0, 3.0, 2.0)
+        dur = np.asarray(self._rel_dur, dtype=np.int64)
+        size = dur.shape[0]
+        space = 0
+        for loc in (self._rel_p, self._rel_d):
+            c = np.bincount(loc, minlength=size).astype(np.int64)
+            space += int(c @ (dur @ c))
+        k = 2.0 * np.arange(n, dtype=np.float64) - n + 1
+
+        def spread(x: NDArray[np.float64]) -> float:
+            return 2.0 * float(np.sort(x) @ k)
+
+        tim = spread(self._rel_tp) + spread(self._rel_td)
+        load = spread(self._rel_ld)
+        pairs = float(n) * n
+        return (9.0 / max(1.0, space / pairs), 3.0 / max(1.0, tim / pairs), 2.0 / max(1.0, load / pairs))
+
+    def _related_row(self, i: int) -> NDArray[np.float64]:
+        """Relatedness of request ``i`` to every request (lower is more related)."""
+        space, tim, load = self._relatedness_terms(np.array([i]))
+        a, b, c = self._rel_scale
+        row: NDArray[np.float64] = (a * space + b * tim + c * load)[0]
+        return row
 
     # ---- costs ---------------------------------------------------------------------
 
@@ -137,7 +176,7 @@ class _Lns:
         routed = self._routed(sol)
         seed_id = routed[int(self.rng.integers(len(routed)))]
         idx = np.array([self.index[r] for r in routed])
-        rel = self.related[self.index[seed_id], idx]
+        rel = self._related_row(self.index[seed_id])[idx]
         ranked = [routed[i] for i in np.argsort(rel) if routed[i] != seed_id]
         out = {seed_id}
         while len(out) < q and ranked:

@@ -369,3 +369,36 @@ def test_lilim_fleet_reduction_reaches_best_known_vehicles(bench_dir: Path) -> N
     assert check_solution(inst, [s for _, s in sol.routes]).feasible
     assert sol.vehicles == 2
     assert sol.cost == pytest.approx(911.5183, rel=0.02)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40))
+def test_lns_relatedness_rows_equal_the_full_matrix(seed: int, n: int) -> None:
+    """Shaw relatedness computed row by row (exact means, no n x n matrix) equals the
+    textbook full-matrix formula."""
+    rng = np.random.default_rng(seed)
+    n_loc = 12
+    dur = rng.integers(0, 900, size=(n_loc, n_loc))
+    np.fill_diagonal(dur, 0)
+    tt = ArrayTravelTimes(dur, dur)
+    reqs = []
+    for i in range(n):
+        p, q = (int(x) for x in rng.choice(n_loc, size=2, replace=False))
+        e = int(rng.integers(0, 5000))
+        reqs.append(Request(f"r{i}", p, q, e, e + 600, e + 4000, 3000, passengers=int(rng.integers(1, 4))))
+    state = _Lns([Vehicle("v", seats=8, start=0, available_from=0, shift_end=99_999)], reqs, tt, seed)
+    pu = np.array([r.pickup for r in reqs])
+    do = np.array([r.dropoff for r in reqs])
+    tp = np.array([r.earliest_pickup for r in reqs], dtype=np.float64)
+    td = np.array([r.latest_dropoff for r in reqs], dtype=np.float64)
+    ld = np.array([r.passengers for r in reqs], dtype=np.float64)
+    space = (dur[np.ix_(pu, pu)] + dur[np.ix_(do, do)]).astype(np.float64)
+    tim = np.abs(tp[:, None] - tp[None, :]) + np.abs(td[:, None] - td[None, :])
+    load = np.abs(ld[:, None] - ld[None, :])
+    ref = (
+        9.0 * space / max(1.0, space.mean())
+        + 3.0 * tim / max(1.0, tim.mean())
+        + 2.0 * load / max(1.0, load.mean())
+    )
+    got = np.stack([state._related_row(i) for i in range(n)])
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)

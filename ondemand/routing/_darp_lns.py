@@ -67,7 +67,7 @@ class _Lns:
         # their pickups and between their drop-offs, difference of earliest pickups and of
         # latest drop-offs, difference of loads; each term divided by its mean over all pairs.
         # Rows are computed when needed (an n x n matrix would cost seconds and gigabytes at
-        # thousands of live requests); the means are summed in blocks of rows.
+        # thousands of live requests); the means come from exact closed forms.
         self._rel_p = np.array([r.pickup for r in requests], dtype=np.int64)
         self._rel_d = np.array([r.dropoff for r in requests], dtype=np.int64)
         self._rel_tp = np.array([r.earliest_pickup for r in requests], dtype=np.float64)

@@ -1040,6 +1040,9 @@ def create_app(
 
     # ------------------------------------------------------------------ live map
     static_dir = resources.files("ondemand.api").joinpath("static")
+    # One vendored Leaflet for the whole package: the copy the offline folium maps inline.
+    leaflet_dir = resources.files("ondemand.viz").joinpath("static", "leaflet-1.9.3")
+    app.mount("/static/leaflet", StaticFiles(directory=str(leaflet_dir)), name="leaflet")
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)

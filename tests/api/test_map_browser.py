@@ -11,17 +11,7 @@ import pytest
 from ondemand.api.db import RideRequestRow, create_api_key
 from ondemand.api.service import Database
 from tests.api._proc import free_port, kill, start_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.mark.browser
@@ -54,7 +44,7 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
             session.commit()
         db.dispose()
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
                 errors: list[str] = []

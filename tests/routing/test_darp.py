@@ -214,17 +214,22 @@ def test_reoptimise_is_checked_and_never_worse(
     assert [r.vehicle for r in out.routes] == [r.vehicle for r in plan.routes]
 
 
-@pytest.mark.parametrize("method", ["lns", "ortools"])
-def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str) -> None:
-    """Both methods move "far" to v0 (800 m -> 500 m); "on" is on v0 and stays there."""
+def _line_with_onboard_rider() -> tuple[ArrayTravelTimes, Request, Vehicle, Vehicle]:
+    """Five points 100 m apart; v0 at point 1 carries rider "on" (to point 4), v1 waits at point 4."""
     x = np.array([0, 100, 200, 300, 400])
     d = np.abs(x[:, None] - x[None, :])
-    tt = ArrayTravelTimes(d, d)
     rider_req = Request("on", 0, 4, 0, 0, 2000, 1000)
     v0 = Vehicle(
         "v0", seats=2, start=1, available_from=100, shift_end=5000, onboard=(OnboardRider(rider_req, 0),)
     )
     v1 = Vehicle("v1", seats=2, start=4, available_from=100, shift_end=5000)
+    return ArrayTravelTimes(d, d), rider_req, v0, v1
+
+
+@pytest.mark.parametrize("method", ["lns", "ortools"])
+def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str) -> None:
+    """Both methods move "far" to v0 (800 m -> 500 m); "on" is on v0 and stays there."""
+    tt, rider_req, v0, v1 = _line_with_onboard_rider()
     far = Request("far", 0, 1, 0, 3000, 4000, 1000)
     plan = Plan(
         (
@@ -252,14 +257,7 @@ def test_reoptimise_rejects_unknown_method() -> None:
 
 def test_reoptimise_inserts_unassigned_and_keeps_onboard_rider() -> None:
     """An unassigned request is added; an on-board rider stays with their own vehicle."""
-    x = np.array([0, 100, 200, 300, 400])
-    d = np.abs(x[:, None] - x[None, :])
-    tt = ArrayTravelTimes(d, d)
-    rider_req = Request("on", 0, 4, 0, 0, 2000, 1000)
-    v0 = Vehicle(
-        "v0", seats=2, start=1, available_from=100, shift_end=5000, onboard=(OnboardRider(rider_req, 0),)
-    )
-    v1 = Vehicle("v1", seats=2, start=4, available_from=100, shift_end=5000)
+    tt, rider_req, v0, v1 = _line_with_onboard_rider()
     new = Request("new", 2, 3, 0, 3000, 4000, 1000)
     plan = Plan(
         (Route(v0, (Stop("on", StopKind.DROPOFF, 4),)), Route(v1, ())),

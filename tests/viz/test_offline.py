@@ -24,6 +24,7 @@ from ondemand.viz._assets import (
 )
 from ondemand.viz.maps import ATTRIBUTION, VEHICLE_COLOURS, day_map, write_map
 from ondemand.viz.network_map import write_network_map
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.routing._network_fixtures import grid_network
 from tests.sim.fakes import GridArea
 from tests.sim.helpers import random_trips, scenario
@@ -141,17 +142,6 @@ def test_day_map_without_roads_is_unchanged_in_content(events: list[Any]) -> Non
 
 
 # ---------------------------------------------------------------- headless browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.browser

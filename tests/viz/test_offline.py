@@ -12,7 +12,6 @@ import pytest
 from folium.plugins import TimestampedGeoJson
 
 from ondemand.routing.stops import MeetingPoint
-from ondemand.sim.engine import default_dispatcher, run_day
 from ondemand.sim.events import VehicleDeparted
 from ondemand.viz._assets import (
     ASSETS,
@@ -26,10 +25,8 @@ from ondemand.viz.maps import ATTRIBUTION, VEHICLE_COLOURS, day_map, write_map
 from ondemand.viz.network_map import write_network_map
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.routing._network_fixtures import grid_network
-from tests.sim.fakes import GridArea
-from tests.sim.helpers import random_trips, scenario
+from tests.viz._day import AREA
 
-AREA = GridArea(5)
 TILE_TEMPLATE = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 STATIC = resources.files("ondemand.viz") / "static"
 # elements that load something from a src/href pointing off the page (links <a> are fine)
@@ -38,23 +35,6 @@ _ATTR_URL = re.compile(
     r"""["']((?:https?:)?//[^"']+)""",
     re.IGNORECASE,
 )
-
-
-@pytest.fixture(scope="module")
-def events() -> list[Any]:
-    """A small simulated day on a 5 x 5 grid with two vehicles."""
-    sc = scenario("senboku", reoptimise_every_s=0)
-    trips = random_trips(25, len(AREA.stops), 11, sc.service.start, sc.service.end)
-    return run_day(
-        area=AREA,
-        service=sc.service,
-        fares=sc.fares,
-        trips=trips,
-        dispatcher_factory=default_dispatcher,
-        fleet=2,
-        depot=0,
-        date="2024-01-15",
-    )
 
 
 @pytest.fixture(scope="module")

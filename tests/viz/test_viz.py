@@ -5,34 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
-from ondemand.sim.engine import default_dispatcher, run_day
 from ondemand.sim.events import RiderPickedUp, VehiclePosition
 from ondemand.sim.kpis import compute_kpis
 from ondemand.viz.maps import ATTRIBUTION, day_map
 from ondemand.viz.plots import figure_png, occupancy_plot, sweep_plot, vehicle_timelines, wait_histogram
 from ondemand.viz.report import report_html
-from tests.sim.fakes import GridArea
-from tests.sim.helpers import max_onboard, random_trips, scenario
-
-AREA = GridArea(5)
-
-
-@pytest.fixture(scope="module")
-def events() -> list[Any]:
-    sc = scenario("senboku", reoptimise_every_s=0)
-    trips = random_trips(25, len(AREA.stops), 11, sc.service.start, sc.service.end)
-    return run_day(
-        area=AREA,
-        service=sc.service,
-        fares=sc.fares,
-        trips=trips,
-        dispatcher_factory=default_dispatcher,
-        fleet=2,
-        depot=0,
-        date="2024-01-15",
-    )
+from tests.sim.helpers import max_onboard
+from tests.viz._day import AREA
 
 
 def test_map_has_layers_routes_slider_and_attribution(events: list[Any]) -> None:

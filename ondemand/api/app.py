@@ -1006,30 +1006,24 @@ def create_app(
         now_dt = registry.now()
         views, nexts = vehicle_views(svc, svc.day.seconds(now_dt))
         with db.read() as session:
-            open_rows = list(
-                session.scalars(
-                    select(RideRequestRow)
-                    .where(
-                        RideRequestRow.operator_id == who.operator_id,
-                        RideRequestRow.service_date == svc.day.date.isoformat(),
-                        RideRequestRow.status.in_(("assigned", "onboard")),
+
+            def today(statuses: tuple[str, ...], limit: int) -> list[RideRequestRow]:
+                """Today's requests of this operator in ``statuses``, by promised pickup."""
+                return list(
+                    session.scalars(
+                        select(RideRequestRow)
+                        .where(
+                            RideRequestRow.operator_id == who.operator_id,
+                            RideRequestRow.service_date == svc.day.date.isoformat(),
+                            RideRequestRow.status.in_(statuses),
+                        )
+                        .order_by(RideRequestRow.promise_pickup_start_s)
+                        .limit(limit)
                     )
-                    .order_by(RideRequestRow.promise_pickup_start_s)
-                    .limit(500)
                 )
-            )
-            lost_rows = list(
-                session.scalars(
-                    select(RideRequestRow)
-                    .where(
-                        RideRequestRow.operator_id == who.operator_id,
-                        RideRequestRow.service_date == svc.day.date.isoformat(),
-                        RideRequestRow.status == "lost",
-                    )
-                    .order_by(RideRequestRow.promise_pickup_start_s)
-                    .limit(100)
-                )
-            )
+
+            open_rows = today(("assigned", "onboard"), 500)
+            lost_rows = today(("lost",), 100)
         return LivePicture(
             now=now_dt,
             vehicles=views,

@@ -61,7 +61,7 @@ def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> 
         area = SyntheticArea.grid(50)
         config = synthetic_service(area, n_vehicles=vans, seats=8, start=9 * 3600, end=18 * 3600)
     else:
-        from ondemand.routing.area import build_service_area
+        from ondemand.routing.geo.area import build_service_area
         from ondemand.scenario import load_scenario
 
         sc = load_scenario(REPO / "scenarios" / f"{area_name}.toml")

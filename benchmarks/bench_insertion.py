@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from ondemand.routing import insertion as ins
-from ondemand.routing.insertion import Insertion, InsertionOptions, best_insertion
-from ondemand.routing.model import ArrayTravelTimes, Plan, Request, Route, Vehicle
+from ondemand.routing.solver import insertion as ins
+from ondemand.routing.solver.insertion import Insertion, InsertionOptions, best_insertion
+from ondemand.routing.solver.model import ArrayTravelTimes, Plan, Request, Route, Vehicle
 
 SPEED = 30 / 3.6  # m/s
 DAY = 10 * 3600

@@ -2,7 +2,7 @@
 
 Side by side in one run:
 
-1. ``ondemand.routing.matrix.build_matrix`` (backend ``auto`` = exact CCH via routingkit_cch),
+1. ``ondemand.routing.geo.matrix.build_matrix`` (backend ``auto`` = exact CCH via routingkit_cch),
    cold (including the one-off contraction hierarchy for the network) and warm (hierarchy reused,
    as the simulator and the API do after the first matrix);
 2. our scipy reference backend (lexicographic time-then-length weight, chunked);
@@ -28,8 +28,8 @@ import numpy as np
 import routingkit_cch as rk
 from scipy.sparse.csgraph import dijkstra
 
-from ondemand.routing.matrix import build_matrix
-from ondemand.routing.network import load_network
+from ondemand.routing.geo.matrix import build_matrix
+from ondemand.routing.geo.network import load_network
 
 _REPEAT = 1
 

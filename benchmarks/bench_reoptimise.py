@@ -1,11 +1,11 @@
 """Live re-optimisation: how much distance ``reoptimise`` saves on a greedily built plan.
 
 The plan is the one the live path produces: requests booked one by one with
-:func:`~ondemand.routing.insertion.best_insertion` (the world of ``bench_insertion.py``:
+:func:`~ondemand.routing.solver.insertion.best_insertion` (the world of ``bench_insertion.py``:
 random points in a 15 km square, 30 km/h, 10-minute pickup windows, a ride limit of twice
-the direct time plus 5 minutes, 8-seat vehicles). :func:`ondemand.routing.darp.reoptimise`
+the direct time plus 5 minutes, 8-seat vehicles). :func:`ondemand.routing.solver.darp.reoptimise`
 then re-plans it with each method at the same time limit. Every result is verified by
-:func:`ondemand.routing.check.check_plan` and must serve every request of the plan.
+:func:`ondemand.routing.solver.check.check_plan` and must serve every request of the plan.
 
 Run: ``python benchmarks/bench_reoptimise.py [--limits 2,5] [--seeds 3]``.
 """
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_insertion import loaded_plan, make_world
 
-from ondemand.routing.check import check_plan
-from ondemand.routing.darp import reoptimise
-from ondemand.routing.model import Plan
+from ondemand.routing.solver.check import check_plan
+from ondemand.routing.solver.darp import reoptimise
+from ondemand.routing.solver.model import Plan
 
 SIZES = ((10, 100), (30, 300))
 

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ondemand.routing.area import build_service_area
+from ondemand.routing.geo.area import build_service_area
 from ondemand.scenario import load_scenario
 from ondemand.sim.engine import simulate
 from ondemand.sim.kpis import compute_kpis, request_outcomes

@@ -2,7 +2,7 @@
 
 Solvers:
 
-* ``ours``: :func:`ondemand.routing.darp.solve_instance` (dial-a-ride: OR-Tools first
+* ``ours``: :func:`ondemand.routing.solver.darp.solve_instance` (dial-a-ride: OR-Tools first
   solution, our LNS, OR-Tools polish; Li & Lim: PyVRP's search inside our fleet-reduction
   loop).
 * ``ortools_plain``: the plain OR-Tools model of issue 3 (pickup-delivery pairs, the
@@ -12,7 +12,7 @@ Solvers:
 * ``pyvrp``: PyVRP 0.14 (``Model.add_shipment``; iterated local search). PyVRP has no
   ride-time limit, so it runs on Li & Lim only (a/b rows say ``n/a``).
 
-Every solution, whoever made it, is verified by :func:`ondemand.routing.check.check_solution`
+Every solution, whoever made it, is verified by :func:`ondemand.routing.solver.check.check_solution`
 in the instance's float units; ``feasible`` below is the checker's verdict.
 
 Usage::
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from ondemand.routing.check import check_solution
-from ondemand.routing.darp import solve_instance
-from ondemand.routing.instances import DarpInstance, best_known, read_instance, resolve_instance_set
+from ondemand.routing.solver.check import check_solution
+from ondemand.routing.solver.darp import solve_instance
+from ondemand.routing.solver.instances import DarpInstance, best_known, read_instance, resolve_instance_set
 
 SCALE = 1000
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Route, sync_playwright
 
-from ondemand.routing.area import build_service_area
+from ondemand.routing.geo.area import build_service_area
 from ondemand.scenario import load_scenario
 from ondemand.sim.engine import simulate
 from ondemand.viz.maps import write_map

@@ -30,13 +30,15 @@ from ondemand.errors import (
     UnknownAreaError,
     UnknownStopError,
 )
-from ondemand.routing.area import ServiceArea, build_service_area
-from ondemand.routing.check import CheckResult, check_plan, check_solution
-from ondemand.routing.darp import InstanceSolution, reoptimise, solve_instance
-from ondemand.routing.insertion import Insertion, InsertionOptions, Refusal, best_insertion
-from ondemand.routing.instances import DarpInstance, read_instance
-from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
-from ondemand.routing.model import (
+from ondemand.routing.geo.area import ServiceArea, build_service_area
+from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
+from ondemand.routing.geo.network import AreaSpec, NetworkParams, RoadNetwork, load_network
+from ondemand.routing.geo.stops import MeetingPoint, StopParams, StopSet
+from ondemand.routing.solver.check import CheckResult, check_plan, check_solution
+from ondemand.routing.solver.darp import InstanceSolution, reoptimise, solve_instance
+from ondemand.routing.solver.insertion import Insertion, InsertionOptions, Refusal, best_insertion
+from ondemand.routing.solver.instances import DarpInstance, read_instance
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     BookingKind,
     OnboardRider,
@@ -48,9 +50,7 @@ from ondemand.routing.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.network import AreaSpec, NetworkParams, RoadNetwork, load_network
-from ondemand.routing.schedule import RouteSchedule, evaluate_route
-from ondemand.routing.stops import MeetingPoint, StopParams, StopSet
+from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 from ondemand.scenario import Scenario, load_scenario
 from ondemand.sim import (
     CsvDemand,

@@ -12,8 +12,8 @@ Layout of a scenario file::
     timezone = "Asia/Tokyo"
     description = "..."
 
-    [network]                    # -> ondemand.routing.network.NetworkParams
-    [stops]                      # -> ondemand.routing.stops.StopParams
+    [network]                    # -> ondemand.routing.geo.network.NetworkParams
+    [stops]                      # -> ondemand.routing.geo.stops.StopParams
     [service]                    # -> ServiceParams
     [fares]                      # -> FareParams ([[fares.special]] -> SpecialFare)
     [demand]                     # -> DemandParams ([demand.destinations] weights)
@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ondemand.errors import ScenarioError
-from ondemand.routing.insertion import InsertionOptions
+from ondemand.routing.solver.insertion import InsertionOptions
 
 __all__ = [
     "BOOKING_CHANNELS",
@@ -539,7 +539,7 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
 def _area(top: _Table) -> tuple[str, Any]:
     """The area name and the routing layer's AreaSpec (built-in name or custom table)."""
     from ondemand.errors import UnknownAreaError
-    from ondemand.routing.network import AreaSpec, get_area
+    from ondemand.routing.geo.network import AreaSpec, get_area
 
     raw = top.raw("area")
     if isinstance(raw, str):
@@ -642,8 +642,8 @@ def load_scenario(path: str | Path) -> Scenario:
     stop_file = stops_t.data.get("file")
     if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
         stops_t.data["file"] = str(p.parent / stop_file)  # relative to the scenario file
-    network = _params_from_table(net_t, "ondemand.routing.network", "NetworkParams")
-    stops = _params_from_table(stops_t, "ondemand.routing.stops", "StopParams")
+    network = _params_from_table(net_t, "ondemand.routing.geo.network", "NetworkParams")
+    stops = _params_from_table(stops_t, "ondemand.routing.geo.stops", "StopParams")
     return Scenario(
         name=name,
         area=area,

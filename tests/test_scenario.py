@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ondemand.errors import ScenarioError
-from ondemand.routing.network import NetworkParams
-from ondemand.routing.stops import StopParams
+from ondemand.routing.geo.network import NetworkParams
+from ondemand.routing.geo.stops import StopParams
 from ondemand.scenario import load_scenario
 
 SCEN = Path(__file__).resolve().parents[1] / "scenarios"

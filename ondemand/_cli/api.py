@@ -70,7 +70,7 @@ def serve(
 
     from ondemand.api.app import create_app
     from ondemand.api.service import ServiceConfig, service_config_from_scenario
-    from ondemand.routing.area import build_service_area
+    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(scenario)

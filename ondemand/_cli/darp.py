@@ -35,8 +35,8 @@ def solve(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Solve one instance and write the solution JSON (contract in DESIGN.md)."""
-    from ondemand.routing.darp import solve_instance
-    from ondemand.routing.instances import read_instance
+    from ondemand.routing.solver.darp import solve_instance
+    from ondemand.routing.solver.instances import read_instance
 
     inst = read_instance(instance)
     sol = solve_instance(inst, time_limit=time_limit, seed=seed)
@@ -69,8 +69,8 @@ def bench(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Solve every instance of the sets and compare with the best-known values."""
-    from ondemand.routing.darp import solve_instance
-    from ondemand.routing.instances import best_known, read_instance, resolve_instance_set
+    from ondemand.routing.solver.darp import solve_instance
+    from ondemand.routing.solver.instances import best_known, read_instance, resolve_instance_set
 
     bdir = _bench_dir()
     files: list[Path] = []

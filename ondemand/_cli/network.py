@@ -60,10 +60,10 @@ def network(
     """Load an area's roads, place meeting points, build their travel-time matrix; print the figures."""
     from rich.console import Console
 
-    from ondemand.routing.area import cached_stops
-    from ondemand.routing.matrix import build_matrix
-    from ondemand.routing.network import Spinner, load_network
-    from ondemand.routing.stops import StopParams
+    from ondemand.routing.geo.area import cached_stops
+    from ondemand.routing.geo.matrix import build_matrix
+    from ondemand.routing.geo.network import Spinner, load_network
+    from ondemand.routing.geo.stops import StopParams
 
     err = Console(stderr=True)
     if area_or_scenario.lower().endswith(".toml"):

@@ -69,7 +69,7 @@ def simulate_cmd(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Simulate one service day: kpis.json, events, report.html and map.html in the output folder."""
-    from ondemand.routing.area import build_service_area
+    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.sim.demand import CsvDemand
     from ondemand.sim.engine import simulate

@@ -13,7 +13,7 @@ import numpy as np
 
 from ondemand.api.service import ServiceConfig, ServiceRules
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
-from ondemand.routing.model import ArrayTravelTimes, Vehicle
+from ondemand.routing.solver.model import ArrayTravelTimes, Vehicle
 
 __all__ = ["SyntheticArea", "SyntheticStop", "synthetic_service"]
 

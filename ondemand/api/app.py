@@ -84,8 +84,8 @@ from ondemand.errors import (
     OutsideServiceAreaError,
     UnknownStopError,
 )
-from ondemand.routing.model import BookingKind
-from ondemand.routing.model import Request as CoreRequest
+from ondemand.routing.solver.model import BookingKind
+from ondemand.routing.solver.model import Request as CoreRequest
 
 __all__ = ["Principal", "create_app"]
 

@@ -9,7 +9,7 @@ what the database holds.
 Re-optimisation (:meth:`OperatorService.reoptimise_once`) copies the dispatcher under the
 lock, solves on the copy *outside* the lock, and swaps the copy in only if nothing changed
 meanwhile (a version counter); the dispatcher itself never breaks a promise because
-promises are hard windows of the requests (:meth:`ondemand.routing.model.Request.with_promise`).
+promises are hard windows of the requests (:meth:`ondemand.routing.solver.model.Request.with_promise`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from ondemand.api.db import (
 )
 from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import CommitFailedError, DatabaseUrlError, InvalidRequestError
-from ondemand.routing.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import BookingKind, Plan, Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "AreaLike",
@@ -69,7 +69,7 @@ Clock = Callable[[], _dt.datetime]
 
 
 class AreaLike(Protocol):
-    """What the API needs of a service area (:class:`ondemand.routing.area.ServiceArea` has it)."""
+    """What the API needs of a service area (:class:`ondemand.routing.geo.area.ServiceArea` has it)."""
 
     @property
     def stops(self) -> Sequence[Any]: ...
@@ -565,7 +565,7 @@ class OperatorService:
         candidate: Plan | None = None
         version = 0
         if snapshot is not None and apply is not None:
-            from ondemand.routing.darp import reoptimise as darp_reoptimise
+            from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
 
             with self.lock:
                 plan, version = snapshot(now=now)
@@ -625,9 +625,9 @@ def _solve_elsewhere(
     now: int,
     time_limit: float,
 ) -> tuple[tuple[Route, ...], dict[str, Request], tuple[str, ...]]:
-    """Run :func:`ondemand.routing.darp.reoptimise` in a worker process (picklable in and out)."""
-    from ondemand.routing.darp import reoptimise as darp_reoptimise
-    from ondemand.routing.model import ArrayTravelTimes
+    """Run :func:`ondemand.routing.solver.darp.reoptimise` in a worker process (picklable in and out)."""
+    from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
+    from ondemand.routing.solver.model import ArrayTravelTimes
 
     tt = ArrayTravelTimes(durations, distances)
     result = darp_reoptimise(Plan(routes, requests, unassigned), tt, now=now, time_limit=time_limit)

@@ -13,8 +13,8 @@ from ondemand.dispatch.base import (
     PlannedStop,
     RequestStatus,
 )
-from ondemand.dispatch.insertion import InsertionDispatcher
-from ondemand.routing.insertion import InsertionOptions, Refusal
+from ondemand.dispatch.dispatcher import InsertionDispatcher
+from ondemand.routing.solver.insertion import InsertionOptions, Refusal
 
 __all__ = [
     "Assignment",

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from ondemand.routing.insertion import InsertionOptions, Refusal
-from ondemand.routing.model import Plan, Request, StopKind
+from ondemand.routing.solver.insertion import InsertionOptions, Refusal
+from ondemand.routing.solver.model import Plan, Request, StopKind
 
 __all__ = [
     "Assignment",
@@ -126,7 +126,7 @@ class DispatchOptions:
         Accept a re-optimised plan only if its cost (``improvement_metric``) is not
         higher than the current plan's.
     improvement_metric
-        ``"distance"`` (metres driven, what :func:`ondemand.routing.darp.reoptimise`
+        ``"distance"`` (metres driven, what :func:`ondemand.routing.solver.darp.reoptimise`
         minimises) or ``"time"`` (seconds driven).
     """
 

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ondemand.errors import DataNotFoundError, ScenarioError
-from ondemand.routing.model import BookingKind
+from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario
 
 __all__ = [
@@ -210,7 +210,7 @@ class SyntheticDemand:
     def __init__(
         self, scenario: Scenario, *, data_dir: Path | None = None, requests_per_day: float | None = None
     ) -> None:
-        from ondemand.routing.network import data_dir_from_env, get_area
+        from ondemand.routing.geo.network import data_dir_from_env, get_area
 
         self.scenario = scenario
         folder = data_dir if data_dir is not None else data_dir_from_env()

@@ -36,7 +36,7 @@ import numpy as np
 import simpy
 
 from ondemand.dispatch import Assignment, Dispatcher
-from ondemand.routing.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
 from ondemand.scenario import FareParams, Scenario, ServiceParams
 from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
 from ondemand.sim.events import (
@@ -70,7 +70,7 @@ _EARTH_R = 6_371_008.8
 
 
 class PathLike(Protocol):
-    """A road path (``ondemand.routing.matrix.RoadPath``): geometry and cumulative seconds."""
+    """A road path (``ondemand.routing.geo.matrix.RoadPath``): geometry and cumulative seconds."""
 
     @property
     def duration(self) -> int: ...
@@ -79,7 +79,7 @@ class PathLike(Protocol):
 
 
 class SimArea(Protocol):
-    """What the simulator needs of a service area (``ondemand.routing.area.ServiceArea``)."""
+    """What the simulator needs of a service area (``ondemand.routing.geo.area.ServiceArea``)."""
 
     @property
     def stops(self) -> Sequence[Any]: ...
@@ -702,7 +702,7 @@ def simulate(
             scenario, service=dataclasses.replace(scenario.service, reoptimise_every_s=0)
         )
     if area is None:
-        from ondemand.routing.area import build_service_area
+        from ondemand.routing.geo.area import build_service_area
 
         area = build_service_area(
             scenario.area_spec,

@@ -67,7 +67,7 @@ def parse_range(text: str, *, what: str) -> list[int]:
 
 
 def _area(sc: Scenario, data_dir: str | None) -> Any:
-    from ondemand.routing.area import build_service_area
+    from ondemand.routing.geo.area import build_service_area
 
     key = (repr(sc.area_spec), repr((sc.network, sc.stops, data_dir)))
     if key not in _AREAS:

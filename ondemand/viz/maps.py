@@ -111,7 +111,7 @@ def day_map(
     max_replay_points
         Cap on position points in the time slider (positions are thinned evenly beyond it).
     roads
-        The area's :class:`~ondemand.routing.network.RoadNetwork` (e.g.
+        The area's :class:`~ondemand.routing.geo.network.RoadNetwork` (e.g.
         ``ServiceArea.network``): its roads are drawn faintly under the routes, so the map
         still reads when the OpenStreetMap tiles cannot be loaded (offline, proxies).
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ondemand.routing.network import RoadNetwork
-from ondemand.routing.stops import MeetingPoint
+from ondemand.routing.geo.network import RoadNetwork
+from ondemand.routing.geo.stops import MeetingPoint
 from ondemand.viz._assets import save_offline
 
 __all__ = ["ATTRIBUTION", "SPEED_COLOURS", "network_map", "write_network_map"]

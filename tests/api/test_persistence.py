@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.db import RideRequestRow
-from ondemand.routing.model import StopKind
+from ondemand.routing.solver.model import StopKind
 from tests.api.conftest import FixedClock, both_databases, new_key
 
 
@@ -103,7 +103,7 @@ def test_concurrent_bookings_never_exceed_seats(make_app: Callable[..., FastAPI]
     for v in config.vehicles:
         assert _max_load(itineraries[v.id]) <= v.seats
     try:
-        from ondemand.routing.schedule import evaluate_route
+        from ondemand.routing.solver.schedule import evaluate_route
     except ImportError:  # pragma: no cover - before the routing core lands
         evaluate_route = None
     if evaluate_route is not None:

@@ -63,14 +63,14 @@ def test_reoptimise_in_process_keeps_every_promise(
     make_app: Callable[..., FastAPI], clock: FixedClock
 ) -> None:
     """After a re-optimisation each booking is planned on the vehicle the database names, in its promise."""
-    pytest.importorskip("ondemand.routing.darp")
+    pytest.importorskip("ondemand.routing.solver.darp")
     _book_and_reoptimise(make_app, clock, None)
 
 
 @pytest.mark.slow
 def test_reoptimise_in_a_worker_process(make_app: Callable[..., FastAPI], clock: FixedClock) -> None:
     """The same with the solver in a spawned worker process, as the server runs it."""
-    pytest.importorskip("ondemand.routing.darp")
+    pytest.importorskip("ondemand.routing.solver.darp")
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
         _book_and_reoptimise(make_app, clock, pool)

@@ -22,8 +22,8 @@ from ondemand.dispatch import (
     RequestStatus,
 )
 from ondemand.errors import InfeasibleRequestError
-from ondemand.routing.model import ArrayTravelTimes, Plan, Request, Route, StopKind, Vehicle
-from ondemand.routing.schedule import evaluate_route
+from ondemand.routing.solver.model import ArrayTravelTimes, Plan, Request, Route, StopKind, Vehicle
+from ondemand.routing.solver.schedule import evaluate_route
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -203,12 +203,12 @@ def test_restore_rebuilds_the_same_assignment() -> None:
 
 @pytest.fixture
 def fake_darp(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Plan]], None]:
-    """Install a fake ``ondemand.routing.darp.reoptimise``."""
+    """Install a fake ``ondemand.routing.solver.darp.reoptimise``."""
 
     def install(fn: Callable[..., Plan]) -> None:
-        module = types.ModuleType("ondemand.routing.darp")
+        module = types.ModuleType("ondemand.routing.solver.darp")
         module.reoptimise = fn  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "ondemand.routing.darp", module)
+        monkeypatch.setitem(sys.modules, "ondemand.routing.solver.darp", module)
 
     return install
 
@@ -308,7 +308,7 @@ def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: Callable[[Callable[
 
 def test_reoptimise_with_real_darp_keeps_promises() -> None:
     """With H3's darp (if present), re-optimisation keeps every request and passes evaluate_route."""
-    pytest.importorskip("ondemand.routing.darp")
+    pytest.importorskip("ondemand.routing.solver.darp")
     d = _busy()
     ids = {s.request_id for r in d.plan.routes for s in r.stops}
     promised = {rid: d.request(rid) for rid in ids}

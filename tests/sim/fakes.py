@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ondemand.dispatch import Assignment, Refusal
-from ondemand.routing.model import ArrayTravelTimes, Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import ArrayTravelTimes, Request, StopKind, TravelTimes, Vehicle
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ondemand.routing.model import BookingKind
+from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario, load_scenario
 from ondemand.sim.demand import TripRequest
 from ondemand.sim.events import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ondemand.errors import ScenarioError
-from ondemand.routing.model import BookingKind
+from ondemand.routing.solver.model import BookingKind
 from ondemand.sim.demand import CsvDemand, SyntheticDemand
 from tests.sim.fakes import FakeStop
 from tests.sim.helpers import scenario

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ondemand.dispatch import InsertionDispatcher
-from ondemand.routing.model import Vehicle
+from ondemand.routing.solver.model import Vehicle
 from ondemand.sim.engine import default_dispatcher, make_request, run_day
 from ondemand.sim.events import (
     NoShow,

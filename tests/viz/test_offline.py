@@ -11,7 +11,7 @@ import folium
 import pytest
 from folium.plugins import TimestampedGeoJson
 
-from ondemand.routing.stops import MeetingPoint
+from ondemand.routing.geo.stops import MeetingPoint
 from ondemand.sim.events import VehicleDeparted
 from ondemand.viz._assets import (
     ASSETS,
@@ -24,7 +24,7 @@ from ondemand.viz._assets import (
 from ondemand.viz.maps import ATTRIBUTION, VEHICLE_COLOURS, day_map, write_map
 from ondemand.viz.network_map import write_network_map
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.routing._network_fixtures import grid_network
+from tests.routing.geo._network_fixtures import grid_network
 from tests.viz._day import AREA
 
 TILE_TEMPLATE = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ondemand.errors import InstanceFormatError
-from ondemand.routing.instances import (
+from ondemand.routing.solver.instances import (
     CORDEAU_BKS,
     best_known,
     read_instance,

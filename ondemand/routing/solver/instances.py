@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ondemand.errors import InstanceFormatError
-from ondemand.routing.model import ArrayTravelTimes, Request, Vehicle
+from ondemand.routing.solver.model import ArrayTravelTimes, Request, Vehicle
 
 __all__ = [
     "CORDEAU_BKS",

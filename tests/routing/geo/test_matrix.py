@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ondemand.routing.matrix import TravelMatrix, build_matrix, road_path
-from ondemand.routing.model import TravelTimes
-from ondemand.routing.network import NetworkParams, RoadNetwork, compile_network, load_network
-from tests.routing._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
+from ondemand.routing.geo.matrix import TravelMatrix, build_matrix, road_path
+from ondemand.routing.geo.network import NetworkParams, RoadNetwork, compile_network, load_network
+from ondemand.routing.solver.model import TravelTimes
+from tests.routing.geo._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
 
 _cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 

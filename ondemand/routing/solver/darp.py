@@ -4,7 +4,7 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
 
 0. Benchmark dial-a-ride instances (:func:`solve_instance`, ``method="lns"``, the
    default): OR-Tools builds a first solution (10 % of the time), then the adaptive
-   large-neighbourhood search of :mod:`ondemand.routing._darp_lns` (Ropke and Pisinger
+   large-neighbourhood search of :mod:`ondemand.routing.solver._darp_lns` (Ropke and Pisinger
    2006: random, Shaw, worst and route removal; greedy and regret-2/3 re-insertion with
    a vectorised insertion over all removed requests at once, each applied insertion
    checked exactly; simulated annealing) runs until the last 25 % of the time, when
@@ -12,7 +12,7 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    does hundreds of iterations per 10 s where the OR-Tools loop below does a handful.
    ``method="ortools"`` uses items 1-3; live plans use item 6.
 
-1. The model (:mod:`ondemand.routing._darp_model`) has one OR-Tools node per stop, a
+1. The model (:mod:`ondemand.routing.solver._darp_model`) has one OR-Tools node per stop, a
    time dimension whose cumul is the start of service, capacity dimensions, pickup and
    delivery pairs, and the maximum ride time as a *node precedence* of the time
    dimension, which OR-Tools' local-search filters take into account (a plain
@@ -26,10 +26,10 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    large-neighbourhood loop: remove related requests (Shaw), a random set, or a whole
    short route; let OR-Tools re-insert them and descend to a local optimum; accept by
    record-to-record travel. The best solution is kept.
-4. Every result is verified by the independent checker (:mod:`ondemand.routing.check`);
+4. Every result is verified by the independent checker (:mod:`ondemand.routing.solver.check`);
    the optimiser never returns something the checker rejects.
 5. Instances without a ride-time limit (Li & Lim) go to PyVRP when it is installed
-   (:mod:`ondemand.routing._darp_pyvrp`; measured far stronger there), wrapped in a
+   (:mod:`ondemand.routing.solver._darp_pyvrp`; measured far stronger there), wrapped in a
    fleet-reduction loop (vehicles first, then distance), with OR-Tools as the fallback.
    Dial-a-ride instances and live plans never use PyVRP (it has no ride-time limit).
 6. Live plans (:func:`reoptimise`) start from the current plan: the same LNS, then
@@ -52,11 +52,11 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from ondemand.routing import _darp_lns, _darp_pyvrp
-from ondemand.routing._darp_model import DarpModel
-from ondemand.routing.check import check_plan, check_solution
-from ondemand.routing.instances import DarpInstance, InstanceCore
-from ondemand.routing.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver import _darp_lns, _darp_pyvrp
+from ondemand.routing.solver._darp_model import DarpModel
+from ondemand.routing.solver.check import check_plan, check_solution
+from ondemand.routing.solver.instances import DarpInstance, InstanceCore
+from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
 
 __all__ = ["InstanceSolution", "SearchStats", "reoptimise", "solve_instance"]
 
@@ -422,7 +422,7 @@ def solve_instance(
     Parameters
     ----------
     inst
-        The instance, from :func:`ondemand.routing.instances.read_instance`.
+        The instance, from :func:`ondemand.routing.solver.instances.read_instance`.
     time_limit
         Wall-clock budget in seconds (model building included).
     seed
@@ -439,13 +439,13 @@ def solve_instance(
     method
         For dial-a-ride instances (with a ride-time limit): ``"lns"`` (default; an OR-Tools
         first solution, then the adaptive large-neighbourhood search of
-        :mod:`ondemand.routing._darp_lns`) or ``"ortools"`` (guided local search and an
+        :mod:`ondemand.routing.solver._darp_lns`) or ``"ortools"`` (guided local search and an
         OR-Tools ruin-and-recreate loop, the previous default).
 
     Returns
     -------
     InstanceSolution
-        Checked by :func:`ondemand.routing.check.check_solution`; ``feasible`` is False
+        Checked by :func:`ondemand.routing.solver.check.check_solution`; ``feasible`` is False
         (with the reasons) only when no complete feasible solution was found in time.
     """
     if time_limit <= 0:
@@ -675,7 +675,7 @@ def reoptimise(
         times the largest distance in ``tt``.
     method
         ``"lns"`` (default): the adaptive large-neighbourhood search of
-        :mod:`ondemand.routing._darp_lns` from the current plan, then OR-Tools guided
+        :mod:`ondemand.routing.solver._darp_lns` from the current plan, then OR-Tools guided
         local search from its best for the last quarter of the time, as for benchmark
         instances. Used when every request is already routed (the live case); with
         ``plan.unassigned`` requests the OR-Tools search runs instead (and with the time
@@ -687,7 +687,7 @@ def reoptimise(
     Plan
         A plan that serves every routed request of ``plan`` (on-board riders by their
         own vehicle), never costs more (distance + refusal penalties) than ``plan``,
-        and passes :func:`ondemand.routing.check.check_plan`. When ``plan`` itself is
+        and passes :func:`ondemand.routing.solver.check.check_plan`. When ``plan`` itself is
         infeasible and nothing feasible is found, ``plan`` is returned unchanged.
     """
     t0 = _time.monotonic()

@@ -12,9 +12,9 @@ State per vehicle
 
 :meth:`InsertionDispatcher.advance` commits the next leg when the planned departure
 towards it has come (the planned schedule of
-:func:`~ondemand.routing.schedule.evaluate_route`, which delays departures as late as
+:func:`~ondemand.routing.solver.schedule.evaluate_route`, which delays departures as late as
 the plan allows). Promises are the requests' hard windows (see
-:mod:`ondemand.routing.insertion`), so every plan the dispatcher accepts keeps them;
+:mod:`ondemand.routing.solver.insertion`), so every plan the dispatcher accepts keeps them;
 a re-optimised plan is adopted only after every route passes ``evaluate_route`` with
 the dispatcher's own (promised) requests and every assigned request is still there.
 
@@ -43,9 +43,18 @@ from ondemand.dispatch.base import (
     RequestStatus,
 )
 from ondemand.errors import InfeasibleRequestError
-from ondemand.routing.insertion import Insertion, Refusal, best_insertion, insert_into_route
-from ondemand.routing.model import OnboardRider, Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
-from ondemand.routing.schedule import RouteSchedule, evaluate_route
+from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion, insert_into_route
+from ondemand.routing.solver.model import (
+    OnboardRider,
+    Plan,
+    Request,
+    Route,
+    Stop,
+    StopKind,
+    TravelTimes,
+    Vehicle,
+)
+from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 
 __all__ = ["InsertionDispatcher"]
 
@@ -448,10 +457,10 @@ class InsertionDispatcher:
     # -- re-optimisation ---------------------------------------------------------------
 
     def reoptimise(self, *, now: int, time_limit: float) -> bool:
-        """Re-plan every uncommitted stop with :func:`ondemand.routing.darp.reoptimise`.
+        """Re-plan every uncommitted stop with :func:`ondemand.routing.solver.darp.reoptimise`.
 
         The new plan is adopted only if every route passes
-        :func:`~ondemand.routing.schedule.evaluate_route` with the promised requests,
+        :func:`~ondemand.routing.solver.schedule.evaluate_route` with the promised requests,
         every assigned request is still served by exactly one vehicle, committed legs
         are untouched and (with ``options.require_improvement``) it costs no more.
 
@@ -460,7 +469,7 @@ class InsertionDispatcher:
         bool
             Whether a new plan was adopted.
         """
-        from ondemand.routing.darp import reoptimise as darp_reoptimise
+        from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
 
         snapshot, version = self.reoptimisation_snapshot(now=now)
         if not any(r.stops for r in snapshot.routes):

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ondemand.routing.model import Request, Route, StopKind, TravelTimes
+from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
 
 __all__ = ["RouteProfile", "RouteSchedule", "evaluate_route", "route_profile"]
 
@@ -570,7 +570,7 @@ class RouteProfile:
 def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> RouteProfile | None:
     """The least-schedule arrays of a route, or ``None`` when the route is infeasible.
 
-    Used by :mod:`ondemand.routing.insertion` for O(1) necessary checks per insertion
+    Used by :mod:`ondemand.routing.solver.insertion` for O(1) necessary checks per insertion
     position. See :class:`RouteProfile`.
     """
     c = _compile(route, requests, tt)

@@ -1,14 +1,14 @@
 """Slow, obviously-right references that the fast routing code is tested against.
 
 Nothing here is used on a live path. Each function is written for clarity, shares no
-code with :mod:`ondemand.routing.schedule` or :mod:`ondemand.routing.insertion`, and
+code with :mod:`ondemand.routing.solver.schedule` or :mod:`ondemand.routing.solver.insertion`, and
 is exponential or cubic where that keeps it simple.
 
 * :func:`reference_schedule`: the least feasible schedule of a route, by Bellman–Ford
   longest paths on the explicit graph of difference constraints (a negative-free
   system has a least solution; a positive cycle means no schedule exists).
 * :func:`brute_force_insertion`: every vehicle, every pickup/drop-off position pair,
-  scored with the same cost definition as :func:`ondemand.routing.insertion.best_insertion`.
+  scored with the same cost definition as :func:`ondemand.routing.solver.insertion.best_insertion`.
 * :func:`exhaustive_route` and :func:`exhaustive_plan`: all stop orders (and all
   assignments of requests to vehicles) for tiny instances.
 """
@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from ondemand.routing.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "ReferenceSchedule",
@@ -169,7 +169,7 @@ def brute_force_insertion(
     """The cheapest feasible insertion by trying everything, or ``None``.
 
     ``request`` is taken as given (already tightened); vehicles as given. The cost is
-    the one documented in :mod:`ondemand.routing.insertion`, computed on
+    the one documented in :mod:`ondemand.routing.solver.insertion`, computed on
     :func:`reference_schedule`. Ties go to the first vehicle, then the earliest pickup
     position, then the earliest drop-off position.
     """

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, UnknownAreaError
-from ondemand.routing.network import AREAS, AreaSpec, NetworkParams, get_area, load_network
-from tests.routing._network_fixtures import BBOX, grid_graph, grid_network, isolated_cache, lonlat
+from ondemand.routing.geo.network import AREAS, AreaSpec, NetworkParams, get_area, load_network
+from tests.routing.geo._network_fixtures import BBOX, grid_graph, grid_network, isolated_cache, lonlat
 
 _cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 

@@ -1,4 +1,4 @@
-"""The OR-Tools routing model behind :mod:`ondemand.routing.darp` (private).
+"""The OR-Tools routing model behind :mod:`ondemand.routing.solver.darp` (private).
 
 One OR-Tools node per *stop* (not per location, since several requests may share a
 location): a start and an end node per vehicle, one drop-off node per rider already on
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp
 
-from ondemand.routing.model import Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import Request, StopKind, TravelTimes, Vehicle
 
 __all__ = ["DarpModel", "NodeInfo"]
 

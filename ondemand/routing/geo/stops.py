@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
-from ondemand.routing.network import AreaSpec, RoadNetwork, cache_dir, data_dir_from_env, get_area
+from ondemand.routing.geo.network import AreaSpec, RoadNetwork, cache_dir, data_dir_from_env, get_area
 
 __all__ = [
     "SEED_CLASSES",

@@ -1,4 +1,4 @@
-"""Tests of ondemand.routing.schedule: feasibility and stop times of one route."""
+"""Tests of ondemand.routing.solver.schedule: feasibility and stop times of one route."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ondemand.routing.model import (
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
     Request,
@@ -18,8 +18,8 @@ from ondemand.routing.model import (
     StopKind,
     Vehicle,
 )
-from ondemand.routing.reference import reference_schedule
-from ondemand.routing.schedule import RouteSchedule, evaluate_route, route_profile
+from ondemand.routing.solver.reference import reference_schedule
+from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, route_profile
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -349,9 +349,9 @@ def test_schedule_agrees_with_bellman_ford_reference(
 def test_schedule_passes_independent_checker(
     case: tuple[Route, dict[str, Request], ArrayTravelTimes],
 ) -> None:
-    """Planned service times of a feasible route pass ondemand.routing.check.check_plan."""
-    check = pytest.importorskip("ondemand.routing.check")
-    from ondemand.routing.model import Plan
+    """Planned service times of a feasible route pass ondemand.routing.solver.check.check_plan."""
+    check = pytest.importorskip("ondemand.routing.solver.check")
+    from ondemand.routing.solver.model import Plan
 
     route, requests, tt = case
     s = evaluate_route(route, requests, tt)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ondemand.routing.check import check_plan, check_solution, check_solution_json
-from ondemand.routing.instances import DarpInstance, read_instance
-from ondemand.routing.model import (
+from ondemand.routing.solver.check import check_plan, check_solution, check_solution_json
+from ondemand.routing.solver.instances import DarpInstance, read_instance
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
     Plan,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ondemand.routing.instances import DarpInstance
+from ondemand.routing.solver.instances import DarpInstance
 
 __all__ = ["available", "solve_pdptw"]
 

@@ -5,7 +5,7 @@ drop-off) and returns the cheapest feasible one with the promise to give the rid
 or a :class:`Refusal` saying why no vehicle can take the request.
 
 Cost of an insertion (smaller is better), all on the *least* (as-early-as-possible)
-schedule of :func:`ondemand.routing.schedule.evaluate_route`::
+schedule of :func:`ondemand.routing.solver.schedule.evaluate_route`::
 
     added vehicle time (or metres, ``InsertionOptions.cost``)
     + delay_weight * sum over other riders of the delay of their drop-off
@@ -18,7 +18,7 @@ Promise. The pickup window promised is ``[eta - promise_before, eta + promise_af
 allows from the end of that window. The planned time is what the vehicle follows
 (the dispatcher and simulator serve a stop at ``max(arrival, planned start)``); it
 equals the earliest feasible pickup (``earliest_start``) unless picking up later
-shortens this rider's own ride by as much (see :mod:`ondemand.routing.schedule`), so
+shortens this rider's own ride by as much (see :mod:`ondemand.routing.solver.schedule`), so
 an as-soon-as-possible rider is promised the earliest arrival of the vehicle. The
 planned schedule keeps the promised windows, so the promise is always feasible.
 The returned request carries these windows (:meth:`Request.with_promise`), so any
@@ -35,8 +35,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ondemand.routing.model import Plan, Request, Route, Stop, StopKind, TravelTimes
-from ondemand.routing.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
+from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes
+from ondemand.routing.solver.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
 
 __all__ = [
     "Insertion",
@@ -581,7 +581,7 @@ def best_insertion(
     Notes
     -----
     The search is exact (the same optimum as trying every position with
-    :func:`evaluate_route`, see :func:`ondemand.routing.reference.brute_force_insertion`)
+    :func:`evaluate_route`, see :func:`ondemand.routing.solver.reference.brute_force_insertion`)
     when travel times obey the triangle inequality, which its lower bounds assume;
     otherwise the answer is still feasible and keeps every promise, but may not be the
     cheapest. Typical cost: 1 ms with 10 vehicles and 100 active requests, 15-30 ms with

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
-from ondemand.routing.network import AreaSpec, RoadNetwork, load_network
-from ondemand.routing.stops import (
+from ondemand.routing.geo.network import AreaSpec, RoadNetwork, load_network
+from ondemand.routing.geo.stops import (
     MeetingPoint,
     StopParams,
     StopSet,
@@ -21,7 +21,7 @@ from ondemand.routing.stops import (
     place_stops,
     stop_coverage,
 )
-from tests.routing._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
+from tests.routing.geo._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
 
 _cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 
@@ -209,8 +209,8 @@ def test_placement_respects_a_smaller_service_box(synth_data: Path) -> None:
     x0, y0 = lonlat(-1, -1)
     x1, y1 = lonlat(2, 2)
     small = AreaSpec("corner", "synth", (x0, y0, x1, y1))
-    from ondemand.routing.network import compile_network
-    from tests.routing._network_fixtures import grid_graph
+    from ondemand.routing.geo.network import compile_network
+    from tests.routing.geo._network_fixtures import grid_graph
 
     net = compile_network(grid_graph(7), area="corner", bbox=small.bbox, params=net.params)
     s = place_stops(net, StopParams(target_count=4, merge_m=50), area=small, data_dir=synth_data)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ondemand.cli import app
-from ondemand.routing._darp_lns import _Lns, lns
-from ondemand.routing.check import check_plan, check_solution, check_solution_json
-from ondemand.routing.darp import reoptimise, solve_instance
-from ondemand.routing.instances import DarpInstance, InstanceCore, read_instance
-from ondemand.routing.model import (
+from ondemand.routing.solver._darp_lns import _Lns, lns
+from ondemand.routing.solver.check import check_plan, check_solution, check_solution_json
+from ondemand.routing.solver.darp import reoptimise, solve_instance
+from ondemand.routing.solver.instances import DarpInstance, InstanceCore, read_instance
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
     Plan,
@@ -28,7 +28,7 @@ from ondemand.routing.model import (
     StopKind,
     Vehicle,
 )
-from ondemand.routing.schedule import evaluate_route
+from ondemand.routing.solver.schedule import evaluate_route
 
 
 def write_instance(path: Path, rng: np.random.Generator, n: int, k: int) -> Path:

@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
-from ondemand.routing.matrix import RoadPath, TravelMatrix, build_matrix, road_path
-from ondemand.routing.network import (
+from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
+from ondemand.routing.geo.network import (
     AreaSpec,
     NetworkParams,
     RoadNetwork,
@@ -34,7 +34,7 @@ from ondemand.routing.network import (
     get_area,
     load_network,
 )
-from ondemand.routing.stops import Coverage, MeetingPoint, StopParams, StopSet, find_data_file, make_stops
+from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, find_data_file, make_stops
 
 __all__ = ["ServiceArea", "build_service_area"]
 
@@ -221,7 +221,7 @@ def cached_stops(
     data_dir: Path | None = None,
     use_cache: bool = True,
 ) -> StopSet:
-    """:func:`~ondemand.routing.stops.make_stops` with a disk cache keyed by network, params and files."""
+    """:func:`~ondemand.routing.geo.stops.make_stops` with a disk cache keyed by network, params and files."""
     spec = get_area(area if area is not None else network.area)
     path = cache_dir() / "stops" / f"{spec.prefix}-{_stops_cache_key(network, spec, params, data_dir)}.json"
     if use_cache and path.is_file():
@@ -265,8 +265,8 @@ def build_service_area(
     Raises
     ------
     UnknownAreaError, DataNotFoundError, StopFileError, OutsideServiceAreaError
-        See :func:`~ondemand.routing.network.load_network` and
-        :func:`~ondemand.routing.stops.make_stops`.
+        See :func:`~ondemand.routing.geo.network.load_network` and
+        :func:`~ondemand.routing.geo.stops.make_stops`.
     """
     spec = get_area(area)
     stop_params = stops if stops is not None else StopParams()

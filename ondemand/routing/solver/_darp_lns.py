@@ -5,10 +5,10 @@ Ropke and Pisinger (2006) style: a solution is one stop sequence per vehicle plu
 partial solution never beats a complete one). Every iteration removes q requests
 (random, Shaw-related, worst-placed, or a whole route) and re-inserts them greedily or
 by regret-2/3, with exact feasibility from the vectorised insertion search of
-:mod:`ondemand.routing.insertion` (cost = added distance, no promise, no tightening).
+:mod:`ondemand.routing.solver.insertion` (cost = added distance, no promise, no tightening).
 Simulated annealing on a time-based schedule decides acceptance; operator weights adapt
 to their success. Every route of a new best solution is re-checked with
-:func:`ondemand.routing.schedule.evaluate_route`.
+:func:`ondemand.routing.solver.schedule.evaluate_route`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ondemand.routing.model import Request, Route, Stop, StopKind, TravelTimes, Vehicle
-from ondemand.routing.schedule import RouteProfile, evaluate_route, route_profile
+from ondemand.routing.solver.model import Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.schedule import RouteProfile, evaluate_route, route_profile
 
 __all__ = ["LnsResult", "lns"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import networkx as nx
 
-from ondemand.routing.network import NetworkParams, RoadNetwork, compile_network
+from ondemand.routing.geo.network import NetworkParams, RoadNetwork, compile_network
 
 LON0, LAT0 = 135.50, 34.90
 STEP_M = 100.0

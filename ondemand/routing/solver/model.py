@@ -3,7 +3,7 @@
 Everything here is a small frozen dataclass that validates on creation. Units are
 integers everywhere: times in seconds (simulation time: seconds from the service
 day's midnight; benchmark instances use their own scaled unit, see
-:mod:`ondemand.routing.instances`), distances in metres. *Locations* are integer
+:mod:`ondemand.routing.solver.instances`), distances in metres. *Locations* are integer
 indices into a travel-time matrix (:class:`TravelTimes`), never lon/lat.
 
 Promises. When a request is accepted, the dispatcher replaces it with a copy whose

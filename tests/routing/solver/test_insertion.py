@@ -1,4 +1,4 @@
-"""Tests of ondemand.routing.insertion: best insertion, promises and refusals."""
+"""Tests of ondemand.routing.solver.insertion: best insertion, promises and refusals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ondemand.routing.insertion import (
+from ondemand.routing.solver.insertion import (
     Insertion,
     InsertionOptions,
     Refusal,
@@ -18,7 +18,7 @@ from ondemand.routing.insertion import (
     effective_request,
     insert_into_route,
 )
-from ondemand.routing.model import (
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
     Plan,
@@ -28,13 +28,13 @@ from ondemand.routing.model import (
     StopKind,
     Vehicle,
 )
-from ondemand.routing.reference import (
+from ondemand.routing.solver.reference import (
     brute_force_insertion,
     exhaustive_plan,
     exhaustive_route,
     reference_schedule,
 )
-from ondemand.routing.schedule import evaluate_route
+from ondemand.routing.solver.schedule import evaluate_route
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -299,8 +299,8 @@ def test_insertion_matches_brute_force_and_keeps_promises(
 def test_insertion_plans_pass_independent_checker(
     case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions, int],
 ) -> None:
-    """Every plan produced by insertion passes ondemand.routing.check.check_plan."""
-    check = pytest.importorskip("ondemand.routing.check")
+    """Every plan produced by insertion passes ondemand.routing.solver.check.check_plan."""
+    check = pytest.importorskip("ondemand.routing.solver.check")
     plan, _, new, tt, opts, now = case
     res = best_insertion(plan, new, tt, now=now, options=opts)
     if isinstance(res, Insertion):

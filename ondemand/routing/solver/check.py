@@ -8,7 +8,7 @@ optimiser (this module imports only the data model and the instance reader):
   every request served exactly once, pairing and precedence, capacity, windows,
   travel times, ride times, route durations, fleet size, depots; cost = unrounded
   Euclidean length.
-* :func:`check_plan` checks a core :class:`~ondemand.routing.model.Plan` in integer
+* :func:`check_plan` checks a core :class:`~ondemand.routing.solver.model.Plan` in integer
   units. Plans carry no times, so it decides whether a schedule *exists* by solving the
   route's simple temporal network exactly (Bellman–Ford on the difference
   constraints), or verifies the service-start times it is given.
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ondemand.routing.instances import DarpInstance
-from ondemand.routing.model import Plan, Request, StopKind, TravelTimes
+from ondemand.routing.solver.instances import DarpInstance
+from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
 
 __all__ = ["CheckResult", "check_plan", "check_solution", "check_solution_json"]
 

@@ -1,4 +1,4 @@
-"""Tests of ondemand.routing.model: validation errors and small behaviours of the data model."""
+"""Tests of ondemand.routing.solver.model: validation errors and small behaviours of the data model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ondemand.errors import InvalidRequestError
-from ondemand.routing.model import (
+from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
     Plan,

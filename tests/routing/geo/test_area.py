@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from ondemand.errors import OutsideServiceAreaError, UnknownAreaError, UnknownStopError
-from ondemand.routing.area import ServiceArea, build_service_area
-from ondemand.routing.matrix import build_matrix
-from ondemand.routing.model import TravelTimes
-from ondemand.routing.stops import MeetingPoint, StopParams
-from tests.routing._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
+from ondemand.routing.geo.area import ServiceArea, build_service_area
+from ondemand.routing.geo.matrix import build_matrix
+from ondemand.routing.geo.stops import MeetingPoint, StopParams
+from ondemand.routing.solver.model import TravelTimes
+from tests.routing.geo._network_fixtures import BBOX, grid_network, isolated_cache, lonlat
 
 _cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 

@@ -68,6 +68,7 @@ def serve(
 
     import uvicorn
 
+    from ondemand._cli._progress import spinner
     from ondemand.api.app import create_app
     from ondemand.api.service import ServiceConfig, service_config_from_scenario
     from ondemand.routing.geo.area import build_service_area
@@ -76,7 +77,7 @@ def serve(
     sc = load_scenario(scenario)
     settings = _settings(db, timezone=sc.timezone)
     area = build_service_area(
-        sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, progress=True
+        sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, status=spinner()
     )
     config: ServiceConfig = service_config_from_scenario(sc, area)
     if fleet is not None:

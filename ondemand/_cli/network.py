@@ -62,10 +62,11 @@ def network(
 
     from ondemand.routing.geo.area import cached_stops
     from ondemand.routing.geo.matrix import build_matrix
-    from ondemand.routing.geo.network import Spinner, load_network
+    from ondemand.routing.geo.network import load_network, stage
     from ondemand.routing.geo.stops import StopParams
 
     err = Console(stderr=True)
+    status = err.status if err.is_terminal else None
     if area_or_scenario.lower().endswith(".toml"):
         area, net_params, stop_params = _from_scenario(Path(area_or_scenario))
     else:
@@ -73,11 +74,11 @@ def network(
     stop_params = stop_params if stop_params is not None else StopParams()
     if stops is not None:
         stop_params = dataclasses.replace(stop_params, target_count=stops, file=None)
-    net = load_network(area, params=net_params, data_dir=data_dir, progress=err.is_terminal)
+    net = load_network(area, params=net_params, data_dir=data_dir, status=status)
     typer.echo(f"{net.n_nodes} nodes")
     typer.echo(f"{net.n_edges} edges")
     typer.echo(f"largest component: {net.describe_component()}")
-    with Spinner(err.is_terminal, "placing meeting points"):
+    with stage(status, "placing meeting points"):
         stop_set = cached_stops(net, stop_params, area=area, data_dir=data_dir)
     typer.echo(
         f"{len(stop_set.stops)} stops ({stop_set.seeds} at key destinations, source: {stop_set.source})"
@@ -93,7 +94,7 @@ def network(
             f"coverage 300 m: {cov.within_300m * 100:.1f} % of {cov.buildings} buildings ({cov.method})"
         )
     nodes = [s.node for s in stop_set.stops]
-    with Spinner(err.is_terminal, "building the travel-time matrix"):
+    with stage(status, "building the travel-time matrix"):
         t0 = time.perf_counter()
         matrix = build_matrix(net, nodes)
         secs = time.perf_counter() - t0
@@ -105,7 +106,7 @@ def network(
     if map_file is not None:
         from ondemand.viz.network_map import write_network_map
 
-        with Spinner(err.is_terminal, "writing the map"):
+        with stage(status, "writing the map"):
             write_network_map(net, stop_set.stops, map_file)
         typer.echo(f"map: {map_file}")
 

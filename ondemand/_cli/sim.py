@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ondemand._cli._progress import day_bar, spinner
 from ondemand.errors import ScenarioError
 
 _KEY_KPIS = (
@@ -83,22 +84,23 @@ def simulate_cmd(
     if not reoptimise:
         sc = dataclasses.replace(sc, service=dataclasses.replace(sc.service, reoptimise_every_s=0))
     console = Console(stderr=True)
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, progress=progress)
+    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
     model = (
         CsvDemand(requests, walking_speed_mps=sc.demand.walking_speed_mps, max_walk_m=sc.demand.max_walk_m)
         if requests is not None
         else None
     )
-    res = simulate(
-        sc,
-        seed=seed,
-        fleet=fleet,
-        requests_per_day=demand,
-        demand=model,
-        area=area,
-        date=day,
-        progress=progress,
-    )
+    with day_bar(sc.name, sc.service.end, enabled=progress) as tick:
+        res = simulate(
+            sc,
+            seed=seed,
+            fleet=fleet,
+            requests_per_day=demand,
+            demand=model,
+            area=area,
+            date=day,
+            on_progress=tick,
+        )
     folder = out if out is not None else Path("runs") / f"{sc.name}-seed{seed}"
     paths = write_outputs(res, folder, area=area, events_format=events)
     k = compute_kpis(res.events)

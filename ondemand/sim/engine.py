@@ -663,7 +663,7 @@ def simulate(
     data_dir: Path | None = None,
     position_every_s: int = 60,
     reoptimise: bool = True,
-    progress: bool = False,
+    on_progress: Callable[[int], None] | None = None,
 ) -> SimResult:
     """Simulate one service day of a scenario.
 
@@ -689,8 +689,9 @@ def simulate(
         Keep the scenario's rolling-horizon re-optimisation (``False``: insertion only;
         runs are then byte-for-byte reproducible, since the solver's time limit makes
         re-optimised plans depend on machine speed).
-    progress
-        Show a progress bar (rich) over the service day.
+    on_progress
+        Called with the simulation clock (seconds from midnight) as the day advances (the CLI
+        draws its progress bar with it).
 
     Returns
     -------
@@ -709,7 +710,6 @@ def simulate(
             network=scenario.network,
             stops=scenario.stops,
             data_dir=data_dir,
-            progress=progress,
         )
     model = (
         demand
@@ -718,20 +718,19 @@ def simulate(
     )
     trips = model.trips(area.stops, seed=seed)
     day = _day_date(scenario, date)
-    with _Progress(progress, scenario) as tick:
-        events = run_day(
-            area=area,
-            service=scenario.service,
-            fares=scenario.fares,
-            trips=trips,
-            dispatcher_factory=dispatcher_factory or default_dispatcher,
-            fleet=fleet,
-            scenario_name=scenario.name,
-            seed=seed,
-            date=day,
-            position_every_s=position_every_s,
-            on_progress=tick,
-        )
+    events = run_day(
+        area=area,
+        service=scenario.service,
+        fares=scenario.fares,
+        trips=trips,
+        dispatcher_factory=dispatcher_factory or default_dispatcher,
+        fleet=fleet,
+        scenario_name=scenario.name,
+        seed=seed,
+        date=day,
+        position_every_s=position_every_s,
+        on_progress=on_progress,
+    )
     return SimResult(
         scenario=scenario,
         seed=seed,
@@ -741,44 +740,6 @@ def simulate(
         wall_seconds=time.perf_counter() - t0,
         fleet=scenario.service.fleet if fleet is None else fleet,
     )
-
-
-class _Progress:
-    """A rich progress bar over the service day (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, scenario: Scenario) -> None:
-        self.enabled = enabled
-        self.sc = scenario
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Callable[[int], None] | None:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("[bold]simulating[/] {task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[clock]}"),
-            TimeElapsedColumn(),
-            transient=True,
-        )
-        self._bar.__enter__()
-        svc = self.sc.service
-        self._task = self._bar.add_task(self.sc.name, total=svc.end, clock="--:--")
-        return self.tick
-
-    def tick(self, now: int) -> None:
-        self._bar.update(
-            self._task,
-            completed=min(now, self.sc.service.end),
-            clock=f"{now // 3600:02d}:{now % 3600 // 60:02d}",
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
 
 
 def iter_type(events: Sequence[Event], cls: type[Any]) -> Iterator[Any]:

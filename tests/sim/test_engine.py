@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from ondemand.dispatch import InsertionDispatcher
 from ondemand.routing.solver.model import Vehicle
-from ondemand.sim.engine import default_dispatcher, make_request, run_day
+from ondemand.sim.engine import default_dispatcher, make_request, run_day, simulate
 from ondemand.sim.events import (
     NoShow,
     RequestAssigned,
     RequestCancelled,
+    RequestSubmitted,
     RiderDroppedOff,
     RiderPickedUp,
     ShiftEnded,
@@ -219,3 +220,18 @@ def test_idle_van_picks_up_asap_riders_after_the_drive_to_them() -> None:
         assert wait == int(dur[where, a]), (k, wait)
         where = b
     assert promise_violations(ev) == []
+
+
+def test_simulate_reports_the_clock_to_on_progress() -> None:
+    """simulate calls on_progress with the service-day clock at each request, in order."""
+    sc = _no_reopt()
+    trips = [trip("a", 7 * 3600, 8 * 3600, 3, 9), trip("b", 8 * 3600, 9 * 3600, 4, 12)]
+
+    class _Fixed:
+        def trips(self, stops: Any, *, seed: int) -> list[Any]:
+            return trips
+
+    clock: list[int] = []
+    res = simulate(sc, area=AREA, demand=_Fixed(), on_progress=clock.append, fleet=1)
+    assert clock == [7 * 3600, 8 * 3600]
+    assert clock == [e.t for e in res.events if isinstance(e, RequestSubmitted)]

@@ -29,10 +29,11 @@ from ondemand.routing.geo.network import (
     AreaSpec,
     NetworkParams,
     RoadNetwork,
-    Spinner,
+    Status,
     cache_dir,
     get_area,
     load_network,
+    stage,
 )
 from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, find_data_file, make_stops
 
@@ -242,7 +243,7 @@ def build_service_area(
     network: NetworkParams | None = None,
     stops: StopParams | None = None,
     data_dir: Path | None = None,
-    progress: bool = False,
+    status: Status | None = None,
     use_cache: bool = True,
 ) -> ServiceArea:
     """Load the network, make the meeting points and the matrix between them (all cached on disk).
@@ -257,8 +258,8 @@ def build_service_area(
         Meeting-point parameters (default :class:`StopParams()`: the area's default count).
     data_dir
         Data folder (default ``ONDEMAND_DATA_DIR``).
-    progress
-        Show progress on stderr.
+    status
+        Progress callback for the long steps (see :data:`~ondemand.routing.geo.network.Status`).
     use_cache
         Read and write the disk caches.
 
@@ -270,11 +271,11 @@ def build_service_area(
     """
     spec = get_area(area)
     stop_params = stops if stops is not None else StopParams()
-    net = load_network(spec, params=network, data_dir=data_dir, progress=progress, use_cache=use_cache)
-    with Spinner(progress, f"meeting points of {spec.name}"):
+    net = load_network(spec, params=network, data_dir=data_dir, status=status, use_cache=use_cache)
+    with stage(status, f"meeting points of {spec.name}"):
         stop_set = cached_stops(net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache)
     nodes = np.array([s.node for s in stop_set.stops], dtype=np.int64)
-    with Spinner(progress, f"travel-time matrix of {len(nodes)} meeting points"):
+    with stage(status, f"travel-time matrix of {len(nodes)} meeting points"):
         matrix = build_matrix(net, nodes, use_cache=use_cache)
     return ServiceArea(
         network=net,

@@ -25,7 +25,8 @@ import json
 import math
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,17 +47,28 @@ __all__ = [
     "AreaSpec",
     "NetworkParams",
     "RoadNetwork",
-    "Spinner",
+    "Status",
     "cache_dir",
     "compile_network",
     "data_dir_from_env",
     "get_area",
     "load_network",
+    "stage",
 ]
 
 DATA_ENV = "ONDEMAND_DATA_DIR"
 CACHE_ENV = "ONDEMAND_CACHE_DIR"
 OFFLINE_ENV = "ONDEMAND_OFFLINE"
+
+Status = Callable[[str], AbstractContextManager[object]]
+"""Progress callback for a long step: called with a message, it returns a context manager that
+spans the step (the CLI passes ``rich.console.Console(stderr=True).status``)."""
+
+
+def stage(status: Status | None, message: str) -> AbstractContextManager[object]:
+    """``status(message)``, or a no-op context manager when ``status`` is ``None``."""
+    return status(message) if status is not None else contextlib.nullcontext()
+
 
 #: Version of the compiled-network cache format; bump when :func:`compile_network` changes.
 _CACHE_VERSION = 3
@@ -718,7 +730,7 @@ def load_network(
     *,
     params: NetworkParams | None = None,
     data_dir: Path | None = None,
-    progress: bool = False,
+    status: Status | None = None,
     download: bool | None = None,
     use_cache: bool = True,
 ) -> RoadNetwork:
@@ -738,8 +750,8 @@ def load_network(
         Speed table; defaults to :class:`NetworkParams()`.
     data_dir
         Data folder; defaults to ``ONDEMAND_DATA_DIR``.
-    progress
-        Show a spinner on stderr while loading.
+    status
+        Progress callback for the download and the compilation (see :data:`Status`).
     download
         Allow downloading; ``None`` means yes unless ``ONDEMAND_OFFLINE=1``.
     use_cache
@@ -762,7 +774,7 @@ def load_network(
         reason = "downloading is switched off (ONDEMAND_OFFLINE)"
         if download:
             try:
-                with Spinner(progress, f"downloading the {spec.name} road network from OpenStreetMap"):
+                with stage(status, f"downloading the {spec.name} road network from OpenStreetMap"):
                     _download(spec, target)
                 path = target
             except (OSError, ValueError) as exc:  # requests' errors are OSErrors
@@ -783,7 +795,7 @@ def load_network(
             return RoadNetwork._load(cached, params)
         except (OSError, ValueError, KeyError):
             cached.unlink(missing_ok=True)  # a broken cache entry: rebuild it
-    with Spinner(progress, f"loading {path.name}"):
+    with stage(status, f"loading {path.name}"):
         import osmnx as ox
 
         graph = ox.load_graphml(path)
@@ -792,22 +804,3 @@ def load_network(
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
             net._save(cached)
     return net
-
-
-class Spinner:
-    """Context manager: a rich spinner with ``message`` on stderr when ``enabled``; a no-op otherwise."""
-
-    def __init__(self, enabled: bool, message: str) -> None:
-        self._cm: Any = None
-        if enabled:
-            from rich.console import Console
-
-            self._cm = Console(stderr=True).status(message)
-
-    def __enter__(self) -> None:
-        if self._cm is not None:
-            self._cm.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._cm is not None:
-            self._cm.__exit__(*exc)

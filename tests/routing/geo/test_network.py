@@ -262,3 +262,26 @@ def test_cli_on_toyono_prints_each_figure(data_dir: Path, tmp_path: Path) -> Non
     assert lines[6].startswith("matrix: 40 x 40 in ")
     html = out_map.read_text(encoding="utf-8")
     assert "\\u00a9 OpenStreetMap contributors" in html  # folium writes the © escaped
+
+
+def test_status_callback_spans_the_compilation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_network reports its long step to the status callback; a cache hit reports nothing."""
+    import contextlib
+
+    import osmnx as ox
+
+    monkeypatch.setenv("ONDEMAND_CACHE_DIR", str(tmp_path / "cache"))
+    spec = AreaSpec("synthetic", "synth", BBOX)
+    data = tmp_path / "data"
+    data.mkdir()
+    ox.save_graphml(grid_graph(4), data / spec.graph_file)
+    said: list[str] = []
+
+    def status(message: str) -> contextlib.AbstractContextManager[object]:
+        said.append(message)
+        return contextlib.nullcontext()
+
+    load_network(spec, data_dir=data, status=status)
+    assert said == [f"loading {spec.graph_file}"]
+    load_network(spec, data_dir=data, status=status)
+    assert said == [f"loading {spec.graph_file}"]

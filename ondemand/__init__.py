@@ -59,13 +59,11 @@ from ondemand.sim import (
     SyntheticDemand,
     TripRequest,
     compute_kpis,
-    day_map,
-    fleet_sizing_plot,
     kpis_json,
     simulate,
     sweep,
-    write_outputs,
 )
+from ondemand.viz.outputs import day_map, fleet_sizing_plot, write_outputs
 
 __version__ = "0.1.0"
 

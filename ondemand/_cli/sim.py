@@ -75,7 +75,7 @@ def simulate_cmd(
     from ondemand.sim.demand import CsvDemand
     from ondemand.sim.engine import simulate
     from ondemand.sim.kpis import compute_kpis
-    from ondemand.sim.outputs import write_outputs
+    from ondemand.viz.outputs import write_outputs
 
     if events not in ("parquet", "csv"):
         raise ScenarioError(f"--events {events!r}: use parquet or csv")
@@ -144,7 +144,8 @@ def sweep_cmd(
     from rich.progress import Progress
 
     from ondemand.scenario import load_scenario
-    from ondemand.sim.sweep import aggregate, parse_range, sweep, write_sweep
+    from ondemand.sim.sweep import aggregate, parse_range, sweep
+    from ondemand.viz.outputs import write_sweep
 
     sc = load_scenario(scenario)
     fleets = parse_range(fleet, what="fleet")

@@ -1,11 +1,15 @@
-"""Simulation: demand, the SimPy engine, events, KPIs, outputs and fleet-sizing sweeps."""
+"""Simulation: demand, the SimPy engine, its events, KPIs and fleet-sizing sweeps.
+
+The simulator emits typed events (:mod:`ondemand.sim.events`); KPIs are a pure function of
+them (:mod:`ondemand.sim.kpis`). Files, maps and plots are drawn by :mod:`ondemand.viz`,
+which this package never imports.
+"""
 
 from __future__ import annotations
 
 from ondemand.sim.demand import CsvDemand, DemandModel, SyntheticDemand, TripRequest
 from ondemand.sim.engine import SimResult, run_day, simulate
 from ondemand.sim.kpis import KPI_KEYS, compute_kpis, kpis_json
-from ondemand.sim.outputs import day_map, fleet_sizing_plot, write_outputs
 from ondemand.sim.sweep import aggregate, sweep
 
 __all__ = [
@@ -17,11 +21,8 @@ __all__ = [
     "TripRequest",
     "aggregate",
     "compute_kpis",
-    "day_map",
-    "fleet_sizing_plot",
     "kpis_json",
     "run_day",
     "simulate",
     "sweep",
-    "write_outputs",
 ]

@@ -8,7 +8,6 @@ point (:func:`sweep`) and their means per (fleet, demand) (:func:`aggregate`).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import time
@@ -23,7 +22,7 @@ from ondemand.errors import ScenarioError
 from ondemand.scenario import Scenario, load_scenario
 from ondemand.sim.kpis import compute_kpis
 
-__all__ = ["SWEEP_COLUMNS", "aggregate", "parse_range", "run_point", "sweep", "write_sweep"]
+__all__ = ["SWEEP_COLUMNS", "aggregate", "parse_range", "run_point", "sweep"]
 
 SWEEP_COLUMNS = (
     "fleet",
@@ -207,26 +206,3 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             agg[key] = _mean(vals)
         out.append(agg)
     return out
-
-
-def write_sweep(out_dir: str | Path, rows: Sequence[dict[str, Any]], *, title: str = "") -> dict[str, Path]:
-    """Write ``sweep_runs.csv`` (every run), ``sweep.csv`` (means) and ``sweep.png`` (curves)."""
-    from ondemand.viz.plots import figure_png, sweep_plot
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = out / "sweep_runs.csv"
-    cols = sorted({k for r in rows for k in r}, key=lambda c: (c not in ("fleet", "demand", "seed"), c))
-    with runs.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-    agg = aggregate(rows)
-    table = out / "sweep.csv"
-    with table.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(SWEEP_COLUMNS))
-        w.writeheader()
-        w.writerows(agg)
-    png = out / "sweep.png"
-    png.write_bytes(figure_png(sweep_plot(agg, title=title)))
-    return {"runs": runs, "table": table, "plot": png}

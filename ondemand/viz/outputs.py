@@ -1,4 +1,10 @@
-"""Write a simulated day to a folder: kpis.json, events.parquet (or .csv), report.html, map.html."""
+"""Writers of simulation outputs: a day's folder (kpis.json, events.parquet or .csv, report.html,
+map.html), a sweep's folder (sweep_runs.csv, sweep.csv, sweep.png) and the notebook helpers.
+
+Everything here reads what the simulator returns (its events and KPI rows); the simulator never
+imports this package. folium and matplotlib are imported only when a map or a plot is drawn
+(extra ``viz``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,9 @@ from typing import Any
 from ondemand.sim.engine import SimResult
 from ondemand.sim.events import Event, to_records
 from ondemand.sim.kpis import compute_kpis, kpis_json
+from ondemand.sim.sweep import SWEEP_COLUMNS, aggregate
 
-__all__ = ["day_map", "fleet_sizing_plot", "write_events", "write_outputs"]
+__all__ = ["day_map", "fleet_sizing_plot", "write_events", "write_outputs", "write_sweep"]
 
 
 def write_events(path: Path, events: Sequence[Event]) -> Path:
@@ -111,7 +118,29 @@ def day_map(result: SimResult, *, area: Any = None, title: str | None = None) ->
 
 def fleet_sizing_plot(rows: Sequence[dict[str, Any]], *, title: str = "") -> Any:
     """Matplotlib figure of fleet-sizing curves from :func:`ondemand.sim.sweep.sweep` rows."""
-    from ondemand.sim.sweep import aggregate
     from ondemand.viz.plots import sweep_plot
 
     return sweep_plot(aggregate(rows), title=title)
+
+
+def write_sweep(out_dir: str | Path, rows: Sequence[dict[str, Any]], *, title: str = "") -> dict[str, Path]:
+    """Write ``sweep_runs.csv`` (every run), ``sweep.csv`` (means) and ``sweep.png`` (curves)."""
+    from ondemand.viz.plots import figure_png, sweep_plot
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = out / "sweep_runs.csv"
+    cols = sorted({k for r in rows for k in r}, key=lambda c: (c not in ("fleet", "demand", "seed"), c))
+    with runs.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    agg = aggregate(rows)
+    table = out / "sweep.csv"
+    with table.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(SWEEP_COLUMNS))
+        w.writeheader()
+        w.writerows(agg)
+    png = out / "sweep.png"
+    png.write_bytes(figure_png(sweep_plot(agg, title=title)))
+    return {"runs": runs, "table": table, "plot": png}

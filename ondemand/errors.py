@@ -14,6 +14,7 @@ __all__ = [
     "CommitFailedError",
     "DataNotFoundError",
     "DatabaseUrlError",
+    "EventOrderError",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "InstanceFormatError",
@@ -77,3 +78,11 @@ class CommitFailedError(OndemandError, RuntimeError):
 
 class DatabaseUrlError(OndemandError, ValueError):
     """A database URL that cannot be used (malformed, no driver installed, or unreachable)."""
+
+
+class EventOrderError(OndemandError, ValueError):
+    """A vehicle event whose time contradicts the ride's story so far.
+
+    A no-show before the pickup window opens, a pick-up before the ride was booked, a
+    drop-off before the pick-up. The message names the times; nothing is changed.
+    """

@@ -7,13 +7,25 @@ without an offset is refused. Places are either ``{"stop_id": "..."}`` or
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 __all__ = [
+    "MAX_LISTED_ERRORS",
     "ApiError",
     "EventAck",
+    "FieldError",
     "Health",
     "ItineraryStop",
     "Kpis",
@@ -31,9 +43,31 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
-Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
-Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+# Coordinates are JSON numbers (integers allowed): strings such as "135.45", booleans, NaN and
+# infinities (also 1e309, which parses to infinity) are refused.
+Lon = Annotated[StrictFloat, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+Lat = Annotated[StrictFloat, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+_FIRST_YEAR, _LAST_YEAR = 2000, 2999
+
+
+def _plausible(when: _dt.datetime) -> _dt.datetime:
+    """Refuse times whose year (in UTC) is outside 2000-2999 (year 1 or 9999 would overflow later)."""
+    try:
+        year = when.astimezone(_dt.UTC).year
+    except OverflowError:
+        year = when.year
+    if not _FIRST_YEAR <= year <= _LAST_YEAR:
+        raise ValueError(f"time must be between the years {_FIRST_YEAR} and {_LAST_YEAR}")
+    return when
+
+
+ApiTime = Annotated[AwareDatetime, AfterValidator(_plausible)]
+"""An ISO 8601 time with an offset, in the years 2000 to 2999."""
+
+MAX_LISTED_ERRORS = 20
+"""At most this many problems are listed in an error answer (``ApiError.errors``)."""
 
 
 class StopRef(BaseModel):
@@ -62,10 +96,10 @@ class RideRequestIn(BaseModel):
     dropoff: Place
     passengers: StrictInt = Field(default=1, ge=1, le=100)
     wheelchair: StrictBool = False
-    earliest_pickup: AwareDatetime | None = Field(
+    earliest_pickup: ApiTime | None = Field(
         default=None, description="Earliest pickup; absent means as soon as possible."
     )
-    latest_dropoff: AwareDatetime | None = Field(default=None, description="Arrive by this time (optional).")
+    latest_dropoff: ApiTime | None = Field(default=None, description="Arrive by this time (optional).")
 
 
 class TimeWindow(BaseModel):
@@ -146,7 +180,7 @@ class VehicleEventIn(BaseModel):
 
     model_config = _STRICT
     type: Literal["position", "arrived", "picked_up", "dropped_off", "no_show"]
-    at: AwareDatetime | None = None
+    at: ApiTime | None = None
     lon: Lon | None = None
     lat: Lat | None = None
     stop_id: Id | None = None
@@ -200,7 +234,20 @@ class Health(BaseModel):
     version: str
 
 
+class FieldError(BaseModel):
+    """One problem of a request: where (``loc``, e.g. ``["body", "pickup", "lon"]``) and what."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ApiError(BaseModel):
-    """An error answer: what is wrong and what to do."""
+    """An error answer: what is wrong and what to do.
+
+    Validation errors (422) also list the problems found, at most ``MAX_LISTED_ERRORS``
+    of them (``detail`` says how many there were).
+    """
 
     detail: str
+    errors: list[FieldError] | None = Field(default=None, max_length=MAX_LISTED_ERRORS)

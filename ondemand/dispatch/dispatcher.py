@@ -42,7 +42,7 @@ from ondemand.dispatch.base import (
     PlannedStop,
     RequestStatus,
 )
-from ondemand.errors import InfeasibleRequestError
+from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion, insert_into_route
 from ondemand.routing.solver.model import (
     OnboardRider,
@@ -57,6 +57,12 @@ from ondemand.routing.solver.model import (
 from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 
 __all__ = ["InsertionDispatcher"]
+
+
+def _hms(t: int) -> str:
+    """Seconds of the service day as ``HH:MM:SS`` (hours may pass 24 after midnight)."""
+    sign, t = ("-", -t) if t < 0 else ("", t)
+    return f"{sign}{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
 @dataclass(slots=True)
@@ -371,10 +377,23 @@ class InsertionDispatcher:
             vs.location, vs.free_at = stop_location, max(at, vs.free_at)
 
     def record_pickup(self, request_id: str, *, at: int) -> None:
-        """The riders of a request boarded; service started at ``at``."""
+        """The riders of a request boarded; service started at ``at``.
+
+        Raises
+        ------
+        ValueError
+            When the request is not waiting for pickup.
+        EventOrderError
+            When ``at`` is before the request was booked.
+        """
         if self._status.get(request_id) is not RequestStatus.ASSIGNED:
             raise ValueError(f"request {request_id!r} is not waiting for pickup; cannot record a pickup")
         req = self._requests[request_id]
+        if at < req.booked_at:
+            raise EventOrderError(
+                f"request {request_id!r}: a pick-up at {_hms(at)} is before it was booked "
+                f"({_hms(req.booked_at)}); report the time the riders boarded"
+            )
         vs = self._vehicles[self._vehicle_of[request_id]]
         self._remove_stop(vs, request_id, StopKind.PICKUP)
         vs.onboard[request_id] = OnboardRider(req, at)
@@ -382,21 +401,48 @@ class InsertionDispatcher:
         self._set_status(request_id, RequestStatus.ONBOARD)
 
     def record_dropoff(self, request_id: str, *, at: int) -> None:
-        """The riders of a request alighted; service started at ``at``."""
+        """The riders of a request alighted; service started at ``at``.
+
+        Raises
+        ------
+        ValueError
+            When the request is not on board.
+        EventOrderError
+            When ``at`` is before the pick-up.
+        """
         if self._status.get(request_id) is not RequestStatus.ONBOARD:
             raise ValueError(f"request {request_id!r} is not on board; cannot record a drop-off")
         req = self._requests[request_id]
         vs = self._vehicles[self._vehicle_of[request_id]]
+        boarded = vs.onboard[request_id].picked_up_at
+        if at < boarded:
+            raise EventOrderError(
+                f"request {request_id!r}: a drop-off at {_hms(at)} is before its pick-up ({_hms(boarded)}); "
+                "report the time the riders alighted"
+            )
         self._remove_stop(vs, request_id, StopKind.DROPOFF)
         del vs.onboard[request_id]
         vs.location, vs.free_at = req.dropoff, at + req.dropoff_service
         self._set_status(request_id, RequestStatus.COMPLETED)
 
     def record_no_show(self, request_id: str, *, at: int) -> None:
-        """The rider did not come; their seat is freed and the drop-off removed."""
+        """The rider did not come; their seat is freed and the drop-off removed.
+
+        Raises
+        ------
+        ValueError
+            When the request is not waiting for pickup.
+        EventOrderError
+            When ``at`` is before the (promised) pickup window opens: the rider still has time.
+        """
         if self._status.get(request_id) is not RequestStatus.ASSIGNED:
             raise ValueError(f"request {request_id!r} is not waiting for pickup; cannot record a no-show")
         req = self._requests[request_id]
+        if at < req.earliest_pickup:
+            raise EventOrderError(
+                f"request {request_id!r}: a no-show at {_hms(at)} is before its pickup window opens "
+                f"({_hms(req.earliest_pickup)}); wait for the window before reporting a no-show"
+            )
         vs = self._vehicles[self._vehicle_of[request_id]]
         leg = vs.leg
         at_pickup = leg is not None and leg.stop is not None and leg.stop.request_id == request_id

@@ -21,7 +21,7 @@ from ondemand.dispatch import (
     Refusal,
     RequestStatus,
 )
-from ondemand.errors import InfeasibleRequestError
+from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.model import ArrayTravelTimes, Plan, Request, Route, StopKind, Vehicle
 from ondemand.routing.solver.schedule import evaluate_route
 
@@ -455,3 +455,29 @@ def test_early_arrival_keeps_the_planned_start() -> None:
     assert d.itinerary("v0")[0].eta == planned
     assert d.plan.route_of("v0").vehicle.available_from == planned
     plan_ok(d)
+
+
+def test_events_out_of_order_are_refused_and_change_nothing() -> None:
+    """No-show before the window, pick-up before the booking, drop-off before the pick-up: EventOrderError."""
+    d = InsertionDispatcher(fleet(), line())
+    a = d.submit(req("a", 1, 3, e=500, lp=1500, booked_at=400), now=400)
+    assert isinstance(a, Assignment)
+    opens = a.pickup_window[0]
+    assert opens > 400
+    before = (d.plan, d.itinerary("v0"))
+    with pytest.raises(EventOrderError, match="before its pickup window opens"):
+        d.record_no_show("a", at=opens - 1)
+    with pytest.raises(EventOrderError, match="before it was booked"):
+        d.record_pickup("a", at=399)
+    assert d.status("a") is RequestStatus.ASSIGNED
+    assert (d.plan, d.itinerary("v0")) == before
+    d.record_pickup("a", at=opens)
+    with pytest.raises(EventOrderError, match="before its pick-up"):
+        d.record_dropoff("a", at=opens - 1)
+    assert d.status("a") is RequestStatus.ONBOARD
+    d.record_dropoff("a", at=opens)  # at the same second is allowed (a zero-length ride)
+    assert d.status("a") is RequestStatus.COMPLETED
+    b = d.submit(req("b", 2, 4, e=2000, lp=3000, booked_at=1000), now=1000)
+    assert isinstance(b, Assignment)
+    d.record_no_show("b", at=b.pickup_window[0])
+    assert d.status("b") is RequestStatus.NO_SHOW

@@ -1,0 +1,98 @@
+"""Findings of issue 10 about input, event order, error answers, cancels and page headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ondemand.api.schemas import PointRef, VehicleEventIn
+from tests.api.conftest import FixedClock
+
+TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
+
+
+def post_raw(client: TestClient, auth: dict[str, str], path: str, raw: str) -> Any:
+    """POST a raw JSON text (Python's json module reads NaN, Infinity and 1e309 as floats)."""
+    return client.post(path, headers={**auth, "Content-Type": "application/json"}, content=raw.encode())
+
+
+def no_traces(caplog: pytest.LogCaptureFixture) -> None:
+    """Assert nothing was logged at ERROR or with a traceback."""
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+09:00", "9999-12-31T23:59:59-09:00"])
+@pytest.mark.parametrize("field", ["earliest_pickup", "latest_dropoff"])
+def test_times_out_of_range_are_422(
+    client: TestClient, auth: dict[str, str], caplog: pytest.LogCaptureFixture, when: str, field: str
+) -> None:
+    """A booking time in year 1 or 9999 is a 422 naming the field (no OverflowError, no 500)."""
+    r = client.post("/v1/ride-requests", headers=auth, json={**TRIP, field: when})
+    assert r.status_code == 422, r.text
+    assert field in r.text
+    assert "between the years 2000 and 2999" in r.text
+    r = client.post(
+        "/v1/vehicles/v1/events",
+        headers=auth,
+        json={"type": "position", "lon": 135.5, "lat": 34.5, "at": when},
+    )
+    assert r.status_code == 422, r.text
+    no_traces(caplog)
+
+
+def test_events_out_of_order_are_refused_with_a_reason(
+    client: TestClient, auth: dict[str, str], clock: FixedClock
+) -> None:
+    """No-show before the window, pick-up before the booking, drop-off before the pick-up: 409, reason."""
+    later = clock.now + dt.timedelta(hours=1)
+    out = client.post(
+        "/v1/ride-requests", headers=auth, json={**TRIP, "earliest_pickup": later.isoformat()}
+    ).json()
+    assert out["status"] == "assigned"
+    vid, rid = out["vehicle_id"], out["id"]
+    events = f"/v1/vehicles/{vid}/events"
+    r = client.post(events, headers=auth, json={"type": "no_show", "request_id": rid})
+    assert r.status_code == 409, r.text
+    assert "before its pickup window opens" in r.json()["detail"]
+    before_booking = (clock.now - dt.timedelta(minutes=5)).isoformat()
+    r = client.post(events, headers=auth, json={"type": "picked_up", "request_id": rid, "at": before_booking})
+    assert r.status_code == 409, r.text
+    assert "before it was booked" in r.json()["detail"]
+    assert client.get(f"/v1/ride-requests/{rid}", headers=auth).json()["status"] == "assigned"
+    clock.advance(3600)
+    r = client.post(events, headers=auth, json={"type": "picked_up", "request_id": rid})
+    assert r.status_code == 200, r.text
+    early = (clock.now - dt.timedelta(seconds=30)).isoformat()
+    r = client.post(events, headers=auth, json={"type": "dropped_off", "request_id": rid, "at": early})
+    assert r.status_code == 409, r.text
+    assert "before its pick-up" in r.json()["detail"]
+    assert client.get(f"/v1/ride-requests/{rid}", headers=auth).json()["status"] == "onboard"
+    clock.advance(600)
+    r = client.post(events, headers=auth, json={"type": "dropped_off", "request_id": rid})
+    assert r.json()["request_status"] == "completed"
+
+
+@pytest.mark.parametrize("value", ['"135.47368"', "true", '"NaN"', "null"])
+def test_coordinates_must_be_json_numbers(client: TestClient, auth: dict[str, str], value: str) -> None:
+    """A coordinate given as a string, a boolean or null is a 422; integers are numbers and accepted."""
+    lat = "34.504263"  # with lon 135.47368: stop s00 of the synthetic area
+    for lon_lat in (f'"lon": {value}, "lat": {lat}', f'"lon": 135.47368, "lat": "{lat}"'):
+        raw = f'{{"pickup": {{{lon_lat}}}, "dropoff": {{"stop_id": "s08"}}}}'
+        r = post_raw(client, auth, "/v1/ride-requests", raw)
+        assert r.status_code == 422, r.text
+        r = post_raw(client, auth, "/v1/vehicles/v1/events", f'{{"type": "position", {lon_lat}}}')
+        assert r.status_code == 422, r.text
+    ok = post_raw(
+        client,
+        auth,
+        "/v1/ride-requests",
+        f'{{"pickup": {{"lon": 135.47368, "lat": {lat}}}, "dropoff": {{"stop_id": "s08"}}}}',
+    )
+    assert ok.status_code == 201, ok.text
+    assert PointRef.model_validate({"lon": 135, "lat": 34}).lon == 135.0
+    assert VehicleEventIn.model_validate({"type": "position", "lon": 135, "lat": 34}).lat == 34.0

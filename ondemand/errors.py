@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "CommitFailedError",
     "DataNotFoundError",
+    "DatabaseCorruptError",
     "DatabaseUrlError",
     "EventOrderError",
     "InfeasiblePlanError",
@@ -74,6 +75,10 @@ class StopFileError(OndemandError, ValueError):
 
 class CommitFailedError(OndemandError, RuntimeError):
     """The database did not store a change (the API answers 503 and the change is not made)."""
+
+
+class DatabaseCorruptError(OndemandError, RuntimeError):
+    """A database file or its write-ahead log is damaged; the message says what to do (restore a backup)."""
 
 
 class DatabaseUrlError(OndemandError, ValueError):

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 import secrets
+import struct
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -31,8 +34,14 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DatabaseError as _SqlDatabaseError
+from sqlalchemy.exc import OperationalError as _SqlOperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from ondemand.errors import DatabaseCorruptError
+
+log = logging.getLogger("ondemand.api")
 
 __all__ = [
     "ApiKey",
@@ -42,6 +51,7 @@ __all__ = [
     "VehicleEventRow",
     "VehiclePlanRow",
     "VehicleRow",
+    "check_sqlite_files",
     "create_api_key",
     "hash_key",
     "list_api_keys",
@@ -206,6 +216,8 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
         concurrent writers wait (``busy_timeout``) instead of failing.
     """
     is_sqlite = url.startswith("sqlite")
+    if is_sqlite and immediate:
+        check_sqlite_files(url)  # before SQLite opens (and silently trims) a damaged write-ahead log
     kwargs: dict[str, Any] = {}
     if is_sqlite:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -243,10 +255,121 @@ def migrate(engine: Engine) -> None:
     script_location = str(resources.files("ondemand.api").joinpath("migrations"))
     cfg = Config()
     cfg.set_main_option("script_location", script_location)
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                _quick_check(conn, str(engine.url.database))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+    except _SqlDatabaseError as exc:
+        if isinstance(exc, _SqlOperationalError) or engine.dialect.name != "sqlite":
+            raise
+        raise DatabaseCorruptError(_damaged(str(engine.url.database), str(exc.orig))) from exc
+
+
+_BACKUP_HINT = (
+    "stop the server, keep a copy of the damaged files for analysis, and restore the last backup "
+    '(made with: sqlite3 ondemand.db ".backup backup.db"; see the README)'
+)
+
+
+def _damaged(path: str, what: str) -> str:
+    return f"the database {path} is damaged ({what}); {_BACKUP_HINT}"
+
+
+def _quick_check(conn: Any, path: str) -> None:
+    """Raise :class:`DatabaseCorruptError` unless SQLite's ``PRAGMA quick_check`` says ``ok``."""
+    rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(5)").fetchall()]
+    if rows != ["ok"]:
+        raise DatabaseCorruptError(_damaged(path, "PRAGMA quick_check: " + "; ".join(rows)[:300]))
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WAL_MAGIC = (0x377F0682, 0x377F0683)  # little- / big-endian checksums
+
+
+def _wal_checksum(data: bytes, s0: int, s1: int, fmt: str) -> tuple[int, int]:
+    words = struct.unpack(f"{fmt}{len(data) // 4}I", data)
+    for k in range(0, len(words), 2):
+        s0 = (s0 + words[k] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[k + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def check_sqlite_files(url: str) -> None:
+    """Refuse a SQLite database file, or its write-ahead log, that SQLite would misread.
+
+    Run before SQLite opens the file: a WAL frame with a wrong checksum makes SQLite
+    silently ignore it and every later commit, so acknowledged bookings would vanish.
+    This reads the WAL as SQLite's recovery does; committed transactions behind a
+    damaged frame are an error. A damaged *last* transaction is what a power cut
+    during an unacknowledged commit leaves; it is dropped with a warning.
+
+    Raises
+    ------
+    DatabaseCorruptError
+        When the file is not a SQLite database or committed transactions in its WAL are unreadable.
+    """
+    name = make_url(url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+        if head != _SQLITE_MAGIC:
+            raise DatabaseCorruptError(
+                f"{path} is not a SQLite database (or its header is damaged); "
+                "give the right --db, or restore the last backup "
+                '(made with: sqlite3 ondemand.db ".backup backup.db"; see the README)'
+            )
+    wal = Path(f"{name}-wal")
+    if not wal.is_file() or wal.stat().st_size < 32:
+        return
+    data = wal.read_bytes()
+    magic, _version, page, _seq, salt1, salt2, c0, c1 = struct.unpack(">8I", data[:32])
+    frame = page + 24
+    frames = (len(data) - 32) // frame if page else 0
+    fmt = ">" if magic == 0x377F0683 else "<"
+    if magic not in _WAL_MAGIC or page < 512 or (c0, c1) != _wal_checksum(data[:24], 0, 0, fmt):
+        if frames:
+            raise DatabaseCorruptError(
+                f"the write-ahead log {wal} of the database is damaged (bad header): SQLite would ignore "
+                f"its {frames} frames, and the commits in them; {_BACKUP_HINT}"
+            )
+        return
+    s0, s1 = c0, c1
+    broken: int | None = None
+    commits_after = 0
+    for k in range(frames):
+        off = 32 + k * frame
+        _pgno, commit, f1, f2, k0, k1 = struct.unpack(">6I", data[off : off + 24])
+        current = (f1, f2) == (salt1, salt2)  # frames of an older generation have other salts
+        if broken is None:
+            if current:
+                s0, s1 = _wal_checksum(data[off : off + 8], s0, s1, fmt)
+                s0, s1 = _wal_checksum(data[off + 24 : off + frame], s0, s1, fmt)
+            if current and (s0, s1) == (k0, k1):
+                continue
+            broken = k  # SQLite's recovery stops here: this frame and all after it are ignored
+        if current and commit:
+            commits_after += 1
+    if broken is None:
+        return
+    if commits_after >= 2:
+        raise DatabaseCorruptError(
+            f"the write-ahead log {wal} of the database is damaged at frame {broken + 1} of {frames}: "
+            f"SQLite would silently drop the {commits_after - 1} or more committed transactions after it "
+            f"(acknowledged bookings); {_BACKUP_HINT}"
+        )
+    log.warning(
+        "the last transaction in %s is incomplete (frame %d of %d; a power cut during a commit that "
+        "was never acknowledged); SQLite drops it",
+        wal,
+        broken + 1,
+        frames,
+    )
 
 
 def hash_key(key: str) -> str:

@@ -68,6 +68,7 @@ def serve(
 
     import uvicorn
 
+    from ondemand._cli._http import uvicorn_options
     from ondemand._cli._progress import spinner
     from ondemand.api.app import create_app
     from ondemand.api.service import ServiceConfig, service_config_from_scenario
@@ -94,7 +95,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(area, config, settings=settings, clock=the_clock)
     gc.freeze()  # the area and matrices live for the whole run: keep them out of garbage collection
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # limits on header size and read time, idle keep-alive and connections (ondemand/_cli/_http.py)
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
 
 
 def offset_clock(hhmm: str, tz: _dt.tzinfo) -> Callable[[], _dt.datetime]:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
+from ondemand._cli._http import HttpLimits, uvicorn_options
 from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.app import create_app
 from ondemand.api.settings import ApiSettings
@@ -30,6 +31,8 @@ def main() -> None:
     ap.add_argument("--stops", type=int, default=16)
     ap.add_argument("--vehicles", type=int, default=6)
     ap.add_argument("--seats", type=int, default=8)
+    ap.add_argument("--head-timeout", type=float, default=HttpLimits().head_timeout_s)
+    ap.add_argument("--max-connections", type=int, default=HttpLimits().max_connections)
     args = ap.parse_args()
     start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
     t0 = args.t0
@@ -44,7 +47,8 @@ def main() -> None:
     app = create_app(
         area, config, settings=ApiSettings(database_url=args.db, reopt_interval_s=0), clock=clock
     )
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    limits = HttpLimits(head_timeout_s=args.head_timeout, max_connections=args.max_connections)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", **uvicorn_options(limits))
 
 
 if __name__ == "__main__":

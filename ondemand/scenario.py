@@ -33,7 +33,6 @@ from types import MappingProxyType
 from typing import Any
 
 from ondemand.errors import ScenarioError
-from ondemand.routing.solver.insertion import InsertionOptions
 
 __all__ = [
     "BOOKING_CHANNELS",
@@ -150,20 +149,6 @@ class ServiceParams:
         """Length of the service day in hours."""
         return (self.end - self.start) / 3600.0
 
-    def insertion_options(self) -> InsertionOptions:
-        """The dispatcher's insertion options for this service (one place for sim and API).
-
-        The promised pickup window is ``pickup_window_s`` wide, centred on the planned
-        pickup; costs weigh the rider's wait and ride by ``wait_weight``/``ride_weight``.
-        """
-        half = self.pickup_window_s // 2
-        return InsertionOptions(
-            promise_before=half,
-            promise_after=self.pickup_window_s - half,
-            wait_weight=self.wait_weight,
-            ride_weight=self.ride_weight,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class SpecialFare:
@@ -236,11 +221,15 @@ class DemandParams:
     walking_speed_mps
         Riders' walking speed.
     max_walk_m
-        Longest walk to or from a meeting point (homes further away generate no trips).
+        Longest walk (walking metres) to or from a meeting point (homes further away
+        generate no trips; the live API refuses places further away).
     destinations
         Weight of each destination class (:data:`DESTINATION_CLASSES`), per POI / building.
     bbox
         Optional (west, south, east, north) to which demand is restricted.
+    walk_circuity
+        Walking metres per straight-line (great-circle) metre: streets are not straight
+        (default 1.25, an assumption typical of residential grids).
     """
 
     requests_per_day: float
@@ -258,6 +247,7 @@ class DemandParams:
     max_walk_m: int
     destinations: Mapping[str, float]
     bbox: tuple[float, float, float, float] | None
+    walk_circuity: float = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,6 +507,7 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
         no_show_rate=t.share("no_show_rate"),
         walking_speed_mps=t.number("walking_speed_mps", lo=0.3, hi=3.0),
         max_walk_m=t.integer("max_walk_m", lo=10, hi=5000),
+        walk_circuity=t.number("walk_circuity", 1.25, lo=1.0, hi=3.0),
         destinations=MappingProxyType(weights),
         bbox=bbox,
     )

@@ -124,13 +124,3 @@ def test_custom_area_must_fit_the_graph(tmp_path: Path) -> None:
     )
     with pytest.raises(ScenarioError, match=r"'area\.bbox'.*inside"):
         load_scenario(_write(tmp_path, text))
-
-
-def test_insertion_options_follow_the_service() -> None:
-    """The dispatcher's promise window and cost weights come from the scenario's [service]."""
-    sc = load_scenario(SCEN / "senboku.toml")
-    opts = sc.service.insertion_options()
-    assert opts.promise_before + opts.promise_after == sc.service.pickup_window_s == 600
-    assert (
-        (opts.wait_weight, opts.ride_weight) == (sc.service.wait_weight, sc.service.ride_weight) == (1.0, 1.0)
-    )

@@ -70,6 +70,7 @@ def simulate_cmd(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Simulate one service day: kpis.json, events, report.html and map.html in the output folder."""
+    from ondemand.dispatch.policy import ServicePolicy
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.sim.demand import CsvDemand
@@ -86,9 +87,7 @@ def simulate_cmd(
     console = Console(stderr=True)
     area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
     model = (
-        CsvDemand(requests, walking_speed_mps=sc.demand.walking_speed_mps, max_walk_m=sc.demand.max_walk_m)
-        if requests is not None
-        else None
+        CsvDemand(requests, walking=ServicePolicy.from_scenario(sc).walking) if requests is not None else None
     )
     with day_bar(sc.name, sc.service.end, enabled=progress) as tick:
         res = simulate(

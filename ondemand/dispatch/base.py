@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from ondemand.routing.solver.insertion import InsertionOptions, Refusal
-from ondemand.routing.solver.model import Plan, Request, StopKind
+from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
 
 __all__ = [
     "Assignment",
@@ -15,6 +15,7 @@ __all__ = [
     "DispatchOptions",
     "Dispatcher",
     "PlannedStop",
+    "Reoptimiser",
     "RequestStatus",
 ]
 
@@ -143,6 +144,18 @@ class DispatchOptions:
             )
 
 
+class Reoptimiser(Protocol):
+    """Re-plans every uncommitted stop of a plan (:func:`ondemand.routing.solver.darp.reoptimise`).
+
+    It returns a plan of the same vehicles; the dispatcher adopts it only if it keeps
+    every promise (so a re-optimiser may be anything, e.g. a test's stand-in).
+    """
+
+    def __call__(self, plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+        """A re-optimised plan, found within ``time_limit`` seconds."""
+        ...
+
+
 @runtime_checkable
 class Dispatcher(Protocol):
     """What the simulator and the live API need from a dispatch policy.
@@ -180,7 +193,29 @@ class Dispatcher(Protocol):
         ...
 
     def reoptimise(self, *, now: int, time_limit: float) -> bool:
-        """Re-plan all uncommitted stops; ``True`` if a better plan was adopted."""
+        """Re-plan all uncommitted stops with :attr:`reoptimiser`; ``True`` if a better plan was adopted."""
+        ...
+
+    @property
+    def reoptimiser(self) -> Reoptimiser:
+        """What :meth:`reoptimise` calls (a server may call it itself, e.g. in another process)."""
+        ...
+
+    def reoptimisation_snapshot(self, *, now: int) -> tuple[Plan, int]:
+        """The plan to re-optimise (outside any lock) and its version for :meth:`apply_reoptimised`."""
+        ...
+
+    def apply_reoptimised(self, plan: Plan, *, version: int, require_improvement: bool | None = None) -> bool:
+        """Adopt a re-optimised plan of snapshot ``version`` where it still applies and keeps every promise.
+
+        ``require_improvement`` overrides the dispatcher's option for this call (``False``:
+        adopt a feasible plan even if it costs more, e.g. to restore a saved stop order).
+        Returns whether any route changed.
+        """
+        ...
+
+    def vehicle_of(self, request_id: str) -> str | None:
+        """The vehicle serving a request (it may change when a re-optimised plan is adopted), or ``None``."""
         ...
 
     @property

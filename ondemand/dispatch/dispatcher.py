@@ -40,6 +40,7 @@ from ondemand.dispatch.base import (
     DispatchCounts,
     DispatchOptions,
     PlannedStop,
+    Reoptimiser,
     RequestStatus,
 )
 from ondemand.errors import EventOrderError, InfeasibleRequestError
@@ -56,7 +57,17 @@ from ondemand.routing.solver.model import (
 )
 from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 
-__all__ = ["InsertionDispatcher"]
+__all__ = ["InsertionDispatcher", "darp_reoptimiser"]
+
+
+def darp_reoptimiser(plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+    """The default re-optimiser: :func:`ondemand.routing.solver.darp.reoptimise`.
+
+    OR-Tools is imported at the first call, not with the dispatcher.
+    """
+    from ondemand.routing.solver.darp import reoptimise
+
+    return reoptimise(plan, tt, now=now, time_limit=time_limit, seed=seed)
 
 
 def _hms(t: int) -> str:
@@ -105,6 +116,9 @@ class InsertionDispatcher:
         Travel times between locations.
     options
         Dispatch options (insertion options, event handling, re-optimisation).
+    reoptimiser
+        What :meth:`reoptimise` calls to re-plan (default:
+        :func:`ondemand.routing.solver.darp.reoptimise`, imported at the first call).
 
     Notes
     -----
@@ -114,10 +128,16 @@ class InsertionDispatcher:
     """
 
     def __init__(
-        self, vehicles: Sequence[Vehicle], tt: TravelTimes, *, options: DispatchOptions | None = None
+        self,
+        vehicles: Sequence[Vehicle],
+        tt: TravelTimes,
+        *,
+        options: DispatchOptions | None = None,
+        reoptimiser: Reoptimiser | None = None,
     ) -> None:
         self._tt = tt
         self.options = options if options is not None else DispatchOptions()
+        self._reoptimiser: Reoptimiser = reoptimiser if reoptimiser is not None else darp_reoptimiser
         self._vehicles: dict[str, _VehicleState] = {}
         for v in vehicles:
             if v.id in self._vehicles:
@@ -144,6 +164,11 @@ class InsertionDispatcher:
     def now(self) -> int | None:
         """The latest time the dispatcher has been told about (``None`` before any call)."""
         return self._now
+
+    @property
+    def reoptimiser(self) -> Reoptimiser:
+        """What :meth:`reoptimise` calls to re-plan."""
+        return self._reoptimiser
 
     @property
     def plan(self) -> Plan:
@@ -503,7 +528,7 @@ class InsertionDispatcher:
     # -- re-optimisation ---------------------------------------------------------------
 
     def reoptimise(self, *, now: int, time_limit: float) -> bool:
-        """Re-plan every uncommitted stop with :func:`ondemand.routing.solver.darp.reoptimise`.
+        """Re-plan every uncommitted stop with :attr:`reoptimiser`.
 
         The new plan is adopted only if every route passes
         :func:`~ondemand.routing.solver.schedule.evaluate_route` with the promised requests,
@@ -515,12 +540,10 @@ class InsertionDispatcher:
         bool
             Whether a new plan was adopted.
         """
-        from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
-
         snapshot, version = self.reoptimisation_snapshot(now=now)
         if not any(r.stops for r in snapshot.routes):
             return False
-        candidate = darp_reoptimise(
+        candidate = self._reoptimiser(
             snapshot, self._tt, now=now, time_limit=time_limit, seed=self.options.seed
         )
         return self.apply_reoptimised(candidate, version=version)
@@ -539,14 +562,15 @@ class InsertionDispatcher:
         self._snapshot = (self._snap_id, plan, routes)
         return plan, self._snap_id
 
-    def apply_reoptimised(self, plan: Plan, *, version: int) -> bool:
+    def apply_reoptimised(self, plan: Plan, *, version: int, require_improvement: bool | None = None) -> bool:
         """Adopt a re-optimised plan where it still applies, if it keeps every promise.
 
         Vehicles whose state changed since the snapshot (a booking, a cancellation, an
         event, a committed leg) keep their current route; the others take the new one.
         The merged plan is then checked as a whole against the current state
         (:meth:`check_candidate`): feasible with the promised windows, every active
-        request served exactly once, and (with ``require_improvement``) no dearer.
+        request served exactly once, and (with ``require_improvement``, by default
+        ``options.require_improvement``) no dearer.
 
         Returns
         -------
@@ -572,7 +596,7 @@ class InsertionDispatcher:
             else:
                 merged.append(route)
         candidate = Plan(tuple(merged), current.requests)
-        if self._check_candidate(current, candidate) is not None:
+        if self._check_candidate(current, candidate, require_improvement=require_improvement) is not None:
             return False
         changed = False
         for route in candidate.routes:
@@ -590,7 +614,9 @@ class InsertionDispatcher:
         at = self._now if self._now is not None else 0
         return self._check_candidate(self._plan_at(at), plan)
 
-    def _check_candidate(self, current: Plan, plan: Plan) -> str | None:
+    def _check_candidate(
+        self, current: Plan, plan: Plan, *, require_improvement: bool | None = None
+    ) -> str | None:
         ours = {r.vehicle.id: r for r in current.routes}
         theirs = {r.vehicle.id: r for r in plan.routes}
         if len(theirs) != len(plan.routes) or set(theirs) != set(ours):
@@ -622,7 +648,9 @@ class InsertionDispatcher:
         for rid, vid in seen.items():
             if self._vehicle_of.get(rid) != vid and self._status.get(rid) is RequestStatus.ONBOARD:
                 return f"rider {rid!r} is on board {self._vehicle_of.get(rid)!r}, not {vid!r}"
-        if self.options.require_improvement and new_cost > old_cost:
+        if require_improvement is None:
+            require_improvement = self.options.require_improvement
+        if require_improvement and new_cost > old_cost:
             return f"the plan costs {new_cost}, more than the current {old_cost}"
         return None
 

@@ -9,10 +9,11 @@ Synthetic demand (:class:`SyntheticDemand`): the day's number of trips is Poisso
 ``demand.requests_per_day``; outbound trips start at homes (OSM buildings, one weight each)
 at a time drawn from the hourly profile and go to a destination drawn by class weight (OSM
 POIs by ``key_class``, and homes); a share of riders book the return the same day. Riders walk
-to the nearest meeting point; the walk is the crow-fly distance times
-:data:`WALK_CIRCUITY` (an assumption: streets are not straight), at the scenario's walking
-speed. Homes or destinations further than ``demand.max_walk_m`` from every stop generate no
-trips; only points inside the area's box (and ``demand.bbox`` when given) count.
+to the nearest meeting point; walking metres and seconds follow the service policy's
+:class:`~ondemand.dispatch.policy.Walking` rule (great-circle distance times
+``demand.walk_circuity``, at the scenario's walking speed), the rule the live API snaps by.
+Homes or destinations further than ``demand.max_walk_m`` from every stop generate no trips;
+only points inside the area's box (and ``demand.bbox`` when given) count.
 Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so the same
 seed gives the same day.
 
@@ -35,12 +36,12 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ondemand.dispatch.policy import ServicePolicy, Walking
 from ondemand.errors import DataNotFoundError, ScenarioError
 from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario
 
 __all__ = [
-    "WALK_CIRCUITY",
     "CsvDemand",
     "DemandModel",
     "StopLike",
@@ -48,11 +49,6 @@ __all__ = [
     "TripRequest",
     "nearest_stops",
 ]
-
-WALK_CIRCUITY = 1.25
-"""Walking distance over crow-fly distance (assumption; typical for residential grids)."""
-
-_EARTH_M_PER_DEG = 111_195.0
 
 
 class StopLike(Protocol):
@@ -82,10 +78,11 @@ class TripRequest:
     booked_at
         When the request is made (simulation seconds; may be before service start).
     kind
-        ``ASAP`` (pickup as soon as possible) or ``LEAVE_AT`` (booked ahead).
+        ``ASAP`` (pickup as soon as possible), ``LEAVE_AT`` (booked ahead for a pickup
+        time) or ``ARRIVE_BY`` (booked ahead for an arrival time, ``dropoff_by``).
     requested_pickup
         Earliest time the rider can be picked up at the meeting point (for ``ASAP`` the
-        booking time plus the walk to the stop).
+        booking time plus the walk to the stop; for ``ARRIVE_BY`` the booking time).
     origin, destination
         (lon, lat) of the rider's true origin and destination.
     pickup_stop, dropoff_stop
@@ -104,6 +101,8 @@ class TripRequest:
         Destination class (``home`` for return trips).
     return_of
         For a return leg, the id of the outbound trip.
+    dropoff_by
+        The latest arrival at the drop-off stop (``ARRIVE_BY`` trips; optional for ``LEAVE_AT``).
     """
 
     id: str
@@ -124,6 +123,7 @@ class TripRequest:
     no_show: bool = False
     purpose: str = "other"
     return_of: str | None = None
+    dropoff_by: int | None = None
 
 
 class DemandModel(Protocol):
@@ -137,26 +137,11 @@ class DemandModel(Protocol):
 # --------------------------------------------------------------------------- geometry
 
 
-def _xy(lon: NDArray[np.float64], lat: NDArray[np.float64], lat0: float) -> NDArray[np.float64]:
-    return np.column_stack([lon * _EARTH_M_PER_DEG * math.cos(math.radians(lat0)), lat * _EARTH_M_PER_DEG])
-
-
 def nearest_stops(
-    stops: Sequence[StopLike], lon: NDArray[np.float64], lat: NDArray[np.float64]
+    stops: Sequence[StopLike], lon: NDArray[np.float64], lat: NDArray[np.float64], walking: Walking
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Nearest meeting point of each point and the walking metres to it.
-
-    Walking metres are crow-fly distance times :data:`WALK_CIRCUITY`, rounded.
-    """
-    from scipy.spatial import cKDTree
-
-    s_lon = np.array([s.lon for s in stops], dtype=np.float64)
-    s_lat = np.array([s.lat for s in stops], dtype=np.float64)
-    lat0 = float(s_lat.mean())
-    tree = cKDTree(_xy(s_lon, s_lat, lat0))
-    dist, idx = tree.query(_xy(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64), lat0))
-    walk = np.rint(np.asarray(dist) * WALK_CIRCUITY).astype(np.int64)
-    return np.asarray(idx, dtype=np.int64), walk
+    """Nearest meeting point of each point and the walking metres to it (:meth:`Walking.nearest`)."""
+    return walking.nearest(stops, lon, lat)
 
 
 @dataclass(frozen=True)
@@ -221,6 +206,7 @@ class SyntheticDemand:
         self.requests_per_day = (
             scenario.demand.requests_per_day if requests_per_day is None else float(requests_per_day)
         )
+        self.walking = ServicePolicy.from_scenario(scenario).walking
 
     def _candidates(
         self, stops: Sequence[StopLike]
@@ -251,12 +237,12 @@ class SyntheticDemand:
         dest_cls = pois.cls + homes.cls
         w = np.array([d.destinations.get(c, 0.0) for c in dest_cls], dtype=np.float64)
         m = np.concatenate([keep(pois), keep(homes)]) & (w > 0)
-        d_idx, d_walk = nearest_stops(stops, dest_lon, dest_lat)
+        d_idx, d_walk = nearest_stops(stops, dest_lon, dest_lat, self.walking)
         m &= d_walk <= d.max_walk_m
         dest = _Points(dest_lon, dest_lat, dest_cls)
         dw = np.where(m, w, 0.0)
         # Origins: homes.
-        h_idx, h_walk = nearest_stops(stops, homes.lon, homes.lat)
+        h_idx, h_walk = nearest_stops(stops, homes.lon, homes.lat, self.walking)
         hm = keep(homes) & (h_walk <= d.max_walk_m)
         hw = hm.astype(np.float64)
         return homes, h_idx, h_walk, hw, dest, dw, d_idx, d_walk
@@ -289,7 +275,6 @@ class SyntheticDemand:
         dp = dw / dw.sum()
         groups = np.array(d.group_sizes, dtype=np.float64)
         groups /= groups.sum()
-        speed = d.walking_speed_mps
         last_pickup = svc.end - 1800  # no trip requested in the last half hour (assumption)
 
         out: list[TripRequest] = []
@@ -342,8 +327,8 @@ class SyntheticDemand:
             first_id: str | None = None
             for k, (when, o, de, ps, ds, wt, wf, purpose) in enumerate(legs):
                 rid = f"r{chain:04d}{'ab'[k]}"
-                walk_to_s = math.ceil(wt / speed)
-                walk_from_s = math.ceil(wf / speed)
+                walk_to_s = self.walking.seconds(wt)
+                walk_from_s = self.walking.seconds(wf)
                 ahead = rng.random() < d.booked_ahead_share
                 if ahead:
                     lead = int(rng.integers(d.booking_lead_s[0], d.booking_lead_s[1] + 1))
@@ -400,6 +385,9 @@ class CsvDemand:
         When the request was made.
     ``pickup_time``
         Requested pickup time (empty: as soon as possible, i.e. at booking).
+    ``arrive_by``
+        Latest arrival at the destination (optional): with an empty ``pickup_time`` the
+        ride is booked to arrive by this time, otherwise it bounds the leave-at ride.
     ``origin_lon``, ``origin_lat``, ``dest_lon``, ``dest_lat``
         Where the rider starts and wants to go (each is snapped to the nearest stop).
     ``passengers``
@@ -415,16 +403,17 @@ class CsvDemand:
     ----------
     path
         The CSV file.
-    walking_speed_mps, max_walk_m
-        Walking speed and the longest walk to a stop (farther points are an error).
+    walking
+        The service's walking rule (``ServicePolicy.walking``): walking metres and seconds,
+        and the longest walk to a stop (farther points are an error). Default: walks up to
+        1,000 m at 1 m/s.
     """
 
     REQUIRED = ("id", "booked_at", "origin_lon", "origin_lat", "dest_lon", "dest_lat")
 
-    def __init__(self, path: str | Path, *, walking_speed_mps: float = 1.0, max_walk_m: int = 1000) -> None:
+    def __init__(self, path: str | Path, *, walking: Walking | None = None) -> None:
         self.path = Path(path)
-        self.walking_speed_mps = walking_speed_mps
-        self.max_walk_m = max_walk_m
+        self.walking = walking if walking is not None else Walking(max_walk_m=1000, speed_mps=1.0)
 
     def _err(self, line: int, col: str, why: str) -> ScenarioError:
         return ScenarioError(f"{self.path}: line {line}: column {col!r}: {why}")
@@ -481,8 +470,8 @@ class CsvDemand:
         if not rows:
             return []
         arr = np.array(pts, dtype=np.float64)
-        o_idx, o_walk = nearest_stops(stops, arr[:, 0], arr[:, 1])
-        d_idx, d_walk = nearest_stops(stops, arr[:, 2], arr[:, 3])
+        o_idx, o_walk = nearest_stops(stops, arr[:, 0], arr[:, 1], self.walking)
+        d_idx, d_walk = nearest_stops(stops, arr[:, 2], arr[:, 3], self.walking)
         out: list[TripRequest] = []
         for k, row in enumerate(rows):
             line = k + 2
@@ -514,18 +503,26 @@ class CsvDemand:
             if booked is None:
                 raise self._err(line, "booked_at", "is required")
             pickup_t = get_time("pickup_time")
+            arrive_t = get_time("arrive_by")
+            limit = self.walking.max_walk_m
             for col, walk in (("origin_lon", o_walk[k]), ("dest_lon", d_walk[k])):
-                if walk > self.max_walk_m:
+                if walk > limit:
                     raise self._err(
-                        line, col, f"point is {walk} m from the nearest stop (max {self.max_walk_m})"
+                        line, col, f"point is a {walk} m walk from the nearest stop (max {limit})"
                     )
             if o_idx[k] == d_idx[k]:
                 raise self._err(line, "dest_lon", "origin and destination snap to the same stop")
-            walk_to_s = math.ceil(int(o_walk[k]) / self.walking_speed_mps)
-            kind = BookingKind.ASAP if pickup_t is None else BookingKind.LEAVE_AT
-            requested = booked + walk_to_s if pickup_t is None else pickup_t
+            walk_to_s = self.walking.seconds(int(o_walk[k]))
+            if pickup_t is not None:
+                kind, requested = BookingKind.LEAVE_AT, pickup_t
+            elif arrive_t is not None:
+                kind, requested = BookingKind.ARRIVE_BY, booked
+            else:
+                kind, requested = BookingKind.ASAP, booked + walk_to_s
             if requested < booked:
                 raise self._err(line, "pickup_time", "is before booked_at")
+            if arrive_t is not None and arrive_t <= max(booked, requested):
+                raise self._err(line, "arrive_by", "is not after booked_at and pickup_time")
             out.append(
                 TripRequest(
                     id=row["id"].strip(),
@@ -539,12 +536,13 @@ class CsvDemand:
                     walk_to_m=int(o_walk[k]),
                     walk_from_m=int(d_walk[k]),
                     walk_to_s=walk_to_s,
-                    walk_from_s=math.ceil(int(d_walk[k]) / self.walking_speed_mps),
+                    walk_from_s=self.walking.seconds(int(d_walk[k])),
                     passengers=get_int("passengers", 1, 1),
                     wheelchair=get_int("wheelchair", 0, 0),
                     cancel_at=get_time("cancel_at"),
                     no_show=bool(get_int("no_show", 0, 0)),
                     purpose="replay",
+                    dropoff_by=arrive_t,
                 )
             )
         out.sort(key=lambda r: (r.booked_at, r.id))

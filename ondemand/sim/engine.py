@@ -17,15 +17,18 @@ Processes
 - *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the whole
   plan (rolling horizon, ``reoptimise(now=..., time_limit=...)``).
 
+Every service rule (requests and their windows, the promise, the fleet and its depot,
+walking, re-optimisation) comes from the :class:`~ondemand.dispatch.policy.ServicePolicy`,
+the same object the live API follows. The simulator uses only the
+:class:`~ondemand.dispatch.Dispatcher` protocol.
+
 The output is the list of :mod:`ondemand.sim.events`, in time order. The simulator never
 changes the plan itself: everything it knows about the plan comes from the dispatcher.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import math
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +39,11 @@ import numpy as np
 import simpy
 
 from ondemand.dispatch import Assignment, Dispatcher
-from ondemand.routing.solver.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
-from ondemand.scenario import FareParams, Scenario, ServiceParams
+from ondemand.dispatch.policy import Booking, ServicePolicy
+from ondemand.errors import InvalidRequestError
+from ondemand.routing.geo.geodesy import haversine_m
+from ondemand.routing.solver.model import Request, StopKind, TravelTimes, Vehicle
+from ondemand.scenario import FareParams, Scenario
 from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
 from ondemand.sim.events import (
     Event,
@@ -60,13 +66,13 @@ from ondemand.sim.events import (
 __all__ = [
     "SimArea",
     "SimResult",
+    "default_dispatcher",
     "fare_table",
     "make_request",
     "run_day",
     "simulate",
+    "trip_booking",
 ]
-
-_EARTH_R = 6_371_008.8
 
 
 class PathLike(Protocol):
@@ -90,7 +96,8 @@ class SimArea(Protocol):
     def path(self, i: int, j: int) -> Any: ...
 
 
-DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServiceParams], Dispatcher]
+DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServicePolicy], Dispatcher]
+"""``(vehicles, travel_times, policy) -> dispatcher`` (default :func:`default_dispatcher`)."""
 
 
 @dataclass(frozen=True)
@@ -110,72 +117,41 @@ class SimResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
-
-
 def fare_table(stops: Sequence[StopLike], fares: FareParams) -> list[int | None]:
     """Per stop, the special fare that applies there (highest one), or None."""
     out: list[int | None] = []
     for s in stops:
         best: int | None = None
         for sp in fares.special:
-            if _haversine(s.lon, s.lat, sp.lon, sp.lat) <= sp.radius_m:
+            if haversine_m(float(s.lon), float(s.lat), sp.lon, sp.lat) <= sp.radius_m:
                 best = sp.fare_jpy if best is None else max(best, sp.fare_jpy)
         out.append(best)
     return out
 
 
-def make_request(trip: TripRequest, tt: TravelTimes, service: ServiceParams, *, now: int) -> Request:
-    """The dispatcher's :class:`Request` for a trip under the scenario's service promise.
-
-    Pickup window: from the requested time (never before ``now``) to ``service.max_wait_s``
-    later. Ride limit: ``max(ceil(max_detour * direct), direct + min_extra_ride_s)``.
-    Boarding and alighting take per-passenger times plus the wheelchair time.
-    """
-    direct = int(tt.durations[trip.pickup_stop, trip.dropoff_stop])
-    max_ride = max(math.ceil(service.max_detour * direct), direct + service.min_extra_ride_s)
-    p_service = service.boarding_s * trip.passengers + service.wheelchair_boarding_s * trip.wheelchair
-    d_service = service.alighting_s * trip.passengers + service.wheelchair_boarding_s * trip.wheelchair
-    earliest = max(trip.requested_pickup, now)
-    latest = earliest + service.max_wait_s
-    return Request(
+def trip_booking(trip: TripRequest) -> Booking:
+    """The booking a simulated rider makes (what the live API receives as a booking body)."""
+    return Booking(
         id=trip.id,
         pickup=trip.pickup_stop,
         dropoff=trip.dropoff_stop,
-        earliest_pickup=earliest,
-        latest_pickup=latest,
-        latest_dropoff=latest + p_service + max_ride,
-        max_ride=max_ride,
+        kind=trip.kind,
+        pickup_at=trip.requested_pickup,
+        dropoff_by=trip.dropoff_by,
         passengers=trip.passengers,
         wheelchair=trip.wheelchair,
-        pickup_service=p_service,
-        dropoff_service=d_service,
-        kind=trip.kind if trip.kind is not BookingKind.ARRIVE_BY else BookingKind.LEAVE_AT,
-        booked_at=now,
     )
 
 
-def _centre_stop(stops: Sequence[StopLike]) -> int:
-    """The stop nearest the centroid of all stops (the same rule as the live API)."""
-    lon = float(np.mean([s.lon for s in stops]))
-    lat = float(np.mean([s.lat for s in stops]))
-    d = [_haversine(lon, lat, s.lon, s.lat) for s in stops]
-    return int(np.argmin(d))
+def make_request(trip: TripRequest, tt: TravelTimes, policy: ServicePolicy, *, now: int) -> Request:
+    """The dispatcher's :class:`Request` for a trip booked at ``now`` (:meth:`ServicePolicy.request`).
 
-
-def _depot(stops: Sequence[StopLike], trips: Sequence[TripRequest], depot: str) -> int:
-    if depot == "centre":
-        return _centre_stop(stops)
-    for k, s in enumerate(stops):
-        if s.id == depot:
-            return k
-    from ondemand.errors import UnknownStopError
-
-    raise UnknownStopError(f"service.depot {depot!r} is not a stop id of the area (or use 'centre')")
+    Raises
+    ------
+    InvalidRequestError
+        When the policy cannot take the booking as made (the simulator reports a refusal).
+    """
+    return policy.request(trip_booking(trip), tt, now=now)
 
 
 # --------------------------------------------------------------------------- the day
@@ -186,7 +162,7 @@ class _Day:
         self,
         *,
         area: SimArea,
-        service: ServiceParams,
+        policy: ServicePolicy,
         fares: FareParams,
         trips: Sequence[TripRequest],
         dispatcher: Dispatcher,
@@ -201,7 +177,7 @@ class _Day:
         self.tt = area.matrix
         self.dur = np.asarray(self.tt.durations)
         self.dist = np.asarray(self.tt.distances)
-        self.svc = service
+        self.policy = policy
         self.trips = {t.id: t for t in trips}
         self.order = list(trips)
         self.disp = dispatcher
@@ -212,6 +188,7 @@ class _Day:
         self.events: list[Event] = []
         self.state: dict[str, str] = {}
         self.requests: dict[str, Request] = {}
+        self.submitted = 0  # bookings made so far
         self.wake: dict[str, simpy.Event] = {v.id: self.env.event() for v in vehicles}
         self.onboard: dict[str, int] = {v.id: 0 for v in vehicles}
         self.special = fare_table(self.stops, fares)
@@ -267,14 +244,20 @@ class _Day:
             if at > self.now:
                 yield self.env.timeout(at - self.now)
             now = self.now
-            req = make_request(trip, self.tt, self.svc, now=now)
-            self.requests[trip.id] = req
+            self.submitted += 1
+            req: Request | None
+            try:
+                req = make_request(trip, self.tt, self.policy, now=now)
+            except InvalidRequestError as exc:  # the policy refuses it as booked, as the API would
+                req, invalid = None, str(exc)
+            else:
+                self.requests[trip.id] = req
             self.emit(
                 RequestSubmitted(
                     t=now,
                     request_id=trip.id,
                     booking=trip.kind.value,
-                    requested_pickup=req.earliest_pickup,
+                    requested_pickup=max(now, trip.requested_pickup) if req is None else req.earliest_pickup,
                     pickup_stop=trip.pickup_stop,
                     dropoff_stop=trip.dropoff_stop,
                     passengers=trip.passengers,
@@ -290,6 +273,12 @@ class _Day:
                     fare_jpy=self.fare(trip),
                 )
             )
+            if req is None:
+                self.state[trip.id] = "refused"
+                self.emit(RequestRefused(t=now, request_id=trip.id, reason=invalid))
+                if self.on_progress is not None:
+                    self.on_progress(now)
+                continue
             answer = self.disp.submit(req, now=now)
             self.dirty = True
             if isinstance(answer, Assignment):
@@ -312,11 +301,7 @@ class _Day:
                 self.poke(str(answer.vehicle_id))
             else:
                 self.state[trip.id] = "refused"
-                self.emit(
-                    RequestRefused(
-                        t=now, request_id=trip.id, reason=str(getattr(answer, "reason", "refused"))
-                    )
-                )
+                self.emit(RequestRefused(t=now, request_id=trip.id, reason=answer.reason))
             if self.on_progress is not None:
                 self.on_progress(now)
 
@@ -335,13 +320,14 @@ class _Day:
         self.dirty = True
 
     def reoptimiser(self) -> Generator[simpy.Event, Any, None]:
-        every = self.svc.reoptimise_every_s
-        if every <= 0 or self.svc.reoptimise_time_limit_s <= 0:
+        policy = self.policy
+        if not policy.reoptimises:
             return
-        t = self.svc.start + every
-        while t < self.svc.end:
+        every = policy.reoptimise_every_s
+        t = policy.start + every
+        while t < policy.end:
             yield self.env.timeout(t - self.now)
-            if self.disp.reoptimise(now=self.now, time_limit=self.svc.reoptimise_time_limit_s):
+            if self.disp.reoptimise(now=self.now, time_limit=policy.reoptimise_time_limit_s):
                 self._note_reassignments()
                 self.poke()
             self.dirty = True
@@ -349,13 +335,10 @@ class _Day:
 
     def _note_reassignments(self) -> None:
         """After a re-optimisation, record requests that moved to another vehicle."""
-        vehicle_of = getattr(self.disp, "vehicle_of", None)
-        if vehicle_of is None:
-            return
         for rid, old in sorted(self.vehicle_of.items()):
             if self.state.get(rid) != "assigned":
                 continue
-            new = vehicle_of(rid)
+            new = self.disp.vehicle_of(rid)
             if new is not None and str(new) != old:
                 self.vehicle_of[rid] = str(new)
                 self.emit(
@@ -426,8 +409,7 @@ class _Day:
                 continue
             head = itinerary[0]
             target = int(head.location)
-            committed = getattr(head, "committed", None)
-            if committed is False:
+            if not head.committed:
                 # Leave so as to arrive at the planned service start; the dispatcher has
                 # committed the leg by then (its planned departure is not later).
                 until = int(head.eta) - int(self.dur[loc, target])
@@ -440,11 +422,6 @@ class _Day:
                     loc = committed_at
                     continue
             if target != loc:
-                if committed is None:  # a dispatcher without commitments: leave to arrive at the eta
-                    depart = int(head.eta) - int(self.dur[loc, target])
-                    if depart > self.now:
-                        yield from self._wait(vid, depart)
-                        continue
                 yield from self._drive(vid, loc, target)
                 loc = target
                 continue
@@ -454,7 +431,7 @@ class _Day:
                     f"vehicle {vid}: the dispatcher's itinerary lists request {rid!r}, "
                     f"which is {self.state.get(rid)!r}"
                 )
-            kind = head.kind if isinstance(head.kind, StopKind) else StopKind(str(head.kind))
+            kind = head.kind
             req = self.requests[rid]
             trip = self.trips[rid]
             if kind is StopKind.PICKUP:
@@ -522,10 +499,7 @@ class _Day:
         if vid not in self.suspect:
             return None
         self.suspect.discard(vid)
-        plan = getattr(self.disp, "plan", None)
-        if plan is None or not hasattr(plan, "route_of"):
-            return None
-        start = int(plan.route_of(vid).vehicle.start)
+        start = int(self.disp.plan.route_of(vid).vehicle.start)
         if start == loc:
             self.disp.record_arrival(vid, loc, at=self.now)
             self.dirty = True
@@ -533,7 +507,7 @@ class _Day:
         return start
 
     def _no_more_bookings(self) -> bool:
-        return len(self.requests) == len(self.order)
+        return self.submitted == len(self.order)
 
     def run(self) -> list[Event]:
         self.env.process(self.bookings())
@@ -548,11 +522,10 @@ class _Day:
 def run_day(
     *,
     area: SimArea,
-    service: ServiceParams,
+    policy: ServicePolicy,
     fares: FareParams,
     trips: Sequence[TripRequest],
-    dispatcher_factory: DispatcherFactory,
-    fleet: int | None = None,
+    dispatcher_factory: DispatcherFactory | None = None,
     depot: int | None = None,
     scenario_name: str = "custom",
     seed: int = 0,
@@ -567,16 +540,17 @@ def run_day(
     ----------
     area
         Stops, travel-time matrix and road paths (:class:`SimArea`).
-    service, fares
-        The scenario's service and fare parameters.
+    policy
+        The service's rules (:meth:`ServicePolicy.from_scenario`): fleet, depot, requests,
+        promise, re-optimisation.
+    fares
+        The scenario's fares.
     trips
         The day's demand.
     dispatcher_factory
-        ``(vehicles, travel_times, service) -> dispatcher``.
-    fleet
-        Number of vehicles (default ``service.fleet``).
+        ``(vehicles, travel_times, policy) -> dispatcher`` (default :func:`default_dispatcher`).
     depot
-        Stop index where vehicles start and end (default: ``service.depot``).
+        Stop index where vehicles start and end (default: the policy's depot).
     position_every_s
         Period of position reports while driving (0: none, and no road paths needed).
 
@@ -585,24 +559,12 @@ def run_day(
     list of Event
         The events in time order.
     """
-    n = service.fleet if fleet is None else fleet
-    dep = _depot(area.stops, trips, service.depot) if depot is None else depot
-    vehicles = [
-        Vehicle(
-            id=f"v{k + 1}",
-            seats=service.seats,
-            start=dep,
-            available_from=service.start,
-            shift_end=service.end,
-            end=None,
-            wheelchair_places=service.wheelchair_places,
-        )
-        for k in range(n)
-    ]
-    dispatcher = dispatcher_factory(vehicles, area.matrix, service)
+    dep = policy.depot(area.stops) if depot is None else depot
+    vehicles = policy.vehicles(area.stops, depot=dep)
+    dispatcher = (dispatcher_factory or default_dispatcher)(vehicles, area.matrix, policy)
     day = _Day(
         area=area,
-        service=service,
+        policy=policy,
         fares=fares,
         trips=trips,
         dispatcher=dispatcher,
@@ -616,9 +578,9 @@ def run_day(
         scenario=scenario_name,
         seed=seed,
         date=date,
-        fleet=n,
-        service_start=service.start,
-        service_end=service.end,
+        fleet=policy.fleet,
+        service_start=policy.start,
+        service_end=policy.end,
         cost_per_vehicle_hour_jpy=(
             fares.operating_cost_per_vehicle_hour_jpy
             if cost_per_vehicle_hour_jpy is None
@@ -628,13 +590,9 @@ def run_day(
     return [head, *day.run()]
 
 
-def default_dispatcher(vehicles: Sequence[Vehicle], tt: TravelTimes, service: ServiceParams) -> Dispatcher:
-    """The project's :class:`ondemand.dispatch.InsertionDispatcher` with the scenario's promise."""
-    from ondemand import dispatch
-
-    options = dispatch.DispatchOptions(insertion=service.insertion_options())
-    d: Dispatcher = dispatch.InsertionDispatcher(vehicles, tt, options=options)
-    return d
+def default_dispatcher(vehicles: Sequence[Vehicle], tt: TravelTimes, policy: ServicePolicy) -> Dispatcher:
+    """The service's dispatcher (:meth:`ServicePolicy.dispatcher`), as the live API builds it."""
+    return policy.dispatcher(vehicles, tt)
 
 
 def _day_date(scenario: Scenario, date: str | None) -> str:
@@ -698,10 +656,7 @@ def simulate(
     SimResult
     """
     t0 = time.perf_counter()
-    if not reoptimise:
-        scenario = dataclasses.replace(
-            scenario, service=dataclasses.replace(scenario.service, reoptimise_every_s=0)
-        )
+    policy = ServicePolicy.from_scenario(scenario, fleet=fleet, reoptimise=reoptimise)
     if area is None:
         from ondemand.routing.geo.area import build_service_area
 
@@ -720,11 +675,10 @@ def simulate(
     day = _day_date(scenario, date)
     events = run_day(
         area=area,
-        service=scenario.service,
+        policy=policy,
         fares=scenario.fares,
         trips=trips,
-        dispatcher_factory=dispatcher_factory or default_dispatcher,
-        fleet=fleet,
+        dispatcher_factory=dispatcher_factory,
         scenario_name=scenario.name,
         seed=seed,
         date=day,
@@ -738,7 +692,7 @@ def simulate(
         stops=tuple(area.stops),
         trips=tuple(trips),
         wall_seconds=time.perf_counter() - t0,
-        fleet=scenario.service.fleet if fleet is None else fleet,
+        fleet=policy.fleet,
     )
 
 

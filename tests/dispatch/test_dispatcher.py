@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
-import types
 from collections.abc import Callable
 
 import numpy as np
@@ -21,8 +19,18 @@ from ondemand.dispatch import (
     Refusal,
     RequestStatus,
 )
+from ondemand.dispatch.base import Reoptimiser
+from ondemand.dispatch.dispatcher import darp_reoptimiser
 from ondemand.errors import EventOrderError, InfeasibleRequestError
-from ondemand.routing.solver.model import ArrayTravelTimes, Plan, Request, Route, StopKind, Vehicle
+from ondemand.routing.solver.model import (
+    ArrayTravelTimes,
+    Plan,
+    Request,
+    Route,
+    StopKind,
+    TravelTimes,
+    Vehicle,
+)
 from ondemand.routing.solver.schedule import evaluate_route
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
@@ -201,30 +209,35 @@ def test_restore_rebuilds_the_same_assignment() -> None:
 # ---------------------------------------------------------------- re-optimisation with a fake darp
 
 
+class StubReoptimiser:
+    """A re-optimiser injected into the dispatcher; each test sets the plan it returns (``fn``)."""
+
+    def __init__(self) -> None:
+        self.fn: Callable[..., Plan] = lambda plan, tt, **_: plan
+        self.calls: list[tuple[int, float, int]] = []
+
+    def __call__(self, plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+        self.calls.append((now, time_limit, seed))
+        return self.fn(plan, tt, now=now, time_limit=time_limit, seed=seed)
+
+
 @pytest.fixture
-def fake_darp(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Plan]], None]:
-    """Install a fake ``ondemand.routing.solver.darp.reoptimise``."""
-
-    def install(fn: Callable[..., Plan]) -> None:
-        module = types.ModuleType("ondemand.routing.solver.darp")
-        module.reoptimise = fn  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "ondemand.routing.solver.darp", module)
-
-    return install
+def fake_darp() -> StubReoptimiser:
+    """A fresh stand-in re-optimiser."""
+    return StubReoptimiser()
 
 
-def _busy() -> InsertionDispatcher:
-    d = InsertionDispatcher(fleet(2), line())
+def _busy(reoptimiser: Reoptimiser | None = None) -> InsertionDispatcher:
+    d = InsertionDispatcher(fleet(2), line(), reoptimiser=reoptimiser)
     for k, (a, b, e) in enumerate([(1, 4, 0), (2, 5, 0), (3, 1, 200), (5, 2, 300), (4, 3, 100)]):
         assert isinstance(d.submit(req(f"r{k}", a, b, e=e, lp=e + 900, max_ride=900), now=0), Assignment)
     return d
 
 
-def test_reoptimise_rejects_shuffled_and_dropping_plans(
-    fake_darp: Callable[[Callable[..., Plan]], None],
-) -> None:
+def test_reoptimise_rejects_shuffled_and_dropping_plans(fake_darp: StubReoptimiser) -> None:
     """A re-optimised plan that breaks precedence, drops a request or moves a vehicle is rejected."""
-    d = _busy()
+    d = _busy(fake_darp)
+    assert d.reoptimiser is fake_darp
     before = {vid: d.itinerary(vid) for vid in ("v0", "v1")}
 
     def shuffled(plan: Plan, tt: ArrayTravelTimes, **_: object) -> Plan:
@@ -251,17 +264,16 @@ def test_reoptimise_rejects_shuffled_and_dropping_plans(
         return Plan(routes, plan.requests)
 
     for bad in (shuffled, dropping, moved_vehicle):
-        fake_darp(bad)
+        fake_darp.fn = bad
         assert d.reoptimise(now=0, time_limit=1.0) is False, bad.__name__
         assert {vid: d.itinerary(vid) for vid in ("v0", "v1")} == before
+    assert fake_darp.calls == [(0, 1.0, 0)] * 3  # the dispatcher's time, limit and seed reach it
     plan_ok(d)
 
 
-def test_reoptimise_judges_plans_by_the_promised_windows(
-    fake_darp: Callable[[Callable[..., Plan]], None],
-) -> None:
+def test_reoptimise_judges_plans_by_the_promised_windows(fake_darp: StubReoptimiser) -> None:
     """A plan feasible only under widened windows (in the solver's own copy of the requests) is rejected."""
-    d = InsertionDispatcher(fleet(1), line())
+    d = InsertionDispatcher(fleet(1), line(), reoptimiser=fake_darp)
     d.restore(req("a", 1, 2, e=300, lp=350), "v0")
     d.restore(req("b", 5, 4, e=800, lp=850), "v0")
     before = d.itinerary("v0")
@@ -271,7 +283,7 @@ def test_reoptimise_judges_plans_by_the_promised_windows(
         stops = sorted(plan.routes[0].stops, key=lambda s: (s.request_id != "b", s.kind is D))
         return Plan((Route(plan.routes[0].vehicle, tuple(stops)),), wide)
 
-    fake_darp(loosening)
+    fake_darp.fn = loosening
     assert d.reoptimise(now=0, time_limit=1.0) is False
     assert d.itinerary("v0") == before
     reason = d.check_candidate(loosening(d.plan, d._tt))
@@ -279,9 +291,9 @@ def test_reoptimise_judges_plans_by_the_promised_windows(
     assert "latest pickup" in reason
 
 
-def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: Callable[[Callable[..., Plan]], None]) -> None:
+def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: StubReoptimiser) -> None:
     """A feasible, cheaper plan from the re-optimiser is adopted and keeps every promise."""
-    d = InsertionDispatcher(fleet(2), line())
+    d = InsertionDispatcher(fleet(2), line(), reoptimiser=fake_darp)
     # Force a poor plan: both requests on v0 by restoring them there.
     a = req("a", 1, 2, e=0, lp=2000)
     b = req("b", 1, 2, e=0, lp=2000)
@@ -295,7 +307,7 @@ def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: Callable[[Callable[
         order = sorted(r0.stops, key=lambda s: (s.kind is D, s.request_id))
         return Plan((Route(r0.vehicle, tuple(order)), plan.route_of("v1")), plan.requests)
 
-    fake_darp(better)
+    fake_darp.fn = better
     cost_before = evaluate_route(before.route_of("v0"), before.requests, d._tt).drive_time
     adopted = d.reoptimise(now=0, time_limit=1.0)
     cost_after = evaluate_route(d.plan.route_of("v0"), d.plan.requests, d._tt).drive_time
@@ -307,9 +319,9 @@ def test_reoptimise_adopts_a_better_feasible_plan(fake_darp: Callable[[Callable[
 
 
 def test_reoptimise_with_real_darp_keeps_promises() -> None:
-    """With H3's darp (if present), re-optimisation keeps every request and passes evaluate_route."""
-    pytest.importorskip("ondemand.routing.solver.darp")
+    """With the default re-optimiser (the darp module), re-optimisation keeps every request and promise."""
     d = _busy()
+    assert d.reoptimiser is darp_reoptimiser
     ids = {s.request_id for r in d.plan.routes for s in r.stops}
     promised = {rid: d.request(rid) for rid in ids}
     d.reoptimise(now=0, time_limit=1.0)

@@ -8,8 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from ondemand.dispatch import Assignment, Refusal
-from ondemand.routing.solver.model import ArrayTravelTimes, Request, StopKind, TravelTimes, Vehicle
+from ondemand.dispatch import Assignment, PlannedStop, Refusal
+from ondemand.dispatch.base import Reoptimiser
+from ondemand.routing.solver.model import (
+    ArrayTravelTimes,
+    Plan,
+    Request,
+    Route,
+    StopKind,
+    TravelTimes,
+    Vehicle,
+)
 
 
 @dataclass(frozen=True)
@@ -59,15 +68,6 @@ class GridArea:
         return StraightPath(self.stops[i], self.stops[j], int(self.matrix.durations[i, j]))
 
 
-@dataclass(frozen=True)
-class _Planned:
-    request_id: str
-    kind: StopKind
-    location: int
-    eta: int
-    window: tuple[int, int]
-
-
 class OneAtATimeDispatcher:
     """Serves each vehicle's requests one after the other (no sharing), first come first served."""
 
@@ -83,7 +83,7 @@ class OneAtATimeDispatcher:
         self.window = window
         self.calls: list[str] = []
 
-    def _plan(self, vid: str) -> list[_Planned]:
+    def _plan(self, vid: str) -> list[PlannedStop]:
         t, loc = max(self.free[vid], self.now), self.loc[vid]
         out = []
         for rid, kind in self.queue[vid]:
@@ -93,10 +93,10 @@ class OneAtATimeDispatcher:
             if kind is StopKind.PICKUP:
                 w = self.promise[rid]
                 t = max(t, w[0])
-                out.append(_Planned(rid, kind, at, t, w))
+                out.append(PlannedStop(rid, kind, at, t, w))
                 t += r.pickup_service
             else:
-                out.append(_Planned(rid, kind, at, t, (0, r.latest_dropoff)))
+                out.append(PlannedStop(rid, kind, at, t, (0, r.latest_dropoff)))
                 t += r.dropoff_service
             loc = at
         return out
@@ -173,10 +173,41 @@ class OneAtATimeDispatcher:
         self.calls.append(f"reoptimise {now}")
         return False
 
-    def itinerary(self, vehicle_id: str) -> list[Any]:
+    @property
+    def reoptimiser(self) -> Reoptimiser:
+        return _keep_plan
+
+    def reoptimisation_snapshot(self, *, now: int) -> tuple[Plan, int]:
+        return self.plan, 0
+
+    def apply_reoptimised(self, plan: Plan, *, version: int, require_improvement: bool | None = None) -> bool:
+        return False
+
+    def vehicle_of(self, request_id: str) -> str | None:
+        return next((vid for vid, q in self.queue.items() if any(r == request_id for r, _ in q)), None)
+
+    @property
+    def plan(self) -> Plan:
+        """Each vehicle where it is, without its stops (this stand-in never re-plans)."""
+        routes = tuple(
+            Route(Vehicle(v.id, v.seats, self.loc[vid], self.free[vid], max(v.shift_end, self.free[vid])), ())
+            for vid, v in self.veh.items()
+        )
+        return Plan(routes, {})
+
+    def restore(
+        self, request: Request, vehicle_id: str, *, now: int | None = None, picked_up_at: int | None = None
+    ) -> Assignment:
+        raise NotImplementedError("the simulator never restores requests")
+
+    def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
         return list(self._plan(vehicle_id))
 
 
-def fake_factory(vehicles: Sequence[Vehicle], tt: TravelTimes, service: Any) -> OneAtATimeDispatcher:
+def _keep_plan(plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+    return plan
+
+
+def fake_factory(vehicles: Sequence[Vehicle], tt: TravelTimes, policy: Any) -> OneAtATimeDispatcher:
     """Dispatcher factory for :func:`ondemand.sim.engine.run_day`."""
-    return OneAtATimeDispatcher(vehicles, tt, window=service.pickup_window_s)
+    return OneAtATimeDispatcher(vehicles, tt, window=policy.service.pickup_window_s)

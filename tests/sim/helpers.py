@@ -42,12 +42,14 @@ def trip(
     cancel_at: int | None = None,
     no_show: bool = False,
     ahead: bool = True,
+    arrive_by: int | None = None,
 ) -> TripRequest:
-    """A hand-made trip between grid stops ``a`` and ``b``."""
+    """A hand-made trip between grid stops ``a`` and ``b`` (``arrive_by``: an arrive-by booking)."""
+    kind = BookingKind.LEAVE_AT if ahead else BookingKind.ASAP
     return TripRequest(
         id=rid,
         booked_at=booked,
-        kind=BookingKind.LEAVE_AT if ahead else BookingKind.ASAP,
+        kind=BookingKind.ARRIVE_BY if arrive_by is not None else kind,
         requested_pickup=pickup_at,
         origin=(135.48, 34.47),
         destination=(135.49, 34.475),
@@ -61,6 +63,7 @@ def trip(
         wheelchair=wheelchair,
         cancel_at=cancel_at,
         no_show=no_show,
+        dropoff_by=arrive_by,
     )
 
 

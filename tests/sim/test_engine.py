@@ -10,12 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ondemand.dispatch import InsertionDispatcher
+from ondemand.dispatch.policy import ServicePolicy
 from ondemand.routing.solver.model import Vehicle
 from ondemand.sim.engine import default_dispatcher, make_request, run_day, simulate
 from ondemand.sim.events import (
     NoShow,
     RequestAssigned,
     RequestCancelled,
+    RequestRefused,
     RequestSubmitted,
     RiderDroppedOff,
     RiderPickedUp,
@@ -38,11 +40,10 @@ def _run(trips: list[Any], *, factory: Any = default_dispatcher, fleet: int = 2,
     sc = sc or _no_reopt()
     return run_day(
         area=AREA,
-        service=sc.service,
+        policy=ServicePolicy.from_scenario(sc, fleet=fleet),
         fares=sc.fares,
         trips=trips,
         dispatcher_factory=factory,
-        fleet=fleet,
         depot=0,
     )
 
@@ -139,18 +140,17 @@ def test_reports_reach_the_dispatcher_in_order() -> None:
     sc = _no_reopt()
     made: list[Any] = []
 
-    def factory(vehicles: Any, tt: Any, service: Any) -> Any:
-        d = fake_factory(vehicles, tt, service)
+    def factory(vehicles: Any, tt: Any, policy: Any) -> Any:
+        d = fake_factory(vehicles, tt, policy)
         made.append(d)
         return d
 
     run_day(
         area=AREA,
-        service=sc.service,
+        policy=ServicePolicy.from_scenario(sc, fleet=1),
         fares=sc.fares,
         trips=[trip("a", 0, 10 * 3600, 3, 9)],
         dispatcher_factory=factory,
-        fleet=1,
         depot=0,
     )
     calls = [c for c in made[0].calls if not c.startswith("reoptimise")]
@@ -170,13 +170,14 @@ def test_reoptimisation_keeps_promises() -> None:
 def test_make_request_applies_the_service_promise() -> None:
     """Pickup window = requested + max wait; ride limit = max(detour x direct, direct + extra)."""
     sc = _no_reopt()
-    r = make_request(trip("x", 0, 36000, 0, 24, passengers=2, wheelchair=1), AREA.matrix, sc.service, now=100)
+    policy = ServicePolicy.from_scenario(sc)
+    r = make_request(trip("x", 0, 36000, 0, 24, passengers=2, wheelchair=1), AREA.matrix, policy, now=100)
     direct = 8 * 60
     assert (r.earliest_pickup, r.latest_pickup) == (36000, 36000 + sc.service.max_wait_s)
     assert r.max_ride == max(int(sc.service.max_detour * direct), direct + sc.service.min_extra_ride_s)
     assert r.pickup_service == 2 * sc.service.boarding_s + sc.service.wheelchair_boarding_s
     veh = [Vehicle("v1", seats=8, start=0, available_from=0, shift_end=3600)]
-    assert isinstance(default_dispatcher(veh, AREA.matrix, sc.service), InsertionDispatcher)
+    assert isinstance(default_dispatcher(veh, AREA.matrix, policy), InsertionDispatcher)
 
 
 @pytest.mark.parametrize("which", ["fake", "insertion"])
@@ -235,3 +236,29 @@ def test_simulate_reports_the_clock_to_on_progress() -> None:
     res = simulate(sc, area=AREA, demand=_Fixed(), on_progress=clock.append, fleet=1)
     assert clock == [7 * 3600, 8 * 3600]
     assert clock == [e.t for e in res.events if isinstance(e, RequestSubmitted)]
+
+
+def test_arrive_by_trip_is_dropped_off_in_time() -> None:
+    """An arrive-by trip stays arrive-by: its window comes from the arrival time, which is kept."""
+    by = 11 * 3600
+    ev = _run([trip("b", 9 * 3600, 9 * 3600, 6, 18, arrive_by=by)], fleet=1)
+    sub = next(e for e in ev if isinstance(e, RequestSubmitted))
+    promise = next(e for e in ev if isinstance(e, RequestAssigned))
+    drop = next(e for e in ev if isinstance(e, RiderDroppedOff))
+    assert sub.booking == "arrive_by"
+    assert promise.latest_dropoff <= by
+    assert drop.t <= by
+    assert promise_violations(ev) == []
+    policy = ServicePolicy.from_scenario(_no_reopt())
+    req = make_request(trip("b", 9 * 3600, 9 * 3600, 6, 18, arrive_by=by), AREA.matrix, policy, now=9 * 3600)
+    assert (req.kind.value, req.latest_dropoff) == ("arrive_by", by)
+    assert sub.requested_pickup == req.earliest_pickup > 9 * 3600
+
+
+def test_booking_the_policy_refuses_is_reported_as_refused() -> None:
+    """A trip whose pickup is after the service day is refused with the policy's reason, not crashed on."""
+    sc = _no_reopt()
+    ev = _run([trip("late", 9 * 3600, sc.service.end + 600, 6, 18)], fleet=1)
+    refused = next(e for e in ev if isinstance(e, RequestRefused))
+    assert "after the day's last service time" in refused.reason
+    assert request_outcomes(ev) == {"late": "refused"}

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ondemand.cli import app
+from ondemand.dispatch.policy import ServicePolicy
 from ondemand.errors import ScenarioError
 from ondemand.sim.engine import default_dispatcher, run_day
 from ondemand.sim.kpis import KPI_KEYS, compute_kpis, kpis_json
@@ -28,11 +29,10 @@ def test_same_trips_same_kpi_bytes() -> None:
         trips = random_trips(30, len(area.stops), 4, sc.service.start, sc.service.end)
         ev = run_day(
             area=area,
-            service=sc.service,
+            policy=ServicePolicy.from_scenario(sc, fleet=2),
             fares=sc.fares,
             trips=trips,
             dispatcher_factory=default_dispatcher,
-            fleet=2,
             depot=0,
         )
         texts.append(kpis_json(compute_kpis(ev)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ondemand.dispatch.policy import ServicePolicy
 from ondemand.sim.engine import default_dispatcher, run_day
 from tests.sim.fakes import GridArea
 from tests.sim.helpers import random_trips, scenario
@@ -17,11 +18,10 @@ def grid_day() -> list[Any]:
     trips = random_trips(25, len(AREA.stops), 11, sc.service.start, sc.service.end)
     return run_day(
         area=AREA,
-        service=sc.service,
+        policy=ServicePolicy.from_scenario(sc, fleet=2),
         fares=sc.fares,
         trips=trips,
         dispatcher_factory=default_dispatcher,
-        fleet=2,
         depot=0,
         date="2024-01-15",
     )

@@ -40,6 +40,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, UnknownAreaError
+from ondemand.routing.geo.geodesy import project
 
 __all__ = [
     "AREAS",
@@ -72,8 +73,6 @@ def stage(status: Status | None, message: str) -> AbstractContextManager[object]
 
 #: Version of the compiled-network cache format; bump when :func:`compile_network` changes.
 _CACHE_VERSION = 3
-
-_EARTH_RADIUS_M = 6_371_008.8
 
 DEFAULT_SPEEDS_KMH: Mapping[str, float] = MappingProxyType(
     {
@@ -406,12 +405,7 @@ class RoadNetwork:
     def project(self, lon: Any, lat: Any) -> NDArray[np.float64]:
         """Local equirectangular projection around the bbox centre: ``(k, 2)`` metres east/north."""
         lon0, lat0 = self._origin
-        lon_a = np.asarray(lon, dtype=np.float64)
-        lat_a = np.asarray(lat, dtype=np.float64)
-        k = math.pi / 180 * _EARTH_RADIUS_M
-        x = (lon_a - lon0) * k * math.cos(math.radians(lat0))
-        y = (lat_a - lat0) * k
-        return np.column_stack([np.atleast_1d(x), np.atleast_1d(y)])
+        return project(lon, lat, lon0=lon0, lat0=lat0)
 
     def in_bbox(self, lon: Any, lat: Any) -> NDArray[np.bool_]:
         """Whether each point lies inside the service bounding box."""

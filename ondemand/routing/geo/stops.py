@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
+from ondemand.routing.geo.geodesy import METRES_PER_DEGREE
 from ondemand.routing.geo.network import AreaSpec, RoadNetwork, cache_dir, data_dir_from_env, get_area
 
 __all__ = [
@@ -292,7 +293,7 @@ def _landuse_samples(
 
     data = json.loads(path.read_text(encoding="utf-8"))
     lat0 = (network.bbox[1] + network.bbox[3]) / 2
-    dlat = spacing_m / 111_195.0
+    dlat = spacing_m / METRES_PER_DEGREE
     dlon = dlat / math.cos(math.radians(lat0))
     lons: list[NDArray[np.float64]] = []
     lats: list[NDArray[np.float64]] = []

@@ -13,9 +13,10 @@ schedule of :func:`ondemand.routing.solver.schedule.evaluate_route`::
     + ride_weight * the new rider's ride time
 
 Promise. The pickup window promised is ``[eta - promise_before, eta + promise_after]``
-(clipped to the request's own window), ``eta`` being the planned pickup time
-(``RouteSchedule.service_start``), and the latest drop-off is what the ride limit
-allows from the end of that window. The planned time is what the vehicle follows
+(clipped to the request's own window; with ``InsertionOptions.promise_full_width`` a
+window clipped at the earliest pickup is shifted later so that it keeps its width), ``eta``
+being the planned pickup time (``RouteSchedule.service_start``), and the latest drop-off is
+what the ride limit allows from the end of that window. The planned time is what the vehicle follows
 (the dispatcher and simulator serve a stop at ``max(arrival, planned start)``); it
 equals the earliest feasible pickup (``earliest_start``) unless picking up later
 shortens this rider's own ride by as much (see :mod:`ondemand.routing.solver.schedule`), so
@@ -64,6 +65,11 @@ class InsertionOptions:
     promise_before, promise_after
         The promised pickup window around the planned pickup time ``eta``:
         ``[eta - promise_before, eta + promise_after]``.
+    promise_full_width
+        When the window would start before the request's earliest pickup (a ride booked
+        for a time, or a vehicle close by), shift it later instead of cutting it, so the
+        promise stays ``promise_before + promise_after`` wide (only the request's own
+        latest pickup or drop-off can cut it). ``False``: cut it at the earliest pickup.
     cost
         ``"time"``: vehicle cost in driving seconds; ``"distance"``: in metres.
     delay_weight
@@ -80,6 +86,7 @@ class InsertionOptions:
     detour_constant: int = 0
     promise_before: int = 300
     promise_after: int = 300
+    promise_full_width: bool = False
     cost: Literal["time", "distance"] = "time"
     delay_weight: float = 1.0
     wait_weight: float = 0.0
@@ -636,9 +643,15 @@ def _promise(
     ip = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.PICKUP)
     eta = sched.service_start[ip]  # the realistic ETA: what the vehicle will follow
     start = max(eff.earliest_pickup, eta - opts.promise_before)
+    # With promise_full_width a window cut at the earliest pickup is shifted later instead.
+    width_end = start + opts.promise_before + opts.promise_after if opts.promise_full_width else eta
     # No later than a direct trip could still make the latest drop-off.
     direct = int(tt.durations[eff.pickup, eff.dropoff])
-    end = min(eff.latest_pickup, eta + opts.promise_after, eff.latest_dropoff - eff.pickup_service - direct)
+    end = min(
+        eff.latest_pickup,
+        max(eta + opts.promise_after, width_end),
+        eff.latest_dropoff - eff.pickup_service - direct,
+    )
     latest_drop = min(eff.latest_dropoff, end + eff.pickup_service + eff.max_ride)
     promised = eff.with_promise(start, end, latest_drop)
     requests = dict(plan.requests)

@@ -7,6 +7,7 @@ from typing import Any
 
 import networkx as nx
 
+from ondemand.routing.geo.geodesy import METRES_PER_DEGREE
 from ondemand.routing.geo.network import NetworkParams, RoadNetwork, compile_network
 
 LON0, LAT0 = 135.50, 34.90
@@ -16,7 +17,7 @@ BBOX = (135.495, 34.895, 135.515, 34.915)
 
 def lonlat(i: int, j: int) -> tuple[float, float]:
     """Lon/lat of grid point (column i, row j), STEP_M apart."""
-    dlat = STEP_M / 111_195.0
+    dlat = STEP_M / METRES_PER_DEGREE
     dlon = dlat / math.cos(math.radians(LAT0))
     return LON0 + i * dlon, LAT0 + j * dlat
 

@@ -1,0 +1,453 @@
+"""The service policy: every rule of a service that the simulator and the live API share.
+
+One frozen :class:`ServicePolicy` is built from a scenario (:meth:`ServicePolicy.from_scenario`)
+and both drivers ask it, never the scenario, how to
+
+* turn a booking (as soon as possible, leave at, arrive by) into a
+  :class:`~ondemand.routing.solver.model.Request` with its windows, ride-time limit and
+  service times (:meth:`ServicePolicy.request`);
+* promise a pickup window (:meth:`ServicePolicy.insertion_options`);
+* build the fleet and say where it starts (:meth:`ServicePolicy.vehicles`,
+  :meth:`ServicePolicy.depot`) and the dispatcher that serves it
+  (:meth:`ServicePolicy.dispatcher`);
+* measure a walk to a meeting point (:class:`Walking`, :attr:`ServicePolicy.walking`);
+* re-optimise (:attr:`ServicePolicy.reoptimise_every_s`, :attr:`ServicePolicy.reoptimise_time_limit_s`).
+
+The rules
+---------
+Windows. A ride is ready to be picked up at its *requested pickup*: for as-soon-as-possible
+rides the booking time (the simulator adds the rider's walk to the stop), for rides booked to
+leave at a time that time; never before the booking. The pickup window runs from there to
+``service.max_wait_s`` later. The ride may take ``max(ceil(max_detour * direct), direct +
+min_extra_ride_s)`` (``direct``: the direct drive), so the latest drop-off is the latest pickup
+plus boarding plus that. An *arrive-by* ride gives the latest drop-off instead: the pickup
+window is the ``max_wait_s`` before the latest pickup from which the longest allowed ride
+still arrives in time; when that starts before the booking, it runs from the booking to the
+latest pickup from which a direct ride still arrives in time.
+
+Service times. Boarding takes ``boarding_s`` per passenger, alighting ``alighting_s``; a
+wheelchair adds ``wheelchair_boarding_s`` to each.
+
+Promise. Every accepted ride is promised a pickup window ``service.pickup_window_s`` wide
+around the planned pickup, centred on it, but never starting before the requested pickup:
+a window that would is shifted later, so rides booked for a time get the full width from
+that time (only the request's own latest pickup or drop-off can cut a window). Costs weigh
+the rider's wait and ride by ``service.wait_weight``/``ride_weight``.
+
+Fleet. Vehicles ``v1`` … ``vN`` (``N = service.fleet``), each with ``service.seats`` seats
+and ``service.wheelchair_places`` wheelchair places, start at the depot at ``service.start``
+and end their shift at ``service.end``. The depot is a stop id, or ``"centre"``: the stop
+nearest (great circle) the mean position of all stops.
+
+Walking. A walk to or from a meeting point is the great-circle distance
+(:func:`ondemand.routing.geo.geodesy.haversine_m`) times ``demand.walk_circuity`` (1.25 in
+every shipped scenario: streets are not straight), rounded to whole metres, and it takes
+``ceil(metres / demand.walking_speed_mps)`` seconds. Places further than ``demand.max_walk_m``
+(walking metres) from every meeting point are not served.
+
+Re-optimisation. Every ``service.reoptimise_every_s`` the whole plan is re-optimised; the
+live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-clock time
+(``0`` in either switches it off).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ondemand.dispatch.base import Dispatcher, DispatchOptions, Reoptimiser
+from ondemand.dispatch.dispatcher import InsertionDispatcher
+from ondemand.errors import InvalidRequestError, UnknownStopError
+from ondemand.routing.geo.geodesy import haversine_m, project
+from ondemand.routing.solver.insertion import InsertionOptions
+from ondemand.routing.solver.model import BookingKind, Request, TravelTimes, Vehicle
+from ondemand.scenario import Scenario, ServiceParams
+
+__all__ = ["Booking", "PlaceLike", "ServicePolicy", "Walking"]
+
+_LAST_DROPOFF_S = 86_400 + 6 * 3600
+"""A service day may run past midnight, but no ride ends after 06:00 the next morning."""
+
+
+class PlaceLike(Protocol):
+    """What the policy needs of a meeting point: its id and position."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def lat(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A ride as the rider booked it, before the policy gives it windows.
+
+    Parameters
+    ----------
+    id
+        The request id.
+    pickup, dropoff
+        Indices of the meeting points (into the service area's stops and travel times).
+    kind
+        As soon as possible, leave at a time, or arrive by a time.
+    pickup_at
+        The requested pickup: the time to leave at (``LEAVE_AT``), or when an
+        as-soon-as-possible rider is ready at the stop (``ASAP``; default: at booking).
+    dropoff_by
+        The latest arrival (required for ``ARRIVE_BY``; optional for ``LEAVE_AT``).
+    passengers, wheelchair
+        Group size and wheelchair places.
+    """
+
+    id: str
+    pickup: int
+    dropoff: int
+    kind: BookingKind = BookingKind.ASAP
+    pickup_at: int | None = None
+    dropoff_by: int | None = None
+    passengers: int = 1
+    wheelchair: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Walking:
+    """How far and how long riders walk to and from meeting points (one rule for sim and API).
+
+    Parameters
+    ----------
+    max_walk_m
+        Longest walk (walking metres) to or from a meeting point.
+    circuity
+        Walking metres per great-circle metre (streets are not straight).
+    speed_mps
+        Walking speed.
+    """
+
+    max_walk_m: int = 500
+    circuity: float = 1.25
+    speed_mps: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_walk_m < 0:
+            raise ValueError(f"max_walk_m must be >= 0, got {self.max_walk_m}")
+        if not (1.0 <= self.circuity <= 3.0):
+            raise ValueError(f"walk circuity must be between 1 and 3, got {self.circuity}")
+        if not (self.speed_mps > 0 and math.isfinite(self.speed_mps)):
+            raise ValueError(f"walking speed must be > 0 m/s, got {self.speed_mps}")
+
+    def metres(self, straight_m: ArrayLike) -> NDArray[np.int64]:
+        """Walking metres for great-circle metres (times :attr:`circuity`, rounded)."""
+        return np.rint(np.asarray(straight_m, dtype=np.float64) * self.circuity).astype(np.int64)
+
+    def seconds(self, walk_m: int) -> int:
+        """Seconds to walk ``walk_m`` metres (rounded up)."""
+        return math.ceil(int(walk_m) / self.speed_mps)
+
+    def nearest(
+        self, stops: Sequence[PlaceLike], lon: ArrayLike, lat: ArrayLike
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The nearest meeting point of each place and the walking metres to it (no limit applied).
+
+        The nearest point is found in the local projection around the stops' mean
+        position; the metres are :meth:`metres` of the great-circle distance.
+        """
+        from scipy.spatial import cKDTree
+
+        s_lon = np.array([float(s.lon) for s in stops], dtype=np.float64)
+        s_lat = np.array([float(s.lat) for s in stops], dtype=np.float64)
+        lon0, lat0 = float(s_lon.mean()), float(s_lat.mean())
+        tree = cKDTree(project(s_lon, s_lat, lon0=lon0, lat0=lat0))
+        p_lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        p_lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        _, idx = tree.query(project(p_lon, p_lat, lon0=lon0, lat0=lat0))
+        idx = np.asarray(idx, dtype=np.int64)
+        return idx, self.metres(haversine_m(p_lon, p_lat, s_lon[idx], s_lat[idx]))
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePolicy:
+    """The rules of one service, shared by the simulator and the live API (see the module docstring).
+
+    Parameters
+    ----------
+    name
+        The service's (scenario's) name.
+    service
+        Hours, calendar, fleet, capacity, service times, windows, promise, re-optimisation
+        (the scenario's ``[service]`` table).
+    walking
+        Walking rules (the scenario's ``demand.max_walk_m``, ``walk_circuity`` and
+        ``walking_speed_mps``).
+    auto_complete
+        Whether the dispatcher treats committed stops as done at their planned time (a
+        live service whose vehicles report no events; the simulator always reports).
+    """
+
+    name: str
+    service: ServiceParams
+    walking: Walking = Walking()
+    auto_complete: bool = False
+
+    @classmethod
+    def from_scenario(
+        cls,
+        scenario: Scenario,
+        *,
+        fleet: int | None = None,
+        reoptimise: bool = True,
+        auto_complete: bool = False,
+    ) -> ServicePolicy:
+        """The policy of a scenario (:func:`ondemand.scenario.load_scenario`).
+
+        Parameters
+        ----------
+        scenario
+            The scenario.
+        fleet
+            Override of ``service.fleet`` (sweeps, ``--fleet``).
+        reoptimise
+            ``False`` switches re-optimisation off (``reoptimise_every_s = 0``).
+        auto_complete
+            See the class.
+        """
+        svc = scenario.service
+        if fleet is not None:
+            if fleet < 1:
+                raise ValueError(f"fleet must be >= 1, got {fleet}")
+            svc = dataclasses.replace(svc, fleet=fleet)
+        if not reoptimise:
+            svc = dataclasses.replace(svc, reoptimise_every_s=0)
+        d = scenario.demand
+        return cls(
+            name=scenario.name,
+            service=svc,
+            walking=Walking(
+                max_walk_m=int(d.max_walk_m),
+                circuity=float(d.walk_circuity),
+                speed_mps=float(d.walking_speed_mps),
+            ),
+            auto_complete=auto_complete,
+        )
+
+    # ------------------------------------------------------------------ hours and fleet
+
+    @property
+    def start(self) -> int:
+        """Start of service (seconds from midnight)."""
+        return int(self.service.start)
+
+    @property
+    def end(self) -> int:
+        """End of service: the vehicles' shift end."""
+        return int(self.service.end)
+
+    @property
+    def fleet(self) -> int:
+        """Number of vehicles."""
+        return int(self.service.fleet)
+
+    @property
+    def reoptimise_every_s(self) -> int:
+        """Seconds between re-optimisations (0: never)."""
+        return int(self.service.reoptimise_every_s)
+
+    @property
+    def reoptimise_time_limit_s(self) -> float:
+        """Wall-clock seconds the live API gives one re-optimisation."""
+        return float(self.service.reoptimise_time_limit_s)
+
+    @property
+    def reoptimises(self) -> bool:
+        """Whether the service re-optimises at all."""
+        return self.reoptimise_every_s > 0 and self.reoptimise_time_limit_s > 0
+
+    def depot(self, stops: Sequence[PlaceLike]) -> int:
+        """Index of the stop where vehicles start and end (``service.depot``).
+
+        Raises
+        ------
+        UnknownStopError
+            When ``service.depot`` is neither ``"centre"`` nor a stop id.
+        """
+        if not stops:
+            raise ValueError("a service needs at least one stop")
+        depot = str(self.service.depot)
+        if depot == "centre":
+            lon = np.array([float(s.lon) for s in stops])
+            lat = np.array([float(s.lat) for s in stops])
+            d = haversine_m(float(lon.mean()), float(lat.mean()), lon, lat)
+            return int(np.argmin(d))
+        for k, s in enumerate(stops):
+            if s.id == depot:
+                return k
+        raise UnknownStopError(f"service.depot {depot!r} is not a stop id of the area (or use 'centre')")
+
+    def vehicles(self, stops: Sequence[PlaceLike], *, depot: int | None = None) -> tuple[Vehicle, ...]:
+        """The fleet: ``v1`` … ``vN`` at the depot (or at stop index ``depot``) for the service hours."""
+        start = self.depot(stops) if depot is None else depot
+        svc = self.service
+        return tuple(
+            Vehicle(
+                id=f"v{k + 1}",
+                seats=int(svc.seats),
+                start=start,
+                available_from=self.start,
+                shift_end=self.end,
+                end=None,
+                wheelchair_places=int(svc.wheelchair_places),
+            )
+            for k in range(self.fleet)
+        )
+
+    # ------------------------------------------------------------------ promise and dispatcher
+
+    def insertion_options(self) -> InsertionOptions:
+        """How the dispatcher promises and prices: a ``pickup_window_s`` wide window, the weights."""
+        width = int(self.service.pickup_window_s)
+        half = width // 2
+        return InsertionOptions(
+            promise_before=half,
+            promise_after=width - half,
+            promise_full_width=True,
+            wait_weight=float(self.service.wait_weight),
+            ride_weight=float(self.service.ride_weight),
+        )
+
+    def dispatch_options(self) -> DispatchOptions:
+        """The dispatcher's options: :meth:`insertion_options` and :attr:`auto_complete`."""
+        return DispatchOptions(insertion=self.insertion_options(), auto_complete=self.auto_complete)
+
+    def dispatcher(
+        self,
+        vehicles: Sequence[Vehicle],
+        tt: TravelTimes,
+        *,
+        reoptimiser: Reoptimiser | None = None,
+    ) -> Dispatcher:
+        """The service's dispatcher: an :class:`~ondemand.dispatch.InsertionDispatcher`.
+
+        Parameters
+        ----------
+        vehicles, tt
+            The fleet (:meth:`vehicles`) and the travel times between stops.
+        reoptimiser
+            The plan re-optimiser (default :func:`ondemand.routing.solver.darp.reoptimise`).
+        """
+        return InsertionDispatcher(vehicles, tt, options=self.dispatch_options(), reoptimiser=reoptimiser)
+
+    # ------------------------------------------------------------------ requests
+
+    def max_ride(self, direct: int) -> int:
+        """Longest ride for a trip whose direct drive takes ``direct`` seconds."""
+        svc = self.service
+        return max(math.ceil(float(svc.max_detour) * direct), direct + int(svc.min_extra_ride_s))
+
+    def service_times(self, passengers: int, wheelchair: int) -> tuple[int, int]:
+        """Boarding and alighting seconds of a group."""
+        svc = self.service
+        extra = int(svc.wheelchair_boarding_s) * wheelchair
+        return int(svc.boarding_s) * passengers + extra, int(svc.alighting_s) * passengers + extra
+
+    def check_group(self, passengers: int, wheelchair: int) -> None:
+        """Raise :class:`InvalidRequestError` when no vehicle of the fleet can carry the group."""
+        if passengers < 1:
+            raise InvalidRequestError(f"a ride needs at least 1 passenger, got {passengers}")
+        if passengers > int(self.service.seats):
+            raise InvalidRequestError(
+                f"{passengers} passengers do not fit in any vehicle (at most {self.service.seats} seats); "
+                "split the group into several requests"
+            )
+        if wheelchair < 0 or wheelchair > int(self.service.wheelchair_places):
+            raise InvalidRequestError(
+                "no vehicle of this service has a wheelchair place"
+                if int(self.service.wheelchair_places) == 0
+                else f"no vehicle has {wheelchair} wheelchair places"
+            )
+
+    def request(self, booking: Booking, tt: TravelTimes, *, now: int) -> Request:
+        """The dispatcher's :class:`Request` for a booking (the rules of the module docstring).
+
+        Parameters
+        ----------
+        booking
+            The ride as booked.
+        tt
+            Travel times between stops (for the direct drive).
+        now
+            The booking time (seconds of the service day).
+
+        Raises
+        ------
+        InvalidRequestError
+            When the booking cannot be served as asked: same pickup and drop-off, a group
+            no vehicle carries, times in the past, after the service or reversed, an
+            arrive-by time too early for even a direct ride.
+        """
+        b = booking
+        if b.pickup == b.dropoff:
+            raise InvalidRequestError(
+                "pickup and dropoff are the same meeting point; choose two different places"
+            )
+        self.check_group(b.passengers, b.wheelchair)
+        direct = int(tt.durations[b.pickup, b.dropoff])
+        p_service, d_service = self.service_times(b.passengers, b.wheelchair)
+        max_ride = self.max_ride(direct)
+        max_wait = int(self.service.max_wait_s)
+        latest_dropoff = b.dropoff_by
+        if latest_dropoff is not None and latest_dropoff < now:
+            raise InvalidRequestError("latest_dropoff is in the past; give a future time")
+        if b.kind is BookingKind.ARRIVE_BY:
+            if latest_dropoff is None:
+                raise InvalidRequestError("an arrive-by booking needs a latest drop-off time")
+            earliest = max(now, latest_dropoff - p_service - max_ride - max_wait)
+        else:
+            if b.kind is BookingKind.LEAVE_AT and b.pickup_at is None:
+                raise InvalidRequestError("a leave-at booking needs a pickup time")
+            requested = now if b.pickup_at is None else b.pickup_at
+            if b.kind is BookingKind.LEAVE_AT and requested > self.end:
+                raise InvalidRequestError(
+                    f"earliest_pickup is after the day's last service time ({_clock(self.end)})"
+                )
+            earliest = max(requested, now)
+            if latest_dropoff is not None and latest_dropoff <= earliest:
+                raise InvalidRequestError("latest_dropoff is not after earliest_pickup (reversed window)")
+        latest_pickup = earliest + max_wait
+        if latest_dropoff is None:
+            latest_dropoff = latest_pickup + p_service + max_ride
+        else:
+            latest_pickup = min(latest_pickup, latest_dropoff - p_service - direct)
+            if latest_pickup < earliest:
+                raise InvalidRequestError(
+                    "latest_dropoff is too early: even a direct ride from the earliest pickup arrives later"
+                )
+        if latest_dropoff >= _LAST_DROPOFF_S:
+            raise InvalidRequestError("latest_dropoff must be on the same service day")
+        return Request(
+            id=b.id,
+            pickup=b.pickup,
+            dropoff=b.dropoff,
+            earliest_pickup=earliest,
+            latest_pickup=latest_pickup,
+            latest_dropoff=latest_dropoff,
+            max_ride=max_ride,
+            passengers=b.passengers,
+            wheelchair=b.wheelchair,
+            pickup_service=p_service,
+            dropoff_service=d_service,
+            kind=b.kind,
+            booked_at=now,
+        )
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from ondemand.dispatch.policy import ServicePolicy, Walking
 from ondemand.errors import DataNotFoundError, ScenarioError
+from ondemand.routing.geo.data import data_folders, find_data_file
 from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario
 
@@ -152,15 +153,10 @@ class _Points:
 
 
 @lru_cache(maxsize=8)
-def _load_points(data_dir: Path, prefix: str) -> tuple[_Points, _Points]:
-    """Buildings (homes) and POIs of an area from the data folder."""
+def _load_points(buildings: Path, pois: Path) -> tuple[_Points, _Points]:
+    """Buildings (homes) and POIs of an area from their GeoJSON files."""
     out = []
-    for layer in ("buildings", "pois"):
-        path = data_dir / f"{prefix}_{layer}.geojson"
-        if not path.is_file():
-            raise DataNotFoundError(
-                f"{path} not found: set ONDEMAND_DATA_DIR to the folder with {prefix}_{layer}.geojson"
-            )
+    for layer, path in (("buildings", buildings), ("pois", pois)):
         feats = json.loads(path.read_text(encoding="utf-8"))["features"]
         lon, lat, cls = [], [], []
         for f in feats:
@@ -187,7 +183,8 @@ class SyntheticDemand:
         The scenario (its ``demand``, ``service`` and ``area``).
     data_dir
         Folder with ``{prefix}_buildings.geojson`` and ``{prefix}_pois.geojson``; default:
-        ``ONDEMAND_DATA_DIR``.
+        ``ONDEMAND_DATA_DIR`` (then the user cache; see
+        :func:`~ondemand.routing.geo.data.find_data_file`).
     requests_per_day
         Override of ``scenario.demand.requests_per_day`` (for sweeps).
     """
@@ -195,14 +192,24 @@ class SyntheticDemand:
     def __init__(
         self, scenario: Scenario, *, data_dir: Path | None = None, requests_per_day: float | None = None
     ) -> None:
-        from ondemand.routing.geo.network import data_dir_from_env, get_area
+        from ondemand.routing.geo.network import get_area
 
         self.scenario = scenario
-        folder = data_dir if data_dir is not None else data_dir_from_env()
-        if folder is None:
-            raise DataNotFoundError("no data folder: set ONDEMAND_DATA_DIR to the folder with the OSM layers")
-        self.data_dir = Path(folder)
         self.prefix = get_area(scenario.area_spec).prefix
+        buildings = find_data_file(self.prefix, "buildings.geojson", data_dir)
+        pois = find_data_file(self.prefix, "pois.geojson", data_dir)
+        if buildings is None or pois is None:
+            missing = [
+                f"{self.prefix}_{k}.geojson"
+                for k, p in (("buildings", buildings), ("pois", pois))
+                if p is None
+            ]
+            looked = ", ".join(str(f) for f in data_folders(data_dir))
+            raise DataNotFoundError(
+                f"{' and '.join(missing)} not found (looked in {looked}): set ONDEMAND_DATA_DIR to the "
+                "folder with the OSM layers (e.g. ../shared/data/osm)"
+            )
+        self._files = (buildings, pois)
         self.requests_per_day = (
             scenario.demand.requests_per_day if requests_per_day is None else float(requests_per_day)
         )
@@ -221,7 +228,7 @@ class SyntheticDemand:
         NDArray[np.int64],
     ]:
         d = self.scenario.demand
-        homes, pois = _load_points(self.data_dir, self.prefix)
+        homes, pois = _load_points(*self._files)
 
         boxes = [tuple(self.scenario.area_spec.bbox)] + ([d.bbox] if d.bbox is not None else [])
 

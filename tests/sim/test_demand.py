@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ondemand.errors import ScenarioError
+from ondemand.errors import DataNotFoundError, ScenarioError
 from ondemand.routing.solver.model import BookingKind
 from ondemand.sim.demand import CsvDemand, SyntheticDemand
 from tests.sim.fakes import FakeStop
@@ -128,3 +128,18 @@ def test_csv_missing_column(tmp_path: Path) -> None:
     p.write_text("id,booked_at\nx,09:00\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match="origin_lon"):
         CsvDemand(p).trips(STOPS)
+
+
+def test_missing_layer_names_file_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SyntheticDemand without its POI file raises DataNotFoundError naming the file and where it looked."""
+    monkeypatch.setenv("ONDEMAND_CACHE_DIR", str(tmp_path / "cache"))
+    given = tmp_path / "data"
+    given.mkdir()
+    (given / "senboku_buildings.geojson").write_text('{"features": []}', encoding="utf-8")
+    with pytest.raises(DataNotFoundError, match=r"senboku_pois\.geojson not found") as err:
+        SyntheticDemand(scenario("senboku"), data_dir=given)
+    msg = str(err.value)
+    assert "senboku_buildings" not in msg
+    assert str(given) in msg
+    assert str(tmp_path / "cache" / "osm") in msg
+    assert "ONDEMAND_DATA_DIR" in msg

@@ -24,18 +24,18 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
+from ondemand.routing.geo.data import cache_dir, find_data_file
 from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
 from ondemand.routing.geo.network import (
     AreaSpec,
     NetworkParams,
     RoadNetwork,
     Status,
-    cache_dir,
     get_area,
     load_network,
     stage,
 )
-from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, find_data_file, make_stops
+from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, make_stops
 
 __all__ = ["ServiceArea", "build_service_area"]
 
@@ -173,7 +173,8 @@ def _stops_cache_key(network: RoadNetwork, spec: AreaSpec, params: StopParams, d
     parts = [str(_CACHE_VERSION), network.fingerprint, repr(spec), params.key()]
     files: list[Path | None] = [params.file] if params.file is not None else []
     files += [
-        find_data_file(spec, f"{k}.geojson", data_dir) for k in ("buildings", "landuse", "places", "pois")
+        find_data_file(spec.prefix, f"{k}.geojson", data_dir)
+        for k in ("buildings", "landuse", "places", "pois")
     ]
     for f in files:
         if f is not None and f.is_file():

@@ -42,7 +42,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-from ondemand.routing.geo.network import RoadNetwork, cache_dir
+from ondemand.routing.geo.data import cache_dir
+from ondemand.routing.geo.network import RoadNetwork
 
 __all__ = ["Backend", "RoadPath", "TravelMatrix", "build_matrix", "road_path"]
 

@@ -40,6 +40,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, UnknownAreaError
+from ondemand.routing.geo.data import DATA_ENV, OFFLINE_ENV, cache_dir, data_folders, find_data_file
 from ondemand.routing.geo.geodesy import project
 
 __all__ = [
@@ -49,17 +50,12 @@ __all__ = [
     "NetworkParams",
     "RoadNetwork",
     "Status",
-    "cache_dir",
     "compile_network",
-    "data_dir_from_env",
     "get_area",
     "load_network",
     "stage",
 ]
 
-DATA_ENV = "ONDEMAND_DATA_DIR"
-CACHE_ENV = "ONDEMAND_CACHE_DIR"
-OFFLINE_ENV = "ONDEMAND_OFFLINE"
 
 Status = Callable[[str], AbstractContextManager[object]]
 """Progress callback for a long step: called with a message, it returns a context manager that
@@ -225,22 +221,6 @@ def get_area(area: str | AreaSpec) -> AreaSpec:
             f"unknown area {area!r}; known areas: {known} (or give a scenario .toml file that defines one)"
         )
     return spec
-
-
-def data_dir_from_env() -> Path | None:
-    """The data folder named by ``ONDEMAND_DATA_DIR``, or ``None`` when unset."""
-    env = os.environ.get(DATA_ENV)
-    return Path(env) if env else None
-
-
-def cache_dir() -> Path:
-    """The user cache folder: ``ONDEMAND_CACHE_DIR`` or the platform's cache folder for ondemand."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("ondemand"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -690,21 +670,6 @@ def compile_network(
 # Loading
 
 
-def _find_graph_file(spec: AreaSpec, data_dir: Path | None) -> tuple[Path | None, list[Path]]:
-    """The graph file to use and the places looked at."""
-    looked: list[Path] = []
-    folders = [data_dir] if data_dir is not None else []
-    if data_dir is None and (env := data_dir_from_env()) is not None:
-        folders.append(env)
-    folders.append(cache_dir() / "osm")
-    for folder in folders:
-        path = folder / spec.graph_file
-        looked.append(path)
-        if path.is_file():
-            return path, looked
-    return None, looked
-
-
 def _download(spec: AreaSpec, target: Path) -> None:
     """Download the drivable graph of ``spec.bbox`` with osmnx and save it as graphml at ``target``."""
     import osmnx as ox
@@ -760,7 +725,8 @@ def load_network(
     """
     spec = get_area(area)
     params = params if params is not None else NetworkParams()
-    path, looked = _find_graph_file(spec, data_dir)
+    path = find_data_file(spec.prefix, "drive.graphml", data_dir)
+    looked = [folder / spec.graph_file for folder in data_folders(data_dir)]
     if path is None:
         if download is None:
             download = os.environ.get(OFFLINE_ENV, "") not in ("1", "true", "yes")

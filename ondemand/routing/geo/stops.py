@@ -50,8 +50,9 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
+from ondemand.routing.geo.data import find_data_file
 from ondemand.routing.geo.geodesy import METRES_PER_DEGREE
-from ondemand.routing.geo.network import AreaSpec, RoadNetwork, cache_dir, data_dir_from_env, get_area
+from ondemand.routing.geo.network import AreaSpec, RoadNetwork, get_area
 
 __all__ = [
     "SEED_CLASSES",
@@ -59,7 +60,6 @@ __all__ = [
     "MeetingPoint",
     "StopParams",
     "StopSet",
-    "find_data_file",
     "load_stops",
     "make_stops",
     "place_stops",
@@ -254,19 +254,6 @@ class StopSet:
 # files
 
 
-def find_data_file(spec: AreaSpec, suffix: str, data_dir: Path | None) -> Path | None:
-    """Path of ``{prefix}_{suffix}`` in the data folder or the cache, or ``None``."""
-    name = f"{spec.prefix}_{suffix}"
-    folders = [data_dir] if data_dir is not None else []
-    if data_dir is None and (env := data_dir_from_env()) is not None:
-        folders.append(env)
-    folders.append(cache_dir() / "osm")
-    for folder in folders:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
 def _read_points(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64], list[dict[str, Any]]]:
     """Lon, lat and properties of the Point features of a GeoJSON file."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -316,7 +303,7 @@ def _demand_points(
     spec: AreaSpec, network: RoadNetwork, params: StopParams, data_dir: Path | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Projected demand points ``(k, 2)``, their weights, and the projected buildings ``(b, 2)``."""
-    b_path = find_data_file(spec, "buildings.geojson", data_dir)
+    b_path = find_data_file(spec.prefix, "buildings.geojson", data_dir)
     if b_path is None:
         raise DataNotFoundError(
             f"{spec.prefix}_buildings.geojson not found for area {spec.name!r}: automatic meeting-point "
@@ -336,7 +323,7 @@ def _demand_points(
         d, _ = b_tree.query(xy, distance_upper_bound=100.0)
         return np.asarray(~np.isfinite(d))
 
-    lu_path = find_data_file(spec, "landuse.geojson", data_dir)
+    lu_path = find_data_file(spec.prefix, "landuse.geojson", data_dir)
     if lu_path is not None and params.landuse_weight > 0:
         l_lon, l_lat = _landuse_samples(lu_path, network)
         keep = network.in_bbox(l_lon, l_lat)
@@ -344,7 +331,7 @@ def _demand_points(
         lxy = lxy[far_from_buildings(lxy)]
         pts.append(lxy)
         wts.append(np.full(len(lxy), params.landuse_weight))
-    pl_path = find_data_file(spec, "places.geojson", data_dir)
+    pl_path = find_data_file(spec.prefix, "places.geojson", data_dir)
     if pl_path is not None and params.place_weight > 0:
         p_lon, p_lat, props = _read_points(pl_path)
         ok = np.array([p.get("class") in ("neighbourhood", "quarter") for p in props], dtype=bool)
@@ -361,7 +348,7 @@ def _demand_points(
 def _place_names(
     spec: AreaSpec, data_dir: Path | None, network: RoadNetwork
 ) -> tuple[cKDTree | None, list[str]]:
-    path = find_data_file(spec, "places.geojson", data_dir)
+    path = find_data_file(spec.prefix, "places.geojson", data_dir)
     if path is None:
         return None, []
     lon, lat, props = _read_points(path)
@@ -442,7 +429,7 @@ def place_stops(
 
     # 1. seeds
     seeds = 0
-    poi_path = find_data_file(spec, "pois.geojson", data_dir)
+    poi_path = find_data_file(spec.prefix, "pois.geojson", data_dir)
     seed_cap = math.floor(target * params.seed_share)
     if poi_path is not None and seed_cap > 0:
         p_lon, p_lat, props = _read_points(poi_path)
@@ -669,7 +656,7 @@ def make_stops(
         return place_stops(network, params, area=area, data_dir=data_dir)
     stop_set = load_stops(params.file, network, max_snap_m=params.max_snap_m)
     spec = get_area(area if area is not None else network.area)
-    b_path = find_data_file(spec, "buildings.geojson", data_dir)
+    b_path = find_data_file(spec.prefix, "buildings.geojson", data_dir)
     if b_path is None:
         return stop_set
     b_lon, b_lat, _ = _read_points(b_path)

@@ -8,9 +8,9 @@ and the p99 latency is below 100 ms. The client runs in ``--clients`` processes 
 keep-alive connections); its lag behind the schedule is reported so that a saturated client
 is not mistaken for a slow server, and so is the server's CPU time per booking.
 
-    python benchmarks/bench_api.py                       # Senboku (OSM data), 2 and 10 vans
-    python benchmarks/bench_api.py --area synthetic      # 50 synthetic stops, no data needed
-    python benchmarks/bench_api.py --vans 2 --rates 100,200,300 --duration 10
+    python -m benchmarks.bench_api                       # Senboku (OSM data), 2 and 10 vans
+    python -m benchmarks.bench_api --area synthetic      # 50 synthetic stops, no data needed
+    python -m benchmarks.bench_api --vans 2 --rates 100,200,300 --duration 10
 
 The service clock starts at 10:00 today (Tokyo) so that the vans are on shift whatever
 the wall-clock time; background re-optimisation runs every 30 s (in a worker process) as

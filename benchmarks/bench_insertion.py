@@ -17,7 +17,7 @@ is shared; ``cpu_p50``/``cpu_p99`` are this thread's CPU time per call
 booking); "cold" clears the profile cache before every call (every route profiled
 from scratch), an upper bound.
 
-Run: ``python benchmarks/bench_insertion.py [--quick]``.
+Run: ``python -m benchmarks.bench_insertion [--quick]``.
 """
 
 from __future__ import annotations

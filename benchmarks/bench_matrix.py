@@ -12,7 +12,7 @@ Side by side in one run:
 
 Checks that every backend gives the same seconds (and CCH the same metres as our scipy backend).
 
-Run: ``ONDEMAND_DATA_DIR=../shared/data/osm python benchmarks/bench_matrix.py``
+Run: ``ONDEMAND_DATA_DIR=../shared/data/osm python -m benchmarks.bench_matrix``
 """
 
 from __future__ import annotations

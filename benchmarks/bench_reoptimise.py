@@ -7,22 +7,17 @@ the direct time plus 5 minutes, 8-seat vehicles). :func:`ondemand.routing.solver
 then re-plans it with each method at the same time limit. Every result is verified by
 :func:`ondemand.routing.solver.check.check_plan` and must serve every request of the plan.
 
-Run: ``python benchmarks/bench_reoptimise.py [--limits 2,5] [--seeds 3]``.
+Run: ``python -m benchmarks.bench_reoptimise [--limits 2,5] [--seeds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_insertion import loaded_plan, make_world
-
+from benchmarks.bench_insertion import loaded_plan, make_world
 from ondemand.routing.solver.check import check_plan
 from ondemand.routing.solver.darp import reoptimise
 from ondemand.routing.solver.model import Plan

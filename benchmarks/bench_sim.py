@@ -9,7 +9,7 @@
 Prints the KPIs that matter for each day and whether every request ended served, refused,
 cancelled or as a no-show.
 
-Run: ``ONDEMAND_DATA_DIR=../shared/data/osm python benchmarks/bench_sim.py [--stress] [--no-reoptimise]``
+Run: ``ONDEMAND_DATA_DIR=../shared/data/osm python -m benchmarks.bench_sim [--stress] [--no-reoptimise]``
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ in the instance's float units; ``feasible`` below is the checker's verdict.
 
 Usage::
 
-    python benchmarks/darp_bench.py ab --time-limit 10 --solvers ours,ortools_plain --csv out.csv
-    python benchmarks/darp_bench.py lc101 lr104 --time-limit 10 --solvers ours,pyvrp
+    python -m benchmarks.darp_bench ab --time-limit 10 --solvers ours,ortools_plain --csv out.csv
+    python -m benchmarks.darp_bench lc101 lr104 --time-limit 10 --solvers ours,pyvrp
 """
 
 from __future__ import annotations

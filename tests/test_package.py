@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,13 @@ def test_version_is_the_package_metadata() -> None:
     assert ondemand.__version__ == importlib.metadata.version("ondemand")
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert f'version = "{ondemand.__version__}"' in text
+
+
+def test_package_data_globs_match_files() -> None:
+    """Every package-data pattern in pyproject.toml matches at least one file in ondemand/."""
+    root = Path(__file__).parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["ondemand"]
+    assert patterns
+    for pattern in patterns:
+        assert any(p.is_file() for p in (root / "ondemand").glob(pattern)), pattern

@@ -41,7 +41,9 @@ def _check_date(scenario: Any, date: str | None) -> str | None:
         day = _dt.date.fromisoformat(date)
     except ValueError:
         raise ScenarioError(f"--date {date!r}: give the day as YYYY-MM-DD") from None
-    if scenario.service.calendar == "weekdays" and day.weekday() >= 5:
+    from ondemand.dispatch.policy import ServicePolicy
+
+    if not ServicePolicy.from_scenario(scenario).runs_on(day):  # the calendar the live API books by
         raise ScenarioError(
             f"--date {date}: {scenario.name} runs on weekdays only (service.calendar) and {date} is a "
             f"{day.strftime('%A')}; pick a weekday"

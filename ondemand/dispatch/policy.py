@@ -53,6 +53,7 @@ live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-cl
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,16 +64,27 @@ from numpy.typing import ArrayLike, NDArray
 
 from ondemand.dispatch.base import Dispatcher, DispatchOptions, Reoptimiser
 from ondemand.dispatch.dispatcher import InsertionDispatcher
-from ondemand.errors import InvalidRequestError, UnknownStopError
+from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.geodesy import haversine_m, project
 from ondemand.routing.solver.insertion import InsertionOptions
 from ondemand.routing.solver.model import BookingKind, Request, TravelTimes, Vehicle
 from ondemand.scenario import Scenario, ServiceParams
 
-__all__ = ["Booking", "PlaceLike", "ServicePolicy", "Walking"]
+__all__ = ["Booking", "NearestStop", "PlaceLike", "ServicePolicy", "Walking"]
 
 _LAST_DROPOFF_S = 86_400 + 6 * 3600
 """A service day may run past midnight, but no ride ends after 06:00 the next morning."""
+
+
+class NearestStop(Protocol):
+    """A service area that finds the nearest meeting point (``ServiceArea.nearest``)."""
+
+    @property
+    def stops(self) -> Sequence[PlaceLike]: ...
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """Index of the nearest meeting point and the great-circle metres to it."""
+        ...
 
 
 class PlaceLike(Protocol):
@@ -173,6 +185,24 @@ class Walking:
         idx = np.asarray(idx, dtype=np.int64)
         return idx, self.metres(haversine_m(p_lon, p_lat, s_lon[idx], s_lat[idx]))
 
+    def snap(self, area: NearestStop, lon: float, lat: float) -> tuple[int, int]:
+        """The meeting point a rider at a place walks to and the walking metres (the live API's snapping).
+
+        Raises
+        ------
+        OutsideServiceAreaError
+            When the place is outside the area, or the walk would be longer than :attr:`max_walk_m`.
+        """
+        idx, straight = area.nearest(lon, lat)
+        walk = int(self.metres(straight))
+        if walk > self.max_walk_m:
+            raise OutsideServiceAreaError(
+                f"no meeting point within a {self.max_walk_m} m walk of (lon {lon:.6f}, lat {lat:.6f}); "
+                f"the nearest, {area.stops[idx].id!r}, is a {walk} m walk away "
+                f"({straight:.0f} m straight line x {self.circuity:g}); choose a place inside the area"
+            )
+        return idx, walk
+
 
 @dataclass(frozen=True, slots=True)
 class ServicePolicy:
@@ -191,12 +221,16 @@ class ServicePolicy:
     auto_complete
         Whether the dispatcher treats committed stops as done at their planned time (a
         live service whose vehicles report no events; the simulator always reports).
+    closed_dates
+        Further days without service (e.g. public holidays when ``service.holidays`` is
+        false: the project has no holiday table, so list them here).
     """
 
     name: str
     service: ServiceParams
     walking: Walking = Walking()
     auto_complete: bool = False
+    closed_dates: frozenset[_dt.date] = frozenset()
 
     @classmethod
     def from_scenario(
@@ -270,6 +304,42 @@ class ServicePolicy:
     def reoptimises(self) -> bool:
         """Whether the service re-optimises at all."""
         return self.reoptimise_every_s > 0 and self.reoptimise_time_limit_s > 0
+
+    # ------------------------------------------------------------------ calendar
+
+    def runs_on(self, date: _dt.date) -> bool:
+        """Whether the service runs on ``date`` (``service.calendar`` and :attr:`closed_dates`)."""
+        if date in self.closed_dates:
+            return False
+        return self.service.calendar == "every_day" or date.weekday() < 5
+
+    def check_bookable(self, date: _dt.date, today: _dt.date) -> None:
+        """Raise :class:`InvalidRequestError` unless a ride on ``date`` can be booked ``today``.
+
+        Rides can be booked ``service.booking_horizon_days`` ahead (0: the same day only),
+        for the days the service runs (:meth:`runs_on`).
+        """
+        horizon = int(self.service.booking_horizon_days)
+        ahead = (date - today).days
+        if ahead < 0:
+            raise InvalidRequestError(f"{date.isoformat()} is in the past; book for today or a later day")
+        if ahead > horizon:
+            last = today + _dt.timedelta(days=horizon)
+            span = (
+                "only same-day bookings are taken"
+                if horizon == 0
+                else f"bookings are taken up to {horizon} days ahead"
+            )
+            raise InvalidRequestError(
+                f"{date.isoformat()} is beyond the booking horizon: {span} (until {last.isoformat()})"
+            )
+        if not self.runs_on(date):
+            which = "on weekdays only" if self.service.calendar == "weekdays" else "not on this day"
+            raise InvalidRequestError(
+                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): the service runs {which}"
+            )
+
+    # ------------------------------------------------------------------ fleet
 
     def depot(self, stops: Sequence[PlaceLike]) -> int:
         """Index of the stop where vehicles start and end (``service.depot``).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from ondemand.dispatch import Assignment, InsertionDispatcher
 from ondemand.dispatch.policy import Booking, ServicePolicy, Walking
-from ondemand.errors import InvalidRequestError, UnknownStopError
+from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.geodesy import haversine_m
 from ondemand.routing.solver.model import BookingKind
 from tests.sim.fakes import GridArea
@@ -211,3 +212,44 @@ def test_walking_rejects_nonsense() -> None:
         Walking(circuity=0.9)
     with pytest.raises(ValueError, match="speed"):
         Walking(speed_mps=0.0)
+
+
+class _Area:
+    """The grid's stops with ServiceArea.nearest by brute force."""
+
+    stops = AREA.stops
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        d = [haversine_m(lon, lat, s.lon, s.lat) for s in self.stops]
+        k = int(np.argmin(d))
+        return k, d[k]
+
+
+def test_snap_applies_the_walking_rule_and_its_limit() -> None:
+    """The API's snapping walks great circle x circuity and refuses walks beyond max_walk_m."""
+    walking = Walking(max_walk_m=150, circuity=1.25)
+    s = AREA.stops[7]
+    idx, walk = walking.snap(_Area(), s.lon + 0.001, s.lat)
+    assert idx == 7
+    assert walk == round(haversine_m(s.lon + 0.001, s.lat, s.lon, s.lat) * 1.25) == 115
+    assert walking.nearest(AREA.stops, np.array([s.lon + 0.001]), np.array([s.lat]))[1][0] == walk
+    assert walking.snap(_Area(), s.lon, s.lat + 0.0008) == (7, 111)  # 89 m straight, a 111 m walk
+    with pytest.raises(OutsideServiceAreaError, match=r"100 m walk.*'s7', is a 111 m walk.*x 1\.25"):
+        Walking(max_walk_m=100, circuity=1.25).snap(_Area(), s.lon, s.lat + 0.0008)
+
+
+def test_calendar_and_booking_horizon() -> None:
+    """Weekday services close at weekends and on closed dates; bookings up to the horizon only."""
+    weekdays = dataclasses.replace(
+        POLICY,
+        service=dataclasses.replace(SVC, calendar="weekdays", booking_horizon_days=2),
+        closed_dates=frozenset({dt.date(2024, 1, 16)}),
+    )
+    monday = dt.date(2024, 1, 15)
+    assert weekdays.runs_on(monday)
+    assert not weekdays.runs_on(monday + dt.timedelta(days=1))  # closed
+    assert not weekdays.runs_on(monday + dt.timedelta(days=5))  # Saturday
+    weekdays.check_bookable(monday + dt.timedelta(days=2), monday)
+    for day, message in [(-1, "in the past"), (3, "beyond the booking horizon"), (1, "no service")]:
+        with pytest.raises(InvalidRequestError, match=message):
+            weekdays.check_bookable(monday + dt.timedelta(days=day), monday)

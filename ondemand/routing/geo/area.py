@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.data import cache_dir, find_data_file
+from ondemand.routing.geo.geodesy import haversine_m
 from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
 from ondemand.routing.geo.network import (
     AreaSpec,
@@ -119,25 +120,13 @@ class ServiceArea:
                 f"({len(self.stops)} points, e.g. {sample})"
             ) from None
 
-    def snap(self, lon: float, lat: float, *, max_walk_m: float) -> tuple[int, int]:
-        """The nearest meeting point to a place and the walk to it.
-
-        Parameters
-        ----------
-        lon, lat
-            The rider's place (degrees).
-        max_walk_m
-            Longest acceptable walk (straight line, metres).
-
-        Returns
-        -------
-        tuple[int, int]
-            Matrix index of the meeting point and the straight-line walking distance in metres.
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """The nearest meeting point to a place and the great-circle metres to it.
 
         Raises
         ------
         OutsideServiceAreaError
-            When the place is outside the area or no meeting point is within ``max_walk_m``.
+            When the place is outside the area's box (or not a number).
         """
         if not (math.isfinite(lon) and math.isfinite(lat)) or not bool(self.network.in_bbox(lon, lat)[0]):
             w, s, e, n = self.network.bbox
@@ -145,13 +134,38 @@ class ServiceArea:
                 f"place (lon {lon}, lat {lat}) is outside the {self.network.area} service area "
                 f"(lon {w}..{e}, lat {s}..{n})"
             )
-        dist, idx = self._tree.query(self.network.project(lon, lat)[0])
+        _, idx = self._tree.query(self.network.project(lon, lat)[0])
+        stop = self.stops[int(idx)]
+        return int(idx), haversine_m(float(lon), float(lat), stop.lon, stop.lat)
+
+    def snap(self, lon: float, lat: float, *, max_walk_m: float) -> tuple[int, int]:
+        """The nearest meeting point to a place and the straight-line metres to it.
+
+        Parameters
+        ----------
+        lon, lat
+            The rider's place (degrees).
+        max_walk_m
+            Longest acceptable distance (straight line, metres).
+
+        Returns
+        -------
+        tuple[int, int]
+            Matrix index of the meeting point and the great-circle distance in whole metres.
+            (Riders' walks add the service's circuity: ``ServicePolicy.walking``.)
+
+        Raises
+        ------
+        OutsideServiceAreaError
+            When the place is outside the area or no meeting point is within ``max_walk_m``.
+        """
+        idx, dist = self.nearest(lon, lat)
         if dist > max_walk_m:
             raise OutsideServiceAreaError(
                 f"no meeting point within {max_walk_m:.0f} m of (lon {lon:.6f}, lat {lat:.6f}); the nearest, "
-                f"{self.stops[int(idx)].id!r}, is {dist:.0f} m away (straight line)"
+                f"{self.stops[idx].id!r}, is {dist:.0f} m away (straight line)"
             )
-        return int(idx), round(float(dist))
+        return idx, round(dist)
 
     def path(self, i: int, j: int) -> RoadPath:
         """The road path from meeting point ``i`` to ``j`` (memoised)."""

@@ -12,7 +12,9 @@ Layout of a scenario file::
     timezone = "Asia/Tokyo"
     description = "..."
 
-    [network]                    # -> ondemand.routing.geo.network.NetworkParams
+    [network]                    # -> ondemand.routing.geo.network.NetworkParams (travel speeds by
+                                 #    road class, junction delays, hour factors; ``hours`` defaults
+                                 #    to the service hours)
     [stops]                      # -> ondemand.routing.geo.stops.StopParams
     [service]                    # -> ServiceParams
     [fares]                      # -> FareParams ([[fares.special]] -> SpecialFare)
@@ -633,6 +635,11 @@ def load_scenario(path: str | Path) -> Scenario:
     stop_file = stops_t.data.get("file")
     if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
         stops_t.data["file"] = str(p.parent / stop_file)  # relative to the scenario file
+    if "hours" not in net_t.data:  # travel times stand for the service hours unless the file says
+        net_t.data["hours"] = [
+            service.start // 3600,
+            max(service.start // 3600 + 1, math.ceil(service.end / 3600)),
+        ]
     network = _params_from_table(net_t, "ondemand.routing.geo.network", "NetworkParams")
     stops = _params_from_table(stops_t, "ondemand.routing.geo.stops", "StopParams")
     return Scenario(

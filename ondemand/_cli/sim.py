@@ -28,6 +28,7 @@ _KEY_KPIS = (
     ("shared_ride_share", "shared-ride share"),
     ("vehicle_km", "vehicle-km"),
     ("empty_km", "empty km"),
+    ("driving_speed_kmh", "driving speed (km/h)"),
     ("fare_revenue_jpy", "fare revenue (JPY)"),
     ("operating_cost_jpy", "operating cost (JPY)"),
     ("subsidy_per_passenger_jpy", "subsidy / passenger (JPY)"),

@@ -10,6 +10,8 @@ Definitions (all from :mod:`ondemand.sim.events`):
 - ``vehicle_hours``: shift length summed over vehicles (shift start to the end of the shift
   back at the depot), the hours an operator pays for.
 - ``vehicle_km``, ``empty_km``: metres driven, and those with nobody on board, / 1000.
+- ``driving_speed_kmh``: the vans' mean speed while driving: metres driven over seconds driven
+  (``VehicleDeparted`` distances and durations; dwell at stops and idle time excluded).
 - ``passengers_per_vehicle_hour``: served passengers over vehicle-hours.
 - ``shared_ride_share``: share of served requests that shared the vehicle with another
   request for part of their ride.
@@ -60,6 +62,7 @@ KPI_KEYS = (
     "vehicle_hours",
     "vehicle_km",
     "empty_km",
+    "driving_speed_kmh",
     "passengers_per_vehicle_hour",
     "shared_ride_share",
     "fare_revenue_jpy",
@@ -128,6 +131,7 @@ def compute_kpis(events: Iterable[Event]) -> dict[str, Any]:
     vehicle_s = sum(ends[v] - starts[v] for v in starts if v in ends)
     vehicle_h = vehicle_s / 3600.0
     metres = sum(e.distance_m for e in evs if isinstance(e, VehicleDeparted))
+    driving_s = sum(e.duration_s for e in evs if isinstance(e, VehicleDeparted))
     empty = sum(e.distance_m for e in evs if isinstance(e, VehicleDeparted) and e.onboard == 0)
     cost = vehicle_h * cost_rate
 
@@ -161,6 +165,7 @@ def compute_kpis(events: Iterable[Event]) -> dict[str, Any]:
         "vehicle_hours": _r(vehicle_h),
         "vehicle_km": _r(metres / 1000.0),
         "empty_km": _r(empty / 1000.0),
+        "driving_speed_kmh": _r(metres / driving_s * 3.6, 1) if driving_s > 0 else None,
         "passengers_per_vehicle_hour": _r(passengers / vehicle_h) if vehicle_h > 0 else None,
         "shared_ride_share": _r(len(shared & set(served_ids)) / n_served) if n_served else None,
         "fare_revenue_jpy": int(revenue),

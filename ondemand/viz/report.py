@@ -28,6 +28,7 @@ KPI_LABELS: Mapping[str, str] = {
     "vehicle_hours": "Vehicle-hours",
     "vehicle_km": "Vehicle-km",
     "empty_km": "Empty km",
+    "driving_speed_kmh": "Mean driving speed (km/h)",
     "passengers_per_vehicle_hour": "Passengers per vehicle-hour",
     "shared_ride_share": "Shared-ride share",
     "fare_revenue_jpy": "Fare revenue (JPY)",

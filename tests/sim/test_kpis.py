@@ -75,6 +75,7 @@ def test_kpis_match_hand_computation() -> None:
     assert k["vehicle_hours"] == 2.0
     assert k["vehicle_km"] == 14.0
     assert k["empty_km"] == 5.0
+    assert k["driving_speed_kmh"] == 36.0  # 14,000 m in 300 + 900 + 200 s of driving
     assert k["passengers_per_vehicle_hour"] == 1.5
     assert k["shared_ride_share"] == 1.0
     assert k["fare_revenue_jpy"] == 900
@@ -94,6 +95,7 @@ def test_empty_day_has_null_rates() -> None:
     )
     assert k["served"] == 0
     assert k["wait_mean_s"] is None
+    assert k["driving_speed_kmh"] is None
     assert k["subsidy_per_passenger_jpy"] is None
     assert k["operating_cost_jpy"] == 100
 

@@ -11,9 +11,9 @@ and the metre:
 - ``"cch"``: customizable contraction hierarchies from RoutingKit (``routingkit_cch``), with
   32-bit integer weights. Used only when the bound below guarantees exactness; else scipy.
 
-Exactness of the ``cch`` encoding: edge times are ``max(1, round(length / v))``, so an edge is at
-most ``1.5 * v_max * time`` metres long and every path of time ``T`` is shorter than
-``1.5 * v_max * T``. ``M`` is chosen above ``1.5 * v_max * T_bound`` where ``T_bound`` bounds the
+Exactness of the ``cch`` encoding: with ``r`` the largest ratio of an edge's length to its time
+(at most ``1.5 * v_max``, since edge times are at least ``max(1, round(length / v))``), every path
+of time ``T`` is at most ``r * T`` long. ``M`` is chosen above ``r * T_bound`` where ``T_bound`` bounds the
 time between any two nodes (out- plus in-eccentricity of one root, by the triangle inequality), and
 ``T_bound * M + M`` must stay below RoutingKit's infinity (2**31 - 1).
 
@@ -214,8 +214,9 @@ def _cch_metric(network: RoadNetwork) -> tuple[Any, int] | None:
     out_ecc = dijkstra(t, directed=True, indices=root).max()
     in_ecc = dijkstra(t.T.tocsr(), directed=True, indices=root).max()
     t_bound = float(out_ecc + in_ecc)
-    v_max = float(network.edge_speed.max()) / 3.6 if network.n_edges else 1.0
-    m = 2 ** math.ceil(math.log2(1.5 * v_max * t_bound + 2))
+    # metres per second of the "fastest" edge: every path of time T is at most ratio * T long
+    ratio = float((network.edge_length / network.edge_time).max()) if network.n_edges else 1.0
+    m = 2 ** math.ceil(math.log2(ratio * t_bound + 2))
     if not math.isfinite(t_bound) or (t_bound + 1) * m >= _RK_INF:
         network._memo["cch"] = None
         return None

@@ -11,8 +11,9 @@ Nodes everywhere in :mod:`ondemand.routing` are *dense indices* ``0 .. n-1`` int
 arrays; ``RoadNetwork.node_ids[i]`` is the id the source graph gave node ``i``.
 
 Units: integer seconds and integer metres. Edge lengths are rounded to whole metres (at least 1)
-and edge times are ``max(1, round(length / speed))`` seconds, so a path's time and length are
-exact sums of integers and agree everywhere (matrix, paths, schedules).
+and edge times are ``max(1, round(length / (speed * hour factor)))`` plus junction delays (seconds)
+(:class:`NetworkParams`), so a path's time and length are exact sums of integers and agree
+everywhere (matrix, paths, schedules).
 
 Map data © OpenStreetMap contributors (ODbL).
 """
@@ -45,6 +46,7 @@ from ondemand.routing.geo.geodesy import project
 
 __all__ = [
     "AREAS",
+    "DEFAULT_HOUR_FACTORS",
     "DEFAULT_SPEEDS_KMH",
     "AreaSpec",
     "NetworkParams",
@@ -68,46 +70,105 @@ def stage(status: Status | None, message: str) -> AbstractContextManager[object]
 
 
 #: Version of the compiled-network cache format; bump when :func:`compile_network` changes.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 DEFAULT_SPEEDS_KMH: Mapping[str, float] = MappingProxyType(
     {
-        "motorway": 80.0,
-        "trunk": 60.0,
-        "primary": 50.0,
-        "secondary": 50.0,
-        "tertiary": 40.0,
-        "minor": 30.0,
-        "residential": 30.0,
-        "unclassified": 30.0,
-        "living_street": 30.0,
-        "road": 30.0,
+        "motorway": 60.0,
+        "trunk": 40.0,
+        "primary": 35.0,
+        "secondary": 32.0,
+        "tertiary": 28.0,
+        "minor": 22.0,
+        "residential": 22.0,
+        "unclassified": 22.0,
+        "living_street": 15.0,
+        "road": 22.0,
     }
 )
-"""Japanese urban defaults by road class (km/h). ``minor`` is the OpenMapTiles class that the
-graphs in the data folder use for residential/unclassified/road/living_street. A ``*_link`` class
-(ramp) takes the speed of its base class unless given explicitly."""
+"""Travel speeds a van drives between junctions, by road class (km/h) — not speed limits.
+
+Sources and assumptions (``../shared/PILOTS.md``, "Road speeds in Japan"):
+
+- The national road traffic census (道路交通センサス, 2010) measured an average congested-time
+  travel speed (混雑時旅行速度) of 35.1 km/h over all surveyed roads (prefectural roads and
+  above, expressways included); its 1999 round found weekday morning peak speeds of 10-25 km/h
+  around Osaka and Kyoto. Residential streets are not surveyed and are slower.
+- So national roads (trunk) and main local roads (primary) run at about the census average
+  between junctions (40 and 35 km/h, *assumption*), lesser classes progressively slower, and a
+  ``minor`` street (OSM residential/unclassified/road, the OpenMapTiles class of the data
+  folder's graphs) at 22 km/h (*assumption*: narrow hillside streets, parked cars, crossings).
+- ``motorway`` 60 km/h is an *assumption* (the pilot vans hardly ever use one).
+- Junction delays (:attr:`NetworkParams.junction_delay_s`, :attr:`NetworkParams.crossing_delay_s`)
+  and the hour-of-day factor (:data:`DEFAULT_HOUR_FACTORS`) come on top; together they bring a
+  van's mean driving speed over a pilot day into the census's 10-25 km/h range for urban Osaka.
+
+A ``*_link`` class (ramp) takes the speed of its base class unless given explicitly."""
+
+DEFAULT_HOUR_FACTORS: Mapping[int, float] = MappingProxyType({7: 0.8, 8: 0.8, 17: 0.85, 18: 0.85})
+"""Speed multipliers by hour of day (hours not listed: 1.0). *Assumption* after the census's
+weekday peak speeds around Osaka (10-25 km/h in the 1999 round, PILOTS.md): the morning peak
+(07-09 h) 20 % slower, the evening peak (17-19 h) 15 % slower than the daytime speeds above."""
 
 
 def _freeze_speeds(speeds: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(sorted((str(k), float(v)) for k, v in speeds.items())))
 
 
+def _freeze_hours(factors: Mapping[Any, float]) -> Mapping[int, float]:
+    out: dict[int, float] = {}
+    for k, v in factors.items():
+        try:
+            hour = int(str(k).strip())
+        except ValueError:
+            raise ValueError(f"hour_factors: key {k!r} must be an hour of day 0..23") from None
+        if not 0 <= hour <= 23:
+            raise ValueError(f"hour_factors: key {k!r} must be an hour of day 0..23")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not (0.1 <= v <= 3.0):
+            raise ValueError(f"hour_factors: factor for hour {hour} must be between 0.1 and 3, got {v!r}")
+        out[hour] = float(v)
+    return MappingProxyType(dict(sorted(out.items())))
+
+
 @dataclass(frozen=True, eq=True)
 class NetworkParams:
-    """How road classes become travel times.
+    """How road classes, junctions and the hour of day become travel times.
+
+    An edge ``u -> v`` takes ``max(1, round(length / (speed * factor)))`` seconds plus half the
+    junction delay of each end (:meth:`edge_seconds`): ``speed`` is its class's travel speed,
+    ``factor`` the mean hour-of-day factor over ``hours``, and a node's junction delay is
+    ``junction_delay_s`` where three streets meet, ``crossing_delay_s`` where four or more do,
+    0 elsewhere. A path thus pays every junction it passes through once. A
+    node's street count is the graph's ``street_count`` (osmnx) or, without it, its number of
+    distinct neighbours. The graph is node based, so the delay does not depend on the turn
+    made at the junction.
 
     Parameters
     ----------
     speeds_kmh
-        Speed by road class in km/h. Given entries *override* :data:`DEFAULT_SPEEDS_KMH`; the
-        stored table is the merged one. ``motorway_link`` etc. fall back to their base class.
+        Travel speed by road class in km/h. Given entries *override* :data:`DEFAULT_SPEEDS_KMH`;
+        the stored table is the merged one. ``motorway_link`` etc. fall back to their base class.
     default_kmh
         Speed for any class not in the table.
+    junction_delay_s, crossing_delay_s
+        Whole seconds lost entering a junction of three streets, of four or more (*assumption*:
+        4 s and 8 s — slowing, looking, giving way; a signalised crossing averages more, a
+        green light less).
+    hour_factors
+        Speed multiplier by hour of day (0..23); given entries override
+        :data:`DEFAULT_HOUR_FACTORS`, hours not listed take 1.0.
+    hours
+        ``(first, end)`` hours of day the travel times stand for, ``0 <= first < end <= 24``:
+        a service day uses one matrix, at the mean factor of these hours (a scenario sets
+        them from its service hours). Travel times that change within the day are not modelled.
     """
 
     speeds_kmh: Mapping[str, float] = field(default_factory=dict)
-    default_kmh: float = 30.0
+    default_kmh: float = 22.0
+    junction_delay_s: int = 4
+    crossing_delay_s: int = 8
+    hour_factors: Mapping[Any, float] = field(default_factory=dict)
+    hours: tuple[int, int] = (9, 18)
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_SPEEDS_KMH)
@@ -117,15 +178,68 @@ class NetworkParams:
                 raise ValueError(f"speed for road class {cls!r} must be between 1 and 200 km/h, got {kmh!r}")
         if not (math.isfinite(self.default_kmh) and 1.0 <= self.default_kmh <= 200.0):
             raise ValueError(f"default_kmh must be between 1 and 200 km/h, got {self.default_kmh!r}")
+        for name in ("junction_delay_s", "crossing_delay_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 300:
+                raise ValueError(f"{name} must be a whole number of seconds 0..300, got {v!r}")
+        hours = tuple(self.hours)
+        if (
+            len(hours) != 2
+            or any(isinstance(h, bool) or not isinstance(h, int) for h in hours)
+            or not 0 <= hours[0] < hours[1] <= 24
+        ):
+            raise ValueError(
+                f"hours must be (first, end) whole hours with 0 <= first < end <= 24, got {self.hours!r}"
+            )
+        factors: dict[Any, float] = dict(DEFAULT_HOUR_FACTORS)
+        factors.update(_freeze_hours(self.hour_factors))
         object.__setattr__(self, "speeds_kmh", _freeze_speeds(merged))
         object.__setattr__(self, "default_kmh", float(self.default_kmh))
+        object.__setattr__(self, "hour_factors", _freeze_hours(factors))
+        object.__setattr__(self, "hours", (int(hours[0]), int(hours[1])))
 
     def __hash__(self) -> int:
-        return hash((tuple(self.speeds_kmh.items()), self.default_kmh))
+        return hash(self.key())
 
-    def __reduce__(self) -> tuple[Any, tuple[dict[str, float], float]]:
-        """Pickle as the plain table (a mappingproxy does not pickle)."""
-        return (NetworkParams, (dict(self.speeds_kmh), self.default_kmh))
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as plain tables (a mappingproxy does not pickle)."""
+        return (
+            NetworkParams,
+            (
+                dict(self.speeds_kmh),
+                self.default_kmh,
+                self.junction_delay_s,
+                self.crossing_delay_s,
+                dict(self.hour_factors),
+                self.hours,
+            ),
+        )
+
+    @property
+    def speed_factor(self) -> float:
+        """Mean hour-of-day factor over :attr:`hours` (what the one matrix of a day uses)."""
+        first, end = self.hours
+        return sum(self.hour_factors.get(h, 1.0) for h in range(first, end)) / (end - first)
+
+    def junction_delay(self, street_count: int) -> int:
+        """Seconds lost entering a node where ``street_count`` streets meet."""
+        if street_count >= 4:
+            return self.crossing_delay_s
+        if street_count == 3:
+            return self.junction_delay_s
+        return 0
+
+    def edge_seconds(self, length_m: int, speed_kmh: float, streets_u: int, streets_v: int) -> int:
+        """Travel time of an edge ``u -> v`` of ``length_m`` at ``speed_kmh``.
+
+        ``max(1, round(length / (speed * speed_factor)))`` plus half of each end's junction delay
+        (``junction_delay(streets_u) // 2`` leaving ``u``, the rest of ``junction_delay(streets_v)``
+        entering ``v``): a path pays each junction it passes once, whole, and half of those it
+        starts or ends at (a van stops there anyway); two-way roads stay symmetric.
+        """
+        v = speed_kmh * self.speed_factor / 3.6
+        entering = self.junction_delay(streets_v)
+        return max(1, round(length_m / v)) + self.junction_delay(streets_u) // 2 + entering - entering // 2
 
     def speed_for(self, highway: str | Iterable[str] | None) -> float:
         """Speed in km/h for an edge's ``highway`` value (a class, or a list of classes on a merged edge).
@@ -149,7 +263,17 @@ class NetworkParams:
 
     def key(self) -> str:
         """A stable text key of the speed table (for cache keys)."""
-        return json.dumps({"speeds": dict(self.speeds_kmh), "default": self.default_kmh}, sort_keys=True)
+        return json.dumps(
+            {
+                "speeds": dict(self.speeds_kmh),
+                "default": self.default_kmh,
+                "junction": self.junction_delay_s,
+                "crossing": self.crossing_delay_s,
+                "hour_factors": {str(h): f for h, f in self.hour_factors.items()},
+                "hours": list(self.hours),
+            },
+            sort_keys=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -250,9 +374,10 @@ class RoadNetwork:
     edge_length
         Edge length in whole metres (>= 1).
     edge_time
-        Edge travel time in whole seconds (>= 1).
+        Edge travel time in whole seconds (>= 1), junction delays of its ends included (half each).
     edge_speed
-        Edge speed in km/h.
+        Edge running speed in km/h (class travel speed times the hour-of-day factor; junction
+        delays not included).
     edge_class
         Edge road class (the fastest class of a merged edge), as strings.
     geom_offsets, geom_lon, geom_lat
@@ -598,6 +723,20 @@ def compile_network(
     new_index = np.full(n_all, -1, dtype=np.int64)
     new_index[keep_node] = np.arange(int(keep_node.sum()))
 
+    # streets meeting at each node (junction delays): osmnx's street_count, else distinct neighbours
+    neighbours: dict[Any, set[Any]] = {node: set() for node in all_nodes}
+    for e in edges:
+        if e[0] != e[1]:
+            neighbours[e[0]].add(e[1])
+            neighbours[e[1]].add(e[0])
+    street_count = np.zeros(n_all, dtype=np.int64)
+    for node, i in pos.items():
+        given = graph.nodes[node].get("street_count")
+        try:
+            street_count[i] = int(given) if given is not None else len(neighbours[node])
+        except (TypeError, ValueError):
+            street_count[i] = len(neighbours[node])
+
     kept_nodes = [node for node, k in zip(all_nodes, keep_node, strict=True) if k]
     node_ids = np.array([int(node) for node in kept_nodes], dtype=np.int64)
     lon = np.array([float(graph.nodes[node]["x"]) for node in kept_nodes], dtype=np.float64)
@@ -621,7 +760,7 @@ def compile_network(
         classes = _as_list(data.get("highway"))
         speed = params.speed_for(classes)
         fastest = max(classes, key=params.speed_for) if classes else "unknown"
-        seconds = max(1, round(length_m / (speed / 3.6)))
+        seconds = params.edge_seconds(length_m, speed, int(street_count[eu[k]]), int(street_count[ev[k]]))
         geom = data.get("geometry")
         if geom is not None and not isinstance(geom, str):
             xs, ys = (list(c) for c in geom.xy)
@@ -638,7 +777,7 @@ def compile_network(
         e_v.append(v)
         e_len.append(length_m)
         e_time.append(seconds)
-        e_speed.append(speed)
+        e_speed.append(speed * params.speed_factor)
         e_class.append(fastest)
         g_lon.extend(xs)
         g_lat.extend(ys)

@@ -66,9 +66,10 @@ def test_matrix_is_a_travel_times() -> None:
 
 def test_one_way_road_makes_the_matrix_asymmetric() -> None:
     """The one-way tertiary bottom row is faster eastbound than the detour westbound."""
-    net = grid_network(4)
+    net = grid_network(4, params=NetworkParams(hours=(10, 11)))
     m = build_matrix(net, [0, 12])  # (0, 0) and (3, 0): both ends of the one-way row
-    assert m.durations[0, 1] == 3 * 9
+    # 3 x 100 m at 28 km/h (13 s each) through two T junctions (4 s each); the ends are corners
+    assert m.durations[0, 1] == 3 * 13 + 2 * 4
     assert m.durations[1, 0] > m.durations[0, 1]
 
 
@@ -78,6 +79,26 @@ def test_symmetric_where_all_roads_are_two_way() -> None:
     m = build_matrix(net, range(net.n_nodes))
     assert np.array_equal(m.durations, m.durations.T)
     assert np.array_equal(m.distances, m.distances.T)
+
+
+def test_known_path_time_is_class_speeds_plus_junction_delays_exactly() -> None:
+    """0 -> 13 on the grid: 3 tertiary + 1 minor block at 36/18 km/h, T junctions 6 s, factor 0.5."""
+    p = NetworkParams(
+        speeds_kmh={"tertiary": 72.0, "minor": 36.0},
+        junction_delay_s=6,
+        crossing_delay_s=10,
+        hour_factors={14: 0.5},
+        hours=(14, 15),
+    )
+    net = grid_network(4, params=p)
+    # running speeds 36 and 18 km/h: 10 s and 20 s a block. Junctions passed: 4 (T), 8 (T), 12 (corner,
+    # 2 streets: no delay); the path ends at 13 (a T: half of 6 s); it starts at corner 0 (no delay)
+    path = road_path(net, 0, 13, backend="scipy")
+    assert path.nodes.tolist() == [0, 4, 8, 12, 13]
+    assert path.duration == 3 * 10 + 20 + 6 + 6 + 3
+    assert path.distance == 400
+    m = build_matrix(net, [0, 13])
+    assert (m.durations[0, 1], m.distances[0, 1]) == (path.duration, path.distance)
 
 
 def test_triangle_inequality_on_the_grid() -> None:

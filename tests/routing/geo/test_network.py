@@ -15,28 +15,49 @@ from tests.routing.geo._network_fixtures import BBOX, grid_graph, grid_network, 
 _cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 
 
-def test_default_speeds_follow_the_japanese_urban_table() -> None:
-    """Default speeds: minor 30, tertiary 40, secondary/primary 50, trunk 60, motorway 80 km/h."""
+def test_default_speeds_are_travel_speeds_not_limits() -> None:
+    """Default travel speeds: minor 22, tertiary 28, secondary 32, primary 35, trunk 40, motorway 60 km/h."""
     p = NetworkParams()
     assert [p.speed_for(c) for c in ("minor", "residential", "tertiary", "secondary", "primary")] == [
-        30,
-        30,
-        40,
-        50,
-        50,
+        22,
+        22,
+        28,
+        32,
+        35,
     ]
-    assert p.speed_for("trunk") == 60
-    assert p.speed_for("motorway") == 80
+    assert p.speed_for("trunk") == 40
+    assert p.speed_for("motorway") == 60
+    assert (p.junction_delay(2), p.junction_delay(3), p.junction_delay(4), p.junction_delay(6)) == (
+        0,
+        4,
+        8,
+        8,
+    )
 
 
 def test_link_classes_take_the_base_speed_and_lists_the_fastest() -> None:
     """A *_link class takes its base class's speed; a merged edge's list takes the fastest class."""
     p = NetworkParams(speeds_kmh={"trunk": 70})
     assert p.speed_for("trunk_link") == 70
-    assert p.speed_for("motorway_link") == 80
-    assert p.speed_for(["minor", "secondary"]) == 50
+    assert p.speed_for("motorway_link") == 60
+    assert p.speed_for(["minor", "secondary"]) == 32
     assert p.speed_for("footway_unknown") == p.default_kmh
     assert p.speed_for(None) == p.default_kmh
+
+
+def test_hour_factor_is_the_mean_over_the_hours_and_overridable() -> None:
+    """The day's speed factor is the mean hour factor over `hours`; scenario entries override defaults."""
+    assert NetworkParams(hours=(10, 12)).speed_factor == 1.0
+    assert NetworkParams(hours=(8, 10)).speed_factor == pytest.approx((0.8 + 1.0) / 2)
+    p = NetworkParams(hours=(8, 10), hour_factors={"9": 0.5, 8: 1.0})
+    assert p.speed_factor == pytest.approx(0.75)
+    assert p.hour_factors[17] == 0.85  # a default kept
+    with pytest.raises(ValueError, match="hour of day"):
+        NetworkParams(hour_factors={"25": 1.0})
+    with pytest.raises(ValueError, match="hours"):
+        NetworkParams(hours=(18, 9))
+    with pytest.raises(ValueError, match="junction_delay_s"):
+        NetworkParams(junction_delay_s=-1)
 
 
 def test_overrides_merge_with_defaults_and_params_are_hashable() -> None:
@@ -44,7 +65,7 @@ def test_overrides_merge_with_defaults_and_params_are_hashable() -> None:
     a = NetworkParams(speeds_kmh={"minor": 25})
     b = NetworkParams(speeds_kmh={"minor": 25.0})
     assert a.speed_for("minor") == 25
-    assert a.speed_for("tertiary") == 40
+    assert a.speed_for("tertiary") == 28
     assert a == b
     assert hash(a) == hash(b)
     assert a.key() == b.key()
@@ -69,21 +90,32 @@ def test_largest_component_is_kept_and_drops_reported() -> None:
     assert "dropped 2 nodes, 3 edges" in net.describe_component()
 
 
-def test_edge_times_are_rounded_seconds_of_length_over_speed() -> None:
-    """Edge time = max(1, round(length / speed)); 100 m at 30 km/h is 12 s, at 40 km/h 9 s."""
-    net = grid_network(4)
-    for le, t, s in zip(net.edge_length, net.edge_time, net.edge_speed, strict=True):
-        assert t == max(1, round(le / (s / 3.6)))
-    assert set(net.edge_time.tolist()) >= {12, 9}
+def test_edge_times_are_rounded_seconds_of_length_over_speed_plus_junction_delays() -> None:
+    """Edge time = max(1, round(length / speed)) + half the junction delay of each end (streets met)."""
+    net = grid_network(4, params=NetworkParams(hours=(10, 11)))  # factor 1.0
+    g = grid_graph(4)
+    streets = {n: len(set(g.predecessors(n)) | set(g.successors(n))) for n in g.nodes}
+    p = net.params
+    for e in range(net.n_edges):
+        le, t, s = net.edge_length[e], net.edge_time[e], net.edge_speed[e]
+        u, v = (int(net.node_ids[net.edge_u[e]]), int(net.node_ids[net.edge_v[e]]))
+        delay = (
+            p.junction_delay(streets[u]) // 2
+            + p.junction_delay(streets[v])
+            - p.junction_delay(streets[v]) // 2
+        )
+        assert t == max(1, round(le / (s / 3.6))) + delay
+    # 0 -> 4 on the tertiary row: 100 m at 28 km/h = 13 s; node 0 is a corner, node 4 a T junction
+    assert net.times[0, 4] == 13 + 2
 
 
 def test_parallel_edges_use_the_fastest_in_the_csr() -> None:
     """The CSR keeps the fastest parallel edge; a merged edge with a class list takes the fastest class."""
-    net = grid_network(4)
+    net = grid_network(4, params=NetworkParams(hours=(10, 11)))
     assert net.edge_length[net.arc(1, 2)] == 100
     e = net.arc(15, 14)
-    assert net.edge_speed[e] == 50  # the ['minor', 'secondary'] edge
-    assert net.times[15, 14] == 7  # round(100 / (50 / 3.6)) = 7
+    assert net.edge_speed[e] == 32  # the ['minor', 'secondary'] edge
+    assert net.times[15, 14] == 11 + 2  # round(100 / (32 / 3.6)) = 11; 14 is a T junction (4 s / 2)
     assert net.times.nnz <= net.n_edges
 
 
@@ -195,14 +227,14 @@ def test_edge_geometry_runs_from_tail_to_head() -> None:
 
 @pytest.mark.data
 def test_real_toyono_graph(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Toyono: 2,926 of 2,958 nodes in the largest SCC (PROVENANCE.md); minor roads at 30 km/h."""
+    """Toyono: 2,926 of 2,958 nodes in the largest SCC (PROVENANCE.md); minor roads at 22 km/h x factor."""
     net = load_network("toyono", data_dir=data_dir)
     assert net.n_nodes == 2926
     assert net.n_nodes + net.dropped_nodes == 2958
     assert net.n_edges + net.dropped_edges == 8576
     minor = net.edge_class == "minor"
     assert minor.any()
-    assert np.all(net.edge_speed[minor] == 30)
+    assert np.allclose(net.edge_speed[minor], 22 * net.params.speed_factor)
     # the station area (ときわ台) snaps within 100 m; Osaka city centre is refused
     node = net.snap(135.4380, 34.9061, max_m=300)
     assert math.dist(net.project(net.lon[node], net.lat[node])[0], net.project(135.4380, 34.9061)[0]) < 300

@@ -51,10 +51,10 @@ def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> 
 
     import uvicorn
 
-    from ondemand.api._synthetic import SyntheticArea, synthetic_service
     from ondemand.api.app import create_app
-    from ondemand.api.service import service_config_from_scenario
+    from ondemand.api.booking import service_config_from_scenario
     from ondemand.api.settings import ApiSettings
+    from tests.api._synthetic import SyntheticArea, synthetic_service
 
     logging.basicConfig(level=logging.WARNING)
     if area_name == "synthetic":
@@ -102,7 +102,10 @@ def _free_port() -> int:
 
 def _start(area: str, vans: int, db_url: str, reopt_s: float) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    cmd = [sys.executable, __file__, "--serve", "--area", area, "--vans", str(vans), "--port", str(port)]
+    # run as a module from the repository root, so that the server can import the test-only
+    # synthetic area (tests/api/_synthetic.py) without any sys.path edit
+    cmd = [sys.executable, "-m", "benchmarks.bench_api", "--serve", "--area", area, "--vans", str(vans)]
+    cmd += ["--port", str(port)]
     cmd += ["--db", db_url, "--reopt", str(reopt_s)]
     proc = subprocess.Popen(cmd, cwd=REPO)
     deadline = time.monotonic() + 120
@@ -295,7 +298,7 @@ def bench(
 ) -> list[Step]:
     """Start a fresh server and database, then run every rate in turn."""
     from ondemand.api.db import create_api_key
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     with tempfile.TemporaryDirectory(prefix="ondemand-bench-") as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"

@@ -71,7 +71,7 @@ def serve(
     from ondemand._cli._http import uvicorn_options
     from ondemand._cli._progress import spinner
     from ondemand.api.app import create_app
-    from ondemand.api.service import ServiceConfig, service_config_from_scenario
+    from ondemand.api.booking import ServiceConfig, service_config_from_scenario
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
@@ -129,7 +129,7 @@ def keys_create(
 ) -> None:
     """Create an API key, printed once as the last word of the output (only its hash is stored)."""
     from ondemand.api.db import create_api_key
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     settings = _settings(db)
     database = Database(settings.database_url)
@@ -152,7 +152,7 @@ def keys_list(
 ) -> None:
     """List API keys: id, prefix, operator, role, vehicle, created, revoked (never the keys themselves)."""
     from ondemand.api.db import list_api_keys
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     database = Database(_settings(db).database_url)
     try:
@@ -190,7 +190,7 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key. A running server refuses it (401) within 30 s (its key cache)."""
     from ondemand.api.db import revoke_api_key
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     database = Database(_settings(db).database_url)
     try:

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from ondemand._cli._http import HttpLimits, uvicorn_options
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.app import create_app
 from ondemand.api.settings import ApiSettings
+from tests.api._synthetic import SyntheticArea, synthetic_service
 
 TZ = ZoneInfo("Asia/Tokyo")
 

@@ -12,12 +12,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.app import create_app
+from ondemand.api.booking import ServiceConfig, ServiceRules
 from ondemand.api.db import create_api_key
-from ondemand.api.service import ServiceConfig, ServiceRules
 from ondemand.api.settings import ApiSettings
 from tests.api._pg import PgServer, find_pg_bin
+from tests.api._synthetic import SyntheticArea, synthetic_service
 
 TZ = ZoneInfo("Asia/Tokyo")
 
@@ -89,8 +89,14 @@ both_databases = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], ind
 @pytest.fixture
 def make_app(
     area: SyntheticArea, config: ServiceConfig, clock: FixedClock, db_url: str
-) -> Callable[..., FastAPI]:
-    """Build an app on the test database (keyword overrides for settings, config, area)."""
+) -> Iterator[Callable[..., FastAPI]]:
+    """Build an app on the test database (keyword overrides for settings, config, area).
+
+    At teardown every app's database is disposed again: a test may read it after the
+    app shut down, and a connection left in the pool would be closed only by the
+    garbage collector (a ResourceWarning on PostgreSQL).
+    """
+    apps: list[FastAPI] = []
 
     def build(**over: Any) -> FastAPI:
         settings = ApiSettings(
@@ -98,15 +104,19 @@ def make_app(
             reopt_interval_s=over.pop("reopt_interval_s", 0.0),
             **over.pop("settings", {}),
         )
-        return create_app(
+        app = create_app(
             over.pop("area", area),
             over.pop("config", config),
             settings=settings,
             dispatcher_factory=over.pop("dispatcher_factory", None),
             clock=over.pop("clock", clock),
         )
+        apps.append(app)
+        return app
 
-    return build
+    yield build
+    for app in apps:
+        app.state.db.dispose()
 
 
 @pytest.fixture

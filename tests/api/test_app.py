@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
-from ondemand.api.service import ServiceRules
+from ondemand.api.booking import ServiceRules
+from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import TZ, FixedClock, both_databases, new_key
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}

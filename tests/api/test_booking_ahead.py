@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
-from ondemand.api.service import ServiceConfig
+from ondemand.api.booking import ServiceConfig
+from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import FixedClock, both_databases, new_key
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}

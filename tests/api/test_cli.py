@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ondemand.api.db import ApiKey, hash_key, revoke_api_key
-from ondemand.api.service import Database
+from ondemand.api.persistence import Database
 from tests.api.conftest import new_key
 
 
@@ -93,7 +93,7 @@ def test_revoked_key_is_refused_after_the_cache_expires(
     make_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A key revoked in the database gets 401 from a running server once its cache entry expires."""
-    import ondemand.api.app as api_app
+    import ondemand.api.deps as api_deps
 
     app = make_app()
     key = new_key(app, "acme")
@@ -104,6 +104,6 @@ def test_revoked_key_is_refused_after_the_cache_expires(
             revoke_api_key(session, key)
             session.commit()
         assert client.get("/v1/stops", headers=auth).status_code == 200  # still cached (at most 30 s)
-        monkeypatch.setattr(api_app, "_KEY_CACHE_S", 0.0)
+        monkeypatch.setattr(api_deps, "_KEY_CACHE_S", 0.0)
         r = client.get("/v1/stops", headers=auth)
     assert r.status_code == 401

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from ondemand.api.db import create_api_key
-from ondemand.api.service import Database
+from ondemand.api.persistence import Database
 from ondemand.cli import main
 from ondemand.errors import DatabaseCorruptError
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api.service import ServiceConfig, ServiceRules
+from ondemand.api.booking import ServiceConfig, ServiceRules
 from tests.api.conftest import FixedClock, both_databases, new_key
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}

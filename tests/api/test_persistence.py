@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
 from ondemand.api.db import RideRequestRow
 from ondemand.routing.solver.model import StopKind
+from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import FixedClock, both_databases, new_key
 
 
@@ -149,7 +149,7 @@ def test_migrations_reach_head_and_rerun(db_url: str) -> None:
     from sqlalchemy import inspect, text
 
     from ondemand.api.db import Base
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     versions = Path(str(resources.files("ondemand.api") / "migrations" / "versions"))
     heads = {p.stem.split("_")[0] for p in versions.glob("0*.py")}
@@ -165,7 +165,7 @@ def test_migrations_reach_head_and_rerun(db_url: str) -> None:
 
 def test_plain_postgresql_url_uses_psycopg(pg_url: str) -> None:
     """A driverless postgresql:// URL (as operators write it) connects through psycopg 3."""
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     db = Database(pg_url.replace("postgresql+psycopg://", "postgresql://"))
     try:

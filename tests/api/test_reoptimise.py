@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api._synthetic import SyntheticArea, synthetic_service
+from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import FixedClock, new_key
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ondemand.api.db import create_api_key
-from ondemand.api.service import Database
+from ondemand.api.persistence import Database
 from tests.api._proc import free_port, kill, start_server
 
 

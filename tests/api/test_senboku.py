@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.data
 def test_senboku_scenario_books_between_real_stops(data_dir: Path, make_app: Callable[..., FastAPI]) -> None:
     """The senboku scenario serves its 50 stops; a lon/lat near a stop books a ride with a promise."""
-    from ondemand.api.service import service_config_from_scenario
+    from ondemand.api.booking import service_config_from_scenario
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 

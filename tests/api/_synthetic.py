@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ondemand.api.service import ServiceConfig, ServiceRules
+from ondemand.api.booking import ServiceConfig, ServiceRules
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.solver.model import ArrayTravelTimes, Vehicle
 

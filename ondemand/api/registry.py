@@ -1,0 +1,321 @@
+"""The registry of live dispatchers: one per operator and service day, with a lock, rebuilt from the database.
+
+A service is created on first use (or at start-up for every day with open bookings,
+:func:`restore_open_days`) and restored from the stored bookings, stop orders and
+arrivals, so that a restarted server runs the routes that were running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ondemand.api.booking import AreaLike, DispatcherFactory, ServiceConfig
+from ondemand.api.clock import Clock, ServiceDay
+from ondemand.api.db import RideRequestRow, VehicleEventRow, VehiclePlanRow, VehicleRow
+from ondemand.api.persistence import Database, request_from_row, stop_kind
+from ondemand.dispatch.base import Dispatcher
+from ondemand.routing.solver.model import Plan, Route, TravelTimes
+
+__all__ = ["OperatorService", "ServiceRegistry", "restore_open_days", "vehicle_of_requests"]
+
+log = logging.getLogger("ondemand.api")
+
+
+def vehicle_of_requests(plan: Plan) -> dict[str, str]:
+    """Request id → vehicle id for every request in a route of ``plan``."""
+    out: dict[str, str] = {}
+    for route in plan.routes:
+        for stop in route.stops:
+            out[stop.request_id] = route.vehicle.id
+        for rider in route.vehicle.onboard:
+            out[rider.request.id] = route.vehicle.id
+    return out
+
+
+class OperatorService:
+    """The dispatcher of one operator for one service day, with its lock and a change counter."""
+
+    def __init__(
+        self,
+        operator_id: int,
+        day: ServiceDay,
+        dispatcher: Dispatcher,
+        tt: TravelTimes,
+    ) -> None:
+        self.operator_id = operator_id
+        self.day = day
+        self.dispatcher = dispatcher
+        self.lock = threading.Lock()
+        self.version = 0
+        self.restore_failures = 0
+        self.tt = tt
+
+
+class ServiceRegistry:
+    """The operators' dispatchers, created on first use and rebuilt from the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        area: AreaLike,
+        config: ServiceConfig,
+        dispatcher_factory: DispatcherFactory,
+        *,
+        tz: ZoneInfo,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.area = area
+        self.config = config
+        self.dispatcher_factory = dispatcher_factory
+        self.tz = tz
+        self.clock = clock
+        self._services: dict[tuple[int, _dt.date], OperatorService] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> _dt.datetime:
+        """The current time in the service time zone."""
+        return self.clock().astimezone(self.tz)
+
+    def today(self) -> ServiceDay:
+        """The service day of the current time."""
+        return ServiceDay.of(self.now(), self.tz)
+
+    def get(self, operator_id: int, date: _dt.date | None = None) -> OperatorService:
+        """The operator's service for ``date`` (default today), restored from the database when new.
+
+        Booked-ahead days get their own dispatcher; services of past days are dropped.
+        Never call this while holding a database write session (lock order).
+        """
+        today = self.today()
+        day = today if date is None or date == today.date else ServiceDay(date, self.tz)
+        key = (operator_id, day.date)
+        with self._lock:
+            for old in [k for k in self._services if k[1] < today.date]:
+                del self._services[old]
+            svc = self._services.get(key)
+            if svc is None:
+                svc = self._create(operator_id, day)
+                self._services[key] = svc
+            return svc
+
+    def peek(self, operator_id: int, date: _dt.date | None = None) -> OperatorService | None:
+        """The operator's service for ``date`` (default today) if it exists (no locking, no database)."""
+        if date is None:
+            date = self.today().date
+        return self._services.get((operator_id, date))
+
+    def services(self) -> list[OperatorService]:
+        """The services created so far."""
+        with self._lock:
+            return list(self._services.values())
+
+    def _create(self, operator_id: int, day: ServiceDay) -> OperatorService:
+        dispatcher = self.dispatcher_factory(self.config.vehicles, self.area.matrix)
+        svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
+        for attempt in (1, 2):  # PostgreSQL: another server process may insert the fleet meanwhile
+            try:
+                with self.db.write() as session:
+                    have = set(
+                        session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id))
+                    )
+                    for v in self.config.vehicles:
+                        if v.id not in have:
+                            session.add(
+                                VehicleRow(
+                                    operator_id=operator_id,
+                                    id=v.id,
+                                    seats=v.seats,
+                                    wheelchair_places=v.wheelchair_places,
+                                )
+                            )
+                    session.commit()
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        self._restore(svc)
+        return svc
+
+    def _restore(self, svc: OperatorService) -> None:
+        """Rebuild the dispatcher from the open bookings, saved stop orders and arrivals of the day.
+
+        Riders on board are put back first, then each vehicle's waiting requests in the
+        order of their pickups in the saved stop order; after each one the saved order is
+        imposed again (:func:`_impose_order`), so the rebuilt routes are the routes that
+        were running, and every request fits back in (a sub-sequence of a feasible route
+        is feasible).
+        """
+        date = svc.day.date.isoformat()
+        with self.db.read() as session:
+            rows = list(
+                session.scalars(
+                    select(RideRequestRow)
+                    .where(
+                        RideRequestRow.operator_id == svc.operator_id,
+                        RideRequestRow.service_date == date,
+                        RideRequestRow.status.in_(("assigned", "onboard")),
+                    )
+                    .order_by(RideRequestRow.created_at, RideRequestRow.id)
+                )
+            )
+            arrivals = list(
+                session.scalars(
+                    select(VehicleEventRow)
+                    .where(
+                        VehicleEventRow.operator_id == svc.operator_id,
+                        VehicleEventRow.service_date == date,
+                        VehicleEventRow.kind == "arrived",
+                    )
+                    .order_by(VehicleEventRow.id)
+                )
+            )
+            saved = {
+                p.vehicle_id: [(str(a), str(b)) for a, b in json.loads(p.stops)]
+                for p in session.scalars(
+                    select(VehiclePlanRow).where(
+                        VehiclePlanRow.operator_id == svc.operator_id, VehiclePlanRow.service_date == date
+                    )
+                )
+            }
+        d = svc.dispatcher
+        last_arrival = {ev.vehicle_id: ev for ev in arrivals if ev.stop_id is not None}
+        for ev in last_arrival.values():
+            try:
+                d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
+            except (LookupError, ValueError) as exc:
+                log.warning("could not replay the arrival of %s: %s", ev.vehicle_id, exc)
+        by_vehicle: dict[str, list[RideRequestRow]] = {}
+        for row in rows:
+            if row.vehicle_id is not None:
+                by_vehicle.setdefault(row.vehicle_id, []).append(row)
+        restored = failed = 0
+        now_s = svc.day.seconds(self.now())
+        lost: dict[str, str] = {}
+        if not self.config.rules.auto_complete:  # with auto-complete, past stops count as served
+            for row in rows:
+                end = (
+                    row.promise_pickup_end_s if row.promise_pickup_end_s is not None else row.latest_pickup_s
+                )
+                if row.status == "assigned" and end < now_s:
+                    ended, restarted = svc.day.at(end).strftime("%H:%M"), svc.day.at(now_s).strftime("%H:%M")
+                    lost[row.id] = (
+                        f"lost: the pickup window ended at {ended} with no pickup reported before the "
+                        f"server restarted at {restarted}; the booking could not be restored - "
+                        "contact the rider"
+                    )
+        for vid, vrows in by_vehicle.items():
+            seq = saved.get(vid, [])
+            pos = {key: k for k, key in enumerate(seq)}
+            onboard = [r for r in vrows if r.status == "onboard" and r.picked_up_at_s is not None]
+            waiting = sorted(
+                (r for r in vrows if not (r.status == "onboard" and r.picked_up_at_s is not None)),
+                key=lambda r: pos.get((r.id, "pickup"), len(seq)),
+            )
+            for row in (*onboard, *waiting):
+                if row.id in lost:
+                    continue
+                try:
+                    request = request_from_row(row, self.area.stop_index)
+                    if row in onboard:
+                        d.restore(request, vid, picked_up_at=row.picked_up_at_s)
+                    else:
+                        d.restore(request, vid)
+                except (LookupError, ValueError) as exc:
+                    failed += 1
+                    log.error("could not restore ride request %s on %s: %s", row.id, vid, exc)
+                    lost[row.id] = f"lost: the booking could not be restored after a restart ({exc})"[:500]
+                    continue
+                restored += 1
+                _impose_order(d, vid, pos)
+        d.advance(max(0, now_s))  # a booked-ahead day has not started yet
+        if lost:
+            self._mark_lost(lost)
+        if rows:
+            log.info(
+                "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
+            )
+        svc.restore_failures = failed
+
+    def _mark_lost(self, lost: Mapping[str, str]) -> None:
+        """Store ``status = "lost"`` with its reason for ride requests that could not be restored."""
+        changed_at = _dt.datetime.now(_dt.UTC)
+        with self.db.write() as session:
+            for rid, reason in lost.items():
+                row = session.get(RideRequestRow, rid)
+                if row is not None and row.status in ("assigned", "onboard"):
+                    row.status, row.reason, row.updated_at = "lost", reason[:500], changed_at
+            session.commit()
+        for rid, reason in lost.items():
+            log.error("ride request %s %s", rid, reason)
+
+    def restore_all(self, services: Sequence[int | tuple[int, _dt.date]]) -> None:
+        """Create (and restore) services now rather than on first use.
+
+        Parameters
+        ----------
+        services
+            Operator ids (today's service) or ``(operator_id, date)`` pairs; past dates are skipped.
+        """
+        today = self.today().date
+        for item in services:
+            op, date = item if isinstance(item, tuple) else (item, today)
+            if date >= today:
+                self.get(op, date)
+
+
+def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
+    """Reorder the vehicle's planned stops to follow a saved order (``pos``: stop -> rank).
+
+    Uses the dispatcher's ``reoptimisation_snapshot``/``apply_reoptimised``, which check
+    feasibility of every promise; the cost test is switched off for this step because
+    the saved order is the one that was promised, not necessarily the cheapest.
+    """
+    snap = getattr(d, "reoptimisation_snapshot", None)
+    apply = getattr(d, "apply_reoptimised", None)
+    options: Any = getattr(d, "options", None)
+    if snap is None or apply is None or not pos:
+        return False
+    plan, version = snap(now=0)  # before the service day: nothing gets committed
+    route = plan.route_of(vehicle_id)
+    keys = [(s.request_id, stop_kind(s.kind)) for s in route.stops]
+    if any(k not in pos for k in keys):
+        return False
+    desired = tuple(s for _, s in sorted(zip(keys, route.stops, strict=True), key=lambda ks: pos[ks[0]]))
+    if desired == route.stops:
+        return True
+    routes = tuple(Route(r.vehicle, desired) if r.vehicle.id == vehicle_id else r for r in plan.routes)
+    candidate = Plan(routes, plan.requests, plan.unassigned)
+    relaxed = options is not None and hasattr(options, "require_improvement")
+    if relaxed:
+        d.options = dataclasses.replace(options, require_improvement=False)  # type: ignore[attr-defined]
+    try:
+        return bool(apply(candidate, version=version))
+    finally:
+        if relaxed:
+            d.options = options  # type: ignore[attr-defined]
+
+
+def restore_open_days(registry: ServiceRegistry) -> None:
+    """Restore today's services and every day ahead with open bookings (at start-up)."""
+    today = ServiceDay.of(registry.now(), registry.tz).date.isoformat()
+    with registry.db.read() as session:  # today's operators, and every day ahead with open bookings
+        pairs = session.execute(
+            select(RideRequestRow.operator_id, RideRequestRow.service_date)
+            .where(
+                (RideRequestRow.service_date == today)
+                | ((RideRequestRow.service_date > today) & RideRequestRow.status.in_(("assigned", "onboard")))
+            )
+            .distinct()
+        ).all()
+    registry.restore_all([(op, _dt.date.fromisoformat(date)) for op, date in pairs])

@@ -1,0 +1,217 @@
+"""Background re-optimisation of the live plans, and the solver worker process.
+
+Every ``reopt_interval_s`` a thread re-optimises each operator's plan
+(:func:`reoptimise_service`): the plan is copied under the operator's lock, solved
+*outside* the lock (in a worker process, :func:`_solve_elsewhere`, because OR-Tools keeps
+the GIL while it solves), and swapped in only if nothing changed meanwhile (a version
+counter); the dispatcher itself never breaks a promise because promises are hard
+windows of the requests (:meth:`ondemand.routing.solver.model.Request.with_promise`).
+
+The solver (OR-Tools) is imported only inside the functions that run it, so that
+``import ondemand.api`` stays light.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as _dt
+import logging
+import os
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from ondemand.api.db import RideRequestRow
+from ondemand.api.persistence import GroupCommitter, flush_rides, plan_sequences, write_plans
+from ondemand.api.registry import OperatorService, ServiceRegistry, vehicle_of_requests
+from ondemand.api.settings import ApiSettings
+from ondemand.routing.solver.model import Plan, Request, Route
+
+__all__ = ["Reoptimiser", "reoptimise_service"]
+
+log = logging.getLogger("ondemand.api")
+
+
+class Reoptimiser:
+    """The background re-optimisation loop of an app: a thread that re-optimises every plan now and then.
+
+    Parameters
+    ----------
+    registry
+        The live services to re-optimise.
+    committer
+        Writes adopted plans and moved ride requests.
+    settings
+        ``reopt_interval_s`` (0: no background loop) and ``reopt_time_limit_s``.
+    """
+
+    def __init__(self, registry: ServiceRegistry, committer: GroupCommitter, settings: ApiSettings) -> None:
+        self.registry = registry
+        self.committer = committer
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background thread (nothing when ``reopt_interval_s`` is 0)."""
+        if self.settings.reopt_interval_s > 0:
+            self._thread = threading.Thread(target=self._loop, name="ondemand-reopt", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread, waiting for a running round to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.reopt_time_limit_s + 5)
+
+    def _loop(self) -> None:
+        import multiprocessing
+
+        # OR-Tools keeps the GIL while it solves, so the solver gets its own process,
+        # at a lower CPU priority than the bookings
+        def new_pool() -> concurrent.futures.ProcessPoolExecutor:
+            ctx = multiprocessing.get_context("spawn")
+            return concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=_lower_priority)
+
+        pool = new_pool()  # its process starts at the first round (starting it with the server
+        # measurably slowed the first seconds of bookings after a start: loading OR-Tools competes)
+        try:
+            while not self._stop.wait(self.settings.reopt_interval_s):
+                self.round(pool)
+                if getattr(pool, "_broken", False):
+                    log.warning("the solver process died; starting a new one")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = new_pool()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def round(self, pool: concurrent.futures.Executor | None) -> int:
+        """Re-optimise every operator's plan once; the number of plans adopted."""
+        adopted = 0
+        for svc in self.registry.services():
+            try:
+                now_s = max(0, svc.day.seconds(self.registry.now()))  # booked-ahead days: not started
+                limit = self.settings.reopt_time_limit_s
+                adopted += reoptimise_service(svc, self.committer, now=now_s, time_limit=limit, pool=pool)
+            except Exception:  # the background loop must survive any solver failure
+                log.exception(
+                    "re-optimisation of operator %d failed; the current plan stays", svc.operator_id
+                )
+        return adopted
+
+
+def _lower_priority() -> None:
+    """Initializer of the solver process: yield the CPU to request handling.
+
+    On Linux the process runs under ``SCHED_IDLE`` (it gets a core only when nothing
+    else wants it); elsewhere, or when that is refused, at nice 19.
+    """
+    idle = getattr(os, "SCHED_IDLE", None)
+    try:
+        if idle is None:
+            raise OSError("no SCHED_IDLE")
+        os.sched_setscheduler(0, idle, os.sched_param(0))
+    except OSError:
+        if hasattr(os, "nice"):
+            os.nice(19)
+
+
+def reoptimise_service(
+    svc: OperatorService,
+    committer: GroupCommitter,
+    *,
+    now: int,
+    time_limit: float,
+    pool: concurrent.futures.Executor | None = None,
+) -> bool:
+    """Re-optimise the plan of ``svc`` once without holding the lock while the solver runs.
+
+    With a dispatcher that offers ``reoptimisation_snapshot``/``apply_reoptimised``
+    (the :class:`~ondemand.dispatch.InsertionDispatcher`), the plan is copied under
+    the lock, solved outside it, and applied under the lock; the dispatcher refuses
+    it if anything changed meanwhile or if it would break a promise. Requests moved
+    to another vehicle are written to the database in the same step.
+
+    With ``pool`` (a process pool), the solver runs in another process, so that
+    request handling keeps the interpreter while OR-Tools searches.
+
+    Returns
+    -------
+    bool
+        Whether a new plan was adopted.
+    """
+    d = svc.dispatcher
+    snapshot = getattr(d, "reoptimisation_snapshot", None)
+    apply = getattr(d, "apply_reoptimised", None)
+    candidate: Plan | None = None
+    version = 0
+    if snapshot is not None and apply is not None:
+        from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
+
+        with svc.lock:
+            plan, version = snapshot(now=now)
+        if not any(r.stops for r in plan.routes):
+            return False
+        if pool is None:
+            candidate = darp_reoptimise(plan, svc.tt, now=now, time_limit=time_limit)
+        else:  # OR-Tools holds the GIL while it solves: solve in another process
+            durations = np.asarray(svc.tt.durations)
+            distances = np.asarray(svc.tt.distances)
+            job = pool.submit(
+                _solve_elsewhere,
+                plan.routes,
+                dict(plan.requests),
+                plan.unassigned,
+                durations,
+                distances,
+                now,
+                time_limit,
+            )
+            routes, requests, unassigned = job.result(timeout=time_limit + 120)
+            candidate = Plan(routes, requests, unassigned)
+    with svc.lock:
+        before = vehicle_of_requests(d.plan)
+        if candidate is not None and apply is not None:
+            adopted = bool(apply(candidate, version=version))
+        else:  # a dispatcher without snapshots: solve under the lock
+            adopted = bool(d.reoptimise(now=now, time_limit=time_limit))
+        if not adopted:
+            return False
+        after = vehicle_of_requests(d.plan)
+        seqs = plan_sequences(d, [r.vehicle.id for r in d.plan.routes])
+        svc.version += 1
+        moved = {rid: vid for rid, vid in after.items() if before.get(rid) not in (None, vid)}
+
+        def work(session: Session) -> None:
+            flush_rides(session)
+            write_plans(session, svc, seqs)
+            for rid, vid in moved.items():
+                row = session.get(RideRequestRow, rid)
+                if row is not None:
+                    row.vehicle_id = vid
+                    row.updated_at = _dt.datetime.now(_dt.UTC)
+
+        ticket = committer.enqueue(work)
+    ticket.wait()
+    log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
+    return True
+
+
+def _solve_elsewhere(
+    routes: tuple[Route, ...],
+    requests: dict[str, Request],
+    unassigned: tuple[str, ...],
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    now: int,
+    time_limit: float,
+) -> tuple[tuple[Route, ...], dict[str, Request], tuple[str, ...]]:
+    """Run :func:`ondemand.routing.solver.darp.reoptimise` in a worker process (picklable in and out)."""
+    from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
+    from ondemand.routing.solver.model import ArrayTravelTimes
+
+    tt = ArrayTravelTimes(durations, distances)
+    result = darp_reoptimise(Plan(routes, requests, unassigned), tt, now=now, time_limit=time_limit)
+    return result.routes, dict(result.requests), result.unassigned

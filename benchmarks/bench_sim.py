@@ -36,7 +36,7 @@ def _day(name: str, *, fleet: int | None, demand: float | None, reoptimise: bool
     area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops)
     t_area = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = simulate(sc, seed=seed, fleet=fleet, requests_per_day=demand, area=area, reoptimise=reoptimise)
+    res = simulate(sc, seed=seed, fleet=fleet, riders_per_day=demand, area=area, reoptimise=reoptimise)
     t_sim = time.perf_counter() - t0
     k = compute_kpis(res.events)
     outcomes = set(request_outcomes(res.events).values())

@@ -46,6 +46,7 @@ __all__ = [
     "ServiceParams",
     "SpecialFare",
     "load_scenario",
+    "mean_group_size",
 ]
 
 CALENDARS = ("weekdays", "every_day")
@@ -200,10 +201,12 @@ class DemandParams:
 
     Parameters
     ----------
-    requests_per_day
-        Mean number of trips (requests) a day; the day's count is Poisson around it.
-    target_requests_per_day
-        The operator's target, if any (used for sweeps and reports).
+    riders_per_day
+        Mean riders a day, the unit pilots publish: persons carried, each one-way ride
+        counted (a rider who goes and comes back is two riders; a group of three, three).
+        Requests follow from it: :attr:`requests_per_day` = riders / :attr:`mean_group_size`.
+    target_riders_per_day
+        The operator's target in riders a day, if any (reports and sweeps).
     hourly_profile
         Relative weights of trip requests, one per service hour.
     round_trip_share
@@ -234,8 +237,8 @@ class DemandParams:
         (default 1.25, an assumption typical of residential grids).
     """
 
-    requests_per_day: float
-    target_requests_per_day: float | None
+    riders_per_day: float
+    target_riders_per_day: float | None
     hourly_profile: tuple[float, ...]
     round_trip_share: float
     return_after_s: tuple[int, int]
@@ -250,6 +253,26 @@ class DemandParams:
     destinations: Mapping[str, float]
     bbox: tuple[float, float, float, float] | None
     walk_circuity: float = 1.25
+
+    @property
+    def mean_group_size(self) -> float:
+        """Mean riders per request (from :attr:`group_sizes`)."""
+        return mean_group_size(self.group_sizes)
+
+    @property
+    def requests_per_day(self) -> float:
+        """Mean requests (bookings) a day: :attr:`riders_per_day` / :attr:`mean_group_size`.
+
+        Round trips need no correction: each leg is a request and its riders count again,
+        as pilots count riders per one-way ride.
+        """
+        return self.riders_per_day / self.mean_group_size
+
+
+def mean_group_size(group_sizes: tuple[float, ...]) -> float:
+    """Mean group size of the probabilities of groups of 1, 2, 3... riders."""
+    total = sum(group_sizes)
+    return sum((k + 1) * p for k, p in enumerate(group_sizes)) / total
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,14 +513,17 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
                 f"must be [west, south, east, north] with west < east, south < north; got {bbox_raw!r}",
             )
         bbox = (float(bbox_raw[0]), float(bbox_raw[1]), float(bbox_raw[2]), float(bbox_raw[3]))
-    target = t.raw("target_requests_per_day", None)
+    for old in ("requests_per_day", "target_requests_per_day"):
+        if t.has(old):
+            raise _requests_migration(t, old, groups)
+    target = t.raw("target_riders_per_day", None)
     if target is not None and (
         isinstance(target, bool) or not isinstance(target, int | float) or target <= 0
     ):
-        raise t.err("target_requests_per_day", f"must be a positive number, got {target!r}")
+        raise t.err("target_riders_per_day", f"must be a positive number, got {target!r}")
     d = DemandParams(
-        requests_per_day=t.number("requests_per_day", lo=0.0, hi=1e6),
-        target_requests_per_day=None if target is None else float(target),
+        riders_per_day=t.number("riders_per_day", lo=0.0, hi=1e6),
+        target_riders_per_day=None if target is None else float(target),
         hourly_profile=profile,
         round_trip_share=t.share("round_trip_share"),
         return_after_s=t.int_range("return_after_s", [3600, 3 * 3600]),
@@ -527,6 +553,29 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
     del svc
     t.done()
     return d
+
+
+def _requests_migration(t: _Table, old: str, groups: tuple[float, ...]) -> ScenarioError:
+    """The error for a pre-riders scenario (``requests_per_day``): how to migrate, never a guess.
+
+    Scenarios used to state requests a day; a published "28 riders a day" was then often
+    written as 28 requests, which carries ~1.2x as many people. The file must say which it
+    meant, so the old keys are refused with the two ways to migrate.
+    """
+    new = "riders_per_day" if old == "requests_per_day" else "target_riders_per_day"
+    v = t.data.get(old)
+    g = mean_group_size(groups)
+    same = (
+        f"{new} = {float(v) * g:.1f} keeps {v} requests a day (x mean group size {g:.2f})"
+        if isinstance(v, int | float) and not isinstance(v, bool)
+        else f"{new} = requests x mean group size ({g:.2f}) keeps the old demand"
+    )
+    return t.err(
+        old,
+        f"is no longer read: scenarios state riders a day (persons carried, each one-way ride "
+        f"counted, as pilots publish) and requests follow as riders / mean group size. Rename it to "
+        f"{new}: if the number was a published ridership write it unchanged; {same}",
+    )
 
 
 def _area(top: _Table) -> tuple[str, Any]:

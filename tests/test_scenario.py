@@ -30,7 +30,7 @@ def test_pilot_facts() -> None:
     s = load_scenario(SCEN / "senboku.toml")
     assert (s.service.fleet, s.service.seats, s.stops.target_count, s.fares.flat_jpy) == (2, 8, 50, 300)
     assert (s.service.start, s.service.end) == (9 * 3600, 18 * 3600)
-    assert (s.demand.requests_per_day, s.demand.target_requests_per_day) == (28, 51)
+    assert (s.demand.riders_per_day, s.demand.target_riders_per_day) == (28, 51)
     t = load_scenario(SCEN / "toyono.toml")
     assert (t.service.fleet, t.service.seats, t.stops.target_count, t.fares.flat_jpy) == (3, 8, 115, 0)
     assert (t.service.start, t.service.end) == (9 * 3600, 17 * 3600)
@@ -124,3 +124,21 @@ def test_custom_area_must_fit_the_graph(tmp_path: Path) -> None:
     )
     with pytest.raises(ScenarioError, match=r"'area\.bbox'.*inside"):
         load_scenario(_write(tmp_path, text))
+
+
+def test_requests_follow_from_riders() -> None:
+    """Requests a day are riders a day over the mean group size (28 riders at 1.18 = 23.7 requests)."""
+    d = load_scenario(SCEN / "senboku.toml").demand
+    assert d.mean_group_size == pytest.approx(0.85 + 2 * 0.12 + 3 * 0.03)
+    assert d.requests_per_day == pytest.approx(28 / 1.18)
+
+
+def test_old_requests_per_day_is_refused_with_migration(tmp_path: Path) -> None:
+    """A pre-riders file (requests_per_day) is refused with both migrations spelled out, not reread."""
+    p = _mutate(tmp_path, "riders_per_day = 28 ", "requests_per_day = 28 ")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    msg = str(exc.value)
+    assert "demand.requests_per_day" in msg
+    assert "riders_per_day = 33.0 keeps 28 requests" in msg  # 28 x 1.18
+    assert "published ridership write it unchanged" in msg

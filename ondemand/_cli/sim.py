@@ -15,8 +15,10 @@ from ondemand._cli._progress import day_bar, spinner
 from ondemand.errors import ScenarioError
 
 _KEY_KPIS = (
-    ("requests", "requests"),
-    ("served", "served"),
+    ("requests", "requests (bookings)"),
+    ("riders_requested", "riders requested"),
+    ("riders", "riders carried"),
+    ("served", "requests served"),
     ("refused", "refused"),
     ("cancelled", "cancelled"),
     ("no_shows", "no-shows"),
@@ -62,7 +64,7 @@ def simulate_cmd(
         str | None, typer.Option(help="Simulated day YYYY-MM-DD (checked against the calendar).")
     ] = None,
     fleet: Annotated[int | None, typer.Option(min=1, help="Override the fleet size.")] = None,
-    demand: Annotated[float | None, typer.Option(min=0, help="Override the mean requests per day.")] = None,
+    demand: Annotated[float | None, typer.Option(min=0, help="Override the mean riders per day.")] = None,
     requests: Annotated[
         Path | None, typer.Option(help="Replay a CSV of real requests instead of synthetic demand.")
     ] = None,
@@ -97,7 +99,7 @@ def simulate_cmd(
             sc,
             seed=seed,
             fleet=fleet,
-            requests_per_day=demand,
+            riders_per_day=demand,
             demand=model,
             area=area,
             date=day,
@@ -132,7 +134,7 @@ def sweep_cmd(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     fleet: Annotated[str, typer.Option(help="Fleet sizes: a range 1-6 or a list 2,4,8.")] = "1-6",
     demand: Annotated[
-        str | None, typer.Option(help="Mean requests per day, comma-separated (default: the scenario's).")
+        str | None, typer.Option(help="Mean riders per day, comma-separated (default: the scenario's).")
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per point.")] = 3,
     engine: Annotated[str, typer.Option(help="process (local pool) or ray (extra 'dist').")] = "process",
@@ -152,7 +154,7 @@ def sweep_cmd(
     sc = load_scenario(scenario)
     fleets = parse_range(fleet, what="fleet")
     if demand is None:
-        demands = [sc.demand.requests_per_day]
+        demands = [sc.demand.riders_per_day]
     else:
         try:
             demands = [float(x) for x in demand.split(",") if x.strip()]

@@ -5,13 +5,17 @@ A demand model turns a scenario and the service area's meeting points into a lis
 will later cancel or not show up. The simulator feeds them to the dispatcher at their
 booking time.
 
-Synthetic demand (:class:`SyntheticDemand`): the day's number of trips is Poisson around
-``demand.requests_per_day``; outbound trips start at homes (OSM buildings, one weight each)
-at a time drawn from the hourly profile and go to a destination drawn by class weight (OSM
-POIs by ``key_class``, and homes); a share of riders book the return the same day. Riders walk
-to the nearest meeting point; walking metres and seconds follow the service policy's
-:class:`~ondemand.dispatch.policy.Walking` rule (great-circle distance times
-``demand.walk_circuity``, at the scenario's walking speed), the rule the live API snaps by.
+Synthetic demand (:class:`SyntheticDemand`): the scenario states riders a day
+(``demand.riders_per_day``, persons carried per one-way ride, as pilots count them); the day's
+number of requests is Poisson around riders / mean group size (``demand.group_sizes``), so the
+expected riders of the day's requests is the scenario's figure. A return leg is a request of
+its own, with the same riders, and counts towards the day's requests like any other.
+Outbound trips start at homes (OSM buildings, one weight each) at a time drawn from the hourly
+profile and go to a destination drawn by class weight (OSM POIs by ``key_class``, and homes); a
+share of riders book the return the same day. Riders walk to the nearest meeting point; walking
+metres and seconds follow the service policy's :class:`~ondemand.dispatch.policy.Walking` rule
+(great-circle distance times ``demand.walk_circuity``, at the scenario's walking speed), the
+rule the live API snaps by.
 Homes or destinations further than ``demand.max_walk_m`` from every stop generate no trips;
 only points inside the area's box (and ``demand.bbox`` when given) count.
 Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so the same
@@ -185,12 +189,12 @@ class SyntheticDemand:
         Folder with ``{prefix}_buildings.geojson`` and ``{prefix}_pois.geojson``; default:
         ``ONDEMAND_DATA_DIR`` (then the user cache; see
         :func:`~ondemand.routing.geo.data.find_data_file`).
-    requests_per_day
-        Override of ``scenario.demand.requests_per_day`` (for sweeps).
+    riders_per_day
+        Override of ``scenario.demand.riders_per_day`` (for sweeps).
     """
 
     def __init__(
-        self, scenario: Scenario, *, data_dir: Path | None = None, requests_per_day: float | None = None
+        self, scenario: Scenario, *, data_dir: Path | None = None, riders_per_day: float | None = None
     ) -> None:
         from ondemand.routing.geo.network import get_area
 
@@ -210,9 +214,10 @@ class SyntheticDemand:
                 "folder with the OSM layers (e.g. ../shared/data/osm)"
             )
         self._files = (buildings, pois)
-        self.requests_per_day = (
-            scenario.demand.requests_per_day if requests_per_day is None else float(requests_per_day)
+        self.riders_per_day = (
+            scenario.demand.riders_per_day if riders_per_day is None else float(riders_per_day)
         )
+        self.requests_per_day = self.riders_per_day / scenario.demand.mean_group_size
         self.walking = ServicePolicy.from_scenario(scenario).walking
 
     def _candidates(

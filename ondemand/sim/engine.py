@@ -613,7 +613,7 @@ def simulate(
     *,
     seed: int = 0,
     fleet: int | None = None,
-    requests_per_day: float | None = None,
+    riders_per_day: float | None = None,
     demand: DemandModel | None = None,
     area: SimArea | None = None,
     dispatcher_factory: DispatcherFactory | None = None,
@@ -631,8 +631,8 @@ def simulate(
         The scenario (:func:`ondemand.scenario.load_scenario`).
     seed
         Seed of the demand (and of the re-optimiser).
-    fleet, requests_per_day
-        Overrides of the scenario's fleet size and mean demand (for sweeps).
+    fleet, riders_per_day
+        Overrides of the scenario's fleet size and mean riders a day (for sweeps).
     demand
         Demand model (default :class:`SyntheticDemand` of the scenario).
     area
@@ -669,7 +669,7 @@ def simulate(
     model = (
         demand
         if demand is not None
-        else SyntheticDemand(scenario, data_dir=data_dir, requests_per_day=requests_per_day)
+        else SyntheticDemand(scenario, data_dir=data_dir, riders_per_day=riders_per_day)
     )
     trips = model.trips(area.stops, seed=seed)
     day = _day_date(scenario, date)

@@ -2,8 +2,16 @@
 
 Definitions (all from :mod:`ondemand.sim.events`):
 
-- ``requests``: requests submitted; ``served`` (dropped off), ``refused``, ``cancelled``,
-  ``no_shows``; ``passengers`` served (group sizes summed).
+Three counts that are easy to confuse, kept apart:
+
+- ``requests``: bookings submitted (one group, one one-way trip); ``served`` (dropped off),
+  ``refused``, ``cancelled``, ``no_shows`` count requests too.
+- ``riders_requested``: persons in the submitted requests (group sizes summed): the demand, in
+  the unit of a scenario's ``demand.riders_per_day``.
+- ``riders``: persons carried, each one-way ride counted (a round trip is two, a group of
+  three is three): the unit pilots publish as riders a day (延べ利用者数).
+  ``passengers`` is the same count under its older name (kept for existing readers of
+  ``kpis.json``), and ``passengers_per_vehicle_hour`` is built on it.
 - ``wait_*_s``: pickup (start of boarding) minus the requested pickup time, served requests.
 - ``ride_mean_s``: drop-off (start of alighting) minus end of boarding.
 - ``detour_mean``: ride time over the direct drive time between the two stops.
@@ -51,6 +59,8 @@ __all__ = ["KPI_KEYS", "compute_kpis", "kpis_json", "request_outcomes"]
 
 KPI_KEYS = (
     "requests",
+    "riders_requested",
+    "riders",
     "served",
     "refused",
     "cancelled",
@@ -124,6 +134,7 @@ def compute_kpis(events: Iterable[Event]) -> dict[str, Any]:
         if submitted[r].direct_s > 0
     ]
     passengers = sum(submitted[r].passengers for r in served_ids)
+    riders_requested = sum(e.passengers for e in submitted.values())
     revenue = sum(submitted[r].fare_jpy for r in served_ids)
 
     starts = {e.vehicle_id: e.t for e in evs if isinstance(e, ShiftStarted)}
@@ -156,6 +167,8 @@ def compute_kpis(events: Iterable[Event]) -> dict[str, Any]:
         "refused": refused,
         "cancelled": cancelled,
         "no_shows": no_shows,
+        "riders_requested": riders_requested,
+        "riders": passengers,
         "passengers": passengers,
         "refused_share": _r(refused / len(submitted)) if submitted else None,
         "wait_mean_s": _r(float(waits.mean()), 1) if n_served else None,

@@ -100,7 +100,7 @@ def run_point(
         sc,
         seed=seed,
         fleet=fleet,
-        requests_per_day=demand,
+        riders_per_day=demand,
         area=area,
         position_every_s=0,
         data_dir=Path(data_dir) if data_dir else None,
@@ -131,7 +131,7 @@ def sweep(
     scenario_path
         The scenario TOML (loaded in each worker).
     fleets, demands
-        Fleet sizes and mean requests per day.
+        Fleet sizes and mean riders per day (``demand.riders_per_day``).
     seeds
         Seeds 0 .. seeds-1 per point.
     engine

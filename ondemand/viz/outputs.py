@@ -79,11 +79,12 @@ def write_outputs(
     notes = []
     if sc is not None:
         notes.append(sc.description)
-        if sc.demand.target_requests_per_day:
-            notes.append(
-                f"Demand: mean {sc.demand.requests_per_day:g} requests/day "
-                f"(target {sc.demand.target_requests_per_day:g})."
-            )
+        d = sc.demand
+        target = f" (target {d.target_riders_per_day:g} riders)" if d.target_riders_per_day else ""
+        notes.append(
+            f"Demand: mean {d.riders_per_day:g} riders/day{target} = {d.requests_per_day:.1f} requests/day "
+            f"at {d.mean_group_size:.2f} riders per request."
+        )
     notes.append(f"Simulated in {result.wall_seconds:.1f} s.")
     paths["map"] = write_map(
         out / "map.html",

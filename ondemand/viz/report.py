@@ -14,9 +14,10 @@ from ondemand.viz.plots import figure_png, occupancy_plot, vehicle_timelines, wa
 __all__ = ["KPI_LABELS", "report_html", "write_report"]
 
 KPI_LABELS: Mapping[str, str] = {
-    "requests": "Requests",
-    "served": "Served",
-    "passengers": "Passengers served",
+    "requests": "Requests (bookings)",
+    "riders_requested": "Riders requested (persons in the bookings)",
+    "riders": "Riders carried (persons per one-way ride, as pilots count)",
+    "served": "Requests served",
     "refused": "Refused (予約不成立)",
     "refused_share": "Refused share",
     "cancelled": "Cancelled",

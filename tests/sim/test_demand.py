@@ -23,7 +23,7 @@ STOPS = tuple(
 @pytest.fixture(scope="module")
 def days(data_dir: Path) -> tuple[list, list, list]:
     sc = scenario("senboku")
-    model = SyntheticDemand(sc, data_dir=data_dir, requests_per_day=200)
+    model = SyntheticDemand(sc, data_dir=data_dir, riders_per_day=236)  # 200 requests at 1.18
     return model.trips(STOPS, seed=5), model.trips(STOPS, seed=5), model.trips(STOPS, seed=6)
 
 
@@ -38,7 +38,9 @@ def test_trips_respect_the_scenario(days: tuple[list, list, list]) -> None:
     """Counts, hours, walking limits, group sizes, round trips and booking kinds follow the scenario."""
     sc = scenario("senboku")
     trips = days[0]
-    assert 150 <= len(trips) <= 250  # Poisson(200)
+    assert 150 <= len(trips) <= 250  # Poisson(236 riders / 1.18 riders per request = 200)
+    riders = sum(t.passengers for t in trips)
+    assert 1.05 * len(trips) <= riders <= 1.35 * len(trips)  # mean group size 1.18
     assert [t.booked_at for t in trips] == sorted(t.booked_at for t in trips)
     for t in trips:
         assert sc.service.start <= t.requested_pickup <= sc.service.end - 1800
@@ -66,7 +68,7 @@ def test_trips_respect_the_scenario(days: tuple[list, list, list]) -> None:
 def test_bbox_restricts_demand(data_dir: Path) -> None:
     """With a custom area box, every origin and destination lies inside it."""
     sc = scenario("senboku_izumi")
-    trips = SyntheticDemand(sc, data_dir=data_dir, requests_per_day=100).trips(STOPS, seed=1)
+    trips = SyntheticDemand(sc, data_dir=data_dir, riders_per_day=118).trips(STOPS, seed=1)
     w, s, e, n = sc.area_spec.bbox
     assert trips
     for t in trips:

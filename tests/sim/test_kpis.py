@@ -68,6 +68,8 @@ def test_kpis_match_hand_computation() -> None:
     assert set(KPI_KEYS) <= set(k)
     assert (k["requests"], k["served"], k["refused"], k["cancelled"], k["no_shows"]) == (5, 2, 1, 1, 1)
     assert k["passengers"] == 3
+    # 5 requests carrying 6 persons (A is a group of 2); 3 persons carried (A's 2 and B).
+    assert (k["requests"], k["riders_requested"], k["riders"]) == (5, 6, 3)
     assert k["wait_mean_s"] == pytest.approx((100 + 60) / 2)
     assert k["wait_p90_s"] == pytest.approx(60 + 0.9 * 40)
     assert k["ride_mean_s"] == pytest.approx((950 + 900) / 2)

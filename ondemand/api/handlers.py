@@ -2,16 +2,23 @@
 
 Bad input (:class:`~ondemand.errors.OndemandError`) answers 422 or 400, a failed commit
 or an unavailable database 503, anything unexpected 500 (logged, nothing changed).
+A request that fails validation answers 422 as :class:`~ondemand.api.schemas.ApiError`:
+``detail`` says what is wrong in one line, ``errors`` lists at most
+``MAX_LISTED_ERRORS`` problems (where, what, kind; the input is never echoed, so a
+NaN, a huge value or 6,000 unknown keys give a small answer).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from ondemand.api.schemas import MAX_LISTED_ERRORS
 from ondemand.errors import (
     CommitFailedError,
     InfeasibleRequestError,
@@ -38,6 +45,23 @@ async def _ondemand_error(_req: Request, exc: Exception) -> JSONResponse:
     return _err(400, str(exc))
 
 
+def _problem(error: dict[str, Any]) -> dict[str, Any]:
+    loc = [p if isinstance(p, int) else str(p)[:64] for p in error.get("loc", ())][:12]
+    return {"loc": loc, "msg": str(error.get("msg", ""))[:200], "type": str(error.get("type", ""))[:64]}
+
+
+async def _invalid(_req: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    listed = [_problem(e) for e in errors[:MAX_LISTED_ERRORS]]
+    said = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in listed[:3]]
+    if len(errors) <= 1:
+        detail = said[0] if said else "invalid request"
+    else:
+        more = f"; and {len(errors) - len(said)} more" if len(errors) > len(said) else ""
+        detail = f"{len(errors)} problems in the request: " + "; ".join(said) + more
+    return JSONResponse({"detail": detail[:1000], "errors": listed}, status_code=422)
+
+
 async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error (nothing was committed): %s", type(exc).__name__)
     return _err(500, "internal error; nothing was changed. The operator's log has the details")
@@ -55,6 +79,7 @@ async def _db_error(_req: Request, exc: Exception) -> JSONResponse:
 
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the API's exception handlers on ``app``."""
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(OndemandError, _ondemand_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(CommitFailedError, _commit_failed)

@@ -8,17 +8,19 @@ without an offset is refused. Places are either ``{"stop_id": "..."}`` or
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
+    Tag,
 )
 
 __all__ = [
@@ -85,7 +87,16 @@ class PointRef(BaseModel):
     lat: Lat
 
 
-Place = StopRef | PointRef
+def _place_kind(value: Any) -> str:
+    """``"stop"`` for a place with a ``stop_id``, else ``"point"`` (errors then name one kind only)."""
+    if isinstance(value, dict):
+        return "stop" if "stop_id" in value else "point"
+    return "stop" if isinstance(value, StopRef) else "point"
+
+
+Place = Annotated[
+    Annotated[StopRef, Tag("stop")] | Annotated[PointRef, Tag("point")], Discriminator(_place_kind)
+]
 
 
 class RideRequestIn(BaseModel):

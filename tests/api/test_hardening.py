@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ondemand.api.schemas import PointRef, VehicleEventIn
+from ondemand.api.schemas import MAX_LISTED_ERRORS, ApiError, PointRef, VehicleEventIn
 from tests.api.conftest import FixedClock
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
@@ -96,3 +97,73 @@ def test_coordinates_must_be_json_numbers(client: TestClient, auth: dict[str, st
     assert ok.status_code == 201, ok.text
     assert PointRef.model_validate({"lon": 135, "lat": 34}).lon == 135.0
     assert VehicleEventIn.model_validate({"type": "position", "lon": 135, "lat": 34}).lat == 34.0
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309"])
+def test_non_finite_coordinates_are_422_without_a_trace(
+    client: TestClient, auth: dict[str, str], caplog: pytest.LogCaptureFixture, number: str
+) -> None:
+    """NaN, infinities and 1e309 as lon/lat of a booking or a position event: 422 with a message, not 500."""
+    caplog.set_level(logging.INFO)
+    raw = f'{{"pickup": {{"lon": {number}, "lat": 34.51}}, "dropoff": {{"stop_id": "s08"}}}}'
+    r = post_raw(client, auth, "/v1/ride-requests", raw)
+    assert r.status_code == 422, r.text
+    assert "finite" in r.json()["detail"]
+    r = post_raw(
+        client, auth, "/v1/vehicles/v1/events", f'{{"type": "position", "lon": 135.5, "lat": {number}}}'
+    )
+    assert r.status_code == 422, r.text
+    assert "lat" in r.json()["detail"]
+    no_traces(caplog)
+    assert client.get("/v1/kpis", headers=auth).json()["requests"] == 0
+
+
+def test_many_unknown_keys_get_a_small_bounded_error(client: TestClient, auth: dict[str, str]) -> None:
+    """A 59 KB body with 6,000 unknown keys gets a 422 of a few KB listing MAX_LISTED_ERRORS problems."""
+    body: dict[str, Any] = dict(TRIP)
+    body.update({f"k{i}": 0 for i in range(6000)})
+    raw = json.dumps(body, separators=(",", ":"))
+    assert 55_000 < len(raw) < 64 * 1024
+    r = post_raw(client, auth, "/v1/ride-requests", raw)
+    assert r.status_code == 422, r.text[:500]
+    assert len(r.content) < 8_000
+    out = ApiError.model_validate(r.json())
+    assert out.errors is not None
+    assert len(out.errors) == MAX_LISTED_ERRORS
+    assert "6000 problems" in out.detail
+    assert out.errors[0].loc[0] == "body"
+
+
+def test_validation_errors_have_the_documented_shape(client: TestClient, auth: dict[str, str]) -> None:
+    """A validation 422 is an ApiError: ``detail`` a string, ``errors`` loc/msg/type (no input echoed)."""
+    r = client.post("/v1/ride-requests", headers=auth, json={**TRIP, "passengers": "2", "coupon": "x"})
+    assert r.status_code == 422
+    out = r.json()
+    assert isinstance(out["detail"], str)
+    assert "passengers" in out["detail"]
+    assert set(out) == {"detail", "errors"}
+    assert {tuple(e["loc"]) for e in out["errors"]} == {("body", "passengers"), ("body", "coupon")}
+    assert all(set(e) == {"loc", "msg", "type"} for e in out["errors"])
+    ApiError.model_validate(out)
+    # Errors raised by the service itself keep the short form.
+    r = client.post(
+        "/v1/ride-requests", headers=auth, json={"pickup": {"stop_id": "nope"}, "dropoff": {"stop_id": "s01"}}
+    )
+    assert r.status_code == 422
+    assert set(r.json()) == {"detail"}
+
+
+def test_openapi_documents_404_and_the_error_model(client: TestClient) -> None:
+    """A ride and its cancel document 404; every documented 4xx (422 included) uses the ApiError model."""
+    schema = client.get("/openapi.json").json()
+    ride = schema["paths"]["/v1/ride-requests/{request_id}"]["get"]["responses"]
+    cancel = schema["paths"]["/v1/ride-requests/{request_id}/cancel"]["post"]["responses"]
+    assert "404" in ride
+    assert "404" in cancel
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                if status.startswith("4"):
+                    ref = resp["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ApiError"), (path, method, status)
+    assert "HTTPValidationError" not in schema["components"]["schemas"]

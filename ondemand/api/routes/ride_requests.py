@@ -6,7 +6,7 @@ import asyncio
 import datetime as _dt
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import Response
@@ -119,6 +119,10 @@ async def _book(
     return row_out(ctx, row)
 
 
+_UNKNOWN_RIDE: dict[str, Any] = {"model": ApiError, "description": "No such ride request for this operator"}
+_INVALID: dict[str, Any] = {"model": ApiError, "description": "Invalid request"}
+
+
 @router.post(
     "/v1/ride-requests",
     response_model=RideRequestOut,
@@ -182,7 +186,7 @@ async def create_ride_request(
 @router.get(
     "/v1/ride-requests/{request_id}",
     response_model=RideRequestOut,
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, 404: _UNKNOWN_RIDE, 422: _INVALID},
 )
 def get_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> RideRequestOut:
     """A ride request and its current state."""
@@ -193,7 +197,12 @@ def get_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> RideReq
 @router.post(
     "/v1/ride-requests/{request_id}/cancel",
     response_model=RideRequestOut,
-    responses={**AUTH_ERRORS, 409: {"model": ApiError, "description": "Cannot be cancelled now"}},
+    responses={
+        **AUTH_ERRORS,
+        404: _UNKNOWN_RIDE,
+        409: {"model": ApiError, "description": "Cannot be cancelled now"},
+        422: _INVALID,
+    },
 )
 def cancel_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> RideRequestOut:
     """Cancel a booking that has not been picked up yet; its seat is freed at once."""

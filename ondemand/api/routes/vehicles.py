@@ -39,7 +39,11 @@ def list_vehicles(who: OperatorWho, ctx: Context) -> list[VehicleOut]:
 @router.get(
     "/v1/vehicles/{vehicle_id}/itinerary",
     response_model=list[ItineraryStop],
-    responses={**AUTH_ERRORS, 404: {"model": ApiError, "description": "Unknown vehicle"}},
+    responses={
+        **AUTH_ERRORS,
+        404: {"model": ApiError, "description": "Unknown vehicle"},
+        422: {"model": ApiError, "description": "Invalid request"},
+    },
 )
 def vehicle_itinerary(vehicle_id: str, who: Who, ctx: Context) -> list[ItineraryStop]:
     """The planned stops of one vehicle, in order (for the driver)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -167,3 +168,30 @@ def test_openapi_documents_404_and_the_error_model(client: TestClient) -> None:
                     ref = resp["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ApiError"), (path, method, status)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def _cancel_twice_at_once(client: TestClient, auth: dict[str, str], rid: str) -> list[Any]:
+    """Send two cancels of ``rid`` released together by a barrier; their responses."""
+    answers: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def cancel() -> None:
+        barrier.wait()
+        answers.append(client.post(f"/v1/ride-requests/{rid}/cancel", headers=auth))
+
+    threads = [threading.Thread(target=cancel) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_concurrent_cancels_of_one_ride_are_both_200(client: TestClient, auth: dict[str, str]) -> None:
+    """Two simultaneous cancels of one ride both answer 200 cancelled, as when sent one after the other."""
+    for _ in range(8):
+        rid = client.post("/v1/ride-requests", headers=auth, json=TRIP).json()["id"]
+        answers = _cancel_twice_at_once(client, auth, rid)
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert {a.json()["status"] for a in answers} == {"cancelled"}
+    assert client.get("/v1/kpis", headers=auth).json()["cancelled"] == 8

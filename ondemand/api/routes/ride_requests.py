@@ -230,12 +230,23 @@ def cancel_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> Ride
     if row.service_date == svc.day.date.isoformat():
         now_s = max(0, svc.day.seconds(registry.now()))
         with svc.lock:
-            if not svc.dispatcher.cancel(request_id, now=now_s):
-                raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")
-            svc.version += 1
-            if row.vehicle_id:
-                seqs = plan_sequences(svc.dispatcher, [row.vehicle_id])
-            ticket = committer.enqueue(work)
+            refused = not svc.dispatcher.cancel(request_id, now=now_s)
+            if refused:
+                # Perhaps a cancel of the same ride got here first: wait for every change queued
+                # before this point (the committer keeps their order), then answer from the database.
+                ticket = committer.enqueue(lambda _session: None)
+            else:
+                svc.version += 1
+                if row.vehicle_id:
+                    seqs = plan_sequences(svc.dispatcher, [row.vehicle_id])
+                ticket = committer.enqueue(work)
+        if refused:
+            ticket.wait()
+            with ctx.db.read() as session:
+                row = own_row(session, request_id, who)
+            if row.status == "cancelled":
+                return row_out(ctx, row)  # cancels are idempotent, also when they race
+            raise HTTPException(409, "the dispatcher could not cancel this ride (already under way?)")
     else:
         ticket = committer.enqueue(work)
     ticket.wait()

@@ -29,7 +29,7 @@ from ondemand.api.booking import (
 from ondemand.api.clock import Clock
 from ondemand.api.deps import ApiContext, Principal
 from ondemand.api.handlers import install_exception_handlers
-from ondemand.api.middleware import BodyLimit
+from ondemand.api.middleware import BodyLimit, SecurityHeaders
 from ondemand.api.persistence import Database, GroupCommitter
 from ondemand.api.registry import ServiceRegistry, restore_open_days
 from ondemand.api.reoptimise import Reoptimiser
@@ -118,6 +118,7 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so every answer gets the headers
     install_exception_handlers(app)
     for module in (health, stops, ride_requests, vehicles, live):
         app.include_router(module.router)

@@ -1,4 +1,4 @@
-"""ASGI middleware of the API: the request-body size limit."""
+"""ASGI middleware of the API: the request-body size limit and the security headers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["PAGE_CSP", "BodyLimit", "SecurityHeaders"]
+
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+)
+"""Content-Security-Policy of the pages and static files (the live map loads only its own files)."""
+
+_DOCS = ("/docs", "/redoc")  # FastAPI's API docs load Swagger UI / ReDoc from a CDN: no CSP there
 
 
 class _BodyTooLarge(HTTPException):
@@ -48,3 +56,36 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every answer may not be framed or MIME-sniffed and sends no referrer.
+
+    Every answer but the API docs also gets :data:`PAGE_CSP` (unless it sets its own).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = not str(scope.get("path", "")).startswith(_DOCS)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                have = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if csp:
+                    extra.append((b"content-security-policy", PAGE_CSP.encode()))
+                headers += [(name, value) for name, value in extra if name not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -195,3 +195,19 @@ def test_concurrent_cancels_of_one_ride_are_both_200(client: TestClient, auth: d
         assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
         assert {a.json()["status"] for a in answers} == {"cancelled"}
     assert client.get("/v1/kpis", headers=auth).json()["cancelled"] == 8
+
+
+@pytest.mark.parametrize("path", ["/map", "/static/map.html", "/static/map.js", "/static/leaflet/leaflet.js"])
+def test_pages_and_static_files_carry_the_security_headers(client: TestClient, path: str) -> None:
+    """Every page and static file has the map's CSP, may not be framed and is not MIME-sniffed."""
+    r = client.get(path)
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    api = client.get("/healthz")
+    assert api.headers["x-frame-options"] == "DENY"
+    assert api.headers["x-content-type-options"] == "nosniff"

@@ -27,14 +27,5 @@ def mount_static(app: FastAPI) -> None:
 def live_map() -> HTMLResponse:
     """The live map page (it reads ``/v1/live`` with the key typed into it)."""
     html = _STATIC.joinpath("map.html").read_text(encoding="utf-8")
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": (
-                "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; "
-                "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'"
-            ),
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-        },
-    )
+    # Content-Security-Policy, framing and referrer headers: ondemand.api.middleware.SecurityHeaders
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

@@ -14,10 +14,14 @@ The solver (OR-Tools) is imported only inside the functions that run it, so that
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import datetime as _dt
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,7 +77,9 @@ class Reoptimiser:
         # at a lower CPU priority than the bookings
         def new_pool() -> concurrent.futures.ProcessPoolExecutor:
             ctx = multiprocessing.get_context("spawn")
-            return concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=_lower_priority)
+            return concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=ctx, initializer=_init_solver_process, initargs=(os.getpid(),)
+            )
 
         pool = new_pool()  # its process starts at the first round (starting it with the server
         # measurably slowed the first seconds of bookings after a start: loading OR-Tools competes)
@@ -100,6 +106,41 @@ class Reoptimiser:
                     "re-optimisation of operator %d failed; the current plan stays", svc.operator_id
                 )
         return adopted
+
+
+def _init_solver_process(server_pid: int) -> None:
+    """Initializer of the solver process: end with the server, and yield the CPU to it."""
+    _end_with_parent(server_pid)
+    _lower_priority()
+
+
+def _end_with_parent(server_pid: int) -> None:
+    """Make this process end when the server process ``server_pid`` ends, even by ``kill -9``.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``;
+    strictly, when the parent's thread that started this process ends: the
+    re-optimisation thread, which lives as long as the pool). Everywhere, a daemon
+    thread checks every second that the parent is still ours (``getppid``), as a fallback.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends the process
+    if os.getppid() != server_pid:  # the server died before prctl took effect
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != server_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="ondemand-parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _lower_priority() -> None:

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--stops", type=int, default=16)
     ap.add_argument("--vehicles", type=int, default=6)
     ap.add_argument("--seats", type=int, default=8)
+    ap.add_argument("--reopt-interval", type=float, default=0.0)
     ap.add_argument("--head-timeout", type=float, default=HttpLimits().head_timeout_s)
     ap.add_argument("--max-connections", type=int, default=HttpLimits().max_connections)
     args = ap.parse_args()
@@ -45,7 +46,10 @@ def main() -> None:
         area, n_vehicles=args.vehicles, seats=args.seats, start=9 * 3600, end=18 * 3600
     )
     app = create_app(
-        area, config, settings=ApiSettings(database_url=args.db, reopt_interval_s=0), clock=clock
+        area,
+        config,
+        settings=ApiSettings(database_url=args.db, reopt_interval_s=args.reopt_interval),
+        clock=clock,
     )
     limits = HttpLimits(head_timeout_s=args.head_timeout, max_connections=args.max_connections)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", **uvicorn_options(limits))

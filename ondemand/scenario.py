@@ -52,6 +52,8 @@ __all__ = [
 CALENDARS = ("weekdays", "every_day")
 """``weekdays``: Monday to Friday except public holidays; ``every_day``: all days."""
 BOOKING_CHANNELS = ("app", "phone", "web", "line")
+_REOPTIMISE_ITERATIONS = 20
+"""Default ``service.reoptimise_iterations``: LNS iterations per simulated re-optimisation."""
 DESTINATION_CLASSES = (
     "home",
     "hospital",
@@ -113,8 +115,14 @@ class ServiceParams:
         Subset of :data:`BOOKING_CHANNELS`.
     booking_horizon_days
         How many days ahead a trip can be booked.
-    reoptimise_every_s, reoptimise_time_limit_s
-        Rolling-horizon re-optimisation period and solver time per call (0 = never).
+    reoptimise_every_s
+        Rolling-horizon re-optimisation period (0 = never).
+    reoptimise_time_limit_s
+        Live API: wall-clock seconds of solver time per re-optimisation (0 = never).
+    reoptimise_iterations
+        Simulator: work budget per re-optimisation, in LNS iterations (0 = never). A
+        budget of work rather than time, so that a simulated day is reproducible on
+        any machine and under any load.
     depot
         Where vehicles start and end: ``"centre"`` (the stop nearest the centroid of
         all stops) or a stop id.
@@ -146,6 +154,7 @@ class ServiceParams:
     depot: str
     wait_weight: float = 1.0
     ride_weight: float = 1.0
+    reoptimise_iterations: int = _REOPTIMISE_ITERATIONS
 
     @property
     def hours(self) -> float:
@@ -442,6 +451,7 @@ def _service(t: _Table) -> ServiceParams:
         depot=t.string("depot", "centre"),
         wait_weight=t.number("wait_weight", 1.0, lo=0.0, hi=100.0),
         ride_weight=t.number("ride_weight", 1.0, lo=0.0, hi=100.0),
+        reoptimise_iterations=t.integer("reoptimise_iterations", _REOPTIMISE_ITERATIONS, lo=0, hi=1_000_000),
     )
     if s.pickup_window_s > s.max_wait_s:
         raise t.err("pickup_window_s", f"must not exceed service.max_wait_s ({s.max_wait_s})")

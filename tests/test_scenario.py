@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from ondemand.errors import ScenarioError
 from ondemand.routing.geo.network import NetworkParams
 from ondemand.routing.geo.stops import StopParams
-from ondemand.scenario import load_scenario
+from ondemand.scenario import ServiceParams, load_scenario
 
 SCEN = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -85,6 +86,18 @@ def _mutate(tmp_path: Path, old: str, new: str) -> Path:
         ("target_count = 50", "target_count = 0", "stops", "target_count"),
         ("wait_weight = 1.0 ", "wait_weight = -1.0 ", "service.wait_weight", ">= 0"),
         (
+            "reoptimise_iterations = 20 ",
+            "reoptimise_iterations = -1 ",
+            "service.reoptimise_iterations",
+            ">= 0",
+        ),
+        (
+            "reoptimise_iterations = 20 ",
+            "reoptimise_iterations = 0.5 ",
+            "service.reoptimise_iterations",
+            "integer",
+        ),
+        (
             "booking_horizon_days = 7 ",
             "booking_horizon_days = 0 ",
             "demand.booking_lead_s",
@@ -103,6 +116,20 @@ def test_errors_name_file_field_and_reason(
     assert str(path) in msg
     assert field in msg
     assert reason in msg
+
+
+def test_reoptimise_budgets_live_and_simulated(tmp_path: Path) -> None:
+    """The scenario gives the live API a time limit and the simulator an iteration budget (default 20)."""
+    s = load_scenario(SCEN / "senboku.toml").service
+    assert (s.reoptimise_every_s, s.reoptimise_time_limit_s, s.reoptimise_iterations) == (1800, 0.5, 20)
+    text = (SCEN / "senboku.toml").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("reoptimise_iterations"))
+    without = load_scenario(_write(tmp_path, text.replace(line + "\n", ""))).service
+    default = next(f.default for f in dataclasses.fields(ServiceParams) if f.name == "reoptimise_iterations")
+    assert without.reoptimise_iterations == default == 20
+    assert (
+        load_scenario(_mutate(tmp_path, line, "reoptimise_iterations = 0")).service.reoptimise_iterations == 0
+    )
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:

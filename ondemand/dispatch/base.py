@@ -151,8 +151,17 @@ class Reoptimiser(Protocol):
     every promise (so a re-optimiser may be anything, e.g. a test's stand-in).
     """
 
-    def __call__(self, plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
-        """A re-optimised plan, found within ``time_limit`` seconds."""
+    def __call__(
+        self,
+        plan: Plan,
+        tt: TravelTimes,
+        *,
+        now: int,
+        time_limit: float | None = None,
+        iterations: int | None = None,
+        seed: int = 0,
+    ) -> Plan:
+        """A re-optimised plan, found within ``time_limit`` seconds or ``iterations`` (one is given)."""
         ...
 
 
@@ -192,8 +201,13 @@ class Dispatcher(Protocol):
         """Commit every leg whose planned departure is not after ``now``."""
         ...
 
-    def reoptimise(self, *, now: int, time_limit: float) -> bool:
-        """Re-plan all uncommitted stops with :attr:`reoptimiser`; ``True`` if a better plan was adopted."""
+    def reoptimise(self, *, now: int, time_limit: float | None = None, iterations: int | None = None) -> bool:
+        """Re-plan all uncommitted stops with :attr:`reoptimiser`; ``True`` if a better plan was adopted.
+
+        Give exactly one budget (``ValueError`` otherwise): ``time_limit`` in seconds of
+        wall clock (the live API), or ``iterations``, a work budget with which the
+        result depends only on the dispatcher's state and seed (the simulator).
+        """
         ...
 
     @property

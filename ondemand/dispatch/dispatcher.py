@@ -44,6 +44,7 @@ from ondemand.dispatch.base import (
     RequestStatus,
 )
 from ondemand.errors import EventOrderError, InfeasibleRequestError
+from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion, insert_into_route
 from ondemand.routing.solver.model import (
     OnboardRider,
@@ -60,14 +61,22 @@ from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 __all__ = ["InsertionDispatcher", "darp_reoptimiser"]
 
 
-def darp_reoptimiser(plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+def darp_reoptimiser(
+    plan: Plan,
+    tt: TravelTimes,
+    *,
+    now: int,
+    time_limit: float | None = None,
+    iterations: int | None = None,
+    seed: int = 0,
+) -> Plan:
     """The default re-optimiser: :func:`ondemand.routing.solver.darp.reoptimise`.
 
     OR-Tools is imported at the first call, not with the dispatcher.
     """
     from ondemand.routing.solver.darp import reoptimise
 
-    return reoptimise(plan, tt, now=now, time_limit=time_limit, seed=seed)
+    return reoptimise(plan, tt, now=now, time_limit=time_limit, iterations=iterations, seed=seed)
 
 
 def _hms(t: int) -> str:
@@ -527,10 +536,12 @@ class InsertionDispatcher:
 
     # -- re-optimisation ---------------------------------------------------------------
 
-    def reoptimise(self, *, now: int, time_limit: float) -> bool:
+    def reoptimise(self, *, now: int, time_limit: float | None = None, iterations: int | None = None) -> bool:
         """Re-plan every uncommitted stop with :attr:`reoptimiser`.
 
-        The new plan is adopted only if every route passes
+        Give exactly one budget: ``time_limit`` (seconds of wall clock, the live API) or
+        ``iterations`` (a work budget: the same state and ``options.seed`` give the same
+        plan on any machine, the simulator). The new plan is adopted only if every route passes
         :func:`~ondemand.routing.solver.schedule.evaluate_route` with the promised requests,
         every assigned request is still served by exactly one vehicle, committed legs
         are untouched and (with ``options.require_improvement``) it costs no more.
@@ -540,11 +551,17 @@ class InsertionDispatcher:
         bool
             Whether a new plan was adopted.
         """
+        check_budget(time_limit, iterations)  # before the snapshot changes any state
         snapshot, version = self.reoptimisation_snapshot(now=now)
         if not any(r.stops for r in snapshot.routes):
             return False
         candidate = self._reoptimiser(
-            snapshot, self._tt, now=now, time_limit=time_limit, seed=self.options.seed
+            snapshot,
+            self._tt,
+            now=now,
+            time_limit=time_limit,
+            iterations=iterations,
+            seed=self.options.seed,
         )
         return self.apply_reoptimised(candidate, version=version)
 

@@ -11,7 +11,8 @@ and both drivers ask it, never the scenario, how to
   :meth:`ServicePolicy.depot`) and the dispatcher that serves it
   (:meth:`ServicePolicy.dispatcher`);
 * measure a walk to a meeting point (:class:`Walking`, :attr:`ServicePolicy.walking`);
-* re-optimise (:attr:`ServicePolicy.reoptimise_every_s`, :attr:`ServicePolicy.reoptimise_time_limit_s`).
+* re-optimise (:attr:`ServicePolicy.reoptimise_every_s`, :attr:`ServicePolicy.reoptimise_time_limit_s`
+  live, :attr:`ServicePolicy.reoptimise_iterations` simulated).
 
 The rules
 ---------
@@ -47,7 +48,9 @@ every shipped scenario: streets are not straight), rounded to whole metres, and 
 
 Re-optimisation. Every ``service.reoptimise_every_s`` the whole plan is re-optimised; the
 live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-clock time
-(``0`` in either switches it off).
+(``0`` in either switches it off). The simulator gives it a work budget instead,
+``service.reoptimise_iterations`` LNS iterations (``0``: never), so that a simulated day is
+the same on any machine and under any load.
 """
 
 from __future__ import annotations
@@ -299,6 +302,11 @@ class ServicePolicy:
     def reoptimise_time_limit_s(self) -> float:
         """Wall-clock seconds the live API gives one re-optimisation."""
         return float(self.service.reoptimise_time_limit_s)
+
+    @property
+    def reoptimise_iterations(self) -> int:
+        """The simulator's work budget per re-optimisation: LNS iterations (reproducible; 0: never)."""
+        return int(self.service.reoptimise_iterations)
 
     @property
     def reoptimises(self) -> bool:

@@ -15,7 +15,9 @@ Processes
   no-show — through ``record_*``; before it leaves, ``advance(now)`` lets the dispatcher
   commit the leg. After its shift, with nothing left to do, it drives back to its depot.
 - *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the whole
-  plan (rolling horizon, ``reoptimise(now=..., time_limit=...)``).
+  plan (rolling horizon, ``reoptimise(now=..., iterations=service.reoptimise_iterations)``):
+  a work budget, not a time limit, so the same scenario and seed give the same day on any
+  machine and under any load.
 
 Every service rule (requests and their windows, the promise, the fleet and its depot,
 walking, re-optimisation) comes from the :class:`~ondemand.dispatch.policy.ServicePolicy`,
@@ -320,14 +322,20 @@ class _Day:
         self.dirty = True
 
     def reoptimiser(self) -> Generator[simpy.Event, Any, None]:
+        """Re-optimise every ``reoptimise_every_s`` with the work budget ``reoptimise_iterations``.
+
+        A work budget, not the live API's time limit, so the day does not depend on the
+        machine's speed or load.
+        """
         policy = self.policy
-        if not policy.reoptimises:
+        iterations = policy.reoptimise_iterations
+        if policy.reoptimise_every_s <= 0 or iterations <= 0:
             return
         every = policy.reoptimise_every_s
         t = policy.start + every
         while t < policy.end:
             yield self.env.timeout(t - self.now)
-            if self.disp.reoptimise(now=self.now, time_limit=policy.reoptimise_time_limit_s):
+            if self.disp.reoptimise(now=self.now, iterations=iterations):
                 self._note_reassignments()
                 self.poke()
             self.dirty = True
@@ -644,9 +652,9 @@ def simulate(
     position_every_s
         Period of vehicle position reports (0: none).
     reoptimise
-        Keep the scenario's rolling-horizon re-optimisation (``False``: insertion only;
-        runs are then byte-for-byte reproducible, since the solver's time limit makes
-        re-optimised plans depend on machine speed).
+        Keep the scenario's rolling-horizon re-optimisation (``False``: insertion only).
+        Either way the day is reproducible: the re-optimiser works to the scenario's
+        work budget (``service.reoptimise_iterations``), not to a time limit.
     on_progress
         Called with the simulation clock (seconds from midnight) as the day advances (the CLI
         draws its progress bar with it).

@@ -169,8 +169,8 @@ class OneAtATimeDispatcher:
     def advance(self, now: int) -> None:
         self.now = max(self.now, now)
 
-    def reoptimise(self, *, now: int, time_limit: float) -> bool:
-        self.calls.append(f"reoptimise {now}")
+    def reoptimise(self, *, now: int, time_limit: float | None = None, iterations: int | None = None) -> bool:
+        self.calls.append(f"reoptimise {now} iterations={iterations} time_limit={time_limit}")
         return False
 
     @property
@@ -204,7 +204,15 @@ class OneAtATimeDispatcher:
         return list(self._plan(vehicle_id))
 
 
-def _keep_plan(plan: Plan, tt: TravelTimes, *, now: int, time_limit: float, seed: int) -> Plan:
+def _keep_plan(
+    plan: Plan,
+    tt: TravelTimes,
+    *,
+    now: int,
+    time_limit: float | None = None,
+    iterations: int | None = None,
+    seed: int = 0,
+) -> Plan:
     return plan
 
 

@@ -157,10 +157,26 @@ def test_reports_reach_the_dispatcher_in_order() -> None:
     assert calls == ["submit a", "arrive v1 3", "pickup a", "arrive v1 9", "dropoff a", "arrive v1 0"]
 
 
+@pytest.mark.parametrize("iterations", [7, 0])
+def test_simulator_reoptimises_to_the_scenario_work_budget(iterations: int) -> None:
+    """The simulator asks for the scenario's iterations every period, never a time limit (0: never)."""
+    sc = scenario("senboku", reoptimise_every_s=3 * 3600, reoptimise_iterations=iterations)
+    made: list[Any] = []
+
+    def factory(vehicles: Any, tt: Any, service: Any) -> Any:
+        made.append(fake_factory(vehicles, tt, service))
+        return made[-1]
+
+    _run([trip("a", 0, 10 * 3600, 3, 9)], factory=factory, fleet=1, sc=sc)
+    calls = [c for c in made[0].calls if c.startswith("reoptimise")]
+    expected = [sc.service.start + k * 3 * 3600 for k in (1, 2)] if iterations else []
+    assert calls == [f"reoptimise {t} iterations={iterations} time_limit=None" for t in expected]
+
+
 @pytest.mark.slow
 def test_reoptimisation_keeps_promises() -> None:
     """With re-optimisation (requests moved between vehicles, cancellations), every promise is kept."""
-    sc = scenario("senboku", reoptimise_every_s=1800, reoptimise_time_limit_s=0.2)
+    sc = scenario("senboku", reoptimise_every_s=1800, reoptimise_iterations=30)
     trips = random_trips(60, len(AREA.stops), 3, sc.service.start, sc.service.end)
     ev = _run(trips, fleet=3, sc=sc)
     assert "open" not in request_outcomes(ev).values()

@@ -6,9 +6,15 @@ partial solution never beats a complete one). Every iteration removes q requests
 (random, Shaw-related, worst-placed, or a whole route) and re-inserts them greedily or
 by regret-2/3, with exact feasibility from the vectorised insertion search of
 :mod:`ondemand.routing.solver.insertion` (cost = added distance, no promise, no tightening).
-Simulated annealing on a time-based schedule decides acceptance; operator weights adapt
-to their success. Every route of a new best solution is re-checked with
-:func:`ondemand.routing.solver.schedule.evaluate_route`.
+Simulated annealing decides acceptance, its temperature falling with the share of the
+budget used (time or iterations); operator weights adapt to their success. Every route of a
+new best solution is re-checked with :func:`ondemand.routing.solver.schedule.evaluate_route`.
+
+Budgets. With a ``deadline`` the search stops at a wall-clock time (live plans,
+benchmarks); with ``iterations`` it does exactly that many iterations and nothing in it
+depends on the clock, so the same input and seed give the same result on any machine and
+under any load (the simulator). Sets of request ids are sorted before they are used, so
+the result does not depend on string hashing either.
 """
 
 from __future__ import annotations
@@ -417,7 +423,10 @@ class _Lns:
                 return False
         return True
 
-    def run(self, initial: Sequence[tuple[Stop, ...]], deadline: float) -> LnsResult:
+    def run(
+        self, initial: Sequence[tuple[Stop, ...]], deadline: float | None, iterations: int | None
+    ) -> LnsResult:
+        """Search from ``initial`` until ``deadline`` or for ``iterations`` iterations (one is given)."""
         t0 = _time.monotonic()
         cur = list(initial)
         routed = set(self._routed(cur))
@@ -430,14 +439,15 @@ class _Lns:
         best_ok = ok0
         best_at = _time.monotonic() - t0
         n = len(self.order)
-        if n < 2:
+        if n < 1:
             return LnsResult(tuple(best), best_cost, best_ok and not best_bank, 0, 0, best_at)
-        lo = max(2, min(n, n // 20))
+        # One request can still move (to another vehicle or position): q is then 1.
+        lo = min(n, max(2, n // 20))
         hi = max(lo, min(self.q_max, (3 * n) // 10))
         routing_cost = max(1, cur_cost - self.penalty * len(bank))
         t_start = _T_START * routing_cost / math.log(2.0)
         t_end = t_start * 0.002
-        total_time = max(1e-3, deadline - t0)
+        total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
         iters = improvements = 0
         sc_d = np.zeros(len(self.w_destroy))
         cnt_d = np.zeros(len(self.w_destroy))
@@ -445,11 +455,17 @@ class _Lns:
         cnt_r = np.zeros(len(self.w_repair))
         seen: set[int] = set()
         while True:
-            now = _time.monotonic()
-            if now >= deadline:
-                break
+            if iterations is not None:
+                if iters >= iterations:
+                    break
+                frac = iters / iterations
+            else:
+                assert deadline is not None
+                now = _time.monotonic()
+                if now >= deadline:
+                    break
+                frac = (now - t0) / total_time
             iters += 1
-            frac = (now - t0) / total_time
             temp = t_start * (t_end / t_start) ** frac
             q = int(self.rng.integers(lo, hi + 1))
             di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
@@ -501,14 +517,20 @@ def lns(
     tt: TravelTimes,
     initial: Sequence[tuple[Stop, ...]],
     *,
-    deadline: float,
+    deadline: float | None = None,
+    iterations: int | None = None,
     seed: int = 0,
 ) -> LnsResult:
-    """Improve ``initial`` (one stop tuple per vehicle) until ``deadline`` (``time.monotonic``).
+    """Improve ``initial`` (one stop tuple per vehicle) until ``deadline`` or for ``iterations``.
 
-    Every request of ``requests`` must be served; requests missing from ``initial`` are
-    inserted first (the bank). ``complete`` is False when some request could never be
-    placed; then ``stops`` is the best partial solution and must not be used as a
-    complete answer.
+    Give exactly one budget: ``deadline`` (a ``time.monotonic`` time) or ``iterations``
+    (a work budget: the result depends only on the input and ``seed``). Every request
+    of ``requests`` must be served; requests missing from ``initial`` are inserted first
+    (the bank). ``complete`` is False when some request could never be placed; then
+    ``stops`` is the best partial solution and must not be used as a complete answer.
     """
-    return _Lns(vehicles, requests, tt, seed).run(initial, deadline)
+    if (deadline is None) == (iterations is None):
+        raise ValueError("give the LNS exactly one budget: deadline= (wall clock) or iterations=")
+    if iterations is not None and iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    return _Lns(vehicles, requests, tt, seed).run(initial, deadline, iterations)

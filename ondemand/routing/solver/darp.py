@@ -54,6 +54,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from ondemand.routing.solver import _darp_lns, _darp_pyvrp
 from ondemand.routing.solver._darp_model import DarpModel
+from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.check import check_plan, check_solution
 from ondemand.routing.solver.instances import DarpInstance, InstanceCore
 from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
@@ -68,6 +69,12 @@ _LNS_POLISH_SHARE = 0.25
 
 _MUST = 10**10
 """Penalty for leaving out a request that must be served (above any route cost)."""
+
+_DESCENT_SOLUTIONS = 10
+"""Under an iteration budget: most solutions of each OR-Tools descent (the first one included)."""
+
+_ORTOOLS_ITERATION_SHARE = 20
+"""Under an iteration budget, the OR-Tools loop does one step per this many LNS iterations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +139,13 @@ class InstanceSolution:
 
 
 def _params(
-    time_limit: float, *, first: bool, gls: bool
+    time_limit: float | None, *, first: bool, gls: bool, solutions: int | None = None
 ) -> Any:  # RoutingSearchParameters (protobuf, untyped)
+    """Search parameters with a wall-clock limit, or (``time_limit=None``) a solution limit.
+
+    OR-Tools' routing search is single-threaded and, without a time limit, does the same
+    work for the same model on any machine: a solution limit is a deterministic budget.
+    """
     p = pywrapcp.DefaultRoutingSearchParameters()
     if first:
         p.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
@@ -142,7 +154,10 @@ def _params(
         if gls
         else routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     )
-    p.time_limit.FromMilliseconds(max(1, int(time_limit * 1000)))
+    if time_limit is not None:
+        p.time_limit.FromMilliseconds(max(1, int(time_limit * 1000)))
+    if solutions is not None:
+        p.solution_limit = max(1, solutions)
     return p
 
 
@@ -182,20 +197,25 @@ class _Search:
         return all(rid in served for rid in self.mandatory)
 
     def _solve_from(
-        self, routes: Sequence[Sequence[int]], limit: float, *, gls: bool
+        self, routes: Sequence[Sequence[int]], limit: float | None, *, gls: bool, solutions: int | None = None
     ) -> tuple[list[list[int]], list[list[int]], int] | None:
-        self.model.close(_params(limit, first=True, gls=True))
+        """Local search from ``routes`` for ``limit`` seconds or (``limit=None``) ``solutions`` solutions."""
+        self.model.close(_params(limit, first=True, gls=True, solutions=solutions))
         a = self.model.assignment(routes)
         if a is None:
             return None
-        sol = self.model.routing.SolveFromAssignmentWithParameters(a, _params(limit, first=False, gls=gls))
+        sol = self.model.routing.SolveFromAssignmentWithParameters(
+            a, _params(limit, first=False, gls=gls, solutions=solutions)
+        )
         if sol is None:
             return None
         r, t = self.model.read(sol)
         return r, t, int(sol.ObjectiveValue())
 
-    def first(self, limit: float) -> tuple[list[list[int]], list[list[int]], int] | None:
-        params = _params(limit, first=True, gls=True)
+    def first(
+        self, limit: float | None, *, gls: bool = True, solutions: int | None = None
+    ) -> tuple[list[list[int]], list[list[int]], int] | None:
+        params = _params(limit, first=True, gls=gls, solutions=solutions)
         self.model.close(params)
         sol = self.model.routing.SolveWithParameters(params)
         if sol is None:
@@ -244,39 +264,69 @@ class _Search:
     def run(
         self,
         initial: list[list[int]] | None,
-        deadline: float,
+        deadline: float | None,
         *,
         gls_fraction: float = 0.3,
         decompose: bool = False,
+        iterations: int | None = None,
     ) -> tuple[list[list[int]], list[list[int]] | None, int, SearchStats] | None:
-        """Search until ``deadline``; best complete solution (routes, times or None, objective)."""
+        """Search until ``deadline``; best complete solution (routes, times or None, objective).
+
+        With ``deadline=None`` the budget is ``iterations`` instead (deterministic): a
+        descent instead of the guided local search (whose work per solution varies too
+        much to be a budget: 50 solutions took up to a minute on a 124-request plan),
+        then ``iterations`` ruin-and-recreate steps; each descent stops after
+        :data:`_DESCENT_SOLUTIONS` solutions.
+        """
         t0 = _time.monotonic()
-        total = max(0.01, deadline - t0)
+        if deadline is None:
+            if iterations is None:
+                raise ValueError("give the search a deadline or an iteration budget")
+            total = 1.0
+            first_limit: float | None = None
+            first_solutions: int | None = _DESCENT_SOLUTIONS
+        else:
+            total = max(0.01, deadline - t0)
+            first_limit = max(0.05, total * gls_fraction)
+            first_solutions = None
+        gls = deadline is not None
         res = None
         if initial is not None:
-            res = self._solve_from(initial, max(0.05, total * gls_fraction), gls=True)
+            res = self._solve_from(initial, first_limit, gls=gls, solutions=first_solutions)
         if res is None:
-            res = self.first(max(0.05, total * gls_fraction))
+            res = self.first(first_limit, gls=gls, solutions=first_solutions)
         first_seconds = _time.monotonic() - t0
         if res is None:
             return None
         if decompose and self._complete(res[0]):
+            if deadline is None:
+                raise ValueError("the decomposition search needs a deadline")
             return self._decompose(res, t0, deadline, first_seconds)
         best = cur = res
         best_ok = self._complete(best[0])
         best_at = _time.monotonic() - t0
         iters = improvements = 0
         while True:
-            now = _time.monotonic()
-            left = deadline - now
-            if left < 0.05:
-                break
+            if deadline is None:
+                assert iterations is not None
+                if iters >= iterations:
+                    break
+                frac = iters / iterations
+                step_limit: float | None = None
+            else:
+                now = _time.monotonic()
+                left = deadline - now
+                if left < 0.05:
+                    break
+                frac = (now - t0) / total
+                step_limit = min(left, self.iteration_limit)
             iters += 1
             ruined = self.ruin([list(r) for r in cur[0]])
-            cand = self._solve_from(ruined, min(left, self.iteration_limit), gls=False)
+            cand = self._solve_from(
+                ruined, step_limit, gls=False, solutions=None if deadline is not None else _DESCENT_SOLUTIONS
+            )
             if cand is None:
                 continue
-            frac = (now - t0) / total
             thr = 0.01 * max(0.0, 1.0 - frac)
             ok = self._complete(cand[0])
             if ok and (not best_ok or cand[2] < best[2]):
@@ -649,7 +699,8 @@ def reoptimise(
     tt: TravelTimes,
     *,
     now: int,
-    time_limit: float,
+    time_limit: float | None = None,
+    iterations: int | None = None,
     seed: int = 0,
     refusal_penalty: int | None = None,
     method: str = "lns",
@@ -667,7 +718,16 @@ def reoptimise(
         Current time (vehicles are never scheduled to leave before
         ``max(now, available_from)``).
     time_limit
-        Wall-clock budget in seconds.
+        Wall-clock budget in seconds (the live API). The result depends on how much
+        the machine gets done in that time.
+    iterations
+        Work budget instead of a time limit (the simulator): LNS iterations, without
+        the OR-Tools polish (with ``plan.unassigned`` requests or ``method="ortools"``:
+        an OR-Tools descent, then one ruin-and-recreate step per 20 iterations, at least
+        one, each descent to a solution limit). Nothing then depends
+        on the clock: the same plan, budget and seed give the same result on any
+        machine and under any load. Give exactly one of ``time_limit`` and
+        ``iterations``.
     seed
         Seed of the random choices.
     refusal_penalty
@@ -676,7 +736,8 @@ def reoptimise(
     method
         ``"lns"`` (default): the adaptive large-neighbourhood search of
         :mod:`ondemand.routing.solver._darp_lns` from the current plan, then OR-Tools guided
-        local search from its best for the last quarter of the time, as for benchmark
+        local search from its best for the last quarter of the time (not under
+        ``iterations``), as for benchmark
         instances. Used when every request is already routed (the live case); with
         ``plan.unassigned`` requests the OR-Tools search runs instead (and with the time
         left if the LNS finds no complete plan). ``"ortools"``: always the OR-Tools search (guided local
@@ -691,8 +752,7 @@ def reoptimise(
         infeasible and nothing feasible is found, ``plan`` is returned unchanged.
     """
     t0 = _time.monotonic()
-    if time_limit <= 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    check_budget(time_limit, iterations)
     if method not in ("lns", "ortools"):
         raise ValueError(f"method must be 'lns' or 'ortools', got {method!r}")
     base = check_plan(plan, tt)
@@ -722,11 +782,19 @@ def reoptimise(
     search = _Search(model, seed=seed, mandatory=frozenset(r.id for r in routed), iteration_limit=0.5)
     routes = None
     if method == "lns" and not extra and routed:
-        # Leave a little time to map, check and compare the answer.
-        end = t0 + time_limit - min(0.5, 0.05 * time_limit)
-        routes = _reoptimise_lns(model, search, vehicles, plan, tt, end, seed)
+        if time_limit is not None:
+            # Leave a little time to map, check and compare the answer.
+            end = t0 + time_limit - min(0.5, 0.05 * time_limit)
+            routes = _reoptimise_lns(model, search, vehicles, plan, tt, seed, deadline=end)
+        else:
+            routes = _reoptimise_lns(model, search, vehicles, plan, tt, seed, iterations=iterations)
     if routes is None:
-        out = search.run(initial, t0 + time_limit, gls_fraction=0.6)
+        if time_limit is not None:
+            out = search.run(initial, t0 + time_limit, gls_fraction=0.6)
+        else:
+            assert iterations is not None
+            steps = max(1, iterations // _ORTOOLS_ITERATION_SHARE)
+            out = search.run(initial, None, iterations=steps)
         if out is None:
             return plan
         routes = out[0]
@@ -751,35 +819,43 @@ def _reoptimise_lns(
     vehicles: Sequence[Vehicle],
     plan: Plan,
     tt: TravelTimes,
-    deadline: float,
     seed: int,
+    *,
+    deadline: float | None = None,
+    iterations: int | None = None,
 ) -> list[list[int]] | None:
-    """LNS from the plan's own stops, then OR-Tools GLS from its best; ``None`` if incomplete."""
+    """LNS from the plan's own stops, then OR-Tools GLS from its best; ``None`` if incomplete.
+
+    With ``deadline`` the LNS gets the first three quarters of the time and the GLS the
+    rest. With ``iterations`` the LNS does that many and there is no GLS: a solution
+    limit would make it deterministic, but the work per GLS solution varies by orders of
+    magnitude once the LNS has converged (20 solutions took ten times as long as 25 LNS
+    iterations on the pilot-day plans), and LNS iterations bought more per second there.
+    """
     t0 = _time.monotonic()
-    total = max(0.01, deadline - t0)
-    out = _darp_lns.lns(
-        vehicles,
-        model.requests,
-        tt,
-        tuple(r.stops for r in plan.routes),
-        deadline=t0 + (1.0 - _LNS_POLISH_SHARE) * total,
-        seed=seed,
-    )
+    initial = tuple(r.stops for r in plan.routes)
+    if deadline is not None:
+        total = max(0.01, deadline - t0)
+        lns_end = t0 + (1.0 - _LNS_POLISH_SHARE) * total
+        out = _darp_lns.lns(vehicles, model.requests, tt, initial, deadline=lns_end, seed=seed)
+    else:
+        out = _darp_lns.lns(vehicles, model.requests, tt, initial, iterations=iterations, seed=seed)
     if not out.complete:
         return None
     best = Plan(tuple(Route(v, st) for v, st in zip(vehicles, out.stops, strict=True)), {})
     routes = _nodes_from_plan(model, best)
     if routes is None:  # pragma: no cover - every stop comes from the plan's requests
         return None
+    if deadline is None:
+        return routes
     left = deadline - _time.monotonic()
-    if left > 0.05:
-        polished = search._solve_from(routes, left, gls=True)
-        if (
-            polished is not None
-            and search._complete(polished[0])
-            and model.routes_cost(polished[0]) < model.routes_cost(routes)
-        ):
-            return polished[0]
+    polished = search._solve_from(routes, left, gls=True) if left > 0.05 else None
+    if (
+        polished is not None
+        and search._complete(polished[0])
+        and model.routes_cost(polished[0]) < model.routes_cost(routes)
+    ):
+        return polished[0]
     return routes
 
 

@@ -192,19 +192,21 @@ def _cost(plan: Plan, tt: ArrayTravelTimes, penalty: int) -> int:
     n_veh=st.integers(1, 3),
     method=st.sampled_from(["lns", "ortools"]),
     drop_unassigned=st.booleans(),
+    budget=st.sampled_from([{"time_limit": 0.3}, {"iterations": 30}]),
 )
 def test_reoptimise_is_checked_and_never_worse(
-    seed: int, n_req: int, n_veh: int, method: str, drop_unassigned: bool
+    seed: int, n_req: int, n_veh: int, method: str, drop_unassigned: bool, budget: dict[str, float]
 ) -> None:
     """reoptimise returns a checked plan, keeps every routed request, and never costs more.
 
-    Without unassigned requests (the live case) the ``lns`` method runs its LNS path.
+    Without unassigned requests (the live case) the ``lns`` method runs its LNS path; the
+    same holds under a time limit and under an iteration budget.
     """
     plan, tt = _random_plan(np.random.default_rng(seed), n_req, n_veh)
     if drop_unassigned:
         plan = Plan(plan.routes, plan.requests)
     penalty = 10 * int(tt.distances.max())
-    out = reoptimise(plan, tt, now=0, time_limit=0.3, seed=seed, method=method)
+    out = reoptimise(plan, tt, now=0, seed=seed, method=method, **budget)  # type: ignore[arg-type]
     res = check_plan(out, tt)
     assert res.feasible, res.violations
     routed_before = {s.request_id for r in plan.routes for s in r.stops}
@@ -226,9 +228,10 @@ def _line_with_onboard_rider() -> tuple[ArrayTravelTimes, Request, Vehicle, Vehi
     return ArrayTravelTimes(d, d), rider_req, v0, v1
 
 
+@pytest.mark.parametrize("budget", [{"time_limit": 0.5}, {"iterations": 20}])
 @pytest.mark.parametrize("method", ["lns", "ortools"])
-def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str) -> None:
-    """Both methods move "far" to v0 (800 m -> 500 m); "on" is on v0 and stays there."""
+def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str, budget: dict[str, float]) -> None:
+    """Both methods, with either budget, move "far" to v0 (800 m -> 500 m); "on" stays on v0."""
     tt, rider_req, v0, v1 = _line_with_onboard_rider()
     far = Request("far", 0, 1, 0, 3000, 4000, 1000)
     plan = Plan(
@@ -239,7 +242,7 @@ def test_reoptimise_moves_a_request_but_never_an_onboard_rider(method: str) -> N
         {"on": rider_req, "far": far},
     )
     assert check_plan(plan, tt).cost == 800
-    out = reoptimise(plan, tt, now=100, time_limit=0.5, method=method)
+    out = reoptimise(plan, tt, now=100, method=method, **budget)  # type: ignore[arg-type]
     res = check_plan(out, tt)
     assert res.feasible, res.violations
     assert res.cost == 500
@@ -253,6 +256,61 @@ def test_reoptimise_rejects_unknown_method() -> None:
     plan = Plan((Route(Vehicle("v0", seats=2, start=0, available_from=0, shift_end=100)),), {})
     with pytest.raises(ValueError, match="method"):
         reoptimise(plan, ArrayTravelTimes(d, d), now=0, time_limit=0.1, method="magic")
+
+
+def _stop_ids(plan: Plan) -> list[list[tuple[str, str]]]:
+    return [[(s.request_id, s.kind.value) for s in r.stops] for r in plan.routes]
+
+
+@pytest.mark.parametrize("method", ["lns", "ortools"])
+def test_reoptimise_with_an_iteration_budget_is_reproducible(method: str) -> None:
+    """The same plan, seed and iteration budget give the same plan; the seed is used.
+
+    The LNS does exactly the budgeted iterations (nothing depends on the clock); the
+    OR-Tools path uses solution limits. Different seeds explore differently: among five
+    seeds at least two answers differ.
+    """
+    plan, tt = _random_plan(np.random.default_rng(7), 24, 4)
+    plan = Plan(plan.routes, plan.requests)
+    first = reoptimise(plan, tt, now=0, iterations=60, seed=1, method=method)
+    again = reoptimise(plan, tt, now=0, iterations=60, seed=1, method=method)
+    assert _stop_ids(first) == _stop_ids(again)
+    assert check_plan(first, tt).cost < check_plan(plan, tt).cost
+    answers = {
+        repr(_stop_ids(reoptimise(plan, tt, now=0, iterations=60, seed=s, method=method))) for s in range(5)
+    }
+    assert len(answers) > 1
+
+
+def test_lns_does_exactly_the_iteration_budget() -> None:
+    """Under ``iterations`` the LNS stops after exactly that many iterations, whatever the clock."""
+    plan, tt = _random_plan(np.random.default_rng(3), 15, 3)
+    reqs = [plan.requests[rid] for rid in dict.fromkeys(s.request_id for r in plan.routes for s in r.stops)]
+    vehicles = [r.vehicle for r in plan.routes]
+    for n in (0, 1, 37):
+        out = lns(vehicles, reqs, tt, tuple(r.stops for r in plan.routes), iterations=n, seed=0)
+        assert out.iterations == n
+        assert out.complete
+    with pytest.raises(ValueError, match="exactly one budget"):
+        lns(vehicles, reqs, tt, (), seed=0)
+    with pytest.raises(ValueError, match="exactly one budget"):
+        lns(vehicles, reqs, tt, (), deadline=time.monotonic() + 1, iterations=5, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ({}, "needs a budget"),
+        ({"time_limit": 1.0, "iterations": 10}, "not both"),
+        ({"iterations": 0}, "at least 1"),
+        ({"time_limit": 0.0}, "positive"),
+    ],
+)
+def test_reoptimise_needs_exactly_one_sensible_budget(budget: dict[str, float], message: str) -> None:
+    """No budget, both budgets, or an empty one is a ValueError that says what to give."""
+    plan, tt = _random_plan(np.random.default_rng(0), 3, 1)
+    with pytest.raises(ValueError, match=message):
+        reoptimise(plan, tt, now=0, **budget)  # type: ignore[arg-type]
 
 
 def test_reoptimise_inserts_unassigned_and_keeps_onboard_rider() -> None:

@@ -26,6 +26,7 @@ in the dataclasses.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import tomllib
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "BOOKING_CHANNELS",
     "CALENDARS",
     "DESTINATION_CLASSES",
+    "ChannelParams",
     "DemandParams",
     "FareParams",
     "Scenario",
@@ -54,6 +56,9 @@ CALENDARS = ("weekdays", "every_day")
 BOOKING_CHANNELS = ("app", "phone", "web", "line")
 _REOPTIMISE_ITERATIONS = 20
 """Default ``service.reoptimise_iterations``: LNS iterations per simulated re-optimisation."""
+CHANNEL_DAYS = ("every_day", "weekdays", "service_days")
+"""Days a booking channel takes bookings (see :mod:`ondemand.dispatch.calendar`)."""
+OUTSIDE_HOURS = ("next_open", "lost")
 DESTINATION_CLASSES = (
     "home",
     "hospital",
@@ -79,6 +84,32 @@ DESTINATION_CLASSES = (
 
 
 # --------------------------------------------------------------------------- params
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelParams:
+    """A booking channel's hours (``[service.channels.NAME]``; rules in :mod:`ondemand.dispatch.calendar`).
+
+    Parameters
+    ----------
+    name
+        One of :data:`BOOKING_CHANNELS`.
+    share
+        Share of bookings made through it.
+    opens, closes
+        Daily hours, seconds from midnight (``hours = ["09:00", "17:00"]`` in the file).
+    days
+        One of :data:`CHANNEL_DAYS`.
+    min_lead_s
+        Bookings close this long before the ride.
+    """
+
+    name: str
+    share: float
+    opens: int = 0
+    closes: int = 86_400
+    days: str = "every_day"
+    min_lead_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +161,21 @@ class ServiceParams:
         How the dispatcher weighs a second of the new rider's wait and ride against a
         second of vehicle driving when it chooses a vehicle and position (1.0: a rider's
         time counts as much as the vehicle's).
+    holiday_country
+        Country of the public holidays (``holidays`` package), ``"JP"`` by default.
+    closures
+        Annual closures, ((month, day) first, (month, day) last) closed day, e.g. the
+        year-end break ``closures = [["12-29", "01-03"]]`` in the file.
+    closed_dates
+        Further days without service (``["2024-01-15", ...]``).
+    period
+        First and last day of service (``period = ["2023-10-01", "2024-01-31"]``), if bounded.
+    channels
+        Hours and shares of the booking channels (``[service.channels.NAME]`` tables); when
+        absent every channel of ``booking_channels`` takes bookings all day, in equal shares.
+    outside_hours
+        A booking made while its channel is closed is taken when it next opens
+        (``"next_open"``) or lost (``"lost"``).
     """
 
     start: int
@@ -155,6 +201,12 @@ class ServiceParams:
     wait_weight: float = 1.0
     ride_weight: float = 1.0
     reoptimise_iterations: int = _REOPTIMISE_ITERATIONS
+    holiday_country: str = "JP"
+    closures: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
+    closed_dates: tuple[_dt.date, ...] = ()
+    period: tuple[_dt.date, _dt.date] | None = None
+    channels: tuple[ChannelParams, ...] = ()
+    outside_hours: str = "next_open"
 
     @property
     def hours(self) -> float:
@@ -428,6 +480,16 @@ def _service(t: _Table) -> ServiceParams:
     if not isinstance(channels, list) or not channels or any(c not in BOOKING_CHANNELS for c in channels):
         raise t.err("booking_channels", f"must be a non-empty list from {BOOKING_CHANNELS}, got {channels!r}")
     seats = t.integer("seats", lo=1, hi=60)
+    closures = tuple(_closure(t, k, v) for k, v in enumerate(_list(t, "closures")))
+    closed = tuple(_date(t, "closed_dates", v) for v in _list(t, "closed_dates"))
+    period_raw = t.raw("period", None)
+    period: tuple[_dt.date, _dt.date] | None = None
+    if period_raw is not None:
+        if not isinstance(period_raw, list) or len(period_raw) != 2:
+            raise t.err("period", f"must be [first day, last day] as 'YYYY-MM-DD', got {period_raw!r}")
+        period = (_date(t, "period", period_raw[0]), _date(t, "period", period_raw[1]))
+        if period[1] < period[0]:
+            raise t.err("period", "ends before it starts")
     s = ServiceParams(
         start=start,
         end=end,
@@ -452,11 +514,87 @@ def _service(t: _Table) -> ServiceParams:
         wait_weight=t.number("wait_weight", 1.0, lo=0.0, hi=100.0),
         ride_weight=t.number("ride_weight", 1.0, lo=0.0, hi=100.0),
         reoptimise_iterations=t.integer("reoptimise_iterations", _REOPTIMISE_ITERATIONS, lo=0, hi=1_000_000),
+        holiday_country=t.string("holiday_country", "JP"),
+        closures=closures,
+        closed_dates=closed,
+        period=period,
+        channels=_channels(t, tuple(channels)),
+        outside_hours=t.string("outside_hours", "next_open", choices=OUTSIDE_HOURS),
     )
     if s.pickup_window_s > s.max_wait_s:
         raise t.err("pickup_window_s", f"must not exceed service.max_wait_s ({s.max_wait_s})")
     t.done()
     return s
+
+
+def _list(t: _Table, key: str) -> list[Any]:
+    v = t.raw(key, [])
+    if not isinstance(v, list):
+        raise t.err(key, f"must be a list, got {v!r}")
+    return v
+
+
+def _date(t: _Table, key: str, v: Any) -> _dt.date:
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        return v  # a TOML local date (2024-01-15 without quotes)
+    try:
+        return _dt.date.fromisoformat(v) if isinstance(v, str) else _dt.date.fromisoformat("?")
+    except ValueError:
+        raise t.err(key, f"must hold days as 'YYYY-MM-DD', got {v!r}") from None
+
+
+def _closure(t: _Table, k: int, v: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    def md(x: Any) -> tuple[int, int]:
+        parts = x.split("-") if isinstance(x, str) else []
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            m, d = int(parts[0]), int(parts[1])
+            try:
+                _dt.date(2024, m, d)  # a leap year: 02-29 is allowed
+                return m, d
+            except ValueError:
+                pass
+        raise t.err(f"closures[{k}]", f"must be ['MM-DD', 'MM-DD'] (first and last closed day), got {v!r}")
+
+    if not isinstance(v, list) or len(v) != 2:
+        raise t.err(f"closures[{k}]", f"must be ['MM-DD', 'MM-DD'] (first and last closed day), got {v!r}")
+    return md(v[0]), md(v[1])
+
+
+def _channels(t: _Table, names: tuple[str, ...]) -> tuple[ChannelParams, ...]:
+    if not t.has("channels"):
+        return tuple(ChannelParams(n, 1.0 / len(names)) for n in names)
+    ct = t.table("channels")
+    if set(ct.data) != set(names):
+        raise t.err(
+            "channels",
+            f"must have one table per booking channel {list(names)} (service.booking_channels), "
+            f"got {sorted(ct.data)}",
+        )
+    out = []
+    for n in names:
+        c = ct.table(n)
+        hours = c.raw("hours", ["00:00", "24:00"])
+        if not isinstance(hours, list) or len(hours) != 2:
+            raise c.err("hours", f"must be ['HH:MM', 'HH:MM'], got {hours!r}")
+        opens = _Table(c.file, f"{c.prefix}.hours", {"opens": hours[0], "closes": hours[1]})
+        o, cl = opens.clock("opens"), opens.clock("closes")
+        if cl <= o:
+            raise c.err("hours", f"must close after it opens, got {hours!r}")
+        out.append(
+            ChannelParams(
+                name=n,
+                share=c.share("share"),
+                opens=o,
+                closes=cl,
+                days=c.string("days", "every_day", choices=CHANNEL_DAYS),
+                min_lead_s=c.integer("min_lead_s", 0, lo=0, hi=7 * 86400),
+            )
+        )
+        c.done()
+    if abs(sum(ch.share for ch in out) - 1.0) > 1e-6:
+        raise ct.err(names[0], f"shares of the channels must sum to 1, got {sum(ch.share for ch in out):.4f}")
+    ct.done()
+    return tuple(out)
 
 
 def _fares(t: _Table) -> FareParams:

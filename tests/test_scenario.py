@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,50 @@ def test_old_requests_per_day_is_refused_with_migration(tmp_path: Path) -> None:
     assert "demand.requests_per_day" in msg
     assert "riders_per_day = 33.0 keeps 28 requests" in msg  # 28 x 1.18
     assert "published ridership write it unchanged" in msg
+
+
+def test_calendar_and_channels_are_read(tmp_path: Path) -> None:
+    """closures, closed_dates, period, outside_hours and [service.channels.*] map onto ServiceParams."""
+    extra = (
+        'closures = [["12-29", "01-03"]]\nclosed_dates = ["2024-01-15"]\n'
+        'period = ["2023-10-01", "2024-01-31"]\noutside_hours = "lost"\n'
+        "[service.channels.app]\nshare = 0.65\n"
+        '[service.channels.phone]\nshare = 0.35\nhours = ["09:00", "17:00"]\ndays = "weekdays"\n'
+        "[fares]"
+    )
+    s = load_scenario(_mutate(tmp_path, "[fares]", extra)).service
+    assert s.closures == (((12, 29), (1, 3)),)
+    assert s.closed_dates == (dt.date(2024, 1, 15),)
+    assert s.period == (dt.date(2023, 10, 1), dt.date(2024, 1, 31))
+    assert s.outside_hours == "lost"
+    phone = s.channels[1]
+    got = (phone.name, phone.share, phone.opens, phone.closes, phone.days)
+    assert got == ("phone", 0.35, 32400, 61200, "weekdays")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        ('closures = [["12-32", "01-03"]]', "service.closures[0]", "MM-DD"),
+        ('period = ["2024-02-01", "2024-01-01"]', "service.period", "ends before"),
+        ('outside_hours = "drop"', "service.outside_hours", "one of"),
+        ("[service.channels.app]\nshare = 1.0", "service.channels", "one table per booking channel"),
+        (
+            "[service.channels.app]\nshare = 0.5\n[service.channels.phone]\nshare = 0.4",
+            "service.channels.app",
+            "sum to 1",
+        ),
+        (
+            "[service.channels.app]\nshare = 0.5\n[service.channels.phone]\nshare = 0.5\n"
+            'hours = ["17:00", "09:00"]',
+            "service.channels.phone.hours",
+            "close after",
+        ),
+    ],
+)
+def test_bad_calendar_fields_are_named(tmp_path: Path, extra: str, field: str, reason: str) -> None:
+    """Each bad calendar or channel field is refused with its dotted name and the reason."""
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(_mutate(tmp_path, "[fares]", extra + "\n[fares]"))
+    assert repr(field) in str(exc.value)
+    assert reason in str(exc.value)

@@ -40,16 +40,17 @@ _KEY_KPIS = (
 def _check_date(scenario: Any, date: str | None) -> str | None:
     if date is None:
         return None
+    from ondemand.dispatch.policy import ServicePolicy
+
     try:
         day = _dt.date.fromisoformat(date)
     except ValueError:
         raise ScenarioError(f"--date {date!r}: give the day as YYYY-MM-DD") from None
-    from ondemand.dispatch.policy import ServicePolicy
-
-    if not ServicePolicy.from_scenario(scenario).runs_on(day):  # the calendar the live API books by
+    why = ServicePolicy.from_scenario(scenario).rules.calendar.closed_reason(day)  # as the live API books
+    if why is not None:
         raise ScenarioError(
-            f"--date {date}: {scenario.name} runs on weekdays only (service.calendar) and {date} is a "
-            f"{day.strftime('%A')}; pick a weekday"
+            f"--date {date}: {scenario.name} does not run on {date} ({day.strftime('%A')}): {why}; "
+            "pick a service day"
         )
     return date
 

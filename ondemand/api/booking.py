@@ -8,6 +8,7 @@ and how the dispatcher is configured (:func:`insertion_dispatcher_factory`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 from ondemand.api.clock import ServiceDay
 from ondemand.api.schemas import PointRef, RideRequestIn, StopRef
 from ondemand.dispatch.base import Dispatcher
+from ondemand.dispatch.calendar import BookingRules, ServiceCalendar
 from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.solver.model import BookingKind, TravelTimes, Vehicle
 from ondemand.routing.solver.model import Request as CoreRequest
@@ -125,17 +127,19 @@ class ServiceConfig:
         How many days ahead a ride can be booked (0: same day only); each service day
         booked gets its own dispatcher.
     calendar
-        ``"every_day"`` or ``"weekdays"`` (Monday to Friday), as in the scenario.
+        The service days: the policy layer's
+        :class:`~ondemand.dispatch.calendar.ServiceCalendar` (the one the simulator uses:
+        weekdays, public holidays, year-end closures, the service period). ``"every_day"`` or
+        ``"weekdays"`` stand for a calendar with just that rule.
     closed_dates
-        Further days without service (e.g. public holidays when the scenario says
-        ``holidays = false``; the project has no holiday table, so list them here).
+        Further days without service, added to the calendar's.
     """
 
     name: str
     vehicles: tuple[Vehicle, ...]
     rules: ServiceRules = field(default_factory=ServiceRules)
     booking_horizon_days: int = 0
-    calendar: str = "every_day"
+    calendar: ServiceCalendar | str = field(default_factory=ServiceCalendar)
     closed_dates: frozenset[_dt.date] = frozenset()
 
     def __post_init__(self) -> None:
@@ -146,14 +150,22 @@ class ServiceConfig:
             raise ValueError("vehicle ids must be unique")
         if not 0 <= self.booking_horizon_days <= 60:
             raise ValueError(f"booking_horizon_days must be 0 to 60, got {self.booking_horizon_days}")
-        if self.calendar not in ("every_day", "weekdays"):
-            raise ValueError(f"calendar must be 'every_day' or 'weekdays', got {self.calendar!r}")
+        cal = self.calendar
+        if isinstance(cal, str):
+            cal = ServiceCalendar(days=cal)  # ValueError for anything but every_day / weekdays
+        if self.closed_dates:
+            cal = dataclasses.replace(cal, closed_dates=cal.closed_dates | self.closed_dates)
+        object.__setattr__(self, "calendar", cal)
+
+    @property
+    def service_calendar(self) -> ServiceCalendar:
+        """The calendar (:class:`~ondemand.dispatch.calendar.ServiceCalendar`)."""
+        assert isinstance(self.calendar, ServiceCalendar)  # normalised in __post_init__
+        return self.calendar
 
     def runs_on(self, date: _dt.date) -> bool:
-        """Whether the service runs on ``date`` (its calendar and closed dates)."""
-        if date in self.closed_dates:
-            return False
-        return self.calendar == "every_day" or date.weekday() < 5
+        """Whether the service runs on ``date`` (the policy layer's calendar)."""
+        return self.service_calendar.runs_on(date)
 
     def check_bookable(self, date: _dt.date, today: _dt.date) -> None:
         """Raise :class:`InvalidRequestError` unless a ride on ``date`` can be booked ``today``."""
@@ -170,10 +182,10 @@ class ServiceConfig:
             raise InvalidRequestError(
                 f"{date.isoformat()} is beyond the booking horizon: {span} (until {last.isoformat()})"
             )
-        if not self.runs_on(date):
-            which = "on weekdays only" if self.calendar == "weekdays" else "not on this day"
+        why = self.service_calendar.closed_reason(date)
+        if why is not None:
             raise InvalidRequestError(
-                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): the service runs {which}"
+                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): {why}"
             )
 
     @property
@@ -228,8 +240,9 @@ def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig
     Vehicles ``v1`` … ``vN`` start at the depot (``service.depot``: a stop id, or
     ``"centre"`` = the stop nearest the centroid of all stops) at the start of the
     service hours and end their shift at its end. Rides can be booked
-    ``service.booking_horizon_days`` ahead on the days of ``service.calendar``
-    (public holidays are not known: ``holidays = false`` closes no extra day).
+    ``service.booking_horizon_days`` ahead on the service days of the policy layer's calendar
+    (``service.calendar``, public holidays when ``holidays = false``, ``closures``,
+    ``closed_dates``, ``period``).
     """
     svc = scenario.service
     stops = list(area.stops)
@@ -269,7 +282,7 @@ def service_config_from_scenario(scenario: Any, area: AreaLike) -> ServiceConfig
         vehicles=vehicles,
         rules=rules,
         booking_horizon_days=int(getattr(svc, "booking_horizon_days", 0)),
-        calendar=str(getattr(svc, "calendar", "every_day")),
+        calendar=BookingRules.from_service(svc).calendar,
     )
 
 

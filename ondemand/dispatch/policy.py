@@ -12,7 +12,10 @@ and both drivers ask it, never the scenario, how to
   (:meth:`ServicePolicy.dispatcher`);
 * measure a walk to a meeting point (:class:`Walking`, :attr:`ServicePolicy.walking`);
 * re-optimise (:attr:`ServicePolicy.reoptimise_every_s`, :attr:`ServicePolicy.reoptimise_time_limit_s`
-  live, :attr:`ServicePolicy.reoptimise_iterations` simulated).
+  live, :attr:`ServicePolicy.reoptimise_iterations` simulated);
+* tell service days and booking channels' hours (:attr:`ServicePolicy.rules`, a
+  :class:`~ondemand.dispatch.calendar.BookingRules`: public holidays, closures, channel hours,
+  bookings outside them queued or lost).
 
 The rules
 ---------
@@ -46,6 +49,9 @@ every shipped scenario: streets are not straight), rounded to whole metres, and 
 ``ceil(metres / demand.walking_speed_mps)`` seconds. Places further than ``demand.max_walk_m``
 (walking metres) from every meeting point are not served.
 
+Channels. A booking made through a channel with ``min_lead_s`` (e.g. pilot 3's app: up to
+10 minutes before the ride) is picked up no earlier than that long after it is made.
+
 Re-optimisation. Every ``service.reoptimise_every_s`` the whole plan is re-optimised; the
 live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-clock time
 (``0`` in either switches it off). The simulator gives it a work budget instead,
@@ -66,6 +72,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ondemand.dispatch.base import Dispatcher, DispatchOptions, Reoptimiser
+from ondemand.dispatch.calendar import BookingRules
 from ondemand.dispatch.dispatcher import InsertionDispatcher
 from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.geodesy import haversine_m, project
@@ -122,6 +129,8 @@ class Booking:
         The latest arrival (required for ``ARRIVE_BY``; optional for ``LEAVE_AT``).
     passengers, wheelchair
         Group size and wheelchair places.
+    channel
+        The booking channel (``None``: no channel rule applies).
     """
 
     id: str
@@ -132,6 +141,7 @@ class Booking:
     dropoff_by: int | None = None
     passengers: int = 1
     wheelchair: int = 0
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +235,11 @@ class ServicePolicy:
         Whether the dispatcher treats committed stops as done at their planned time (a
         live service whose vehicles report no events; the simulator always reports).
     closed_dates
-        Further days without service (e.g. public holidays when ``service.holidays`` is
-        false: the project has no holiday table, so list them here).
+        Further days without service, added to the calendar's (public holidays, closures and
+        the period come from ``service``).
+    booking
+        Service days and booking channels (default: built from ``service``); read it as
+        :attr:`rules`.
     """
 
     name: str
@@ -234,6 +247,18 @@ class ServicePolicy:
     walking: Walking = Walking()
     auto_complete: bool = False
     closed_dates: frozenset[_dt.date] = frozenset()
+    booking: BookingRules | None = None
+
+    @property
+    def rules(self) -> BookingRules:
+        """The service days and booking channels: :attr:`booking`, else built from :attr:`service`
+        (so a policy copied with another ``service`` follows it), with :attr:`closed_dates` added."""
+        rules = self.booking if self.booking is not None else BookingRules.from_service(self.service)
+        if self.closed_dates - rules.calendar.closed_dates:
+            closed = rules.calendar.closed_dates | self.closed_dates
+            calendar = dataclasses.replace(rules.calendar, closed_dates=closed)
+            rules = dataclasses.replace(rules, calendar=calendar)
+        return rules
 
     @classmethod
     def from_scenario(
@@ -316,10 +341,9 @@ class ServicePolicy:
     # ------------------------------------------------------------------ calendar
 
     def runs_on(self, date: _dt.date) -> bool:
-        """Whether the service runs on ``date`` (``service.calendar`` and :attr:`closed_dates`)."""
-        if date in self.closed_dates:
-            return False
-        return self.service.calendar == "every_day" or date.weekday() < 5
+        """Whether the service runs on ``date`` (the calendar of :attr:`rules`: ``service.calendar``,
+        public holidays, closures, the period, :attr:`closed_dates`)."""
+        return self.rules.calendar.runs_on(date)
 
     def check_bookable(self, date: _dt.date, today: _dt.date) -> None:
         """Raise :class:`InvalidRequestError` unless a ride on ``date`` can be booked ``today``.
@@ -341,10 +365,10 @@ class ServicePolicy:
             raise InvalidRequestError(
                 f"{date.isoformat()} is beyond the booking horizon: {span} (until {last.isoformat()})"
             )
-        if not self.runs_on(date):
-            which = "on weekdays only" if self.service.calendar == "weekdays" else "not on this day"
+        why = self.rules.calendar.closed_reason(date)
+        if why is not None:
             raise InvalidRequestError(
-                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): the service runs {which}"
+                f"there is no service on {date.isoformat()} ({date.strftime('%A')}): {why}"
             )
 
     # ------------------------------------------------------------------ fleet
@@ -492,6 +516,8 @@ class ServicePolicy:
             if b.kind is BookingKind.LEAVE_AT and b.pickup_at is None:
                 raise InvalidRequestError("a leave-at booking needs a pickup time")
             requested = now if b.pickup_at is None else b.pickup_at
+            if b.channel is not None:
+                requested = max(requested, now + self.rules.channel(b.channel).min_lead_s)
             if b.kind is BookingKind.LEAVE_AT and requested > self.end:
                 raise InvalidRequestError(
                     f"earliest_pickup is after the day's last service time ({_clock(self.end)})"

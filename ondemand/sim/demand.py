@@ -29,6 +29,7 @@ Map data © OpenStreetMap contributors (ODbL).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -108,6 +109,8 @@ class TripRequest:
         For a return leg, the id of the outbound trip.
     dropoff_by
         The latest arrival at the drop-off stop (``ARRIVE_BY`` trips; optional for ``LEAVE_AT``).
+    channel
+        The booking channel (``app``, ``phone`` ...; ``""``: none, no channel rule applies).
     """
 
     id: str
@@ -129,6 +132,7 @@ class TripRequest:
     purpose: str = "other"
     return_of: str | None = None
     dropoff_by: int | None = None
+    channel: str = ""
 
 
 class DemandModel(Protocol):
@@ -379,7 +383,16 @@ class SyntheticDemand:
                 )
                 first_id = first_id or rid
         out.sort(key=lambda r: (r.booked_at, r.id))
-        return out
+        return self._channels(out, seed)
+
+    def _channels(self, trips: list[TripRequest], seed: int) -> list[TripRequest]:
+        """Each booking's channel, drawn by the channels' shares from its own stream (so the
+        trips themselves are the same whatever the channels)."""
+        rules = ServicePolicy.from_scenario(self.scenario).rules
+        names, p = rules.names, np.array(rules.shares(), dtype=np.float64)
+        rng = np.random.default_rng([seed, 0xC4A7])
+        picks = rng.choice(len(names), size=len(trips), p=p)
+        return [dataclasses.replace(t, channel=names[int(k)]) for t, k in zip(trips, picks, strict=True)]
 
 
 # --------------------------------------------------------------------------- replay
@@ -410,6 +423,8 @@ class CsvDemand:
         When the rider cancelled (optional, empty = never).
     ``no_show``
         0 or 1 (optional, default 0).
+    ``channel``
+        How it was booked (optional: ``app``, ``phone``, ``web``, ``line``); channel hours apply.
 
     Parameters
     ----------
@@ -555,6 +570,7 @@ class CsvDemand:
                     no_show=bool(get_int("no_show", 0, 0)),
                     purpose="replay",
                     dropoff_by=arrive_t,
+                    channel=(row.get("channel") or "").strip(),
                 )
             )
         out.sort(key=lambda r: (r.booked_at, r.id))

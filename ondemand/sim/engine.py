@@ -30,6 +30,7 @@ changes the plan itself: everything it knows about the plan comes from the dispa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -44,10 +45,11 @@ from ondemand.dispatch import Assignment, Dispatcher
 from ondemand.dispatch.policy import Booking, ServicePolicy
 from ondemand.errors import InvalidRequestError
 from ondemand.routing.geo.geodesy import haversine_m
-from ondemand.routing.solver.model import Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
 from ondemand.scenario import FareParams, Scenario
 from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
 from ondemand.sim.events import (
+    BookingLost,
     Event,
     NoShow,
     RequestAssigned,
@@ -142,7 +144,63 @@ def trip_booking(trip: TripRequest) -> Booking:
         dropoff_by=trip.dropoff_by,
         passengers=trip.passengers,
         wheelchair=trip.wheelchair,
+        channel=trip.channel or None,
     )
+
+
+def channel_intake(
+    trips: Sequence[TripRequest], policy: ServicePolicy, date: _dt.date
+) -> tuple[list[TripRequest], dict[str, str]]:
+    """Apply the booking channels' hours to a day's trips (:meth:`BookingRules.intake`).
+
+    A booking made while its channel is open is unchanged. One made while it is closed is
+    taken when the channel next opens (``outside_hours = "next_open"``): an as-soon-as-possible
+    ride then starts from that time; a ride booked for a time is lost when the channel opens
+    too late for it (after the pickup time less the channel's ``min_lead_s``, or after the
+    service day). Under ``"lost"`` it is lost. Trips without a channel are unchanged.
+
+    Returns
+    -------
+    trips, lost
+        The trips (lost ones included, unchanged) sorted by booking time, and the reason
+        each lost trip was lost, by id.
+    """
+    rules = policy.rules
+    midnight = _dt.datetime.combine(date, _dt.time())
+    out: list[TripRequest] = []
+    lost: dict[str, str] = {}
+    for trip in trips:
+        if not trip.channel:
+            out.append(trip)
+            continue
+        channel = rules.channel(trip.channel)
+        when = midnight + _dt.timedelta(seconds=trip.booked_at)
+        taken = rules.intake(trip.channel, when)
+        if taken is None:
+            lost[trip.id] = f"booked at {when:%a %H:%M} while {channel.describe()} was closed (rule: lost)"
+            out.append(trip)
+            continue
+        at = int((taken - midnight).total_seconds())
+        if at == trip.booked_at:
+            out.append(trip)
+            continue
+        queued = f"booked at {when:%a %H:%M}; {channel.name} opens {taken:%a %H:%M}"
+        if trip.kind is BookingKind.ASAP:
+            if at >= policy.end:
+                lost[trip.id] = f"{queued}, after the service day"
+                out.append(trip)
+                continue
+            pickup = at + trip.walk_to_s
+        else:
+            pickup = trip.requested_pickup
+            if at > pickup - channel.min_lead_s:
+                lost[trip.id] = f"{queued}, too late for the ride"
+                out.append(trip)
+                continue
+        cancel = None if trip.cancel_at is None else max(trip.cancel_at, at)
+        out.append(dataclasses.replace(trip, booked_at=at, requested_pickup=pickup, cancel_at=cancel))
+    out.sort(key=lambda r: (r.booked_at, r.id))
+    return out, lost
 
 
 def make_request(trip: TripRequest, tt: TravelTimes, policy: ServicePolicy, *, now: int) -> Request:
@@ -172,7 +230,9 @@ class _Day:
         depot: int,
         position_every_s: int,
         on_progress: Callable[[int], None] | None,
+        lost: dict[str, str] | None = None,
     ) -> None:
+        self.lost = lost or {}
         self.env = simpy.Environment()
         self.area = area
         self.stops = area.stops
@@ -247,6 +307,17 @@ class _Day:
                 yield self.env.timeout(at - self.now)
             now = self.now
             self.submitted += 1
+            if trip.id in self.lost:
+                self.emit(
+                    BookingLost(
+                        t=now,
+                        request_id=trip.id,
+                        channel=trip.channel,
+                        passengers=trip.passengers,
+                        reason=self.lost[trip.id],
+                    )
+                )
+                continue
             req: Request | None
             try:
                 req = make_request(trip, self.tt, self.policy, now=now)
@@ -561,6 +632,9 @@ def run_day(
         Stop index where vehicles start and end (default: the policy's depot).
     position_every_s
         Period of position reports while driving (0: none, and no road paths needed).
+    date
+        ``YYYY-MM-DD`` of the day; when given, the booking channels' hours apply
+        (:func:`channel_intake`).
 
     Returns
     -------
@@ -570,11 +644,15 @@ def run_day(
     dep = policy.depot(area.stops) if depot is None else depot
     vehicles = policy.vehicles(area.stops, depot=dep)
     dispatcher = (dispatcher_factory or default_dispatcher)(vehicles, area.matrix, policy)
+    lost: dict[str, str] = {}
+    if date:
+        trips, lost = channel_intake(trips, policy, _dt.date.fromisoformat(date))
     day = _Day(
         area=area,
         policy=policy,
         fares=fares,
         trips=trips,
+        lost=lost,
         dispatcher=dispatcher,
         vehicles=vehicles,
         depot=dep,
@@ -604,16 +682,37 @@ def default_dispatcher(vehicles: Sequence[Vehicle], tt: TravelTimes, policy: Ser
 
 
 def _day_date(scenario: Scenario, date: str | None) -> str:
-    """The simulated date: the given one, or the next service day from 2024-01-15 (a Monday)."""
+    """The simulated date: the given one (a service day), else the first service day from
+    2024-01-15 (a Monday), or from the start of the scenario's ``service.period`` when that
+    day is outside it.
+
+    Raises
+    ------
+    ScenarioError
+        When the date is not ``YYYY-MM-DD`` or the service does not run that day.
+    """
+    from ondemand.errors import ScenarioError
+
+    cal = ServicePolicy.from_scenario(scenario).rules.calendar
     if date:
         try:
-            _dt.date.fromisoformat(date)
+            day = _dt.date.fromisoformat(date)
         except ValueError as exc:
-            from ondemand.errors import ScenarioError
-
             raise ScenarioError(f"date {date!r} is not YYYY-MM-DD") from exc
+        why = cal.closed_reason(day)
+        if why is not None:
+            raise ScenarioError(
+                f"date {date} ({day:%A}): {scenario.name} does not run that day: {why}; pick a service day"
+            )
         return date
-    return "2024-01-15"
+    start = _dt.date(2024, 1, 15)
+    period = scenario.service.period
+    if period is not None and not (period[0] <= start <= period[1]):
+        start = period[0]
+    first = cal.next_service_day(start)
+    if first is None:
+        raise ScenarioError(f"{scenario.name}: the service calendar has no service day from {start}")
+    return first.isoformat()
 
 
 def simulate(

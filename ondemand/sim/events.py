@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "EVENT_TYPES",
+    "BookingLost",
     "Event",
     "NoShow",
     "RequestAssigned",
@@ -196,6 +197,18 @@ class RiderDroppedOff:
 
 
 @dataclass(frozen=True, slots=True)
+class BookingLost:
+    """A booking never reached the dispatcher: its channel was closed (``outside_hours = "lost"``),
+    or it opened again too late for the ride. Not a request: counted apart from refusals."""
+
+    t: int
+    request_id: str
+    channel: str
+    passengers: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class NoShow:
     """The vehicle was at the pickup in the window and the rider did not come."""
 
@@ -220,6 +233,7 @@ Event = (
     | RiderPickedUp
     | RiderDroppedOff
     | NoShow
+    | BookingLost
 )
 
 EVENT_TYPES: Mapping[str, type[Any]] = {
@@ -239,6 +253,7 @@ EVENT_TYPES: Mapping[str, type[Any]] = {
         RiderPickedUp,
         RiderDroppedOff,
         NoShow,
+        BookingLost,
     )
 }
 """Event classes by name (the ``type`` column of :func:`to_records`)."""

@@ -12,6 +12,9 @@ Three counts that are easy to confuse, kept apart:
   three is three): the unit pilots publish as riders a day (延べ利用者数).
   ``passengers`` is the same count under its older name (kept for existing readers of
   ``kpis.json``), and ``passengers_per_vehicle_hour`` is built on it.
+- ``lost_bookings``, ``riders_lost``: bookings made while their channel was closed and lost
+  (``service.outside_hours = "lost"``, or the channel opened too late for the ride); they never
+  became requests, so they are not refusals.
 - ``wait_*_s``: pickup (start of boarding) minus the requested pickup time, served requests.
 - ``ride_mean_s``: drop-off (start of alighting) minus end of boarding.
 - ``detour_mean``: ride time over the direct drive time between the two stops.
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ondemand.sim.events import (
+    BookingLost,
     Event,
     NoShow,
     RequestAssigned,
@@ -168,6 +172,8 @@ def compute_kpis(events: Iterable[Event]) -> dict[str, Any]:
         "cancelled": cancelled,
         "no_shows": no_shows,
         "riders_requested": riders_requested,
+        "lost_bookings": sum(1 for e in evs if isinstance(e, BookingLost)),
+        "riders_lost": sum(e.passengers for e in evs if isinstance(e, BookingLost)),
         "riders": passengers,
         "passengers": passengers,
         "refused_share": _r(refused / len(submitted)) if submitted else None,

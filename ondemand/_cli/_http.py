@@ -52,17 +52,20 @@ class HttpLimits:
             raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
 
 
-_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 34\r\n\r\n"
-    b"request headers are too large\r\n\r\n"
-)
+def _answer_431(max_head: int) -> bytes:
+    body = f"request headers are larger than {max_head} bytes; send smaller headers\r\n".encode()
+    head = (
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 def guarded_protocol(base: type[asyncio.Protocol], limits: HttpLimits) -> type[asyncio.Protocol]:
     """A subclass of uvicorn's HTTP protocol ``base`` (httptools or h11) with a head size and time limit."""
     is_h11 = hasattr(base, "handle_events")
     max_head, timeout = limits.max_head_bytes, limits.head_timeout_s
+    too_large = _answer_431(max_head)
 
     class Guarded(base):  # type: ignore[misc, valid-type]
         _head_timer: asyncio.TimerHandle | None = None
@@ -102,7 +105,7 @@ def guarded_protocol(base: type[asyncio.Protocol], limits: HttpLimits) -> type[a
             if is_h11 and self.conn.their_state is not _h11_idle():
                 self._got_head()
             if not self._head_done and self._head_bytes > max_head and not self.transport.is_closing():
-                self.transport.write(_431)
+                self.transport.write(too_large)
                 self.transport.close()
 
         def on_headers_complete(self) -> None:  # httptools: the parser's callback

@@ -95,6 +95,9 @@ def test_a_32_mb_header_is_refused_early(server: tuple[int, int]) -> None:
         except OSError:
             pass
     assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert f"content-length: {len(body)}".encode() in head
+    assert b"32768 bytes" in body
     assert sent < 8 * 1024 * 1024  # the server closed long before 32 MB were sent
     assert _rss_kb(pid) - before < 20_000
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200

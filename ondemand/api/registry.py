@@ -7,13 +7,11 @@ arrivals, so that a restarted server runs the routes that were running.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -281,12 +279,9 @@ def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int
     feasibility of every promise; the cost test is switched off for this step because
     the saved order is the one that was promised, not necessarily the cheapest.
     """
-    snap = getattr(d, "reoptimisation_snapshot", None)
-    apply = getattr(d, "apply_reoptimised", None)
-    options: Any = getattr(d, "options", None)
-    if snap is None or apply is None or not pos:
+    if not pos:
         return False
-    plan, version = snap(now=0)  # before the service day: nothing gets committed
+    plan, version = d.reoptimisation_snapshot(now=0)  # before the service day: nothing gets committed
     route = plan.route_of(vehicle_id)
     keys = [(s.request_id, stop_kind(s.kind)) for s in route.stops]
     if any(k not in pos for k in keys):
@@ -296,14 +291,7 @@ def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int
         return True
     routes = tuple(Route(r.vehicle, desired) if r.vehicle.id == vehicle_id else r for r in plan.routes)
     candidate = Plan(routes, plan.requests, plan.unassigned)
-    relaxed = options is not None and hasattr(options, "require_improvement")
-    if relaxed:
-        d.options = dataclasses.replace(options, require_improvement=False)  # type: ignore[attr-defined]
-    try:
-        return bool(apply(candidate, version=version))
-    finally:
-        if relaxed:
-            d.options = options  # type: ignore[attr-defined]
+    return d.apply_reoptimised(candidate, version=version, require_improvement=False)
 
 
 def restore_open_days(registry: ServiceRegistry) -> None:

@@ -169,11 +169,10 @@ def reoptimise_service(
 ) -> bool:
     """Re-optimise the plan of ``svc`` once without holding the lock while the solver runs.
 
-    With a dispatcher that offers ``reoptimisation_snapshot``/``apply_reoptimised``
-    (the :class:`~ondemand.dispatch.InsertionDispatcher`), the plan is copied under
-    the lock, solved outside it, and applied under the lock; the dispatcher refuses
-    it if anything changed meanwhile or if it would break a promise. Requests moved
-    to another vehicle are written to the database in the same step.
+    The plan is copied under the lock (``reoptimisation_snapshot``), solved outside it,
+    and applied under the lock (``apply_reoptimised``); the dispatcher refuses it if
+    anything changed meanwhile or if it would break a promise. Requests moved to another
+    vehicle are written to the database in the same step.
 
     With ``pool`` (a process pool), the solver runs in another process, so that
     request handling keeps the interpreter while OR-Tools searches.
@@ -184,41 +183,32 @@ def reoptimise_service(
         Whether a new plan was adopted.
     """
     d = svc.dispatcher
-    snapshot = getattr(d, "reoptimisation_snapshot", None)
-    apply = getattr(d, "apply_reoptimised", None)
-    candidate: Plan | None = None
-    version = 0
-    if snapshot is not None and apply is not None:
+    with svc.lock:
+        plan, version = d.reoptimisation_snapshot(now=now)
+    if not any(r.stops for r in plan.routes):
+        return False
+    if pool is None:
         from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
 
-        with svc.lock:
-            plan, version = snapshot(now=now)
-        if not any(r.stops for r in plan.routes):
-            return False
-        if pool is None:
-            candidate = darp_reoptimise(plan, svc.tt, now=now, time_limit=time_limit)
-        else:  # OR-Tools holds the GIL while it solves: solve in another process
-            durations = np.asarray(svc.tt.durations)
-            distances = np.asarray(svc.tt.distances)
-            job = pool.submit(
-                _solve_elsewhere,
-                plan.routes,
-                dict(plan.requests),
-                plan.unassigned,
-                durations,
-                distances,
-                now,
-                time_limit,
-            )
-            routes, requests, unassigned = job.result(timeout=time_limit + 120)
-            candidate = Plan(routes, requests, unassigned)
+        candidate = darp_reoptimise(plan, svc.tt, now=now, time_limit=time_limit)
+    else:  # OR-Tools holds the GIL while it solves: solve in another process
+        durations = np.asarray(svc.tt.durations)
+        distances = np.asarray(svc.tt.distances)
+        job = pool.submit(
+            _solve_elsewhere,
+            plan.routes,
+            dict(plan.requests),
+            plan.unassigned,
+            durations,
+            distances,
+            now,
+            time_limit,
+        )
+        routes, requests, unassigned = job.result(timeout=time_limit + 120)
+        candidate = Plan(routes, requests, unassigned)
     with svc.lock:
         before = vehicle_of_requests(d.plan)
-        if candidate is not None and apply is not None:
-            adopted = bool(apply(candidate, version=version))
-        else:  # a dispatcher without snapshots: solve under the lock
-            adopted = bool(d.reoptimise(now=now, time_limit=time_limit))
-        if not adopted:
+        if not d.apply_reoptimised(candidate, version=version):
             return False
         after = vehicle_of_requests(d.plan)
         seqs = plan_sequences(d, [r.vehicle.id for r in d.plan.routes])

@@ -73,7 +73,6 @@ def itinerary_views(
     out = []
     for ps in planned:
         loc = int(ps.location)
-        window = getattr(ps, "window", None)
         req = requests.get(ps.request_id)
         s = stops[loc] if 0 <= loc < len(stops) else None
         out.append(
@@ -85,9 +84,7 @@ def itinerary_views(
                 lon=float(s.lon) if s is not None else 0.0,
                 lat=float(s.lat) if s is not None else 0.0,
                 eta=svc.day.at(int(ps.eta)),
-                window=None
-                if window is None
-                else TimeWindow(start=svc.day.at(int(window[0])), end=svc.day.at(int(window[1]))),
+                window=TimeWindow(start=svc.day.at(int(ps.window[0])), end=svc.day.at(int(ps.window[1]))),
                 passengers=req.passengers if req is not None else 0,
             )
         )

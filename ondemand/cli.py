@@ -17,6 +17,7 @@ from ondemand._cli import api as _api_cli
 from ondemand._cli import darp as _darp_cli
 from ondemand._cli import network as _network_cli
 from ondemand._cli import sim as _sim_cli
+from ondemand._cli import validate as _validate_cli
 from ondemand.errors import OndemandError
 
 __all__ = ["app", "main"]
@@ -29,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_network_cli, _darp_cli, _sim_cli, _api_cli):
+for _module in (_network_cli, _darp_cli, _sim_cli, _validate_cli, _api_cli):
     _module.register(app)
 
 

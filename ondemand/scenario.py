@@ -41,9 +41,11 @@ __all__ = [
     "BOOKING_CHANNELS",
     "CALENDARS",
     "DESTINATION_CLASSES",
+    "OBSERVED_METRICS",
     "ChannelParams",
     "DemandParams",
     "FareParams",
+    "Observation",
     "Scenario",
     "ServiceParams",
     "SpecialFare",
@@ -56,6 +58,15 @@ CALENDARS = ("weekdays", "every_day")
 BOOKING_CHANNELS = ("app", "phone", "web", "line")
 _REOPTIMISE_ITERATIONS = 20
 """Default ``service.reoptimise_iterations``: LNS iterations per simulated re-optimisation."""
+OBSERVED_METRICS = (
+    "riders_per_day",
+    "requests_per_day",
+    "passengers_per_vehicle_hour",
+    "refused_share",
+    "wait_mean_min",
+    "shared_ride_share",
+)
+"""Metrics an ``[observed]`` table may give (``ondemand validate`` compares them)."""
 CHANNEL_DAYS = ("every_day", "weekdays", "service_days")
 """Days a booking channel takes bookings (see :mod:`ondemand.dispatch.calendar`)."""
 OUTSIDE_HOURS = ("next_open", "lost")
@@ -337,6 +348,29 @@ def mean_group_size(group_sizes: tuple[float, ...]) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """What a pilot was observed to do, with its source (the scenario's ``[observed]`` table).
+
+    Parameters
+    ----------
+    value
+        The observed figure.
+    source
+        Where it comes from (e.g. ``"PILOTS.md §2: 3,253 riders = 28 a day"``).
+    fitted
+        The scenario input that was set from this observation (e.g.
+        ``"demand.riders_per_day"``): agreement on it is by construction.
+    derived
+        How the figure was derived from other published ones, when it was.
+    """
+
+    value: float
+    source: str
+    fitted: str | None = None
+    derived: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A service to simulate: area, network and stop parameters, service, fares, demand.
 
@@ -358,6 +392,8 @@ class Scenario:
     fares: FareParams
     demand: DemandParams
     path: Path | None = None
+    observed: Mapping[str, Observation] = field(default_factory=lambda: MappingProxyType({}))
+    not_reproduced: tuple[str, ...] = ()
     network_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -726,6 +762,27 @@ def _requests_migration(t: _Table, old: str, groups: tuple[float, ...]) -> Scena
     )
 
 
+def _observed(t: _Table) -> tuple[dict[str, Observation], tuple[str, ...]]:
+    """The ``[observed]`` table: ``metric = { value, source, fitted?, derived? }`` and ``not_reproduced``."""
+    notes = t.raw("not_reproduced", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) and n for n in notes):
+        raise t.err("not_reproduced", f"must be a list of sentences, got {notes!r}")
+    out: dict[str, Observation] = {}
+    for key in sorted(set(t.data) - {"not_reproduced"}):
+        if key not in OBSERVED_METRICS:
+            raise t.err(key, f"unknown observed metric; use one of {', '.join(OBSERVED_METRICS)}")
+        o = t.table(key)
+        out[key] = Observation(
+            value=o.number("value", lo=0.0),
+            source=o.string("source"),
+            fitted=o.raw("fitted", None) and o.string("fitted"),
+            derived=o.raw("derived", None) and o.string("derived"),
+        )
+        o.done()
+    t.done()
+    return out, tuple(notes)
+
+
 def _area(top: _Table) -> tuple[str, Any]:
     """The area name and the routing layer's AreaSpec (built-in name or custom table)."""
     from ondemand.errors import UnknownAreaError
@@ -828,6 +885,7 @@ def load_scenario(path: str | Path) -> Scenario:
     service = _service(svc_t)
     fares = _fares(top.table("fares"))
     demand = _demand(top.table("demand"), service, svc_t)
+    observed, not_reproduced = _observed(top.table("observed", {}))
     top.done()
     stop_file = stops_t.data.get("file")
     if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
@@ -851,6 +909,8 @@ def load_scenario(path: str | Path) -> Scenario:
         fares=fares,
         demand=demand,
         path=p,
+        observed=MappingProxyType(observed),
+        not_reproduced=not_reproduced,
         network_table=MappingProxyType(dict(net_t.data)),
         stops_table=MappingProxyType(dict(stops_t.data)),
     )

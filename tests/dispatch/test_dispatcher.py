@@ -27,6 +27,7 @@ from ondemand.routing.solver.model import (
     Plan,
     Request,
     Route,
+    Stop,
     StopKind,
     TravelTimes,
     Vehicle,
@@ -575,3 +576,25 @@ def test_reoptimise_without_a_sensible_budget_is_an_error_and_changes_nothing(
         d.reoptimise(now=5000, **budget)  # type: ignore[arg-type]
     assert d.now == now
     assert _itineraries(d) == before
+
+
+def test_apply_reoptimised_can_adopt_a_dearer_feasible_plan_when_asked() -> None:
+    """require_improvement=False adopts a feasible, dearer order (a saved order); the default refuses it."""
+    d = InsertionDispatcher(fleet(1), line())
+    d.restore(req("a", 1, 2, e=1000, lp=4000), "v0")
+    d.restore(req("b", 1, 2, e=1000, lp=4000), "v0")
+    plan, version = d.reoptimisation_snapshot(now=0)
+    route = plan.route_of("v0")
+    pa, pb, da, db = Stop("a", P, 1), Stop("b", P, 1), Stop("a", D, 2), Stop("b", D, 2)
+    detour = (pa, da, pb, db)  # drive 1 -> 2 -> 1 -> 2 instead of sharing the ride
+    assert set(detour) == set(route.stops)
+    assert route.stops != detour
+    candidate = Plan((Route(route.vehicle, detour),), plan.requests)
+    assert d.apply_reoptimised(candidate, version=version) is False
+    assert d.plan.route_of("v0").stops == route.stops
+    plan, version = d.reoptimisation_snapshot(now=0)
+    assert d.apply_reoptimised(candidate, version=version, require_improvement=False) is True
+    assert d.plan.route_of("v0").stops == detour
+    assert d.options.require_improvement  # the option itself is unchanged
+    assert d.vehicle_of("a") == d.vehicle_of("b") == "v0"
+    assert d.vehicle_of("nobody") is None

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,9 +66,7 @@ def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> 
 
         sc = load_scenario(REPO / "scenarios" / f"{area_name}.toml")
         area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops)  # type: ignore[assignment]
-        config = service_config_from_scenario(sc, area)
-        template = config.vehicles[0]
-        config = replace(config, vehicles=tuple(replace(template, id=f"v{k + 1}") for k in range(vans)))
+        config = service_config_from_scenario(sc, area, fleet=vans)
     start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
     t0 = time.monotonic()
 

@@ -62,33 +62,54 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    reopt_every: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between re-optimisations, 0 = off (default: ONDEMAND_REOPT_INTERVAL_S, "
+            "else the scenario's service.reoptimise_every_s).",
+            min=0.0,
+            show_default=False,
+        ),
+    ] = None,
+    reopt_time_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Wall-clock seconds of one re-optimisation (default: ONDEMAND_REOPT_TIME_LIMIT_S, "
+            "else the scenario's service.reoptimise_time_limit_s).",
+            min=0.01,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the live dispatch API for SCENARIO (OpenAPI docs at /docs, live map at /map)."""
-    import dataclasses
-
     import uvicorn
 
     from ondemand._cli._http import uvicorn_options
     from ondemand._cli._progress import spinner
     from ondemand.api.app import create_app
-    from ondemand.api.booking import ServiceConfig, service_config_from_scenario
+    from ondemand.api.booking import service_config_from_scenario
+    from ondemand.api.reoptimise import Cadence
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(scenario)
     settings = _settings(db, timezone=sc.timezone)
+    names = ["ONDEMAND_REOPT_INTERVAL_S", "ONDEMAND_REOPT_TIME_LIMIT_S"]
+    if reopt_every is not None or reopt_time_limit is not None:
+        over: dict[str, float] = {}
+        if reopt_every is not None:
+            over["reopt_interval_s"], names[0] = reopt_every, "--reopt-every"
+        if reopt_time_limit is not None:
+            over["reopt_time_limit_s"], names[1] = reopt_time_limit, "--reopt-time-limit"
+        settings = settings.model_copy(update=over)
     area = build_service_area(
         sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, status=spinner()
     )
-    config: ServiceConfig = service_config_from_scenario(sc, area)
-    if fleet is not None:
-        template = config.vehicles[0]
-        config = dataclasses.replace(
-            config,
-            vehicles=tuple(dataclasses.replace(template, id=f"v{k + 1}") for k in range(fleet)),
-        )
-    if auto_complete:
-        config = dataclasses.replace(config, rules=dataclasses.replace(config.rules, auto_complete=True))
+    config = service_config_from_scenario(sc, area, fleet=fleet, auto_complete=auto_complete)
+    # the one start-up line saying how often plans are re-optimised, and what overrides the scenario
+    typer.echo(
+        Cadence.of(config.policy, settings, names=(names[0], names[1])).describe(config.policy), err=True
+    )
     the_clock = None
     if clock is not None:
         the_clock = offset_clock(clock, settings.tz)

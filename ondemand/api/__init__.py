@@ -14,7 +14,7 @@ Importing this package loads neither OR-Tools nor SimPy.
 from __future__ import annotations
 
 from ondemand.api.app import create_app
-from ondemand.api.booking import ServiceConfig, ServiceRules, service_config_from_scenario
+from ondemand.api.booking import ServiceConfig, service_config_from_scenario
 from ondemand.api.deps import Principal
 from ondemand.api.settings import ApiSettings
 
@@ -22,7 +22,6 @@ __all__ = [
     "ApiSettings",
     "Principal",
     "ServiceConfig",
-    "ServiceRules",
     "create_app",
     "service_config_from_scenario",
 ]

@@ -1,6 +1,6 @@
 """The app factory of the live dispatch API (``/v1``), the live map (``/map``) and ``/healthz``.
 
-:func:`create_app` takes the service area, the fleet and rules (:class:`ServiceConfig`),
+:func:`create_app` takes the service area, the service policy and fleet (:class:`ServiceConfig`),
 and optionally a dispatcher factory and a clock; ``ondemand serve`` builds these from a
 scenario, tests inject a small synthetic area. It wires the parts that live in their
 own modules: settings, the database and group committer (:mod:`~ondemand.api.persistence`),
@@ -19,20 +19,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import ondemand
-from ondemand.api.booking import (
-    AreaLike,
-    BookingDesk,
-    DispatcherFactory,
-    ServiceConfig,
-    insertion_dispatcher_factory,
-)
+from ondemand.api.booking import AreaLike, BookingDesk, DispatcherFactory, ServiceConfig
 from ondemand.api.clock import Clock
 from ondemand.api.deps import ApiContext, Principal
 from ondemand.api.handlers import install_exception_handlers
 from ondemand.api.middleware import BodyLimit, SecurityHeaders
 from ondemand.api.persistence import Database, GroupCommitter
 from ondemand.api.registry import ServiceRegistry, restore_open_days
-from ondemand.api.reoptimise import Reoptimiser
+from ondemand.api.reoptimise import Cadence, Reoptimiser
 from ondemand.api.routes import health, live, pages, ride_requests, stops, vehicles
 from ondemand.api.settings import ApiSettings
 
@@ -54,11 +48,12 @@ def create_app(
     area
         The service area: meeting points, travel-time matrix, ``stop_index`` and ``snap``.
     config
-        The fleet and the booking rules.
+        The service policy (every booking rule, shared with the simulator) and the fleet.
     settings
         Database URL, time zone, re-optimisation interval, limits; from the environment when omitted.
     dispatcher_factory
-        ``(vehicles, travel_times) -> dispatcher``; :class:`ondemand.dispatch.InsertionDispatcher` by default.
+        ``(vehicles, travel_times) -> dispatcher``; by default the policy's
+        (:meth:`~ondemand.dispatch.policy.ServicePolicy.dispatcher`).
     clock
         Returns the current aware datetime; the wall clock by default (tests inject a fixed one).
 
@@ -70,13 +65,13 @@ def create_app(
     settings = settings or ApiSettings()
     tz = settings.tz
     if dispatcher_factory is None:
-        dispatcher_factory = insertion_dispatcher_factory(config.rules)
+        dispatcher_factory = config.policy.dispatcher
     the_clock: Clock = clock or (lambda: _dt.datetime.now(tz))
 
     db = Database(settings.database_url)
     registry = ServiceRegistry(db, area, config, dispatcher_factory, tz=tz, clock=the_clock)
     committer = GroupCommitter(db)
-    reoptimiser = Reoptimiser(registry, committer, settings)
+    reoptimiser = Reoptimiser(registry, committer, Cadence.of(config.policy, settings))
     desk = BookingDesk(area, config, tz=tz, past_tolerance_s=settings.past_tolerance_s)
     context = ApiContext(
         settings=settings, area=area, config=config, db=db, registry=registry, committer=committer, desk=desk

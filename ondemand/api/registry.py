@@ -200,7 +200,7 @@ class ServiceRegistry:
         restored = failed = 0
         now_s = svc.day.seconds(self.now())
         lost: dict[str, str] = {}
-        if not self.config.rules.auto_complete:  # with auto-complete, past stops count as served
+        if not self.config.policy.auto_complete:  # with auto-complete, past stops count as served
             for row in rows:
                 end = (
                     row.promise_pickup_end_s if row.promise_pickup_end_s is not None else row.latest_pickup_s

@@ -1,6 +1,7 @@
 """Background re-optimisation of the live plans, and the solver worker process.
 
-Every ``reopt_interval_s`` a thread re-optimises each operator's plan
+Every ``service.reoptimise_every_s`` of the scenario (:class:`Cadence`; ``ONDEMAND_REOPT_INTERVAL_S``
+or ``ondemand serve --reopt-every`` override it) a thread re-optimises each operator's plan
 (:func:`reoptimise_service`): the plan is copied under the operator's lock, solved
 *outside* the lock (in a worker process, :func:`_solve_elsewhere`, because OR-Tools keeps
 the GIL while it solves), and swapped in only if nothing changed meanwhile (a version
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,11 +33,65 @@ from ondemand.api.db import RideRequestRow
 from ondemand.api.persistence import GroupCommitter, flush_rides, plan_sequences, write_plans
 from ondemand.api.registry import OperatorService, ServiceRegistry, vehicle_of_requests
 from ondemand.api.settings import ApiSettings
+from ondemand.dispatch.base import Reoptimiser as PlanReoptimiser
+from ondemand.dispatch.policy import ServicePolicy
 from ondemand.routing.solver.model import Plan, Request, Route
 
-__all__ = ["Reoptimiser", "reoptimise_service"]
+__all__ = ["Cadence", "Reoptimiser", "reoptimise_service"]
 
 log = logging.getLogger("ondemand.api")
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """How often the live plans are re-optimised and for how long (wall clock).
+
+    Parameters
+    ----------
+    every_s
+        Seconds between re-optimisations (0: never).
+    time_limit_s
+        Wall-clock seconds of one re-optimisation.
+    overrides
+        What overrides the scenario's values (e.g. ``"ONDEMAND_REOPT_INTERVAL_S"``), for the start-up line.
+    """
+
+    every_s: float
+    time_limit_s: float
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls, policy: ServicePolicy, settings: ApiSettings, *, names: tuple[str, str] | None = None
+    ) -> Cadence:
+        """The scenario's cadence (``policy``) with the settings' overrides (``names``: what to call them)."""
+        every_name, limit_name = names or ("ONDEMAND_REOPT_INTERVAL_S", "ONDEMAND_REOPT_TIME_LIMIT_S")
+        every: float = policy.reoptimise_every_s if policy.reoptimises else 0
+        limit: float = policy.reoptimise_time_limit_s if policy.reoptimises else 1.0
+        overrides: list[str] = []
+        if settings.reopt_interval_s is not None:
+            every = settings.reopt_interval_s
+            overrides.append(every_name)
+        if settings.reopt_time_limit_s is not None:
+            limit = settings.reopt_time_limit_s
+            overrides.append(limit_name)
+        return cls(float(every), float(limit), tuple(overrides))
+
+    def describe(self, policy: ServicePolicy) -> str:
+        """One line for the start-up log: the cadence and where it comes from."""
+        what = (
+            "off"
+            if self.every_s <= 0
+            else f"every {self.every_s:g} s, {self.time_limit_s:g} s of wall clock each"
+        )
+        scenario = (
+            f"every {policy.reoptimise_every_s} s, {policy.reoptimise_time_limit_s:g} s each"
+            if policy.reoptimises
+            else "off"
+        )
+        if not self.overrides:
+            return f"re-optimisation: {what} (the scenario's)"
+        return f"re-optimisation: {what} ({', '.join(self.overrides)} overrides the scenario's {scenario})"
 
 
 class Reoptimiser:
@@ -47,20 +103,20 @@ class Reoptimiser:
         The live services to re-optimise.
     committer
         Writes adopted plans and moved ride requests.
-    settings
-        ``reopt_interval_s`` (0: no background loop) and ``reopt_time_limit_s``.
+    cadence
+        How often (0: no background loop) and for how long each re-optimisation runs.
     """
 
-    def __init__(self, registry: ServiceRegistry, committer: GroupCommitter, settings: ApiSettings) -> None:
+    def __init__(self, registry: ServiceRegistry, committer: GroupCommitter, cadence: Cadence) -> None:
         self.registry = registry
         self.committer = committer
-        self.settings = settings
+        self.cadence = cadence
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the background thread (nothing when ``reopt_interval_s`` is 0)."""
-        if self.settings.reopt_interval_s > 0:
+        """Start the background thread (nothing when the cadence is 0)."""
+        if self.cadence.every_s > 0:
             self._thread = threading.Thread(target=self._loop, name="ondemand-reopt", daemon=True)
             self._thread.start()
 
@@ -68,7 +124,7 @@ class Reoptimiser:
         """Stop the background thread, waiting for a running round to end."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.settings.reopt_time_limit_s + 5)
+            self._thread.join(timeout=self.cadence.time_limit_s + 5)
 
     def _loop(self) -> None:
         import multiprocessing
@@ -84,7 +140,7 @@ class Reoptimiser:
         pool = new_pool()  # its process starts at the first round (starting it with the server
         # measurably slowed the first seconds of bookings after a start: loading OR-Tools competes)
         try:
-            while not self._stop.wait(self.settings.reopt_interval_s):
+            while not self._stop.wait(self.cadence.every_s):
                 self.round(pool)
                 if getattr(pool, "_broken", False):
                     log.warning("the solver process died; starting a new one")
@@ -99,7 +155,7 @@ class Reoptimiser:
         for svc in self.registry.services():
             try:
                 now_s = max(0, svc.day.seconds(self.registry.now()))  # booked-ahead days: not started
-                limit = self.settings.reopt_time_limit_s
+                limit = self.cadence.time_limit_s
                 adopted += reoptimise_service(svc, self.committer, now=now_s, time_limit=limit, pool=pool)
             except Exception:  # the background loop must survive any solver failure
                 log.exception(
@@ -169,10 +225,10 @@ def reoptimise_service(
 ) -> bool:
     """Re-optimise the plan of ``svc`` once without holding the lock while the solver runs.
 
-    The plan is copied under the lock (``reoptimisation_snapshot``), solved outside it,
-    and applied under the lock (``apply_reoptimised``); the dispatcher refuses it if
-    anything changed meanwhile or if it would break a promise. Requests moved to another
-    vehicle are written to the database in the same step.
+    The plan is copied under the lock (``reoptimisation_snapshot``), solved outside it by
+    the dispatcher's re-optimiser, and applied under the lock (``apply_reoptimised``); the dispatcher refuses
+    it if anything changed meanwhile or if it would break a promise. Requests moved
+    to another vehicle are written to the database in the same step.
 
     With ``pool`` (a process pool), the solver runs in another process, so that
     request handling keeps the interpreter while OR-Tools searches.
@@ -188,14 +244,13 @@ def reoptimise_service(
     if not any(r.stops for r in plan.routes):
         return False
     if pool is None:
-        from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
-
-        candidate = darp_reoptimise(plan, svc.tt, now=now, time_limit=time_limit)
+        candidate = d.reoptimiser(plan, svc.tt, now=now, time_limit=time_limit, seed=0)
     else:  # OR-Tools holds the GIL while it solves: solve in another process
         durations = np.asarray(svc.tt.durations)
         distances = np.asarray(svc.tt.distances)
         job = pool.submit(
             _solve_elsewhere,
+            d.reoptimiser,
             plan.routes,
             dict(plan.requests),
             plan.unassigned,
@@ -203,6 +258,7 @@ def reoptimise_service(
             distances,
             now,
             time_limit,
+            0,
         )
         routes, requests, unassigned = job.result(timeout=time_limit + 120)
         candidate = Plan(routes, requests, unassigned)
@@ -231,6 +287,7 @@ def reoptimise_service(
 
 
 def _solve_elsewhere(
+    reoptimiser: PlanReoptimiser,
     routes: tuple[Route, ...],
     requests: dict[str, Request],
     unassigned: tuple[str, ...],
@@ -238,11 +295,11 @@ def _solve_elsewhere(
     distances: NDArray[np.int64],
     now: int,
     time_limit: float,
+    seed: int,
 ) -> tuple[tuple[Route, ...], dict[str, Request], tuple[str, ...]]:
-    """Run :func:`ondemand.routing.solver.darp.reoptimise` in a worker process (picklable in and out)."""
-    from ondemand.routing.solver.darp import reoptimise as darp_reoptimise
+    """Run the dispatcher's re-optimiser in a worker process (picklable in and out)."""
     from ondemand.routing.solver.model import ArrayTravelTimes
 
     tt = ArrayTravelTimes(durations, distances)
-    result = darp_reoptimise(Plan(routes, requests, unassigned), tt, now=now, time_limit=time_limit)
+    result = reoptimiser(Plan(routes, requests, unassigned), tt, now=now, time_limit=time_limit, seed=seed)
     return result.routes, dict(result.requests), result.unassigned

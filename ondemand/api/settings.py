@@ -25,9 +25,11 @@ class ApiSettings(BaseSettings):
     timezone
         IANA time zone of the service; API times carry its offset.
     reopt_interval_s
-        Seconds between background re-optimisations; 0 switches them off.
+        Seconds between background re-optimisations; 0 switches them off. Unset (the
+        default): the scenario's ``service.reoptimise_every_s``.
     reopt_time_limit_s
-        Time limit of one re-optimisation (solved outside the dispatcher lock).
+        Wall-clock seconds of one re-optimisation (solved outside the dispatcher lock).
+        Unset (the default): the scenario's ``service.reoptimise_time_limit_s``.
     max_body_bytes
         Largest accepted request body; larger bodies are answered with 413.
     cors_origins
@@ -40,8 +42,8 @@ class ApiSettings(BaseSettings):
 
     database_url: str = Field(default="sqlite:///./ondemand.db", min_length=1)
     timezone: str = "Asia/Tokyo"
-    reopt_interval_s: float = Field(default=30.0, ge=0.0)
-    reopt_time_limit_s: float = Field(default=2.0, gt=0.0)
+    reopt_interval_s: float | None = Field(default=None, ge=0.0)
+    reopt_time_limit_s: float | None = Field(default=None, gt=0.0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: tuple[str, ...] = ()
     past_tolerance_s: int = Field(default=120, ge=0)

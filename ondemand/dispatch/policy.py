@@ -210,7 +210,8 @@ class Walking:
         walk = int(self.metres(straight))
         if walk > self.max_walk_m:
             raise OutsideServiceAreaError(
-                f"no meeting point within a {self.max_walk_m} m walk of (lon {lon:.6f}, lat {lat:.6f}); "
+                f"no meeting point within the {self.max_walk_m} m walking limit of "
+                f"(lon {lon:.6f}, lat {lat:.6f}); "
                 f"the nearest, {area.stops[idx].id!r}, is a {walk} m walk away "
                 f"({straight:.0f} m straight line x {self.circuity:g}); choose a place inside the area"
             )

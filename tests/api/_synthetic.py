@@ -6,26 +6,21 @@ Stops lie on a jittered grid around a centre; travel times are straight-line dis
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ondemand.api.booking import ServiceConfig, ServiceRules
-from ondemand.errors import OutsideServiceAreaError, UnknownStopError
+from ondemand.api.booking import ServiceConfig
+from ondemand.dispatch.policy import ServicePolicy, Walking
+from ondemand.errors import UnknownStopError
+from ondemand.routing.geo.geodesy import haversine_m as _metres
 from ondemand.routing.solver.model import ArrayTravelTimes, Vehicle
+from ondemand.scenario import ServiceParams
 
-__all__ = ["SyntheticArea", "SyntheticStop", "synthetic_service"]
-
-_EARTH_M = 6_371_000.0
-
-
-def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Haversine distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_M * math.asin(math.sqrt(a))
+__all__ = ["SyntheticArea", "SyntheticStop", "synthetic_policy", "synthetic_service"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +48,12 @@ class SyntheticArea:
                 return i
         raise UnknownStopError(f"unknown stop {stop_id!r}; GET /v1/stops lists the meeting points")
 
-    def snap(self, lon: float, lat: float, *, max_walk_m: int) -> tuple[int, int]:
-        """Nearest stop within ``max_walk_m`` (straight line) and the walking metres to it."""
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """Nearest stop and the great-circle metres to it."""
         best = min(
             range(len(self.stops)), key=lambda i: _metres(lon, lat, self.stops[i].lon, self.stops[i].lat)
         )
-        walk = round(_metres(lon, lat, self.stops[best].lon, self.stops[best].lat))
-        if walk > max_walk_m:
-            raise OutsideServiceAreaError(
-                f"point ({lon:.6f}, {lat:.6f}) is {walk} m from the nearest meeting point, more than the "
-                f"{max_walk_m} m walking limit; choose a point inside the service area"
-            )
-        return best, walk
+        return best, _metres(lon, lat, self.stops[best].lon, self.stops[best].lat)
 
     @classmethod
     def grid(
@@ -102,6 +91,50 @@ class SyntheticArea:
         return cls(tuple(stops), ArrayTravelTimes(dur, dist))
 
 
+def synthetic_policy(
+    *,
+    fleet: int = 2,
+    seats: int = 8,
+    wheelchair_places: int = 1,
+    start: int = 0,
+    end: int = 86_399,
+    auto_complete: bool = False,
+    closed_dates: frozenset[dt.date] = frozenset(),
+    **service: Any,
+) -> ServicePolicy:
+    """A service policy with the API tests' defaults (``service``: other ``ServiceParams`` fields)."""
+    params: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "calendar": "every_day",
+        "holidays": True,
+        "fleet": fleet,
+        "vehicle_kind": "van",
+        "seats": seats,
+        "wheelchair_places": wheelchair_places,
+        "boarding_s": 30,
+        "alighting_s": 20,
+        "wheelchair_boarding_s": 180,
+        "pickup_window_s": 600,
+        "max_wait_s": 1800,
+        "max_detour": 2.0,
+        "min_extra_ride_s": 300,
+        "booking_channels": ("app",),
+        "booking_horizon_days": 0,
+        "reoptimise_every_s": 30,
+        "reoptimise_time_limit_s": 2.0,
+        "depot": "centre",
+    }
+    params.update(service)
+    return ServicePolicy(
+        name="synthetic",
+        service=ServiceParams(**params),
+        walking=Walking(max_walk_m=500, circuity=1.25, speed_mps=1.0),
+        auto_complete=auto_complete,
+        closed_dates=closed_dates,
+    )
+
+
 def synthetic_service(
     area: SyntheticArea,
     *,
@@ -110,9 +143,12 @@ def synthetic_service(
     wheelchair_places: int = 1,
     start: int = 0,
     end: int = 86_399,
-    rules: ServiceRules | None = None,
+    **policy: Any,
 ) -> ServiceConfig:
-    """A fleet of identical vans starting at the first stop, with a shift ``[start, end]``."""
+    """A fleet of identical vans spread over the stops, with a shift ``[start, end]``, and its policy.
+
+    ``policy``: further :func:`synthetic_policy` arguments (``auto_complete``, ``max_wait_s``, ...).
+    """
     vehicles = tuple(
         Vehicle(
             id=f"v{k + 1}",
@@ -124,4 +160,7 @@ def synthetic_service(
         )
         for k in range(n_vehicles)
     )
-    return ServiceConfig(name="synthetic", vehicles=vehicles, rules=rules or ServiceRules())
+    rules = synthetic_policy(
+        fleet=n_vehicles, seats=seats, wheelchair_places=wheelchair_places, start=start, end=end, **policy
+    )
+    return ServiceConfig(rules, vehicles)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ondemand.api.app import create_app
-from ondemand.api.booking import ServiceConfig, ServiceRules
+from ondemand.api.booking import ServiceConfig
 from ondemand.api.db import create_api_key
 from ondemand.api.settings import ApiSettings
 from tests.api._pg import PgServer, find_pg_bin
@@ -45,7 +45,7 @@ def area() -> SyntheticArea:
 @pytest.fixture
 def config(area: SyntheticArea) -> ServiceConfig:
     """Two 4-seat vans, 09:00-18:00."""
-    return synthetic_service(area, n_vehicles=2, seats=4, start=9 * 3600, end=18 * 3600, rules=ServiceRules())
+    return synthetic_service(area, n_vehicles=2, seats=4, start=9 * 3600, end=18 * 3600)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api.booking import ServiceRules
+from ondemand.routing.geo.geodesy import haversine_m
 from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import TZ, FixedClock, both_databases, new_key
 
@@ -85,12 +85,13 @@ def test_booking_answers_with_a_promise(client: TestClient, auth: dict[str, str]
 def test_lon_lat_is_snapped_with_walking_distance(
     client: TestClient, auth: dict[str, str], area: SyntheticArea
 ) -> None:
-    """A lon/lat place is snapped to the nearest stop and the walk is reported in metres."""
+    """A lon/lat place is snapped to the nearest stop; the walk is great circle x 1.25, in metres."""
     s = area.stops[4]
     body = {"pickup": {"lon": s.lon + 0.001, "lat": s.lat}, "dropoff": {"stop_id": "s00"}}
     out = book(client, auth, body).json()
     assert out["pickup_stop"] == "s04"
-    assert 80 <= out["pickup_walk_m"] <= 100  # 0.001 deg of longitude at 34.5 N is about 92 m
+    # 0.001 deg of longitude at 34.5 N is about 92 m; walking metres are that times 1.25 (the policy's rule)
+    assert out["pickup_walk_m"] == round(haversine_m(s.lon + 0.001, s.lat, s.lon, s.lat) * 1.25) == 115
     assert out["dropoff_walk_m"] == 0
 
 
@@ -145,8 +146,7 @@ def test_vehicle_key_is_limited_to_its_vehicle(
 @both_databases
 def test_cancel_frees_the_seat(make_app: Callable[..., FastAPI], area: SyntheticArea) -> None:
     """When one van is full, the next booking is refused; after a cancel the same booking is assigned."""
-    rules = ServiceRules(max_wait_s=120)
-    config = synthetic_service(area, n_vehicles=1, seats=3, start=9 * 3600, end=18 * 3600, rules=rules)
+    config = synthetic_service(area, n_vehicles=1, seats=3, start=9 * 3600, end=18 * 3600, max_wait_s=120)
     app = make_app(config=config)
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +18,14 @@ TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
 
 def _config(area: SyntheticArea, **over: Any) -> ServiceConfig:
     """One 1-seat van at s00 until 11:08 (time for one s00-s08 ride from 11:00), booking seven days ahead."""
-    base = synthetic_service(area, n_vehicles=1, seats=1, start=9 * 3600, end=11 * 3600 + 480)
-    return dataclasses.replace(base, **{"booking_horizon_days": 7, **over})
+    return synthetic_service(
+        area,
+        n_vehicles=1,
+        seats=1,
+        start=9 * 3600,
+        end=11 * 3600 + 480,
+        **{"booking_horizon_days": 7, **over},
+    )
 
 
 def _at(clock: FixedClock, days: int, hour: int, minute: int = 0) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ondemand.api.booking import ServiceConfig, ServiceRules
+from ondemand.api.booking import ServiceConfig
 from tests.api.conftest import FixedClock, both_databases, new_key
 
 TRIP = {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}}
@@ -61,7 +61,7 @@ def test_auto_complete_services_do_not_mark_past_rides_lost(
     make_app: Callable[..., FastAPI], config: ServiceConfig, clock: FixedClock
 ) -> None:
     """Without driver reports (auto-complete) a past pickup counts as served, so nothing is marked lost."""
-    auto = dataclasses.replace(config, rules=ServiceRules(auto_complete=True))
+    auto = dataclasses.replace(config, policy=dataclasses.replace(config.policy, auto_complete=True))
     app = make_app(config=auto)
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}

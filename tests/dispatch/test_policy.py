@@ -234,7 +234,7 @@ def test_snap_applies_the_walking_rule_and_its_limit() -> None:
     assert walk == round(haversine_m(s.lon + 0.001, s.lat, s.lon, s.lat) * 1.25) == 115
     assert walking.nearest(AREA.stops, np.array([s.lon + 0.001]), np.array([s.lat]))[1][0] == walk
     assert walking.snap(_Area(), s.lon, s.lat + 0.0008) == (7, 111)  # 89 m straight, a 111 m walk
-    with pytest.raises(OutsideServiceAreaError, match=r"100 m walk.*'s7', is a 111 m walk.*x 1\.25"):
+    with pytest.raises(OutsideServiceAreaError, match=r"100 m walking limit.*'s7', is a 111 m walk.*x 1\.25"):
         Walking(max_walk_m=100, circuity=1.25).snap(_Area(), s.lon, s.lat + 0.0008)
 
 

@@ -336,7 +336,7 @@ class ServicePolicy:
 
     @property
     def reoptimises(self) -> bool:
-        """Whether the service re-optimises at all."""
+        """Whether the live service re-optimises (a cadence and a wall-clock limit above 0)."""
         return self.reoptimise_every_s > 0 and self.reoptimise_time_limit_s > 0
 
     # ------------------------------------------------------------------ calendar

@@ -180,7 +180,9 @@ class ServiceParams:
     closed_dates
         Further days without service (``["2024-01-15", ...]``).
     period
-        First and last day of service (``period = ["2023-10-01", "2024-01-31"]``), if bounded.
+        The run the scenario models (``period = ["2023-10-01", "2024-01-31"]``, a pilot's first
+        and last day): simulated days default to it and ``ondemand validate`` spreads its days
+        over it. It closes no day: the live API books real dates, long after a pilot ended.
     channels
         Hours and shares of the booking channels (``[service.channels.NAME]`` tables); when
         absent every channel of ``booking_channels`` takes bookings all day, in equal shares.

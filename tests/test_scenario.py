@@ -16,7 +16,9 @@ from ondemand.scenario import ServiceParams, load_scenario
 SCEN = Path(__file__).resolve().parents[1] / "scenarios"
 
 
-@pytest.mark.parametrize("name", ["toyono", "senboku", "higashiosaka", "senboku_izumi"])
+@pytest.mark.parametrize(
+    "name", ["toyono", "senboku", "senboku_pilot1", "senboku_pilot3", "higashiosaka", "senboku_izumi"]
+)
 def test_shipped_scenarios_load(name: str) -> None:
     """Every shipped scenario loads into the routing layer's parameter classes."""
     sc = load_scenario(SCEN / f"{name}.toml")
@@ -52,8 +54,8 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def _mutate(tmp_path: Path, old: str, new: str) -> Path:
-    text = (SCEN / "senboku.toml").read_text(encoding="utf-8")
+def _mutate(tmp_path: Path, old: str, new: str, base: str = "senboku") -> Path:
+    text = (SCEN / f"{base}.toml").read_text(encoding="utf-8")
     assert old in text
     return _write(tmp_path, text.replace(old, new, 1))
 
@@ -181,7 +183,7 @@ def test_calendar_and_channels_are_read(tmp_path: Path) -> None:
         '[service.channels.phone]\nshare = 0.35\nhours = ["09:00", "17:00"]\ndays = "weekdays"\n'
         "[fares]"
     )
-    s = load_scenario(_mutate(tmp_path, "[fares]", extra)).service
+    s = load_scenario(_mutate(tmp_path, "[fares]", extra, base="senboku_izumi")).service
     assert s.closures == (((12, 29), (1, 3)),)
     assert s.closed_dates == (dt.date(2024, 1, 15),)
     assert s.period == (dt.date(2023, 10, 1), dt.date(2024, 1, 31))
@@ -214,6 +216,34 @@ def test_calendar_and_channels_are_read(tmp_path: Path) -> None:
 def test_bad_calendar_fields_are_named(tmp_path: Path, extra: str, field: str, reason: str) -> None:
     """Each bad calendar or channel field is refused with its dotted name and the reason."""
     with pytest.raises(ScenarioError) as exc:
-        load_scenario(_mutate(tmp_path, "[fares]", extra + "\n[fares]"))
+        load_scenario(_mutate(tmp_path, "[fares]", extra + "\n[fares]", base="senboku_izumi"))
     assert repr(field) in str(exc.value)
     assert reason in str(exc.value)
+
+
+def test_pilot_service_facts() -> None:
+    """Hours, fleet, fares, channels, calendars and riders of the pilots are what PILOTS.md says."""
+    p1 = load_scenario(SCEN / "senboku_pilot1.toml")
+    s1 = p1.service
+    assert (s1.start, s1.end, s1.fleet, p1.stops.target_count) == (9 * 3600, 18 * 3600, 2, 29)
+    assert (p1.fares.flat_jpy, [(f.name, f.fare_jpy) for f in p1.fares.special]) == (200, [("泉ケ丘駅", 300)])
+    assert s1.booking_channels == ("web", "phone")
+    assert s1.period == (dt.date(2023, 1, 10), dt.date(2023, 3, 10))
+    assert p1.demand.riders_per_day == 14
+    assert p1.observed["riders_per_day"].value == 14
+    p2 = load_scenario(SCEN / "senboku.toml")
+    assert {c.name: c.share for c in p2.service.channels} == {"app": 0.65, "phone": 0.35}
+    assert p2.service.closures == (((12, 29), (1, 3)),)
+    p3 = load_scenario(SCEN / "senboku_pilot3.toml")
+    s3 = p3.service
+    assert (s3.start, s3.end, p3.stops.target_count, p3.fares.flat_jpy) == (8 * 3600, 18 * 3600, 81, 300)
+    assert [(c.name, c.min_lead_s) for c in s3.channels] == [("app", 600)]
+    assert p3.observed == {}
+    t = load_scenario(SCEN / "toyono.toml").service
+    phone = next(c for c in t.channels if c.name == "phone")
+    assert (phone.opens, phone.closes, phone.days) == (9 * 3600, 17 * 3600, "weekdays")
+    assert t.period == (dt.date(2023, 2, 1), dt.date(2023, 2, 28))
+    h = load_scenario(SCEN / "higashiosaka.toml")
+    assert (h.service.calendar, h.service.holidays, h.fares.flat_jpy) == ("weekdays", False, 500)
+    assert h.service.booking_channels == ("line", "phone")
+    assert any("not published" in n for n in h.not_reproduced)

@@ -84,7 +84,9 @@ class ServiceCalendar:
     closed_dates
         Further single days without service.
     period
-        First and last day of service (a pilot's run), or ``None`` for open-ended.
+        First and last day of service, or ``None`` for open-ended. (A scenario's
+        ``service.period``, the pilot run it models, is not put here: the live API books real
+        dates long after a pilot ended.)
     """
 
     days: str = "every_day"
@@ -306,8 +308,7 @@ class BookingRules:
             country=service.holiday_country,
             closures=service.closures,
             closed_dates=frozenset(service.closed_dates),
-            period=service.period,
-        )
+        )  # service.period is the run a scenario models, not a rule: it closes no day
         params: Sequence[ChannelParams] = service.channels or tuple(
             ChannelParams(n, 1.0 / len(service.booking_channels)) for n in service.booking_channels
         )

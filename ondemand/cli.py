@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ondemand._cli import api as _api_cli
 from ondemand._cli import darp as _darp_cli
+from ondemand._cli import export as _export_cli
 from ondemand._cli import network as _network_cli
 from ondemand._cli import sim as _sim_cli
 from ondemand._cli import validate as _validate_cli
@@ -30,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_network_cli, _darp_cli, _sim_cli, _validate_cli, _api_cli):
+for _module in (_network_cli, _darp_cli, _sim_cli, _validate_cli, _api_cli, _export_cli):
     _module.register(app)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "InstanceFormatError",
     "InvalidRequestError",
     "OndemandError",
+    "OutputError",
     "OutsideServiceAreaError",
     "ScenarioError",
     "StopFileError",
@@ -91,3 +92,7 @@ class EventOrderError(OndemandError, ValueError):
     A no-show before the pickup window opens, a pick-up before the ride was booked, a
     drop-off before the pick-up. The message names the times; nothing is changed.
     """
+
+
+class OutputError(OndemandError, OSError):
+    """An output file (a feed, a report) cannot be written where the user asked."""

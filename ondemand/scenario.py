@@ -19,6 +19,8 @@ Layout of a scenario file::
     [service]                    # -> ServiceParams
     [fares]                      # -> FareParams ([[fares.special]] -> SpecialFare)
     [demand]                     # -> DemandParams ([demand.destinations] weights)
+    [agency]                     # -> AgencyParams (optional: who runs the service, for the
+                                 #    published feeds: name, url, phone, email, booking_url, lang)
 
 Times of day are ``"HH:MM"`` strings in the file and integer seconds from midnight
 in the dataclasses.
@@ -42,6 +44,7 @@ __all__ = [
     "CALENDARS",
     "DESTINATION_CLASSES",
     "OBSERVED_METRICS",
+    "AgencyParams",
     "ChannelParams",
     "DemandParams",
     "FareParams",
@@ -373,6 +376,39 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class AgencyParams:
+    """Who runs the service, as published feeds (GTFS-Flex, GOFS) name it (``[agency]``, optional).
+
+    Every field is optional; :attr:`defaulted` lists the ones the file left out, so that
+    exporters can say which published values are placeholders.
+
+    Parameters
+    ----------
+    name
+        The operator's name (default: the scenario's ``name``).
+    url
+        The operator's or the service's web page (default: a placeholder,
+        ``https://example.invalid/<scenario name>``, which says it is not a real page).
+    phone
+        The booking telephone number, as riders dial it (default: none published).
+    email
+        A contact address for the feed (default: none).
+    booking_url
+        Where riders book online (default: none).
+    lang
+        Language of names and messages (IETF tag, default ``"ja"``).
+    """
+
+    name: str | None = None
+    url: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    booking_url: str | None = None
+    lang: str = "ja"
+    defaulted: tuple[str, ...] = ("name", "url", "phone", "email", "booking_url", "lang")
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A service to simulate: area, network and stop parameters, service, fares, demand.
 
@@ -396,6 +432,7 @@ class Scenario:
     path: Path | None = None
     observed: Mapping[str, Observation] = field(default_factory=lambda: MappingProxyType({}))
     not_reproduced: tuple[str, ...] = ()
+    agency: AgencyParams = AgencyParams()
     network_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -785,6 +822,32 @@ def _observed(t: _Table) -> tuple[dict[str, Observation], tuple[str, ...]]:
     return out, tuple(notes)
 
 
+_AGENCY_FIELDS = ("name", "url", "phone", "email", "booking_url", "lang")
+
+
+def _agency(t: _Table) -> AgencyParams:
+    values: dict[str, str] = {}
+    for key in _AGENCY_FIELDS:
+        if t.has(key):
+            values[key] = t.string(key)
+    for key in ("url", "booking_url"):
+        if key in values and not values[key].startswith(("https://", "http://")):
+            raise t.err(key, f"must be a web address starting with https:// or http://, got {values[key]!r}")
+    phone = values.get("phone")
+    if phone is not None and not all(c.isdigit() or c in "+-() " for c in phone):
+        raise t.err("phone", f"must be a telephone number (digits, +, -, spaces, brackets), got {phone!r}")
+    t.done()
+    return AgencyParams(
+        name=values.get("name"),
+        url=values.get("url"),
+        phone=values.get("phone"),
+        email=values.get("email"),
+        booking_url=values.get("booking_url"),
+        lang=values.get("lang", "ja"),
+        defaulted=tuple(k for k in _AGENCY_FIELDS if k not in values),
+    )
+
+
 def _area(top: _Table) -> tuple[str, Any]:
     """The area name and the routing layer's AreaSpec (built-in name or custom table)."""
     from ondemand.errors import UnknownAreaError
@@ -888,6 +951,7 @@ def load_scenario(path: str | Path) -> Scenario:
     fares = _fares(top.table("fares"))
     demand = _demand(top.table("demand"), service, svc_t)
     observed, not_reproduced = _observed(top.table("observed", {}))
+    agency = _agency(top.table("agency", {}))
     top.done()
     stop_file = stops_t.data.get("file")
     if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
@@ -913,6 +977,7 @@ def load_scenario(path: str | Path) -> Scenario:
         path=p,
         observed=MappingProxyType(observed),
         not_reproduced=not_reproduced,
+        agency=agency,
         network_table=MappingProxyType(dict(net_t.data)),
         stops_table=MappingProxyType(dict(stops_t.data)),
     )

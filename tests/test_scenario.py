@@ -247,3 +247,22 @@ def test_pilot_service_facts() -> None:
     assert (h.service.calendar, h.service.holidays, h.fares.flat_jpy) == ("weekdays", False, 500)
     assert h.service.booking_channels == ("line", "phone")
     assert any("not published" in n for n in h.not_reproduced)
+
+
+def test_agency_table_is_optional_and_checked(tmp_path: Path) -> None:
+    """[agency] is optional (defaults listed in .defaulted); set fields are kept, bad url/phone named."""
+    sc = load_scenario(SCEN / "senboku.toml")
+    assert sc.agency.name is None
+    assert sc.agency.lang == "ja"
+    assert set(sc.agency.defaulted) == {"name", "url", "phone", "email", "booking_url", "lang"}
+    text = (SCEN / "senboku.toml").read_text(encoding="utf-8")
+    ok = text + '\n[agency]\nname = "南海バス"\nphone = "072-000-0000"\nurl = "https://example.jp/"\n'
+    ag = load_scenario(_write(tmp_path, ok)).agency
+    assert (ag.name, ag.phone, ag.url) == ("南海バス", "072-000-0000", "https://example.jp/")
+    assert set(ag.defaulted) == {"email", "booking_url", "lang"}
+    with pytest.raises(ScenarioError, match=r"agency\.url"):
+        load_scenario(_write(tmp_path, text + '\n[agency]\nurl = "example.jp"\n'))
+    with pytest.raises(ScenarioError, match=r"agency\.phone"):
+        load_scenario(_write(tmp_path, text + '\n[agency]\nphone = "call us"\n'))
+    with pytest.raises(ScenarioError, match=r"agency\.fax"):
+        load_scenario(_write(tmp_path, text + '\n[agency]\nfax = "1"\n'))

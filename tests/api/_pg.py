@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 from tests.api._proc import free_port
 
@@ -45,10 +46,35 @@ class PgServer:
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart) the server on its folder and port."""
         opts = f"-k {self.dir} -p {self.port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60", "start"
         )
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data (``pg_ctl stop -m MODE``); :meth:`start` brings it back."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def connect(self, dbname: str = "postgres") -> Any:
+        """A psycopg connection (autocommit) to ``dbname``."""
+        import psycopg
+
+        conn = psycopg.connect(host=str(self.dir), port=self.port, user="postgres", dbname=dbname)
+        conn.autocommit = True
+        return conn
+
+    def terminate_backends(self, dbname: str) -> int:
+        """``pg_terminate_backend`` every other connection to ``dbname``; how many there were."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchall()
+        return len(rows)
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bin_dir / tool), *args]

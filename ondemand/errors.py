@@ -14,6 +14,7 @@ __all__ = [
     "CommitFailedError",
     "DataNotFoundError",
     "DatabaseCorruptError",
+    "DatabaseInUseError",
     "DatabaseUrlError",
     "EventOrderError",
     "InfeasiblePlanError",
@@ -24,6 +25,7 @@ __all__ = [
     "OutputError",
     "OutsideServiceAreaError",
     "ScenarioError",
+    "ServiceUnavailableError",
     "StopFileError",
     "UnknownAreaError",
     "UnknownStopError",
@@ -96,3 +98,16 @@ class EventOrderError(OndemandError, ValueError):
 
 class OutputError(OndemandError, OSError):
     """An output file (a feed, a report) cannot be written where the user asked."""
+
+
+class ServiceUnavailableError(OndemandError, RuntimeError):
+    """The change cannot be decided now (another server leads the operator, or its dispatcher is being
+    rebuilt after a failed write); nothing was changed. The API answers 503 with ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DatabaseInUseError(OndemandError, RuntimeError):
+    """Another server already serves this SQLite database (SQLite serves one server at a time)."""

@@ -23,6 +23,7 @@ from ondemand.api.booking import AreaLike, BookingDesk, DispatcherFactory, Servi
 from ondemand.api.clock import Clock
 from ondemand.api.deps import ApiContext, Principal
 from ondemand.api.handlers import install_exception_handlers
+from ondemand.api.leader import leadership_for
 from ondemand.api.middleware import BodyLimit, SecurityHeaders
 from ondemand.api.persistence import Database, GroupCommitter
 from ondemand.api.registry import ServiceRegistry, restore_open_days
@@ -69,8 +70,16 @@ def create_app(
     the_clock: Clock = clock or (lambda: _dt.datetime.now(tz))
 
     db = Database(settings.database_url)
-    registry = ServiceRegistry(db, area, config, dispatcher_factory, tz=tz, clock=the_clock)
-    committer = GroupCommitter(db)
+    try:
+        leadership = leadership_for(db.url)  # SQLite: refuses a second server on the same file
+    except Exception:
+        db.dispose()
+        raise
+    registry = ServiceRegistry(
+        db, area, config, dispatcher_factory, tz=tz, clock=the_clock, leadership=leadership
+    )
+    committer = GroupCommitter(db, timeout=settings.commit_timeout_s, fence=leadership)
+    registry.committer = committer
     reoptimiser = Reoptimiser(registry, committer, Cadence.of(config.policy, settings))
     desk = BookingDesk(area, config, tz=tz, past_tolerance_s=settings.past_tolerance_s)
     context = ApiContext(
@@ -79,6 +88,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        leadership.start(
+            on_gained=lambda op: restore_open_days(registry, op), on_lost=registry.drop_operators
+        )
         restore_open_days(registry)
         reoptimiser.start()
         try:
@@ -86,6 +98,7 @@ def create_app(
         finally:
             reoptimiser.stop()
             committer.close()
+            leadership.close()
             db.dispose()
 
     app = FastAPI(

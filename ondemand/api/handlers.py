@@ -1,7 +1,8 @@
 """Exception handlers of the API: clear messages and status codes, never a traceback.
 
-Bad input (:class:`~ondemand.errors.OndemandError`) answers 422 or 400, a failed commit
-or an unavailable database 503, anything unexpected 500 (logged, nothing changed).
+Bad input (:class:`~ondemand.errors.OndemandError`) answers 422 or 400, a failed commit,
+an unavailable database or an operator led by another server 503 with ``Retry-After``
+(nothing was saved), anything unexpected 500 (logged, nothing changed).
 A request that fails validation answers 422 as :class:`~ondemand.api.schemas.ApiError`:
 ``detail`` says what is wrong in one line, ``errors`` lists at most
 ``MAX_LISTED_ERRORS`` problems (where, what, kind; the input is never echoed, so a
@@ -25,6 +26,7 @@ from ondemand.errors import (
     InvalidRequestError,
     OndemandError,
     OutsideServiceAreaError,
+    ServiceUnavailableError,
     UnknownStopError,
 )
 
@@ -33,8 +35,9 @@ __all__ = ["install_exception_handlers"]
 log = logging.getLogger("ondemand.api")
 
 
-def _err(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+def _err(status: int, detail: str, *, retry_after: int | None = None) -> JSONResponse:
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 async def _ondemand_error(_req: Request, exc: Exception) -> JSONResponse:
@@ -69,12 +72,19 @@ async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
 
 async def _commit_failed(_req: Request, exc: Exception) -> JSONResponse:
     log.error("commit failed: %s", exc)
-    return _err(503, "the database could not store this change, so it was not made; retry shortly")
+    return _err(
+        503, "the database could not store this change, so it was not made; retry shortly", retry_after=2
+    )
+
+
+async def _unavailable(_req: Request, exc: Exception) -> JSONResponse:
+    retry = exc.retry_after if isinstance(exc, ServiceUnavailableError) else 1
+    return _err(503, str(exc), retry_after=retry)
 
 
 async def _db_error(_req: Request, exc: Exception) -> JSONResponse:
     log.error("database error: %s", type(exc).__name__)
-    return _err(503, "the database is unavailable; nothing was changed, retry shortly")
+    return _err(503, "the database is unavailable; nothing was changed, retry shortly", retry_after=2)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
@@ -83,4 +93,5 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OndemandError, _ondemand_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(CommitFailedError, _commit_failed)
+    app.add_exception_handler(ServiceUnavailableError, _unavailable)
     app.add_exception_handler(SQLAlchemyError, _db_error)

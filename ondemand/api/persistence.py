@@ -1,20 +1,17 @@
-"""Persistence of the live service: the database, the group committer, and ride/plan writing helpers.
+"""Persistence of the live service: the database, and ride/plan writing helpers for the writer.
 
-Locking order, everywhere: first the database write transaction (SQLite ``BEGIN
-IMMEDIATE``), then the operator's dispatcher lock. A booking holds both only for the
-dispatcher call and the insert, so every acknowledged booking is committed (durably,
-``synchronous=FULL``) before the answer leaves, and what the dispatcher holds is exactly
-what the database holds. The ORM tables and migrations are in :mod:`ondemand.api.db`.
+Every change is written by one writer thread (:class:`~ondemand.api.writer.GroupCommitter`,
+re-exported here), committed (durably, ``synchronous=FULL`` on SQLite) before the answer
+leaves; a change that the database does not take is answered 503 and undone in the
+dispatcher (see :mod:`ondemand.api.writer` for how "503 means not saved" is kept). The ORM
+tables and migrations are in :mod:`ondemand.api.db`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime as _dt
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,8 +22,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ondemand.api.db import RideRequestRow, VehiclePlanRow, make_engine, migrate, normalise_url
+from ondemand.api.writer import GroupCommitter
 from ondemand.dispatch.base import Dispatcher
-from ondemand.errors import CommitFailedError, DatabaseUrlError, InvalidRequestError
+from ondemand.errors import DatabaseUrlError, InvalidRequestError
 from ondemand.routing.solver.model import BookingKind, Request, StopKind
 
 if TYPE_CHECKING:
@@ -98,145 +96,6 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
-
-
-class _Ticket:
-    """One unit of work waiting for the group commit."""
-
-    __slots__ = ("future", "work")
-
-    def __init__(self, work: Callable[[Session], None]) -> None:
-        self.work = work
-        self.future: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-    def wait(self, timeout: float = 30.0) -> None:
-        """Block until the work is durably committed; raise ``CommitFailedError`` if it was not."""
-        try:
-            self.future.result(timeout)
-        except concurrent.futures.TimeoutError as exc:
-            raise CommitFailedError(f"the database did not commit within {timeout:.0f} s") from exc
-
-    async def wait_async(self, timeout: float = 30.0) -> None:
-        """:meth:`wait` for coroutines: the event loop is not blocked."""
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(self.future), timeout)
-        except TimeoutError as exc:
-            raise CommitFailedError(f"the database did not commit within {timeout:.0f} s") from exc
-
-    def _finish(self, error: BaseException | None) -> None:
-        if error is None:
-            self.future.set_result(None)
-        else:
-            failure = CommitFailedError(f"the database refused the change ({type(error).__name__})")
-            failure.__cause__ = error
-            self.future.set_exception(failure)
-
-
-class GroupCommitter:
-    """One writer thread that commits queued changes in batches: one ``fsync`` per batch.
-
-    Handlers enqueue a change while they hold the dispatcher lock (so the database sees
-    changes in the dispatcher's order) and wait for the ticket before they answer. A
-    batch is committed in one transaction; if that fails, its changes are retried one
-    by one (each in a SAVEPOINT), so one bad change does not take the others down.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._queue: list[_Ticket] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self.batches = 0
-        self.changes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ondemand-commit", daemon=True)
-        self._thread.start()
-        self._checkpointer: threading.Thread | None = None
-        if db.url.startswith("sqlite"):
-            self._checkpointer = threading.Thread(target=self._checkpoints, name="ondemand-wal", daemon=True)
-            self._checkpointer.start()
-
-    def enqueue(self, work: Callable[[Session], None]) -> _Ticket:
-        """Queue ``work(session)`` for the next batch."""
-        ticket = _Ticket(work)
-        with self._cond:
-            if self._closed:
-                ticket._finish(RuntimeError("the server is shutting down"))
-                return ticket
-            self._queue.append(ticket)
-            self._cond.notify()
-        return ticket
-
-    def run(self, work: Callable[[Session], None]) -> None:
-        """Queue ``work`` and wait until it is committed."""
-        self.enqueue(work).wait()
-
-    def close(self) -> None:
-        """Commit what is queued and stop the writer thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=60)
-        self._stop.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=10)
-
-    def _checkpoints(self) -> None:
-        """Copy the WAL into the database file now and then, outside the writer's commits.
-
-        Automatic checkpoints are off (they would stall the commit that triggers them);
-        a PASSIVE checkpoint never blocks writers.
-        """
-        while not self._stop.wait(1.0):
-            try:
-                raw = self.db.read_engine.raw_connection()  # autocommit: no BEGIN around the pragma
-                try:
-                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                finally:
-                    raw.close()
-            except Exception as exc:  # a failed checkpoint is retried in a second
-                log.warning("WAL checkpoint failed: %s", type(exc).__name__)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                batch, self._queue = self._queue, []
-            errors: dict[int, BaseException] = {}
-            try:
-                with self.db.write() as session:
-                    for ticket in batch:
-                        ticket.work(session)
-                    flush_rides(session)
-                    flush_plans(session)
-                    session.commit()
-            except Exception:  # retry one by one so that only the bad change fails
-                errors = self._one_by_one(batch)
-            self.batches += 1
-            self.changes += len(batch)
-            for k, ticket in enumerate(batch):
-                ticket._finish(errors.get(k))
-
-    def _one_by_one(self, batch: list[_Ticket]) -> dict[int, BaseException]:
-        errors: dict[int, BaseException] = {}
-        try:
-            with self.db.write() as session:
-                for k, ticket in enumerate(batch):
-                    try:
-                        with session.begin_nested():
-                            ticket.work(session)
-                            flush_rides(session)
-                    except Exception as exc:  # this change only
-                        errors[k] = exc
-                flush_plans(session)
-                session.commit()
-        except Exception as exc:  # the database itself failed: nothing was committed
-            log.error("commit of %d changes failed: %s", len(batch), type(exc).__name__)
-            return dict.fromkeys(range(len(batch)), exc)
-        return errors
 
 
 def _hide_password(url: str) -> str:

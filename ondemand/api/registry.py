@@ -3,6 +3,13 @@
 A service is created on first use (or at start-up for every day with open bookings,
 :func:`restore_open_days`) and restored from the stored bookings, stop orders and
 arrivals, so that a restarted server runs the routes that were running.
+
+The same rebuild undoes a change the database did not take: the writer marks the
+service *stale* (:mod:`ondemand.api.writer`), the service refuses further changes, and
+the next :meth:`ServiceRegistry.get` after its last queued change is resolved builds a
+fresh dispatcher from the database. Only operators this server leads are served
+(:mod:`ondemand.api.leader`); for the others :meth:`ServiceRegistry.get` raises
+:class:`~ondemand.errors.ServiceUnavailableError` (503 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -11,17 +18,20 @@ import datetime as _dt
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from ondemand.api.booking import AreaLike, DispatcherFactory, ServiceConfig
 from ondemand.api.clock import Clock, ServiceDay
 from ondemand.api.db import RideRequestRow, VehicleEventRow, VehiclePlanRow, VehicleRow
-from ondemand.api.persistence import Database, request_from_row, stop_kind
+from ondemand.api.leader import Leadership
+from ondemand.api.persistence import Database, GroupCommitter, request_from_row, stop_kind
 from ondemand.dispatch.base import Dispatcher
+from ondemand.errors import CommitFailedError, ServiceUnavailableError
 from ondemand.routing.solver.model import Plan, Route, TravelTimes
 
 __all__ = ["OperatorService", "ServiceRegistry", "restore_open_days", "vehicle_of_requests"]
@@ -57,6 +67,20 @@ class OperatorService:
         self.version = 0
         self.restore_failures = 0
         self.tt = tt
+        self.stale = False
+
+    def check_live(self) -> None:
+        """Raise :class:`ServiceUnavailableError` unless the dispatcher takes changes (call under the lock).
+
+        A stale dispatcher holds a change the database did not take (or this server lost the
+        lead of the operator); it is rebuilt from the database before it decides again.
+        """
+        if self.stale:
+            raise ServiceUnavailableError(
+                "the operator's dispatcher is being rebuilt from the database after a failed write; "
+                "nothing was changed, retry shortly",
+                retry_after=1,
+            )
 
 
 class ServiceRegistry:
@@ -71,8 +95,11 @@ class ServiceRegistry:
         *,
         tz: ZoneInfo,
         clock: Clock,
+        leadership: Leadership | None = None,
     ) -> None:
         self.db = db
+        self.leadership = leadership or Leadership()
+        self.committer: GroupCommitter | None = None  # set by the app: outstanding changes of a service
         self.area = area
         self.config = config
         self.dispatcher_factory = dispatcher_factory
@@ -92,8 +119,14 @@ class ServiceRegistry:
     def get(self, operator_id: int, date: _dt.date | None = None) -> OperatorService:
         """The operator's service for ``date`` (default today), restored from the database when new.
 
-        Booked-ahead days get their own dispatcher; services of past days are dropped.
+        Booked-ahead days get their own dispatcher; services of past days are dropped. A
+        stale service is rebuilt from the database once none of its changes is queued.
         Never call this while holding a database write session (lock order).
+
+        Raises
+        ------
+        ServiceUnavailableError
+            When another server leads the operator, or a stale service still has changes queued.
         """
         today = self.today()
         day = today if date is None or date == today.date else ServiceDay(date, self.tz)
@@ -101,47 +134,77 @@ class ServiceRegistry:
         with self._lock:
             for old in [k for k in self._services if k[1] < today.date]:
                 del self._services[old]
+            if not self.leadership.leads(operator_id) and not self.leadership.try_lead(operator_id):
+                self._drop(operator_id)
+                raise ServiceUnavailableError(
+                    f"another server leads operator {operator_id} now; this one is its standby. "
+                    "Nothing was changed: retry shortly (the standby takes over if the leader stops)",
+                    retry_after=2,
+                )
             svc = self._services.get(key)
+            if svc is not None and svc.stale:
+                if self.committer is not None and self.committer.outstanding(svc):
+                    svc.check_live()
+                log.warning(
+                    "rebuilding the dispatcher of operator %d for %s from the database", operator_id, day.date
+                )
+                svc = None
             if svc is None:
                 svc = self._create(operator_id, day)
                 self._services[key] = svc
             return svc
 
     def peek(self, operator_id: int, date: _dt.date | None = None) -> OperatorService | None:
-        """The operator's service for ``date`` (default today) if it exists (no locking, no database)."""
+        """The operator's live service for ``date`` (default today), if any (no locking, no database)."""
         if date is None:
             date = self.today().date
-        return self._services.get((operator_id, date))
+        svc = self._services.get((operator_id, date))
+        if svc is None or svc.stale or not self.leadership.leads(operator_id):
+            return None
+        return svc
 
     def services(self) -> list[OperatorService]:
-        """The services created so far."""
+        """The live services (not stale, of operators this server leads)."""
         with self._lock:
-            return list(self._services.values())
+            return [
+                s for s in self._services.values() if not s.stale and self.leadership.leads(s.operator_id)
+            ]
+
+    def _drop(self, operator_id: int) -> None:
+        """Forget the operator's services (call under ``self._lock``); holders of one see it stale."""
+        for k in [k for k in self._services if k[0] == operator_id]:
+            self._services.pop(k).stale = True
+
+    def drop_operators(self, operator_ids: set[int]) -> None:
+        """This server no longer leads these operators: stop deciding for them at once."""
+        with self._lock:
+            for op in operator_ids:
+                self._drop(op)
 
     def _create(self, operator_id: int, day: ServiceDay) -> OperatorService:
         dispatcher = self.dispatcher_factory(self.config.vehicles, self.area.matrix)
         svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
-        for attempt in (1, 2):  # PostgreSQL: another server process may insert the fleet meanwhile
-            try:
-                with self.db.write() as session:
-                    have = set(
-                        session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id))
-                    )
-                    for v in self.config.vehicles:
-                        if v.id not in have:
-                            session.add(
-                                VehicleRow(
-                                    operator_id=operator_id,
-                                    id=v.id,
-                                    seats=v.seats,
-                                    wheelchair_places=v.wheelchair_places,
-                                )
+        with self.db.read() as session:
+            have = set(session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id)))
+        missing = [v for v in self.config.vehicles if v.id not in have]
+        if missing:  # the first day of an operator: store its fleet
+
+            def fleet(session: Session) -> None:
+                there = set(
+                    session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id))
+                )
+                for v in missing:
+                    if v.id not in there:  # PostgreSQL: another server may have stored it meanwhile
+                        session.add(
+                            VehicleRow(
+                                operator_id=operator_id,
+                                id=v.id,
+                                seats=v.seats,
+                                wheelchair_places=v.wheelchair_places,
                             )
-                    session.commit()
-                break
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+                        )
+
+            self._write(fleet)
         self._restore(svc)
         return svc
 
@@ -245,15 +308,32 @@ class ServiceRegistry:
             )
         svc.restore_failures = failed
 
+    def _write(self, work: Callable[[Session], None]) -> None:
+        """Commit ``work`` through the writer (bounded by its timeout), or directly before it exists."""
+        if self.committer is not None:
+            self.committer.run(work)
+            return
+        with self.db.write() as session:
+            work(session)
+            session.commit()
+
     def _mark_lost(self, lost: Mapping[str, str]) -> None:
         """Store ``status = "lost"`` with its reason for ride requests that could not be restored."""
         changed_at = _dt.datetime.now(_dt.UTC)
-        with self.db.write() as session:
+
+        def mark(session: Session) -> None:
             for rid, reason in lost.items():
                 row = session.get(RideRequestRow, rid)
                 if row is not None and row.status in ("assigned", "onboard"):
                     row.status, row.reason, row.updated_at = "lost", reason[:500], changed_at
-            session.commit()
+
+        try:
+            self._write(mark)
+        except (
+            SQLAlchemyError,
+            CommitFailedError,
+        ) as exc:  # out of the dispatcher; the next rebuild marks them
+            log.error("could not mark %d ride requests lost: %s", len(lost), type(exc).__name__)
         for rid, reason in lost.items():
             log.error("ride request %s %s", rid, reason)
 
@@ -269,7 +349,10 @@ class ServiceRegistry:
         for item in services:
             op, date = item if isinstance(item, tuple) else (item, today)
             if date >= today:
-                self.get(op, date)
+                try:
+                    self.get(op, date)
+                except ServiceUnavailableError as exc:  # another server leads it
+                    log.info("not restoring operator %d for %s: %s", op, date, exc)
 
 
 def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
@@ -294,16 +377,19 @@ def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int
     return d.apply_reoptimised(candidate, version=version, require_improvement=False)
 
 
-def restore_open_days(registry: ServiceRegistry) -> None:
-    """Restore today's services and every day ahead with open bookings (at start-up)."""
+def restore_open_days(registry: ServiceRegistry, operator_id: int | None = None) -> None:
+    """Restore today's services and every day ahead with open bookings (at start-up, or of one operator
+    when this server takes over its lead)."""
     today = ServiceDay.of(registry.now(), registry.tz).date.isoformat()
+    query = select(RideRequestRow.operator_id, RideRequestRow.service_date).where(
+        (RideRequestRow.service_date == today)
+        | ((RideRequestRow.service_date > today) & RideRequestRow.status.in_(("assigned", "onboard")))
+    )
+    if operator_id is not None:
+        query = query.where(RideRequestRow.operator_id == operator_id)
     with registry.db.read() as session:  # today's operators, and every day ahead with open bookings
-        pairs = session.execute(
-            select(RideRequestRow.operator_id, RideRequestRow.service_date)
-            .where(
-                (RideRequestRow.service_date == today)
-                | ((RideRequestRow.service_date > today) & RideRequestRow.status.in_(("assigned", "onboard")))
-            )
-            .distinct()
-        ).all()
-    registry.restore_all([(op, _dt.date.fromisoformat(date)) for op, date in pairs])
+        pairs = session.execute(query.distinct()).all()
+    wanted = [(op, _dt.date.fromisoformat(date)) for op, date in pairs]
+    if operator_id is not None and (operator_id, registry.today().date) not in wanted:
+        wanted.append((operator_id, registry.today().date))
+    registry.restore_all(wanted)

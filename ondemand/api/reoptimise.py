@@ -263,6 +263,8 @@ def reoptimise_service(
         routes, requests, unassigned = job.result(timeout=time_limit + 120)
         candidate = Plan(routes, requests, unassigned)
     with svc.lock:
+        if svc.stale:  # rebuilt from the database meanwhile: this plan is of the old dispatcher
+            return False
         before = vehicle_of_requests(d.plan)
         if not d.apply_reoptimised(candidate, version=version):
             return False
@@ -280,7 +282,7 @@ def reoptimise_service(
                     row.vehicle_id = vid
                     row.updated_at = _dt.datetime.now(_dt.UTC)
 
-        ticket = committer.enqueue(work)
+        ticket = committer.enqueue(work, owner=svc)
     ticket.wait()
     log.info("re-optimisation adopted; %d ride requests moved to another vehicle", len(moved))
     return True

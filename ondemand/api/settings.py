@@ -36,6 +36,9 @@ class ApiSettings(BaseSettings):
         Origins allowed by CORS; empty (the default) means CORS is off.
     past_tolerance_s
         How far in the past a requested pickup time may be (clock skew) before it is refused.
+    commit_timeout_s
+        How long a change waits for the database before it is answered 503 (and not saved);
+        also the bound on the writer's lock waits and statements.
     """
 
     model_config = SettingsConfigDict(env_prefix="ONDEMAND_", extra="ignore", frozen=True)
@@ -47,6 +50,7 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: tuple[str, ...] = ()
     past_tolerance_s: int = Field(default=120, ge=0)
+    commit_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
 
     @field_validator("timezone")
     @classmethod

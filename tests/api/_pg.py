@@ -71,7 +71,8 @@ class PgServer:
         """``pg_terminate_backend`` every other connection to ``dbname``; how many there were."""
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (dbname,),
             ).fetchall()
         return len(rows)

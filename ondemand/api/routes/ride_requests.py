@@ -85,6 +85,7 @@ async def _book(
     )
     seqs: dict[str, list[list[str]]] = {}
     with svc.lock:
+        svc.check_live()
         result = svc.dispatcher.submit(req, now=now_s)
         if isinstance(result, Assignment):
             vehicle_id = result.vehicle_id
@@ -107,15 +108,10 @@ async def _book(
             add_ride(session, row)
             write_plans(session, svc, seqs)
 
-        ticket = ctx.committer.enqueue(work)  # queued under the lock: database order = dispatcher order
-    try:
-        await ticket.wait_async()
-    except CommitFailedError:
-        if vehicle_id is not None:
-            with svc.lock:  # not durable, so not promised: take it back
-                svc.dispatcher.cancel(rid, now=now_s)
-                svc.version += 1
-        raise
+        # queued under the lock: database order = dispatcher order. If it is not committed,
+        # the writer marks svc stale and the registry rebuilds it from the database.
+        ticket = ctx.committer.enqueue(work, owner=svc)
+    await ticket.wait_async()
     return row_out(ctx, row)
 
 
@@ -154,23 +150,26 @@ async def create_ride_request(
     registry, inflight = ctx.registry, ctx.inflight
     digest = _body_hash(body)
     date = ctx.desk.booking_date(body, ServiceDay.of(ctx.now(), ctx.tz).date)
-    svc: OperatorService | None = registry.peek(who.operator_id, date)
-    if svc is None:
-        svc = await run_in_threadpool(registry.get, who.operator_id, date)
+
+    async def service() -> OperatorService:
+        svc = registry.peek(who.operator_id, date)
+        return svc if svc is not None else await run_in_threadpool(registry.get, who.operator_id, date)
+
     if idempotency_key is None:
-        return _json(await _book(ctx, svc, body, who, None, digest), 201)
+        return _json(await _book(ctx, await service(), body, who, None, digest), 201)
     slot = (who.operator_id, idempotency_key)
     while (busy := inflight.get(slot)) is not None:  # one request per key at a time
         await busy.wait()
     inflight[slot] = asyncio.Event()
     try:
+        # a stored answer is replayed from the database (also by a standby server)
         prior = await run_in_threadpool(_find_by_key, ctx, who.operator_id, idempotency_key)
         if prior is None:
             try:
-                return _json(await _book(ctx, svc, body, who, idempotency_key, digest), 201)
+                return _json(await _book(ctx, await service(), body, who, idempotency_key, digest), 201)
             except CommitFailedError as exc:
                 # Another server process on the same database committed this key first
-                # (the unique constraint refused ours; _book() took our seat back): replay.
+                # (the unique constraint refused ours, nothing of ours was saved): replay.
                 if not isinstance(exc.__cause__, IntegrityError):
                     raise
                 prior = await run_in_threadpool(_find_by_key, ctx, who.operator_id, idempotency_key)
@@ -230,6 +229,7 @@ def cancel_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> Ride
     if row.service_date == svc.day.date.isoformat():
         now_s = max(0, svc.day.seconds(registry.now()))
         with svc.lock:
+            svc.check_live()
             refused = not svc.dispatcher.cancel(request_id, now=now_s)
             if refused:
                 # Perhaps a cancel of the same ride got here first: wait for every change queued
@@ -239,7 +239,7 @@ def cancel_ride_request(request_id: str, who: OperatorWho, ctx: Context) -> Ride
                 svc.version += 1
                 if row.vehicle_id:
                     seqs = plan_sequences(svc.dispatcher, [row.vehicle_id])
-                ticket = committer.enqueue(work)
+                ticket = committer.enqueue(work, owner=svc)
         if refused:
             ticket.wait()
             with ctx.db.read() as session:

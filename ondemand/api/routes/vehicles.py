@@ -105,6 +105,7 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
             raise InvalidRequestError("an arrived event needs 'stop_id'")
         loc = ctx.area.stop_index(ev.stop_id)
         with svc.lock:
+            svc.check_live()
             svc.dispatcher.record_arrival(vehicle_id, loc, at=at_s)
             svc.version += 1
             seqs = plan_sequences(svc.dispatcher, [vehicle_id])
@@ -113,7 +114,7 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
                 write_plans(session, svc, seqs)
                 session.add(event_row)
 
-            ticket = committer.enqueue(arrived)
+            ticket = committer.enqueue(arrived, owner=svc)
         ticket.wait()
         return EventAck(accepted=True, type=ev.type)
     if ev.request_id is None:
@@ -133,6 +134,7 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
     new_status = {"picked_up": "onboard", "dropped_off": "completed", "no_show": "no_show"}[ev.type]
     rid = row.id
     with svc.lock:
+        svc.check_live()
         try:
             record(rid, at=at_s)
         except (LookupError, ValueError) as exc:
@@ -153,6 +155,6 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
             write_plans(session, svc, seqs)
             session.add(event_row)
 
-        ticket = committer.enqueue(ride_event)
+        ticket = committer.enqueue(ride_event, owner=svc)
     ticket.wait()
     return EventAck(accepted=True, type=ev.type, request_status=new_status)

@@ -56,7 +56,7 @@ VEHICLES = 8
 
 def make_key(url: str, operator: str = "acme") -> str:
     """Create the database's schema and an operator key (as ``ondemand keys create`` does)."""
-    from ondemand.api.service import Database
+    from ondemand.api.persistence import Database
 
     db = Database(url)
     try:
@@ -410,7 +410,7 @@ def check_invariants(url: str, server: Server, key: str, answers: list[Answer], 
         report.events_acked += sum(1 for o in ride_ops.get(rid, []) if o.op != "cancel" and o.code == 200)
     # 3. the dispatcher plans exactly the open rides of the database, on their vehicles; no seat sold twice
     check_dispatcher_matches_database(url, server, key)
-    # 4. a retry of a booking answered 503 creates it (it was not saved); of one never answered, replays or creates
+    # 4. a retry of a booking answered 503 creates it (it was not saved); of one unanswered, replays/creates
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=server.base, headers=headers, timeout=20) as client:
         for a in books:
@@ -446,7 +446,7 @@ def _rows(url: str) -> dict[str, dict[str, Any]]:
 
 
 def check_dispatcher_matches_database(url: str, server: Server, key: str) -> None:
-    """The server's itineraries hold exactly the database's open rides, on their vehicles, within the seats."""
+    """The server's itineraries hold exactly the database's open rides, on their vehicles, within seats."""
     rows = _rows(url)
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=server.base, headers=headers, timeout=20) as client:
@@ -468,7 +468,7 @@ def check_dispatcher_matches_database(url: str, server: Server, key: str) -> Non
                 f"and misses {sorted(assigned - pickups)}"
             )
             assert dropoffs == assigned | onboard, (
-                f"{vid}: dispatcher drops off {sorted(dropoffs - assigned - onboard)} not open in the database, "
+                f"{vid}: dispatcher drops off {sorted(dropoffs - assigned - onboard)} not open in the db, "
                 f"misses {sorted((assigned | onboard) - dropoffs)}"
             )
             load = sum(rows[rid]["passengers"] for rid in onboard)

@@ -55,7 +55,7 @@ def _finish(server: Server) -> None:
 
 
 def test_sqlite_write_lock_held_past_the_commit_timeout(tmp_path: Path, fault_report: Report) -> None:
-    """A lock holder on the SQLite file: writes get 503 that saved nothing, health fails, then all recovers."""
+    """A lock holder on the SQLite file: writes get 503 and save nothing, health fails, then recovers."""
     path = tmp_path / "stall.db"
     url = f"sqlite:///{path}"
     key = make_key(url)
@@ -143,7 +143,7 @@ def test_postgresql_lock_holder_and_killed_backends(
 def test_postgresql_server_stopped_and_restarted(
     tmp_path: Path, own_pg: PgServer, fault_report: Report
 ) -> None:
-    """The PostgreSQL server stops for 3 s under load: 503s that saved nothing, then the API recovers alone."""
+    """PostgreSQL stops for 3 s under load: 503s that saved nothing, then the API recovers by itself."""
     url = own_pg.new_database()
     key = make_key(url)
     server = Server(url, time.time(), tmp_path)

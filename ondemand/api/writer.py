@@ -50,7 +50,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ondemand.api.db import make_engine
 from ondemand.errors import CommitFailedError
 
 if TYPE_CHECKING:
@@ -165,13 +164,16 @@ class GroupCommitter:
             self._checkpointer.start()
 
     def _writer_engine(self) -> Engine:
-        """The writer's own engine: lock waits bounded by ``timeout`` (SQLite ``busy_timeout``)."""
-        url = self.db.url
-        if not url.startswith("sqlite"):
-            return self.db.write_engine
-        if ":memory:" in url or url.rstrip("/") == "sqlite:":
-            return self.db.write_engine  # one in-memory database per engine: share it
-        engine = make_engine(url)
+        """The write engine, its SQLite lock waits (``busy_timeout``) bounded by ``timeout``.
+
+        The database's own write engine is reused: a second engine would mean running
+        :func:`~ondemand.api.db.make_engine`'s file checks while connections are open, and
+        a process that opens and closes a SQLite file behind SQLite's back loses SQLite's
+        POSIX locks on it (then another process may take the WAL away).
+        """
+        engine = self.db.write_engine
+        if not self.db.url.startswith("sqlite"):
+            return engine
         busy_ms = max(1, int(self.timeout * 1000))
 
         @event.listens_for(engine, "connect")
@@ -180,6 +182,7 @@ class GroupCommitter:
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
+        engine.dispose()  # connections opened before (migrations) get the bounded wait when reopened
         return engine
 
     # ------------------------------------------------------------------ handlers' side
@@ -247,8 +250,6 @@ class GroupCommitter:
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=10)
-        if self._engine is not self.db.write_engine:
-            self._engine.dispose()
 
     # ------------------------------------------------------------------ resolution (under self._cond)
     def _resolve(self, ticket: Ticket, error: BaseException | None) -> None:
@@ -271,11 +272,15 @@ class GroupCommitter:
         if owner is not None:
             owner.stale = True
             later = [t for t in self._queue if t.owner is owner and t.seq > ticket.seq]
-            for t in later:
-                self._queue.remove(t)
-                self._resolve(
-                    t, CommitFailedError("an earlier change of this operator failed; nothing was saved")
+            self._queue = [t for t in self._queue if not (t.owner is owner and t.seq > ticket.seq)]
+            for t in later:  # the owner is stale already: nothing further to propagate
+                t.state = _DONE
+                self._open[id(owner)] -= 1
+                t.future.set_exception(
+                    CommitFailedError("an earlier change of this operator failed; nothing was saved")
                 )
+            if self._open.get(id(owner), 0) <= 0:
+                self._open.pop(id(owner), None)
 
     def _finish(self, tickets: list[Ticket], errors: dict[int, BaseException] | BaseException | None) -> None:
         with self._cond:
@@ -308,7 +313,7 @@ class GroupCommitter:
                 self._failing = f"the last database write failed ({type(exc).__name__})"
                 with self._cond:
                     for t in batch:
-                        if t.state == _PENDING and t in self._queue:
+                        if t.state == _PENDING:
                             self._queue.remove(t)
                         self._resolve(t, exc)
                 time.sleep(0.2)
@@ -342,11 +347,11 @@ class GroupCommitter:
                     xid = self._begin(session)
                 except Exception as exc:  # nothing claimed: these changes are not saved
                     self._failed(exc)
-                    with self._cond:
-                        pending = [t for t in batch if t.state == _PENDING]
-                        for t in pending:
-                            self._queue.remove(t)
-                    self._finish(pending, exc)
+                    with self._cond:  # pending <=> queued: remove and resolve in one step
+                        for t in batch:
+                            if t.state == _PENDING:
+                                self._queue.remove(t)
+                                self._resolve(t, exc)
                     return
                 claimed = self._claim(batch)
                 if not claimed:

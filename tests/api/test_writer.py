@@ -129,12 +129,14 @@ def test_a_failed_change_fails_its_owners_later_changes_only(
     a, b = Owner(1), Owner(2)
     first = committer.enqueue(add("a1"), owner=a)  # type: ignore[arg-type]
     second = committer.enqueue(add("a2"), owner=a)  # type: ignore[arg-type]
+    third = committer.enqueue(add("a3"), owner=a)  # type: ignore[arg-type]
     other = committer.enqueue(add("b1"), owner=b)  # type: ignore[arg-type]
     with pytest.raises(CommitFailedError):
-        first.wait()
+        first.wait(timeout=0.1)  # abandoned while the writer still waits for the lock
     assert a.stale
-    with pytest.raises(CommitFailedError):
-        second.wait(timeout=0.01)
+    for later in (second, third):
+        with pytest.raises(CommitFailedError, match="earlier change"):
+            later.wait(timeout=0.01)
     locked.execute("ROLLBACK")
     with contextlib.suppress(CommitFailedError):  # failed while the file was locked: then not saved either
         other.wait(timeout=5)
@@ -142,6 +144,7 @@ def test_a_failed_change_fails_its_owners_later_changes_only(
     stored = names(path)
     assert "a1" not in stored
     assert "a2" not in stored
+    assert "a3" not in stored
     assert ("b1" in stored) == (not b.stale)
     assert committer.outstanding(a) == 0
 

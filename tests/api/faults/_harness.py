@@ -259,7 +259,9 @@ class Workload:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=self.timeout + 10)
+            t.join(timeout=2 * self.timeout + 10)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        assert not stuck, f"client threads still waiting for an answer: {stuck}"
 
     def _call(self, client: httpx.Client, op: str, key: str, method: str, path: str, **kw: Any) -> Answer:
         t = time.monotonic()

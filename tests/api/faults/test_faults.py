@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api._pg import PgServer, find_pg_bin
@@ -114,9 +115,9 @@ def test_postgresql_lock_holder_and_killed_backends(
             time.sleep(1.5)
             with own_pg.connect(dbname) as holder:
                 holder.autocommit = False
-                holder.execute(
-                    "LOCK TABLE ride_requests, vehicle_plans, vehicle_events, vehicles IN EXCLUSIVE MODE"
-                )
+                # one table (several would deadlock with the server's transactions): every booking,
+                # cancel and ride event writes ride_requests
+                holder.execute("LOCK TABLE ride_requests IN EXCLUSIVE MODE")
                 codes = _watch_health(server, 2.5 * COMMIT_TIMEOUT_S)
                 holder.rollback()
             released = time.monotonic()
@@ -262,5 +263,27 @@ def test_kill_9_repeated(
                 report.recovery_s = load.wait_acked_since(killed, 30)
                 time.sleep(0.5)
             check_invariants(url, server, key, load.answers, report)
+    finally:
+        _finish(server)
+
+
+def test_every_acknowledged_booking_is_visible_to_another_process_at_once(tmp_path: Path) -> None:
+    """A booking answered 201 is readable by another process's fresh connection immediately (SQLite WAL)."""
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    key = make_key(url)
+    server = Server(url, time.time(), tmp_path)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {key}"}, timeout=20) as c:
+            for k in range(30):
+                trip = {
+                    "pickup": {"stop_id": f"s{k % 16:02d}"},
+                    "dropoff": {"stop_id": f"s{(k + 5) % 16:02d}"},
+                }
+                r = c.post("/v1/ride-requests", json=trip, headers={"Idempotency-Key": f"k{k}"})
+                assert r.status_code == 201, r.text
+                with contextlib.closing(sqlite3.connect(tmp_path / "v.db")) as conn:
+                    found = conn.execute("SELECT id FROM ride_requests WHERE idempotency_key = ?", (f"k{k}",))
+                    assert [row[0] for row in found] == [r.json()["id"]]
     finally:
         _finish(server)

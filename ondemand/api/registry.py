@@ -171,9 +171,15 @@ class ServiceRegistry:
             ]
 
     def _drop(self, operator_id: int) -> None:
-        """Forget the operator's services (call under ``self._lock``); holders of one see it stale."""
-        for k in [k for k in self._services if k[0] == operator_id]:
-            self._services.pop(k).stale = True
+        """Mark the operator's services stale (call under ``self._lock``).
+
+        They stay registered, so that a new lead rebuilds them only once none of their
+        changes is queued any more (else a change committed after the rebuild's read
+        would be missing from the rebuilt dispatcher).
+        """
+        for k, svc in self._services.items():
+            if k[0] == operator_id:
+                svc.stale = True
 
     def drop_operators(self, operator_ids: set[int]) -> None:
         """This server no longer leads these operators: stop deciding for them at once."""

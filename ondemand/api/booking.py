@@ -165,6 +165,8 @@ class BookingDesk:
             kind = BookingKind.ARRIVE_BY
         else:
             kind = BookingKind.ASAP
+            if p_walk > 0:  # booked from a place: ready once the rider has walked to the stop
+                pickup_at = self.config.policy.walking.ready_at(now_s, p_walk)
         booking = Booking(
             id=rid,
             pickup=p,

@@ -20,7 +20,7 @@ and both drivers ask it, never the scenario, how to
 The rules
 ---------
 Windows. A ride is ready to be picked up at its *requested pickup*: for as-soon-as-possible
-rides the booking time (the simulator adds the rider's walk to the stop), for rides booked to
+rides the booking time plus the rider's walk to the stop (:meth:`Walking.ready_at`), for rides booked to
 leave at a time that time; never before the booking. The pickup window runs from there to
 ``service.max_wait_s`` later. The ride may take ``max(ceil(max_detour * direct), direct +
 min_extra_ride_s)`` (``direct``: the direct drive), so the latest drop-off is the latest pickup
@@ -177,6 +177,14 @@ class Walking:
     def seconds(self, walk_m: int) -> int:
         """Seconds to walk ``walk_m`` metres (rounded up)."""
         return math.ceil(int(walk_m) / self.speed_mps)
+
+    def ready_at(self, booked_at: int, walk_m: int) -> int:
+        """When an as-soon-as-possible rider who books at ``booked_at`` is at the meeting point.
+
+        The rider books where they are and then walks ``walk_m`` metres to the stop; the
+        simulator's demand and the live API both start the pickup window here.
+        """
+        return int(booked_at) + self.seconds(walk_m)
 
     def nearest(
         self, stops: Sequence[PlaceLike], lon: ArrayLike, lat: ArrayLike

@@ -219,3 +219,27 @@ def test_walks_agree_between_demand_and_snapping(dlon: float, dlat: float, k: in
         return
     assert got == (int(idx[0]), int(walk[0]))
     assert got[1] <= SIM.walking.max_walk_m
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.0005, 0.003), st.floats(0.0005, 0.003), st.integers(0, 15), st.integers(0, 15))
+def test_asap_from_a_place_is_ready_after_the_walk_in_both(dlon: float, dlat: float, k: int, j: int) -> None:
+    """Property: an ASAP ride booked from a place starts its window after the walk, as simulated."""
+    lon, lat = AREA.stops[k].lon + dlon, AREA.stops[k].lat + dlat
+    try:
+        p, walk = SIM.walking.snap(AREA, lon, lat)
+    except (InvalidRequestError, OutsideServiceAreaError):
+        return  # too far from every stop: both refuse (test_walks_agree_between_demand_and_snapping)
+    if p == j:
+        return
+    body = RideRequestIn.model_validate(
+        {"pickup": {"lon": lon, "lat": lat}, "dropoff": {"stop_id": AREA.stops[j].id}}
+    )
+    api_req = DESK.core_request("x", body, NOW, DAY)[0]
+    ready = NOW + SIM.walking.seconds(walk)
+    trip = dataclasses.replace(
+        _trip("x", p, j, A, at=ready, by=None), walk_to_m=walk, walk_to_s=SIM.walking.seconds(walk)
+    )
+    assert walk > 0
+    assert api_req.earliest_pickup == ready > NOW
+    assert api_req == make_request(trip, AREA.matrix, SIM, now=NOW)

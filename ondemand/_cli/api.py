@@ -89,6 +89,7 @@ def serve(
     from ondemand.api.app import create_app
     from ondemand.api.booking import service_config_from_scenario
     from ondemand.api.reoptimise import Cadence
+    from ondemand.api.routes.gofs import GofsInfo
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
@@ -115,6 +116,7 @@ def serve(
         the_clock = offset_clock(clock, settings.tz)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(area, config, settings=settings, clock=the_clock)
+    app.state.gofs = GofsInfo.from_scenario(sc)  # operator, fare, booking channels for /gofs
     gc.freeze()  # the area and matrices live for the whole run: keep them out of garbage collection
     # limits on header size and read time, idle keep-alive and connections (ondemand/_cli/_http.py)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())

@@ -28,7 +28,7 @@ from ondemand.api.middleware import BodyLimit, SecurityHeaders
 from ondemand.api.persistence import Database, GroupCommitter
 from ondemand.api.registry import ServiceRegistry, restore_open_days
 from ondemand.api.reoptimise import Cadence, Reoptimiser
-from ondemand.api.routes import health, live, pages, ride_requests, stops, vehicles
+from ondemand.api.routes import gofs, health, live, pages, ride_requests, stops, vehicles
 from ondemand.api.settings import ApiSettings
 
 __all__ = ["Principal", "create_app"]
@@ -128,7 +128,7 @@ def create_app(
         )
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so every answer gets the headers
     install_exception_handlers(app)
-    for module in (health, stops, ride_requests, vehicles, live):
+    for module in (health, stops, ride_requests, vehicles, live, gofs):
         app.include_router(module.router)
     pages.mount_static(app)
     app.include_router(pages.router)

@@ -418,7 +418,8 @@ class InsertionDispatcher:
         ValueError
             When the request is not waiting for pickup.
         EventOrderError
-            When ``at`` is before the request was booked.
+            When ``at`` is before the request was booked, or the vehicle has no room for
+            the riders (drop-offs not reported yet); nothing changes.
         """
         if self._status.get(request_id) is not RequestStatus.ASSIGNED:
             raise ValueError(f"request {request_id!r} is not waiting for pickup; cannot record a pickup")
@@ -429,6 +430,14 @@ class InsertionDispatcher:
                 f"({_hms(req.booked_at)}); report the time the riders boarded"
             )
         vs = self._vehicles[self._vehicle_of[request_id]]
+        seated = sum(r.request.passengers for r in vs.onboard.values())
+        chairs = sum(r.request.wheelchair for r in vs.onboard.values())
+        if seated + req.passengers > vs.base.seats or chairs + req.wheelchair > vs.base.wheelchair_places:
+            raise EventOrderError(
+                f"request {request_id!r}: vehicle {vs.base.id!r} has {seated} of {vs.base.seats} seats and "
+                f"{chairs} of {vs.base.wheelchair_places} wheelchair places taken, no room for "
+                f"{req.passengers} more; report the drop-offs of the riders who have left first"
+            )
         self._remove_stop(vs, request_id, StopKind.PICKUP)
         vs.onboard[request_id] = OnboardRider(req, at)
         vs.location, vs.free_at = req.pickup, at + req.pickup_service

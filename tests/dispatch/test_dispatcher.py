@@ -505,6 +505,24 @@ def test_events_out_of_order_are_refused_and_change_nothing() -> None:
     assert d.status("b") is RequestStatus.NO_SHOW
 
 
+def test_a_pickup_with_no_seat_left_is_refused_and_changes_nothing() -> None:
+    """A pick-up reported before the drop-off that frees its seats is refused (EventOrderError)."""
+    d = InsertionDispatcher(fleet(1, seats=2), line())
+    a = d.submit(req("a", 1, 3, e=100, passengers=2), now=0)
+    b = d.submit(req("b", 2, 5, e=100, lp=4000, passengers=2), now=0)
+    assert isinstance(a, Assignment)
+    assert isinstance(b, Assignment)
+    d.record_pickup("a", at=a.pickup_window[0])
+    before = (d.plan, d.itinerary("v0"))
+    with pytest.raises(EventOrderError, match="2 of 2 seats"):
+        d.record_pickup("b", at=a.pickup_window[0] + 100)  # a's drop-off not reported yet
+    assert d.status("b") is RequestStatus.ASSIGNED
+    assert (d.plan, d.itinerary("v0")) == before
+    d.record_dropoff("a", at=a.pickup_window[0] + 200)
+    d.record_pickup("b", at=a.pickup_window[0] + 300)
+    assert d.status("b") is RequestStatus.ONBOARD
+
+
 # ---------------------------------------------------------------- re-optimisation budgets
 
 

@@ -24,11 +24,13 @@ __all__ = [
     "OndemandError",
     "OutputError",
     "OutsideServiceAreaError",
+    "OutsideServiceZoneError",
     "ScenarioError",
     "ServiceUnavailableError",
     "StopFileError",
     "UnknownAreaError",
     "UnknownStopError",
+    "ZoneError",
 ]
 
 
@@ -46,6 +48,14 @@ class UnknownAreaError(OndemandError, LookupError):
 
 class OutsideServiceAreaError(OndemandError, ValueError):
     """A point (lon/lat) that lies outside the service area's road network."""
+
+
+class OutsideServiceZoneError(OutsideServiceAreaError):
+    """A point inside the road network but outside the service's zone (the message names the zone)."""
+
+
+class ZoneError(OndemandError, ValueError):
+    """A service zone that cannot be built: missing or malformed zone file, unknown district."""
 
 
 class UnknownStopError(OndemandError, LookupError):

@@ -414,7 +414,11 @@ class Scenario:
 
     ``area`` is the area's name; ``area_spec`` the routing layer's ``AreaSpec`` (a built-in
     area, or a custom ``[area]`` table: ``name``, ``graph`` = built-in area whose road graph
-    it uses, ``bbox`` inside that graph's box). ``network`` and ``stops`` are the routing
+    it uses, ``bbox`` inside that graph's box (default: the whole graph), and the service zone:
+    ``zone`` = a GeoJSON polygon file beside the scenario or ``districts`` = district names of
+    the OSM place layer, ``zone_name``, and ``[[area.places]]`` = named destinations
+    (``name``, ``lon``, ``lat``, ``kind``, ``stand``, ``radius_m``) that trips may reach even
+    outside the zone). ``network`` and ``stops`` are the routing
     layer's ``NetworkParams`` and ``StopParams`` (built from the ``[network]`` and
     ``[stops]`` tables).
     """
@@ -852,6 +856,7 @@ def _area(top: _Table) -> tuple[str, Any]:
     """The area name and the routing layer's AreaSpec (built-in name or custom table)."""
     from ondemand.errors import UnknownAreaError
     from ondemand.routing.geo.network import AreaSpec, get_area
+    from ondemand.routing.geo.zone import NamedPlace
 
     raw = top.raw("area")
     if isinstance(raw, str):
@@ -866,16 +871,50 @@ def _area(top: _Table) -> tuple[str, Any]:
         base = get_area(graph)
     except UnknownAreaError as exc:
         raise t.err("graph", str(exc)) from exc
-    bbox = t.numbers("bbox", lo=-180.0)
+    bbox = t.numbers("bbox", list(base.bbox), lo=-180.0)
     if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
         raise t.err("bbox", f"must be [west, south, east, north], got {list(bbox)}")
     w, s, e, n = base.bbox
     if not (w <= bbox[0] and s <= bbox[1] and bbox[2] <= e and bbox[3] <= n):
         raise t.err("bbox", f"must lie inside the {graph} graph's box {list(base.bbox)}")
     default_stops = t.integer("default_stops", base.default_stops, lo=1, hi=5000)
+    zone_name = t.string("zone_name", name)
+    zone_file: Path | None = None
+    if t.has("zone"):
+        zone_file = Path(t.string("zone"))
+        if not zone_file.is_absolute():
+            zone_file = Path(t.file).parent / zone_file  # beside the scenario
+        if not zone_file.is_file():
+            raise t.err(
+                "zone", f"no such zone file {str(zone_file)!r} (a GeoJSON polygon beside the scenario)"
+            )
+    districts: tuple[str, ...] = ()
+    if t.has("districts"):
+        raw = t.raw("districts")
+        if not isinstance(raw, list) or not raw or not all(isinstance(d, str) and d for d in raw):
+            raise t.err("districts", f"must be a non-empty list of district names, got {raw!r}")
+        if zone_file is not None:
+            raise t.err("districts", "give either zone (a polygon file) or districts, not both")
+        districts = tuple(raw)
+    places_raw = t.raw("places", [])
+    if not isinstance(places_raw, list):
+        raise t.err("places", "must be an array of tables [[area.places]] (name, lon, lat, kind)")
+    places = []
+    for k, item in enumerate(places_raw):
+        try:
+            places.append(NamedPlace.parse(item))
+        except ValueError as exc:
+            raise t.err(f"places[{k}]", str(exc)) from exc
     t.done()
     return name, AreaSpec(
-        name, base.prefix, (bbox[0], bbox[1], bbox[2], bbox[3]), default_stops=default_stops
+        name,
+        base.prefix,
+        (bbox[0], bbox[1], bbox[2], bbox[3]),
+        default_stops=default_stops,
+        zone_name=zone_name,
+        zone_file=zone_file,
+        districts=districts,
+        places=tuple(places),
     )
 
 

@@ -79,7 +79,8 @@ def _mutate(tmp_path: Path, old: str, new: str, base: str = "senboku") -> Path:
         ('calendar = "every_day"', 'calendar = "sundays"', "service.calendar", "one of"),
         ("hospital = 3.0", "hopsital = 3.0", "demand.destinations.hopsital", "unknown destination"),
         ("seats = 8 ", "seats = 8\nsaets = 8 ", "service.saets", "unknown key"),
-        ('area = "senboku"', 'area = "kyoto"', "area", "unknown"),
+        ('graph = "senboku" ', 'graph = "kyoto" ', "area.graph", "unknown"),
+        ('districts = ["桃山台", ', "districts = [1, ", "area.districts", "list of district names"),
         (
             'booking_channels = ["app", "phone"]',
             'booking_channels = ["fax"]',

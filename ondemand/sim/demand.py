@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from ondemand.dispatch.policy import ServicePolicy, Walking
 from ondemand.errors import DataNotFoundError, ScenarioError
 from ondemand.routing.geo.data import data_folders, find_data_file
+from ondemand.routing.geo.zone import zone_of
 from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario
 
@@ -223,6 +224,7 @@ class SyntheticDemand:
         )
         self.requests_per_day = self.riders_per_day / scenario.demand.mean_group_size
         self.walking = ServicePolicy.from_scenario(scenario).walking
+        self.zone = zone_of(scenario.area_spec, data_dir)
 
     def _candidates(
         self, stops: Sequence[StopLike]
@@ -245,6 +247,8 @@ class SyntheticDemand:
             m = np.ones(len(p.lon), dtype=bool)
             for w, s, e, n in boxes:
                 m &= (p.lon >= w) & (p.lon <= e) & (p.lat >= s) & (p.lat <= n)
+            if self.zone is not None:  # trips start and end in the zone or at a listed destination
+                m[m] = self.zone.admits(p.lon[m], p.lat[m])
             return m
 
         # Destinations: POIs of weighted classes and homes.

@@ -37,10 +37,11 @@ from ondemand.routing.geo.network import (
     stage,
 )
 from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, make_stops
+from ondemand.routing.geo.zone import ServiceZone, zone_of
 
 __all__ = ["ServiceArea", "build_service_area"]
 
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +62,9 @@ class ServiceArea:
         Building coverage of the meeting points (straight line), if the area has buildings.
     seeds
         How many meeting points came from key destinations.
+    zone
+        The service zone, when the area defines one: trips start and end only where it admits
+        them (:meth:`nearest` refuses other places, naming the zone).
     """
 
     network: RoadNetwork
@@ -69,6 +73,7 @@ class ServiceArea:
     aliases: dict[str, str] = field(default_factory=dict)
     coverage: Coverage | None = None
     seeds: int = 0
+    zone: ServiceZone | None = None
     _index: dict[str, int] = field(init=False, repr=False)
     _tree: cKDTree = field(init=False, repr=False)
     _paths: dict[tuple[int, int], RoadPath] = field(init=False, repr=False, default_factory=dict)
@@ -126,7 +131,8 @@ class ServiceArea:
         Raises
         ------
         OutsideServiceAreaError
-            When the place is outside the area's box (or not a number).
+            When the place is outside the area's box (or not a number); its subclass
+            ``OutsideServiceZoneError``, naming the zone, when it is outside the service zone.
         """
         if not (math.isfinite(lon) and math.isfinite(lat)) or not bool(self.network.in_bbox(lon, lat)[0]):
             w, s, e, n = self.network.bbox
@@ -134,9 +140,19 @@ class ServiceArea:
                 f"place (lon {lon}, lat {lat}) is outside the {self.network.area} service area "
                 f"(lon {w}..{e}, lat {s}..{n})"
             )
+        if self.zone is not None:
+            self.zone.check(lon, lat, what="place")
         _, idx = self._tree.query(self.network.project(lon, lat)[0])
         stop = self.stops[int(idx)]
         return int(idx), haversine_m(float(lon), float(lat), stop.lon, stop.lat)
+
+    def find_stops(self, query: str) -> list[int]:
+        """Indices of the meeting points whose name contains ``query`` (width, case and the
+        small-kana spellings ケ/ヶ/が of place names like 泉ケ丘 are ignored)."""
+        q = _fold(query)
+        if not q:
+            return []
+        return [i for i, s in enumerate(self.stops) if q in _fold(s.name)]
 
     def snap(self, lon: float, lat: float, *, max_walk_m: float) -> tuple[int, int]:
         """The nearest meeting point to a place and the straight-line metres to it.
@@ -179,12 +195,22 @@ class ServiceArea:
         return got
 
 
+def _fold(text: str) -> str:
+    """Text folded for searching: NFKC, lower case, ヶ/ケ/が/ガ as one."""
+    import unicodedata
+
+    t = unicodedata.normalize("NFKC", text).lower()
+    return t.translate(str.maketrans("ヶがガヵ", "ケケケカ"))
+
+
 # --------------------------------------------------------------------------------------------------
 # building with a disk cache
 
 
-def _stops_cache_key(network: RoadNetwork, spec: AreaSpec, params: StopParams, data_dir: Path | None) -> str:
-    parts = [str(_CACHE_VERSION), network.fingerprint, repr(spec), params.key()]
+def _stops_cache_key(
+    network: RoadNetwork, spec: AreaSpec, params: StopParams, data_dir: Path | None, zone: ServiceZone | None
+) -> str:
+    parts = [str(_CACHE_VERSION), network.fingerprint, repr(spec), params.key(), zone.key() if zone else "-"]
     files: list[Path | None] = [params.file] if params.file is not None else []
     files += [
         find_data_file(spec.prefix, f"{k}.geojson", data_dir)
@@ -236,16 +262,18 @@ def cached_stops(
     area: str | AreaSpec | None = None,
     data_dir: Path | None = None,
     use_cache: bool = True,
+    zone: ServiceZone | None = None,
 ) -> StopSet:
-    """:func:`~ondemand.routing.geo.stops.make_stops` with a disk cache keyed by network, params and files."""
+    """:func:`~ondemand.routing.geo.stops.make_stops`, cached on disk by network, params, zone and files."""
     spec = get_area(area if area is not None else network.area)
-    path = cache_dir() / "stops" / f"{spec.prefix}-{_stops_cache_key(network, spec, params, data_dir)}.json"
+    key = _stops_cache_key(network, spec, params, data_dir, zone)
+    path = cache_dir() / "stops" / f"{spec.prefix}-{key}.json"
     if use_cache and path.is_file():
         try:
             return _load_stops(path)
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
-    stop_set = make_stops(network, params, area=spec, data_dir=data_dir)
+    stop_set = make_stops(network, params, area=spec, data_dir=data_dir, zone=zone)
     if use_cache:
         with contextlib.suppress(OSError):  # a read-only cache only costs speed
             _save_stops(path, stop_set)
@@ -280,15 +308,18 @@ def build_service_area(
 
     Raises
     ------
-    UnknownAreaError, DataNotFoundError, StopFileError, OutsideServiceAreaError
+    UnknownAreaError, DataNotFoundError, StopFileError, OutsideServiceAreaError, ZoneError
         See :func:`~ondemand.routing.geo.network.load_network` and
         :func:`~ondemand.routing.geo.stops.make_stops`.
     """
     spec = get_area(area)
     stop_params = stops if stops is not None else StopParams()
     net = load_network(spec, params=network, data_dir=data_dir, status=status, use_cache=use_cache)
+    zone = zone_of(spec, data_dir)
     with stage(status, f"meeting points of {spec.name}"):
-        stop_set = cached_stops(net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache)
+        stop_set = cached_stops(
+            net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache, zone=zone
+        )
     nodes = np.array([s.node for s in stop_set.stops], dtype=np.int64)
     with stage(status, f"travel-time matrix of {len(nodes)} meeting points"):
         matrix = build_matrix(net, nodes, use_cache=use_cache)
@@ -299,4 +330,5 @@ def build_service_area(
         aliases=dict(stop_set.aliases),
         coverage=stop_set.coverage,
         seeds=stop_set.seeds,
+        zone=zone,
     )

@@ -42,7 +42,8 @@ from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, UnknownAreaError
 from ondemand.routing.geo.data import DATA_ENV, OFFLINE_ENV, cache_dir, data_folders, find_data_file
-from ondemand.routing.geo.geodesy import project
+from ondemand.routing.geo.geodesy import METRES_PER_DEGREE, project
+from ondemand.routing.geo.zone import NamedPlace
 
 __all__ = [
     "AREAS",
@@ -291,12 +292,25 @@ class AreaSpec:
         outside it are refused.
     default_stops
         Target number of meeting points when the scenario does not say.
+    zone_name
+        Name of the service zone (shown when a point outside it is refused).
+    zone_file
+        A GeoJSON polygon file: the service zone (see :mod:`ondemand.routing.geo.zone`).
+    districts
+        Or the zone as district (町丁目) names of the OSM place layer.
+    places
+        Named destinations (stations, hospitals): stops there carry their names, and trips may
+        start or end there even outside the zone.
     """
 
     name: str
     prefix: str
     bbox: tuple[float, float, float, float]
     default_stops: int = 100
+    zone_name: str = ""
+    zone_file: Path | None = None
+    districts: tuple[str, ...] = ()
+    places: tuple[NamedPlace, ...] = ()
 
     def __post_init__(self) -> None:
         w, s, e, n = self.bbox
@@ -304,6 +318,15 @@ class AreaSpec:
             raise ValueError(f"area {self.name!r}: bbox must be (west, south, east, north), got {self.bbox}")
         if self.default_stops < 1:
             raise ValueError(f"area {self.name!r}: default_stops must be >= 1")
+        if self.zone_file is not None and self.districts:
+            raise ValueError(f"area {self.name!r}: give a zone file or districts, not both")
+        object.__setattr__(self, "districts", tuple(self.districts))
+        object.__setattr__(self, "places", tuple(NamedPlace.parse(p) for p in self.places))
+
+    @property
+    def has_zone(self) -> bool:
+        """Whether a zone (file or districts) is defined."""
+        return self.zone_file is not None or bool(self.districts)
 
     @property
     def graph_file(self) -> str:
@@ -511,6 +534,13 @@ class RoadNetwork:
         """Local equirectangular projection around the bbox centre: ``(k, 2)`` metres east/north."""
         lon0, lat0 = self._origin
         return project(lon, lat, lon0=lon0, lat0=lat0)
+
+    def unproject(self, xy: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Lon and lat of projected points ``(k, 2)`` (the inverse of :meth:`project`)."""
+        lon0, lat0 = self._origin
+        arr = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        lon = arr[:, 0] / (METRES_PER_DEGREE * math.cos(math.radians(lat0))) + lon0
+        return lon, arr[:, 1] / METRES_PER_DEGREE + lat0
 
     def in_bbox(self, lon: Any, lat: Any) -> NDArray[np.bool_]:
         """Whether each point lies inside the service bounding box."""
@@ -886,7 +916,7 @@ def load_network(
             )
     stat = path.stat()
     key = hashlib.sha256(
-        f"{_CACHE_VERSION}|{spec}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{params.key()}".encode()
+        f"{_CACHE_VERSION}|{spec.name}|{spec.prefix}|{spec.bbox}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{params.key()}".encode()
     ).hexdigest()[:20]
     cached = cache_dir() / "networks" / f"{spec.prefix}-{key}.npz"
     if use_cache and cached.is_file():

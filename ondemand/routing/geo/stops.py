@@ -38,6 +38,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,9 @@ from scipy.spatial import cKDTree
 
 from ondemand.errors import DataNotFoundError, OutsideServiceAreaError, StopFileError
 from ondemand.routing.geo.data import find_data_file
-from ondemand.routing.geo.geodesy import METRES_PER_DEGREE
+from ondemand.routing.geo.geodesy import METRES_PER_DEGREE, haversine_m
 from ondemand.routing.geo.network import AreaSpec, RoadNetwork, get_area
+from ondemand.routing.geo.zone import ServiceZone
 
 __all__ = [
     "SEED_CLASSES",
@@ -62,6 +64,7 @@ __all__ = [
     "StopSet",
     "load_stops",
     "make_stops",
+    "name_stops",
     "place_stops",
     "stop_coverage",
 ]
@@ -353,7 +356,10 @@ def _place_names(
         return None, []
     lon, lat, props = _read_points(path)
     names = [str(p.get("name") or "") for p in props]
-    keep = [i for i, nm in enumerate(names) if nm]
+    # districts (町丁目): neighbourhood/quarter points, as the zone's Voronoi cells use
+    keep = [
+        i for i, nm in enumerate(names) if nm and props[i].get("class") in ("neighbourhood", "quarter", None)
+    ]
     if not keep:
         return None, []
     return cKDTree(network.project(lon[keep], lat[keep])), [names[i] for i in keep]
@@ -386,6 +392,7 @@ def place_stops(
     *,
     area: str | AreaSpec | None = None,
     data_dir: Path | None = None,
+    zone: ServiceZone | None = None,
 ) -> StopSet:
     """Place meeting points automatically: key destinations first, then greedy coverage of homes.
 
@@ -399,6 +406,9 @@ def place_stops(
         The area whose data files to use; defaults to ``network.area``.
     data_dir
         Data folder (defaults to ``ONDEMAND_DATA_DIR``, then the cache).
+    zone
+        The service zone: stops only where it admits trips (inside, or at a named place), homes
+        counted only inside it; its named places become the first stops.
 
     Raises
     ------
@@ -411,6 +421,13 @@ def place_stops(
     demand_xy, weight, bxy = _demand_points(spec, network, params, data_dir)
     node_xy = network.project(network.lon, network.lat)
     inside = network.in_bbox(network.lon, network.lat)
+    if zone is not None:
+        inside &= zone.admits(network.lon, network.lat)
+        d_lon, d_lat = network.unproject(demand_xy)
+        in_zone = zone.contains(d_lon, d_lat)
+        demand_xy, weight = demand_xy[in_zone], weight[in_zone]
+        b_lon, b_lat = network.unproject(bxy)
+        bxy = bxy[zone.contains(b_lon, b_lat)]
     cover = _incidence(node_xy, demand_xy, params.max_walk_m)  # nodes x demand
     uncovered = np.ones(len(demand_xy), dtype=bool)
     allowed = inside.copy()
@@ -427,13 +444,22 @@ def place_stops(
         allowed[np.asarray(near, dtype=np.int64)] = False
         allowed[node] = False
 
-    # 1. seeds
+    # 0. the zone's named places (stations, hospitals): a stop at each, uncapped
     seeds = 0
+    for place in zone.places if zone is not None else ():
+        p_nodes, p_dists = network.nearest_nodes(place.lon, place.lat)
+        n0 = int(p_nodes[0])
+        if p_dists[0] <= max(place.radius_m, params.max_snap_m) and allowed[n0]:
+            take(n0, place.label)
+            seeds += 1
+    # 1. seeds
     poi_path = find_data_file(spec.prefix, "pois.geojson", data_dir)
     seed_cap = math.floor(target * params.seed_share)
     if poi_path is not None and seed_cap > 0:
         p_lon, p_lat, props = _read_points(poi_path)
         ok = network.in_bbox(p_lon, p_lat)
+        if zone is not None:
+            ok &= zone.admits(p_lon, p_lat)
         p_node, p_dist = network.nearest_nodes(p_lon, p_lat)
         gain0 = np.asarray(cover @ weight).ravel()
         for cls in SEED_CLASSES:
@@ -476,38 +502,136 @@ def place_stops(
             if gain[best] <= 0:
                 break  # every demand point is covered at this radius (or no node is left)
             take(best, "")
-    # names for unnamed stops: the nearest place name
-    tree, place_names = _place_names(spec, data_dir, network)
-    if tree is not None:
-        _, near = tree.query(node_xy[chosen] if chosen else np.empty((0, 2)))
-        near = np.atleast_1d(near)
-    counts: dict[str, int] = {}
-    stops: list[MeetingPoint] = []
-    for k, node in enumerate(chosen):
-        name = names[k]
-        if not name or name.startswith("("):
-            base = place_names[int(near[k])] if tree is not None else f"stop {k + 1}"
-            name = f"{base} {name}".strip() if name else base
-        counts[name] = counts.get(name, 0) + 1
-        stops.append(
-            MeetingPoint(
-                id=f"S{k + 1:03d}",
-                name=name,
-                lon=float(network.lon[node]),
-                lat=float(network.lat[node]),
-                node=node,
-            )
-        )
-    # disambiguate repeated names
-    seen: dict[str, int] = {}
-    final: list[MeetingPoint] = []
-    for s in stops:
-        if counts[s.name] > 1:
-            seen[s.name] = seen.get(s.name, 0) + 1
-            s = MeetingPoint(s.id, f"{s.name} ({seen[s.name]})", s.lon, s.lat, s.node)
-        final.append(s)
+    final = name_stops(network, chosen, names, spec=spec, data_dir=data_dir, zone=zone)
     cov = stop_coverage(network, final, bxy) if len(bxy) else None
     return StopSet(stops=tuple(final), source="auto", seeds=seeds, coverage=cov)
+
+
+_NAMED_CLASSES = ("hospital", "supermarket", "community_centre", "government")
+_NAMED_POI_M = 80.0  # a stop this near a named hospital/supermarket/community centre takes its name
+_STATION_M = 80.0  # a stop this near a station (or a named place) takes its name
+_STATION_HINT = re.compile(r"^(\S+駅) \(\d+ m\)$")
+
+
+def _station_points(spec: AreaSpec, data_dir: Path | None) -> list[tuple[float, float, str]]:
+    """Named stations of the POI layer: ``rail_station`` names, and platform points whose
+    ``nearby_names_with_駅_within_300m`` holds a feature named exactly ``…駅`` (a station node)."""
+    path = find_data_file(spec.prefix, "pois.geojson", data_dir)
+    if path is None:
+        return []
+    lon, lat, props = _read_points(path)
+    out: list[tuple[float, float, str]] = []
+    for x, y, p in zip(lon, lat, props, strict=True):
+        if p.get("key_class") == "rail_station" and str(p.get("name") or "").endswith("駅"):
+            out.append((float(x), float(y), str(p["name"])))
+        elif p.get("key_class") == "rail_platform":
+            for hint in p.get("nearby_names_with_駅_within_300m") or []:
+                m = _STATION_HINT.match(str(hint))
+                if m:
+                    out.append((float(x), float(y), m.group(1)))
+                    break
+    return out
+
+
+def _named_pois(spec: AreaSpec, data_dir: Path | None) -> list[tuple[float, float, str]]:
+    path = find_data_file(spec.prefix, "pois.geojson", data_dir)
+    if path is None:
+        return []
+    lon, lat, props = _read_points(path)
+    return [
+        (float(x), float(y), str(p["name"]))
+        for x, y, p in zip(lon, lat, props, strict=True)
+        if p.get("key_class") in _NAMED_CLASSES and p.get("name")
+    ]
+
+
+def _nearest_named(
+    network: RoadNetwork, xy: NDArray[np.float64], points: list[tuple[float, float, str]], limit_m: float
+) -> list[str]:
+    if not points or len(xy) == 0:
+        return [""] * len(xy)
+    tree = cKDTree(network.project([p[0] for p in points], [p[1] for p in points]))
+    d, i = tree.query(xy)
+    return [
+        points[int(k)][2] if dist <= limit_m else ""
+        for dist, k in zip(np.atleast_1d(d), np.atleast_1d(i), strict=True)
+    ]
+
+
+def name_stops(
+    network: RoadNetwork,
+    nodes: Sequence[int],
+    given: Sequence[str],
+    *,
+    spec: AreaSpec,
+    data_dir: Path | None = None,
+    zone: ServiceZone | None = None,
+) -> list[MeetingPoint]:
+    """Meeting points at ``nodes`` with names a rider recognises and a short number.
+
+    Each stop's name, first that applies: the zone's named place it was placed for, or within
+    80 m of (with its stand: ``泉ケ丘駅(北側4番のりば)``); the name of the POI it was seeded from
+    (``given``); a station within 80 m (an OSM ``…駅`` feature); a named hospital, supermarket,
+    community centre or public office within 80 m; else its district (the nearest OSM place point, i.e. the
+    district whose Voronoi cell holds it) and, where a district has several, a number. Every name
+    then gets a two-digit (three past 99) number as in Senboku pilot 3: ``01_泉ケ丘駅``,
+    ``12_桃山台二丁 (2)``. Stations come first, then other named places, then district stops by
+    district; ids stay ``S001``... in placement order.
+    """
+    xy = network.project(network.lon[list(nodes)], network.lat[list(nodes)]) if nodes else np.empty((0, 2))
+    stations = _nearest_named(network, xy, _station_points(spec, data_dir), _STATION_M)
+    pois = _nearest_named(network, xy, _named_pois(spec, data_dir), _NAMED_POI_M)
+    tree, place_names = _place_names(spec, data_dir, network)
+    near = (
+        np.atleast_1d(tree.query(xy)[1])
+        if tree is not None and len(xy)
+        else np.zeros(len(xy), dtype=np.int64)
+    )
+    rows: list[tuple[int, str, int]] = []  # (rank, base name, k)
+    for k, node in enumerate(nodes):
+        lon, lat = float(network.lon[node]), float(network.lat[node])
+        place = zone.place_at(lon, lat) if zone is not None else None
+        own = given[k] if k < len(given) and given[k] and not given[k].startswith("(") else ""
+        if (
+            place is not None
+            and own != place.label
+            and haversine_m(lon, lat, place.lon, place.lat) > _STATION_M
+        ):
+            place = None  # only the place's own stop, or one right at it, carries its name
+        if place is not None:
+            rows.append((0 if place.kind == "station" else 1, place.label, k))
+        elif own:
+            rows.append((0 if own.endswith("駅") else 1, own, k))
+        elif stations[k]:
+            rows.append((0, stations[k], k))
+        elif pois[k]:
+            rows.append((1, pois[k], k))
+        else:
+            base = place_names[int(near[k])] if tree is not None else f"stop {k + 1}"
+            rows.append((2, base, k))
+    counts: dict[str, int] = {}
+    for _, base, _ in rows:
+        counts[base] = counts.get(base, 0) + 1
+    ordered = sorted(rows, key=lambda r: (r[0], r[1], float(network.lon[nodes[r[2]]]), r[2]))
+    width = 2 if len(rows) < 100 else 3
+    seen: dict[str, int] = {}
+    names: dict[int, str] = {}
+    for number, (_, base, k) in enumerate(ordered, start=1):
+        label = base
+        if counts[base] > 1:
+            seen[base] = seen.get(base, 0) + 1
+            label = f"{base} ({seen[base]})"
+        names[k] = f"{number:0{width}d}_{label}"
+    return [
+        MeetingPoint(
+            id=f"S{k + 1:03d}",
+            name=names[k],
+            lon=float(network.lon[node]),
+            lat=float(network.lat[node]),
+            node=int(node),
+        )
+        for k, node in enumerate(nodes)
+    ]
 
 
 def stop_coverage(
@@ -646,15 +770,24 @@ def make_stops(
     *,
     area: str | AreaSpec | None = None,
     data_dir: Path | None = None,
+    zone: ServiceZone | None = None,
 ) -> StopSet:
     """Meeting points from ``params.file`` when given, else placed by :func:`place_stops`.
 
     Coverage is reported in both cases when the area's building file exists.
+
+    Raises
+    ------
+    OutsideServiceZoneError
+        When a stop of the file lies outside ``zone`` (the message names the stop and the zone).
     """
     params = params if params is not None else StopParams()
     if params.file is None:
-        return place_stops(network, params, area=area, data_dir=data_dir)
+        return place_stops(network, params, area=area, data_dir=data_dir, zone=zone)
     stop_set = load_stops(params.file, network, max_snap_m=params.max_snap_m)
+    if zone is not None:
+        for m in stop_set.stops:
+            zone.check(m.lon, m.lat, what=f"{params.file}: meeting point {m.id!r}")
     spec = get_area(area if area is not None else network.area)
     b_path = find_data_file(spec.prefix, "buildings.geojson", data_dir)
     if b_path is None:

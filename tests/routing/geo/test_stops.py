@@ -163,10 +163,11 @@ def test_placement_seeds_key_destinations_first(synth_data: Path) -> None:
     s = place_stops(
         net, StopParams(target_count=10, seed_share=0.5, merge_m=50), area=SPEC, data_dir=synth_data
     )
-    assert s.stops[0].name == "中央駅"
-    assert s.stops[1].name == "病院"
+    assert s.stops[0].name == "01_中央駅"  # stations are numbered first
+    assert s.stops[1].name == "02_病院"
     assert s.seeds == 2
-    assert all(m.name != "公園" for m in s.stops)
+    assert all("公園" not in m.name for m in s.stops)
+    assert all("西町" in m.name for m in s.stops[2:])  # the others: their district and a number
 
 
 def test_placement_covers_all_buildings_and_never_shares_nodes(synth_data: Path) -> None:

@@ -1,0 +1,36 @@
+"""The live API refuses a pickup outside the scenario's service zone, naming the zone (OSM data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import new_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_pickup_outside_the_zone_is_refused_with_its_name(
+    data_dir: Path, make_app: Callable[..., FastAPI]
+) -> None:
+    """Senboku pilot 1: a pickup at 和泉中央 (in the road graph, not the zone) is a 422 naming the zone."""
+    from ondemand.api.service import service_config_from_scenario
+    from ondemand.routing.geo.area import build_service_area
+    from ondemand.scenario import load_scenario
+
+    sc = load_scenario(REPO / "scenarios" / "senboku_pilot1.toml")
+    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
+    app = make_app(area=area, config=service_config_from_scenario(sc, area))
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {new_key(app, 'nankai')}"}
+        stop = client.get("/v1/stops", headers=auth).json()[0]
+        far = {"pickup": {"lon": 135.4563, "lat": 34.4613}, "dropoff": {"stop_id": stop["id"]}}
+        r = client.post("/v1/ride-requests", headers=auth, json=far)
+        assert r.status_code == 422
+        assert "泉北ニュータウン 桃山台・鴨谷台 (パイロット1)" in r.json()["detail"]

@@ -20,7 +20,7 @@ def test_pickup_outside_the_zone_is_refused_with_its_name(
     data_dir: Path, make_app: Callable[..., FastAPI]
 ) -> None:
     """Senboku pilot 1: a pickup at 和泉中央 (in the road graph, not the zone) is a 422 naming the zone."""
-    from ondemand.api.service import service_config_from_scenario
+    from ondemand.api.booking import service_config_from_scenario
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 

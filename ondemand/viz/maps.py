@@ -1,6 +1,7 @@
-"""Folium map of a simulated day: stops, demand, each vehicle's driven route, and a replay slider.
+"""Folium map of a simulated day: zone, stops, demand, each vehicle's driven route, and a replay slider.
 
-Layers (toggle them with the layer control): meeting points, trip origins and
+Layers (toggle them with the layer control): the service zone and its named places, meeting points
+and their names, trip origins and
 destinations, one layer per vehicle with the roads it drove (from the service area's
 road paths), optionally the road network itself, and a time slider
 (``folium.plugins.TimestampedGeoJson``) replaying vehicle positions and pickups over the
@@ -12,13 +13,17 @@ contributors (ODbL).
 from __future__ import annotations
 
 import datetime as _dt
+import html
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import folium
+from branca.element import MacroElement
 from folium.plugins import TimestampedGeoJson
+from jinja2 import Template
 
 from ondemand.sim.events import (
     Event,
@@ -30,7 +35,7 @@ from ondemand.sim.events import (
 )
 from ondemand.viz._assets import save_offline
 
-__all__ = ["ATTRIBUTION", "VEHICLE_COLOURS", "day_map", "write_map"]
+__all__ = ["ATTRIBUTION", "DEMAND_COLOURS", "VEHICLE_COLOURS", "day_map", "write_map"]
 
 ATTRIBUTION = "© OpenStreetMap contributors"
 VEHICLE_COLOURS = (
@@ -38,19 +43,98 @@ VEHICLE_COLOURS = (
     "#d62728",
     "#2ca02c",
     "#9467bd",
-    "#ff7f0e",
     "#17becf",
     "#8c564b",
     "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
 )
+"""Vehicles: saturated hues. Demand, stops and pickups use none of them (greys, black, white,
+yellow), and the zone is a dashed dark outline, so a vehicle is never mistaken for demand."""
+DEMAND_COLOURS = {"origin": "#444444", "destination": "#000000", "pickup": "#ffffff", "stop_used": "#ffd92f"}
+ZONE_COLOUR = "#333333"
 
 
-def _iso(date: str, t: int, tz: str = "+09:00") -> str:
+def _iso(date: str, t: int, tz: str = "Asia/Tokyo") -> str:
+    """ISO 8601 time with the scenario's UTC offset on that day (``2024-01-15T09:00:00+09:00``)."""
+    from zoneinfo import ZoneInfo
+
     day = _dt.date.fromisoformat(date) if date else _dt.date(2024, 1, 15)
-    stamp = _dt.datetime(day.year, day.month, day.day) + _dt.timedelta(seconds=int(t))
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + tz
+    stamp = _dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)) + _dt.timedelta(seconds=int(t))
+    return stamp.isoformat(timespec="seconds")
+
+
+class _Script(MacroElement):  # type: ignore[misc]
+    """A script run after the map's earlier children (``{map}`` stands for the map's JS name)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this.js.replace('{map}', this._parent.get_name()) }}"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, js: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "OndemandScript"
+        self.js = js
+
+
+def _metric_scale() -> _Script:
+    return _Script("L.control.scale({metric: true, imperial: false}).addTo({map});")
+
+
+def _clock_in(tz: str) -> _Script:
+    """The replay clock shows times in ``tz`` (the scenario's zone), whatever the viewer's zone."""
+    options = "{timeZone: " + json.dumps(tz) + ", hour: '2-digit', minute: '2-digit', hourCycle: 'h23'}"
+    fmt = f"new Intl.DateTimeFormat('en-GB', {options}).format(new Date(date))"
+    control = "L.Control.TimeDimensionCustom"
+    return _Script(
+        f"if ({control}) {{ {control}.prototype._getDisplayDateFormat = function(date) {{ return {fmt}; }};"
+        " if (window.timeDimensionControl && timeDimensionControl._update) {"
+        " timeDimensionControl._update(); } }"
+    )
+
+
+def _add_zone(m: folium.Map, zone: Any) -> None:
+    """The service zone (dashed outline) and its named places (labelled squares)."""
+    fg = folium.FeatureGroup(name=f"Service zone: {zone.name}")
+    folium.GeoJson(
+        zone.to_geojson()["features"][0],
+        style_function=lambda _f: {
+            "color": ZONE_COLOUR,
+            "weight": 2,
+            "dashArray": "8 6",
+            "fillColor": ZONE_COLOUR,
+            "fillOpacity": 0.04,
+        },
+        tooltip=zone.name,
+    ).add_to(fg)
+    for p in zone.places:
+        folium.RegularPolygonMarker(  # type: ignore[no-untyped-call]
+            [p.lat, p.lon],
+            number_of_sides=4,
+            radius=7,
+            color=ZONE_COLOUR,
+            fill_color="#ffffff",
+            fill_opacity=1,
+            tooltip=f"{p.label} ({p.kind})",
+        ).add_to(fg)
+    fg.add_to(m)
+
+
+def _add_stop_labels(m: folium.Map, stops: Sequence[Any]) -> None:
+    fg = folium.FeatureGroup(name="Stop names")
+    for s in stops:
+        folium.Marker(
+            [float(s.lat), float(s.lon)],
+            icon=folium.DivIcon(
+                icon_size=(160, 14),
+                icon_anchor=(-7, 7),
+                html=(
+                    '<div style="font:11px sans-serif;color:#222;white-space:nowrap;'
+                    f'text-shadow:0 0 2px #fff,0 0 2px #fff">{html.escape(str(s.name))}</div>'
+                ),
+            ),
+        ).add_to(fg)
+    fg.add_to(m)
 
 
 def _leg_coords(
@@ -65,17 +149,19 @@ def _leg_coords(
 
 
 def _add_roads(m: folium.Map, network: Any) -> None:
-    """A toggleable layer of the road network: main roads (≥ 40 km/h) darker and wider."""
-    u, v, speed = network.edge_u.tolist(), network.edge_v.tolist(), network.edge_speed.tolist()
+    """A toggleable layer of the road network: main roads (secondary and above) darker and wider."""
+    u, v = network.edge_u.tolist(), network.edge_v.tolist()
+    major = {"motorway", "trunk", "primary", "secondary"}
+    is_main = [str(c).removesuffix("_link") in major for c in network.edge_class.tolist()]
     pairs = set(zip(u, v, strict=True))
     minor: list[list[list[float]]] = []
     main: list[list[list[float]]] = []
-    for edge, (a, b, sp) in enumerate(zip(u, v, speed, strict=True)):
+    for edge, (a, b, big) in enumerate(zip(u, v, is_main, strict=True)):
         if a > b and (b, a) in pairs:
             continue  # two-way road: drawn once
         lon, lat = network.edge_coords(edge)
         line = [[round(float(y), 5), round(float(x), 5)] for x, y in zip(lon, lat, strict=True)]
-        (main if sp >= 40 else minor).append(line)
+        (main if big else minor).append(line)
     fg = folium.FeatureGroup(name="Roads")
     for lines, colour, weight in ((minor, "#c9c3b8", 1), (main, "#a39c8f", 2.5)):
         if lines:
@@ -93,6 +179,8 @@ def day_map(
     title: str = "",
     max_replay_points: int = 20_000,
     roads: Any = None,
+    zone: Any = None,
+    timezone: str = "Asia/Tokyo",
 ) -> folium.Map:
     """Build the map of a day.
 
@@ -114,6 +202,11 @@ def day_map(
         The area's :class:`~ondemand.routing.geo.network.RoadNetwork` (e.g.
         ``ServiceArea.network``): its roads are drawn faintly under the routes, so the map
         still reads when the OpenStreetMap tiles cannot be loaded (offline, proxies).
+    zone
+        The service zone (:class:`~ondemand.routing.geo.zone.ServiceZone`): drawn, with its named
+        places, and the first view is fitted to it.
+    timezone
+        The scenario's time zone: the replay clock shows times there, whatever the viewer's.
 
     Returns
     -------
@@ -121,10 +214,13 @@ def day_map(
     """
     lat0 = sum(float(s.lat) for s in stops) / max(1, len(stops))
     lon0 = sum(float(s.lon) for s in stops) / max(1, len(stops))
-    m = folium.Map(location=[lat0, lon0], zoom_start=14, tiles=None, control_scale=True)
+    m = folium.Map(location=[lat0, lon0], zoom_start=14, tiles=None, control_scale=False)
     folium.TileLayer("OpenStreetMap", attr=ATTRIBUTION, name="OpenStreetMap").add_to(m)
+    _metric_scale().add_to(m)
     if roads is not None:
         _add_roads(m, roads)
+    if zone is not None:
+        _add_zone(m, zone)
     meta = next((e for e in events if isinstance(e, SimulationStarted)), None)
     date = meta.date if meta is not None else ""
 
@@ -140,27 +236,29 @@ def day_map(
             color="#333333",
             weight=1,
             fill=True,
-            fill_color="#ffffff" if not used.get(k) else "#f0ad4e",
+            fill_color="#ffffff" if not used.get(k) else DEMAND_COLOURS["stop_used"],
             fill_opacity=0.9,
             tooltip=f"{s.id} {s.name} — {used.get(k, 0)} boarded",
         ).add_to(fg_stops)
     fg_stops.add_to(m)
+    _add_stop_labels(m, stops)
 
-    fg_dem = folium.FeatureGroup(name="Demand (origins blue, destinations red)")
+    fg_dem = folium.FeatureGroup(name="Demand (origins grey dots, destinations black rings)")
     for e in events:
         if isinstance(e, RequestSubmitted):
             folium.CircleMarker(
                 [e.origin_lat, e.origin_lon],
                 radius=2,
-                color="#2f6db5",
+                color=DEMAND_COLOURS["origin"],
                 fill=True,
                 tooltip=f"{e.request_id} origin",
             ).add_to(fg_dem)
             folium.CircleMarker(
                 [e.dest_lat, e.dest_lon],
-                radius=2,
-                color="#d9534f",
-                fill=True,
+                radius=3,
+                color=DEMAND_COLOURS["destination"],
+                weight=1,
+                fill=False,
                 tooltip=f"{e.request_id} destination",
             ).add_to(fg_dem)
     fg_dem.add_to(m)
@@ -194,7 +292,7 @@ def day_map(
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [e.lon, e.lat]},
                 "properties": {
-                    "times": [_iso(date, e.t)],
+                    "times": [_iso(date, e.t, timezone)],
                     "popup": f"{e.vehicle_id}: {e.onboard} on board",
                     "icon": "circle",
                     "iconstyle": {
@@ -215,14 +313,14 @@ def day_map(
                     "type": "Feature",
                     "geometry": {"type": "Point", "coordinates": [float(s.lon), float(s.lat)]},
                     "properties": {
-                        "times": [_iso(date, e.t)],
+                        "times": [_iso(date, e.t, timezone)],
                         "popup": f"pickup {e.request_id} ({e.passengers})",
                         "icon": "circle",
                         "iconstyle": {
-                            "fillColor": "#5cb85c",
+                            "fillColor": DEMAND_COLOURS["pickup"],
                             "fillOpacity": 1,
                             "radius": 5,
-                            "color": "#2d6a2d",
+                            "color": "#000000",
                         },
                     },
                 }
@@ -239,6 +337,7 @@ def day_map(
             transition_time=100,
             date_options="HH:mm",
         ).add_to(m)
+        _clock_in(timezone).add_to(m)
 
     if title:
         html = (
@@ -246,7 +345,10 @@ def day_map(
             f'border-radius:4px;font:13px sans-serif;box-shadow:0 1px 4px #888">{title}</div>'
         )
         m.get_root().html.add_child(folium.Element(html))  # type: ignore[attr-defined]
-    if stops:
+    if zone is not None:  # the first view: the zone (and its named places)
+        w, s_, e_, n = zone.bounds
+        m.fit_bounds([[s_, w], [n, e_]])
+    elif stops:
         lats = [float(s.lat) for s in stops]
         lons = [float(s.lon) for s in stops]
         m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])

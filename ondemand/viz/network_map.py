@@ -21,14 +21,15 @@ __all__ = ["ATTRIBUTION", "SPEED_COLOURS", "network_map", "write_network_map"]
 ATTRIBUTION = "© OpenStreetMap contributors"
 
 SPEED_COLOURS: tuple[tuple[float, str], ...] = (
-    (30.0, "#9e9e9e"),
-    (40.0, "#2b83ba"),
-    (50.0, "#1a9641"),
-    (60.0, "#fdae61"),
-    (80.0, "#d7191c"),
+    (23.0, "#9e9e9e"),
+    (29.0, "#2b83ba"),
+    (36.0, "#1a9641"),
+    (45.0, "#fdae61"),
+    (65.0, "#d7191c"),
     (float("inf"), "#7b3294"),
 )
-"""Upper speed bound (km/h, inclusive) -> line colour."""
+"""Upper running-speed bound (km/h, inclusive) -> line colour. The bands follow the default travel
+speeds (minor 22, tertiary 28, secondary/primary 32-35, trunk 40, motorway 60 km/h)."""
 
 
 def _colour(speed: float) -> str:
@@ -46,7 +47,10 @@ def network_map(network: RoadNetwork, stops: Sequence[MeetingPoint] = ()) -> Any
     import folium
 
     w, s, e, n = network.bbox
-    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=14, tiles=None, control_scale=True)
+    from ondemand.viz.maps import _metric_scale
+
+    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=14, tiles=None, control_scale=False)
+    _metric_scale().add_to(fmap)  # metres and kilometres only
     folium.TileLayer("OpenStreetMap", attr=ATTRIBUTION, name="OpenStreetMap").add_to(fmap)
     # one direction of each two-way road
     u, v = network.edge_u, network.edge_v

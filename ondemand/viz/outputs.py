@@ -92,6 +92,8 @@ def write_outputs(
         result.stops,
         path=getattr(area, "path", None),
         roads=getattr(area, "network", None),
+        zone=getattr(area, "zone", None),
+        timezone=sc.timezone if sc is not None else "Asia/Tokyo",
         title=title,
     )
     paths["report"] = write_report(
@@ -114,7 +116,14 @@ def day_map(result: SimResult, *, area: Any = None, title: str | None = None) ->
         if title is not None
         else f"{sc.name if sc else 'custom'} (seed {result.seed}, {result.fleet} vehicles)"
     )
-    return _day_map(result.events, result.stops, path=getattr(area, "path", None), title=label)
+    return _day_map(
+        result.events,
+        result.stops,
+        path=getattr(area, "path", None),
+        zone=getattr(area, "zone", None),
+        timezone=sc.timezone if sc is not None else "Asia/Tokyo",
+        title=label,
+    )
 
 
 def fleet_sizing_plot(rows: Sequence[dict[str, Any]], *, title: str = "") -> Any:

@@ -21,12 +21,52 @@ def test_map_has_layers_routes_slider_and_attribution(events: list[Any]) -> None
     for vid in ("v1", "v2"):
         assert f"Vehicle {vid} route" in html
     assert "Meeting points (25)" in html
-    assert "Demand (origins blue" in html
+    assert "Demand (origins grey" in html
     assert "timeDimension" in html or "TimeDimension" in html
     n_pos = sum(isinstance(e, VehiclePosition) for e in events)
     n_pick = sum(isinstance(e, RiderPickedUp) for e in events)
     assert len(re.findall(r'"times": \["2024-01-15T', html)) == n_pos + n_pick
     assert "+09:00" in html
+
+
+def _plain(html: str) -> str:
+    """The page with JSON unicode escapes decoded (folium escapes non-ASCII and markup in JSON)."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
+
+
+def test_map_draws_the_zone_names_stops_and_keeps_vehicles_apart_from_demand(events: list[Any]) -> None:
+    """Zone layer and first view on it, stop labels, metric-only scale, clock in the scenario's zone."""
+    from shapely.geometry import box
+
+    from ondemand.routing.geo.zone import NamedPlace, ServiceZone
+    from ondemand.viz.maps import DEMAND_COLOURS, VEHICLE_COLOURS
+
+    zone = ServiceZone(
+        "テスト区域", box(135.479, 34.469, 135.490, 34.478), places=(NamedPlace("北駅", 135.485, 34.481),)
+    )
+    html = _plain(
+        day_map(events, AREA.stops, path=AREA.path, zone=zone, timezone="Asia/Tokyo").get_root().render()
+    )
+    assert "Service zone: テスト区域" in html
+    assert "北駅 (station)" in html
+    for s in AREA.stops:  # every stop labelled with its name
+        assert f">{s.name}</div>" in html
+    assert "imperial: false" in html
+    assert "L.control.scale()" not in html  # no feet and miles
+    assert 'timeZone: "Asia/Tokyo"' in html
+    assert not set(DEMAND_COLOURS.values()) & set(VEHICLE_COLOURS)
+    # the first view is the zone with its named place (south-west, north-east corners)
+    assert "[[34.469, 135.479], [34.481, 135.49]]" in html
+    assert ATTRIBUTION in html
+
+
+def test_times_carry_the_scenario_offset_whatever_the_zone() -> None:
+    """Replay times are ISO 8601 in the scenario's zone on that day (Tokyo +09:00, London +00:00/+01:00)."""
+    from ondemand.viz.maps import _iso
+
+    assert _iso("2024-01-15", 9 * 3600) == "2024-01-15T09:00:00+09:00"
+    assert _iso("2024-01-15", 9 * 3600, "Europe/London") == "2024-01-15T09:00:00+00:00"
+    assert _iso("2024-07-15", 9 * 3600, "Europe/London") == "2024-07-15T09:00:00+01:00"
 
 
 def test_plots_show_the_stream(events: list[Any]) -> None:

@@ -30,6 +30,9 @@ def test_pickup_outside_the_zone_is_refused_with_its_name(
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app, 'nankai')}"}
         stop = client.get("/v1/stops", headers=auth).json()[0]
+        found = client.get("/v1/stops", headers=auth, params={"q": "泉ケ丘"}).json()
+        assert [s["name"] for s in found] == [s.name for s in area.stops if s.name.endswith("_泉ケ丘駅")]
+        assert len(found) == 1
         far = {"pickup": {"lon": 135.4563, "lat": 34.4613}, "dropoff": {"stop_id": stop["id"]}}
         r = client.post("/v1/ride-requests", headers=auth, json=far)
         assert r.status_code == 422

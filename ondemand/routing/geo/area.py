@@ -39,7 +39,7 @@ from ondemand.routing.geo.network import (
 from ondemand.routing.geo.stops import Coverage, MeetingPoint, StopParams, StopSet, make_stops
 from ondemand.routing.geo.zone import ServiceZone, zone_of
 
-__all__ = ["ServiceArea", "build_service_area"]
+__all__ = ["ServiceArea", "build_service_area", "fold_name"]
 
 _CACHE_VERSION = 4
 
@@ -149,10 +149,10 @@ class ServiceArea:
     def find_stops(self, query: str) -> list[int]:
         """Indices of the meeting points whose name contains ``query`` (width, case and the
         small-kana spellings ケ/ヶ/が of place names like 泉ケ丘 are ignored)."""
-        q = _fold(query)
+        q = fold_name(query)
         if not q:
             return []
-        return [i for i, s in enumerate(self.stops) if q in _fold(s.name)]
+        return [i for i, s in enumerate(self.stops) if q in fold_name(s.name)]
 
     def snap(self, lon: float, lat: float, *, max_walk_m: float) -> tuple[int, int]:
         """The nearest meeting point to a place and the straight-line metres to it.
@@ -195,7 +195,7 @@ class ServiceArea:
         return got
 
 
-def _fold(text: str) -> str:
+def fold_name(text: str) -> str:
     """Text folded for searching: NFKC, lower case, ヶ/ケ/が/ガ as one."""
     import unicodedata
 

@@ -108,13 +108,16 @@ def _add_zone(m: folium.Map, zone: Any) -> None:
         tooltip=zone.name,
     ).add_to(fg)
     for p in zone.places:
-        folium.RegularPolygonMarker(  # type: ignore[no-untyped-call]
+        folium.Marker(  # a white square with a dark border (plain HTML: no extra Leaflet plugin)
             [p.lat, p.lon],
-            number_of_sides=4,
-            radius=7,
-            color=ZONE_COLOUR,
-            fill_color="#ffffff",
-            fill_opacity=1,
+            icon=folium.DivIcon(
+                icon_size=(12, 12),
+                icon_anchor=(6, 6),
+                html=(
+                    '<div style="width:10px;height:10px;background:#fff;'
+                    f'border:2px solid {ZONE_COLOUR}"></div>'
+                ),
+            ),
             tooltip=f"{p.label} ({p.kind})",
         ).add_to(fg)
     fg.add_to(m)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from ondemand.sim.events import RiderPickedUp, VehiclePosition
 from ondemand.sim.kpis import compute_kpis
-from ondemand.viz.maps import ATTRIBUTION, day_map
+from ondemand.viz.maps import ATTRIBUTION, day_map, write_map
 from ondemand.viz.plots import figure_png, occupancy_plot, sweep_plot, vehicle_timelines, wait_histogram
 from ondemand.viz.report import report_html
 from tests.sim.helpers import max_onboard
@@ -34,7 +35,9 @@ def _plain(html: str) -> str:
     return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
 
 
-def test_map_draws_the_zone_names_stops_and_keeps_vehicles_apart_from_demand(events: list[Any]) -> None:
+def test_map_draws_the_zone_names_stops_and_keeps_vehicles_apart_from_demand(
+    events: list[Any], tmp_path: Path
+) -> None:
     """Zone layer and first view on it, stop labels, metric-only scale, clock in the scenario's zone."""
     from shapely.geometry import box
 
@@ -58,6 +61,8 @@ def test_map_draws_the_zone_names_stops_and_keeps_vehicles_apart_from_demand(eve
     # the first view is the zone with its named place (south-west, north-east corners)
     assert "[[34.469, 135.479], [34.481, 135.49]]" in html
     assert ATTRIBUTION in html
+    # every asset the zone layer needs is vendored: writing the offline file raises no OfflineAssetWarning
+    assert write_map(tmp_path / "map.html", events, AREA.stops, zone=zone).is_file()
 
 
 def test_times_carry_the_scenario_offset_whatever_the_zone() -> None:

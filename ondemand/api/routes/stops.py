@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ondemand.api.deps import AUTH_ERRORS, Context, Who
-from ondemand.api.schemas import StopOut
+from ondemand.api.schemas import ApiError, StopOut
 from ondemand.api.views import stop_out
 from ondemand.routing.geo.area import fold_name
 
@@ -16,7 +16,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["service"])
 
 
-@router.get("/v1/stops", response_model=list[StopOut], responses=AUTH_ERRORS)
+@router.get(
+    "/v1/stops",
+    response_model=list[StopOut],
+    responses={**AUTH_ERRORS, 422: {"model": ApiError, "description": "Invalid query (q too long)"}},
+)
 def list_stops(
     _who: Who,
     ctx: Context,

@@ -45,11 +45,11 @@ def gtfs_flex_cmd(
     out: Annotated[Path, typer.Option("--out", help="The feed zip to write, e.g. feed.zip.")],
     start: Annotated[
         str | None,
-        typer.Option(help="First day of the calendar, YYYY-MM-DD (default: service.period, else today)."),
+        typer.Option(help="First day of the calendar, YYYY-MM-DD (default: today)."),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option(help="Last day of the calendar, YYYY-MM-DD (default: service.period, else a year)."),
+        typer.Option(help="Last day of the calendar, YYYY-MM-DD (default: a year on)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show what is being loaded.")] = True,
 ) -> None:

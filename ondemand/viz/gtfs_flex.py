@@ -113,14 +113,13 @@ def _ymd(d: _dt.date) -> str:
     return d.strftime("%Y%m%d")
 
 
-def _span(
-    scenario: Scenario, first: _dt.date | None, last: _dt.date | None, today: _dt.date
-) -> tuple[_dt.date, _dt.date]:
-    period = scenario.service.period
+def _span(first: _dt.date | None, last: _dt.date | None, today: _dt.date) -> tuple[_dt.date, _dt.date]:
+    # service.period is the pilot run a scenario models, not a rule of the live service (the
+    # policy's calendar leaves it out too): a published feed starts today unless told otherwise.
     if first is None:
-        first = period[0] if period is not None else today
+        first = today
     if last is None:
-        last = period[1] if period is not None else first + _dt.timedelta(days=_DEFAULT_DAYS - 1)
+        last = first + _dt.timedelta(days=_DEFAULT_DAYS - 1)
     if last < first:
         raise ValueError(
             f"the feed's last day ({last.isoformat()}) is before its first ({first.isoformat()})"
@@ -147,7 +146,7 @@ def gtfs_flex_files(
     stops
         Its meeting points (id, name, lon, lat), as the service area placed them.
     first, last
-        The calendar's span (default: the scenario's ``service.period``, else a year from ``today``).
+        The calendar's span (default: a year from ``today``).
     today
         The day the feed is made (default: today in the scenario's time zone).
     zone
@@ -167,7 +166,7 @@ def gtfs_flex_files(
         raise ValueError("the service has no meeting points to publish")
     tz = zoneinfo.ZoneInfo(scenario.timezone)
     today = today or _dt.datetime.now(tz).date()
-    first, last = _span(scenario, first, last, today)
+    first, last = _span(first, last, today)
     policy = ServicePolicy.from_scenario(scenario)
     rules = policy.rules
     svc = scenario.service

@@ -54,6 +54,8 @@ def gtfs_flex_cmd(
     progress: Annotated[bool, typer.Option(help="Show what is being loaded.")] = True,
 ) -> None:
     """Write the service as GTFS with Flex: meeting points, zone, hours, calendar, booking rules, fares."""
+    from shapely.geometry import mapping
+
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.viz.gtfs_flex import write_gtfs_flex
@@ -66,7 +68,10 @@ def gtfs_flex_cmd(
     area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
     from_osm = getattr(sc.stops, "file", None) is None
     try:
-        summary = write_gtfs_flex(sc, area.stops, out, first=first, last=last, osm_geometry=from_osm)
+        zone = None if area.zone is None else mapping(area.zone.geometry)  # the scenario's zone polygon
+        summary = write_gtfs_flex(
+            sc, area.stops, out, first=first, last=last, zone=zone, osm_geometry=from_osm
+        )
     except ValueError as exc:
         raise ScenarioError(f"{scenario}: {exc}") from exc
     typer.echo(f"wrote {summary.path}: GTFS-Flex feed of {sc.name}, {len(area.stops)} meeting points")
@@ -75,6 +80,8 @@ def gtfs_flex_cmd(
         f"service days, {summary.removed_days} holidays/closures removed (calendar_dates.txt)"
     )
     typer.echo(f"files: {', '.join(summary.files)}")
+    if area.zone is not None:
+        typer.echo(f"zone: {area.zone.name} ({area.zone.source}), in locations.geojson")
     for note in summary.notes:
         typer.echo(f"note: {note}")
 

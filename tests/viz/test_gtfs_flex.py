@@ -254,6 +254,8 @@ def test_cli_exports_a_shipped_scenario(tmp_path: Path, data_dir: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "note: agency url: placeholder" in r.stdout
+    assert "zone: 泉北ニュータウン" in r.stdout  # the scenario's zone polygon, not the hull
+    assert "convex hull" not in r.stdout
     with zipfile.ZipFile(out) as zf:
         assert len(_table(zf, "stops.txt")) == 50
         assert len(_table(zf, "location_group_stops.txt")) == 50

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from ondemand.dispatch.policy import ServicePolicy, Walking
 from ondemand.errors import DataNotFoundError, ScenarioError
 from ondemand.routing.geo.data import data_folders, find_data_file
+from ondemand.routing.geo.stops import StopLike
 from ondemand.routing.geo.zone import zone_of
 from ondemand.routing.solver.model import BookingKind
 from ondemand.scenario import Scenario
@@ -56,22 +57,6 @@ __all__ = [
     "TripRequest",
     "nearest_stops",
 ]
-
-
-class StopLike(Protocol):
-    """What demand needs of a meeting point: an id, a name and a position."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def lon(self) -> float: ...
-
-    @property
-    def lat(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,15 +27,16 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ondemand.dispatch.policy import ServicePolicy
 from ondemand.errors import OutputError
 from ondemand.routing.geo.geodesy import haversine_m
 from ondemand.routing.geo.hull import widened_hull
+from ondemand.routing.geo.stops import StopLike
 from ondemand.scenario import Scenario
 
-__all__ = ["FeedSummary", "NamedPlace", "gtfs_flex_files", "write_gtfs_flex"]
+__all__ = ["FeedSummary", "gtfs_flex_files", "write_gtfs_flex"]
 
 ROUTE_TYPE_DEMAND_RESPONSIVE = 715
 """Extended GTFS route type "Demand and Response Bus Service"."""
@@ -49,22 +50,6 @@ _GROUP_ID = "G1"
 _ZONE_ID = "Z1"
 _RULE_ID = "B1"
 _NETWORK_ID = "N1"
-
-
-class NamedPlace(Protocol):
-    """What the feed needs of a meeting point: id, name and position."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def lon(self) -> float: ...
-
-    @property
-    def lat(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +114,7 @@ def _span(first: _dt.date | None, last: _dt.date | None, today: _dt.date) -> tup
 
 def gtfs_flex_files(
     scenario: Scenario,
-    stops: Sequence[NamedPlace],
+    stops: Sequence[StopLike],
     *,
     first: _dt.date | None = None,
     last: _dt.date | None = None,
@@ -408,7 +393,7 @@ def gtfs_flex_files(
 
 def write_gtfs_flex(
     scenario: Scenario,
-    stops: Sequence[NamedPlace],
+    stops: Sequence[StopLike],
     out: str | Path,
     *,
     first: _dt.date | None = None,

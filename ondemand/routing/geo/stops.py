@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,6 +60,7 @@ __all__ = [
     "SEED_CLASSES",
     "Coverage",
     "MeetingPoint",
+    "StopLike",
     "StopParams",
     "StopSet",
     "load_stops",
@@ -96,6 +97,22 @@ _NAMES_EN = {
     "community_centre": "community centre",
     "clinic": "clinic",
 }
+
+
+class StopLike(Protocol):
+    """What demand and feeds need of a meeting point: an id, a name and a position."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def lat(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ message on stderr and exit status 2: users never see a traceback for bad input.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +18,7 @@ from rich.console import Console
 from ondemand._cli import api as _api_cli
 from ondemand._cli import darp as _darp_cli
 from ondemand._cli import export as _export_cli
+from ondemand._cli import init as _init_cli
 from ondemand._cli import network as _network_cli
 from ondemand._cli import sim as _sim_cli
 from ondemand._cli import validate as _validate_cli
@@ -31,7 +34,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_network_cli, _darp_cli, _sim_cli, _validate_cli, _api_cli, _export_cli):
+
+@app.callback()
+def _options(
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Never download map data (as ONDEMAND_OFFLINE=1); areas need an extract or the data folder.",
+        ),
+    ] = False,
+) -> None:
+    """AI on-demand transit: road networks, dial-a-ride optimisation, simulation and a live dispatch API."""
+    if offline:
+        from ondemand.routing.geo.data import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"
+
+
+for _module in (_init_cli, _network_cli, _darp_cli, _sim_cli, _validate_cli, _api_cli, _export_cli):
     _module.register(app)
 
 

@@ -11,12 +11,14 @@ Add new errors here (one module for all of them), keep them small.
 from __future__ import annotations
 
 __all__ = [
+    "BoundaryError",
     "CommitFailedError",
     "DataNotFoundError",
     "DatabaseCorruptError",
     "DatabaseInUseError",
     "DatabaseUrlError",
     "EventOrderError",
+    "ExtractError",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "InstanceFormatError",
@@ -25,6 +27,7 @@ __all__ = [
     "OutputError",
     "OutsideServiceAreaError",
     "OutsideServiceZoneError",
+    "PlaceNotFoundError",
     "ScenarioError",
     "ServiceUnavailableError",
     "StopFileError",
@@ -44,6 +47,18 @@ class DataNotFoundError(OndemandError, FileNotFoundError):
 
 class UnknownAreaError(OndemandError, LookupError):
     """An area name that is neither built in nor defined by the scenario."""
+
+
+class PlaceNotFoundError(UnknownAreaError):
+    """A place name that neither the OSM extract's boundaries nor the geocoder know."""
+
+
+class ExtractError(OndemandError, ValueError):
+    """An OpenStreetMap extract that cannot be read, or that does not cover the area asked for."""
+
+
+class BoundaryError(OndemandError, ValueError):
+    """A boundary file that is not a GeoJSON Polygon or MultiPolygon."""
 
 
 class OutsideServiceAreaError(OndemandError, ValueError):

@@ -8,7 +8,10 @@ are errors too, so a typo never silently falls back to a default.
 Layout of a scenario file::
 
     name = "senboku"
-    area = "senboku"             # toyono | senboku | higashiosaka
+    area = "senboku"             # toyono | senboku | higashiosaka, or an [area] table: a built-in
+                                 # graph's sub-box (graph = ...), or any town: place = "河内長野市,
+                                 # 大阪府" | boundary = "town.geojson" | bbox = [W, S, E, N], with
+                                 # osm = "extract.osm.pbf" (else Overpass; ondemand.routing.geo.osmdata)
     timezone = "Asia/Tokyo"
     description = "..."
 
@@ -418,7 +421,8 @@ class Scenario:
     ``zone`` = a GeoJSON polygon file beside the scenario or ``districts`` = district names of
     the OSM place layer, ``zone_name``, and ``[[area.places]]`` = named destinations
     (``name``, ``lon``, ``lat``, ``kind``, ``stand``, ``radius_m``) that trips may reach even
-    outside the zone). ``network`` and ``stops`` are the routing
+    outside the zone; or an area anywhere: ``place``, ``boundary`` or ``bbox`` with ``osm``, see
+    :mod:`ondemand.routing.geo.osmdata`). ``network`` and ``stops`` are the routing
     layer's ``NetworkParams`` and ``StopParams`` (built from the ``[network]`` and
     ``[stops]`` tables).
     """
@@ -865,6 +869,8 @@ def _area(top: _Table) -> tuple[str, Any]:
         except UnknownAreaError as exc:
             raise top.err("area", str(exc)) from exc
     t = top.table("area")
+    if not t.has("graph") and any(t.has(k) for k in ("place", "boundary", "bbox")):
+        return _anywhere_area(t)
     name = t.string("name")
     graph = t.string("graph")
     try:
@@ -916,6 +922,76 @@ def _area(top: _Table) -> tuple[str, Any]:
         districts=districts,
         places=tuple(places),
     )
+
+
+def _scenario_path(t: _Table, key: str, what: str) -> Path:
+    """A file named by ``key``, relative to the scenario's folder."""
+    path = Path(t.string(key))
+    if not path.is_absolute():
+        path = Path(t.file).parent / path
+    if not path.is_file():
+        raise t.err(key, f"no such file {str(path)!r} ({what})")
+    return path
+
+
+def _anywhere_area(t: _Table) -> tuple[str, Any]:
+    """An ``[area]`` from anywhere: ``place``, ``boundary`` or ``bbox``, data from ``osm`` or Overpass.
+
+    See :mod:`ondemand.routing.geo.osmdata`; files are relative to the scenario.
+    """
+    import dataclasses
+
+    from ondemand.errors import OndemandError
+    from ondemand.routing.geo.osmdata import AreaRequest, prepare_area
+    from ondemand.routing.geo.zone import NamedPlace
+
+    name = t.string("name")
+    given = [k for k in ("place", "boundary", "bbox") if t.has(k)]
+    if len(given) > 1:
+        raise t.err(given[1], f"give one of place, boundary or bbox, not {' and '.join(given)}")
+    place: tuple[str, ...] = ()
+    boundary: Path | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    if t.has("place"):
+        raw = t.raw("place")
+        names = [raw] if isinstance(raw, str) else raw
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise t.err(
+                "place", f'must be a place name ("河内長野市, 大阪府") or a list of them, got {raw!r}'
+            )
+        place = tuple(names)
+    elif t.has("boundary"):
+        boundary = _scenario_path(t, "boundary", "a GeoJSON Polygon or MultiPolygon beside the scenario")
+    else:
+        box = t.numbers("bbox", lo=-180.0)
+        if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise t.err("bbox", f"must be [west, south, east, north], got {list(box)}")
+        bbox = (box[0], box[1], box[2], box[3])
+    osm = _scenario_path(t, "osm", "an OpenStreetMap extract, .osm or .osm.pbf") if t.has("osm") else None
+    default_stops = t.integer("default_stops", 0, lo=0, hi=5000) or None
+    zone_name = t.string("zone_name", name)
+    places_raw = t.raw("places", [])
+    if not isinstance(places_raw, list):
+        raise t.err("places", "must be an array of tables [[area.places]] (name, lon, lat, kind)")
+    places = []
+    for k, item in enumerate(places_raw):
+        try:
+            places.append(NamedPlace.parse(item))
+        except ValueError as exc:
+            raise t.err(f"places[{k}]", str(exc)) from exc
+    t.done()
+    request = AreaRequest(
+        name, place=place, boundary=boundary, bbox=bbox, osm=osm, default_stops=default_stops
+    )
+    try:
+        spec = prepare_area(request)
+    except OndemandError as exc:
+        raise ScenarioError(f"{t.file}: [area]: {exc}") from exc
+    return name, dataclasses.replace(spec, zone_name=zone_name, places=tuple(places))
 
 
 def _params_from_table(t: _Table, module: str, cls_name: str) -> Any:

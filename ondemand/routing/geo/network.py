@@ -339,16 +339,37 @@ class AreaSpec:
         return w <= lon <= e and s <= lat <= n
 
 
-AREAS: Mapping[str, AreaSpec] = MappingProxyType(
-    {
-        "toyono": AreaSpec("toyono", "toyono_west", (135.405, 34.865, 135.515, 34.935), default_stops=115),
-        "senboku": AreaSpec("senboku", "senboku", (135.445, 34.455, 135.540, 34.535), default_stops=81),
-        "higashiosaka": AreaSpec(
-            "higashiosaka", "higashiosaka_east", (135.585, 34.615, 135.665, 34.715), default_stops=100
-        ),
-    }
-)
-"""The built-in pilot areas (bboxes as in the data folder's PROVENANCE.md)."""
+_AREA_KEYS = frozenset({"name", "prefix", "bbox", "default_stops", "description"})
+
+
+def _read_area_specs() -> dict[str, AreaSpec]:
+    """The built-in areas: one TOML spec file each in the package's ``areas`` folder."""
+    import tomllib
+    from importlib.resources import files
+
+    out: dict[str, AreaSpec] = {}
+    folder = files("ondemand.routing.geo") / "areas"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        data = tomllib.loads(entry.read_text(encoding="utf-8"))
+        unknown = sorted(set(data) - _AREA_KEYS)
+        if unknown:  # a packaging mistake, not user input
+            raise ValueError(f"area spec {entry.name}: unknown key {unknown[0]!r}")
+        w, s, e, n = (float(b) for b in data["bbox"])
+        spec = AreaSpec(
+            str(data["name"]),
+            str(data["prefix"]),
+            (w, s, e, n),
+            default_stops=int(data.get("default_stops", 100)),
+        )
+        out[spec.name] = spec
+    return out
+
+
+AREAS: Mapping[str, AreaSpec] = MappingProxyType(_read_area_specs())
+"""The built-in pilot areas, read from the spec files in ``ondemand/routing/geo/areas/*.toml``
+(name, file prefix, bbox as in the data folder's PROVENANCE.md, default number of meeting points)."""
 
 
 def get_area(area: str | AreaSpec) -> AreaSpec:

@@ -29,12 +29,14 @@ from ondemand.api.booking import AreaLike, DispatcherFactory, ServiceConfig
 from ondemand.api.clock import Clock, ServiceDay
 from ondemand.api.db import RideRequestRow, VehicleEventRow, VehiclePlanRow, VehicleRow
 from ondemand.api.leader import Leadership
-from ondemand.api.persistence import Database, GroupCommitter, request_from_row, stop_kind
+from ondemand.api.persistence import Database, GroupCommitter, request_from_row
 from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import CommitFailedError, ServiceUnavailableError
-from ondemand.routing.solver.model import Plan, Route, TravelTimes
+from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
 
 __all__ = ["OperatorService", "ServiceRegistry", "restore_open_days", "vehicle_of_requests"]
+
+_KIND = {"pickup": StopKind.PICKUP, "dropoff": StopKind.DROPOFF}
 
 log = logging.getLogger("ondemand.api")
 
@@ -217,11 +219,10 @@ class ServiceRegistry:
     def _restore(self, svc: OperatorService) -> None:
         """Rebuild the dispatcher from the open bookings, saved stop orders and arrivals of the day.
 
-        Riders on board are put back first, then each vehicle's waiting requests in the
-        order of their pickups in the saved stop order; after each one the saved order is
-        imposed again (:func:`_impose_order`), so the rebuilt routes are the routes that
-        were running, and every request fits back in (a sub-sequence of a feasible route
-        is feasible).
+        Each vehicle gets back the stop order it was running (:meth:`_restore_vehicle`),
+        with its riders on board; a booking whose pickup window ended while the server was
+        down (and no pickup was reported) is marked lost, every other acknowledged booking
+        is put back.
         """
         date = svc.day.date.isoformat()
         with self.db.read() as session:
@@ -282,29 +283,10 @@ class ServiceRegistry:
                         "contact the rider"
                     )
         for vid, vrows in by_vehicle.items():
-            seq = saved.get(vid, [])
-            pos = {key: k for k, key in enumerate(seq)}
-            onboard = [r for r in vrows if r.status == "onboard" and r.picked_up_at_s is not None]
-            waiting = sorted(
-                (r for r in vrows if not (r.status == "onboard" and r.picked_up_at_s is not None)),
-                key=lambda r: pos.get((r.id, "pickup"), len(seq)),
-            )
-            for row in (*onboard, *waiting):
-                if row.id in lost:
-                    continue
-                try:
-                    request = request_from_row(row, self.area.stop_index)
-                    if row in onboard:
-                        d.restore(request, vid, picked_up_at=row.picked_up_at_s)
-                    else:
-                        d.restore(request, vid)
-                except (LookupError, ValueError) as exc:
-                    failed += 1
-                    log.error("could not restore ride request %s on %s: %s", row.id, vid, exc)
-                    lost[row.id] = f"lost: the booking could not be restored after a restart ({exc})"[:500]
-                    continue
-                restored += 1
-                _impose_order(d, vid, pos)
+            keep = [r for r in vrows if r.id not in lost]
+            r_ok, r_failed = self._restore_vehicle(svc, vid, keep, saved.get(vid, []), lost)
+            restored += r_ok
+            failed += r_failed
         d.advance(max(0, now_s))  # a booked-ahead day has not started yet
         if lost:
             self._mark_lost(lost)
@@ -313,6 +295,71 @@ class ServiceRegistry:
                 "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
             )
         svc.restore_failures = failed
+
+    def _restore_vehicle(
+        self,
+        svc: OperatorService,
+        vid: str,
+        rows: Sequence[RideRequestRow],
+        seq: Sequence[tuple[str, str]],
+        lost: dict[str, str],
+    ) -> tuple[int, int]:
+        """Put one vehicle's open bookings back: the saved stop order as it ran, the rest by insertion.
+
+        The saved order is imposed as it was, even when reality has already broken one of
+        its windows (e.g. a rider picked up before the window opened): the server was
+        running that plan and every booking in it was acknowledged, so none may be lost
+        in a restart. A booking missing from the saved order is inserted where it keeps
+        its windows, else put at the end of the route (and logged). Only a booking that
+        cannot be read back (an unknown stop) is marked lost, in ``lost``.
+        Returns (restored, failed).
+        """
+        d = svc.dispatcher
+        requests: dict[str, Request] = {}
+        failed = 0
+        for row in rows:
+            try:
+                requests[row.id] = request_from_row(row, self.area.stop_index)
+            except (LookupError, ValueError) as exc:
+                failed += 1
+                log.error("could not restore ride request %s on %s: %s", row.id, vid, exc)
+                lost[row.id] = f"lost: the booking could not be restored after a restart ({exc})"[:500]
+        riding = {
+            r.id: r.picked_up_at_s for r in rows if r.status == "onboard" and r.picked_up_at_s is not None
+        }
+        need = {rid: (("dropoff",) if rid in riding else ("pickup", "dropoff")) for rid in requests}
+        saved_kinds: dict[str, list[str]] = {}
+        for rid, kind in seq:
+            if rid in need:
+                saved_kinds.setdefault(rid, []).append(kind)
+        covered = {rid for rid, ks in saved_kinds.items() if tuple(ks) == need[rid]}
+        order = [(requests[rid], _KIND[kind]) for rid, kind in seq if rid in covered]
+        sched = d.restore_vehicle(vid, order, onboard={r: at for r, at in riding.items() if r in covered})
+        if not sched.feasible:
+            log.warning(
+                "vehicle %s resumes its saved plan, which already breaks a promise (%s); "
+                "re-optimisation and the driver's reports will settle it",
+                vid,
+                sched.reason,
+            )
+        rest = [rid for rid in requests if rid not in covered]
+        rest.sort(key=lambda rid: rid not in riding)  # riders on board first
+        for rid in rest:
+            try:
+                d.restore(requests[rid], vid, picked_up_at=riding.get(rid))
+            except (LookupError, ValueError) as exc:
+                current = [(requests[ps.request_id], ps.kind) for ps in d.itinerary(vid)]
+                tail = [StopKind.DROPOFF] if rid in riding else [StopKind.PICKUP, StopKind.DROPOFF]
+                onboard = {rid: riding[rid]} if rid in riding else None
+                d.restore_vehicle(vid, [*current, *((requests[rid], k) for k in tail)], onboard=onboard)
+                log.warning(
+                    "ride request %s was not in the saved plan of %s and fits nowhere (%s); "
+                    "put at the end of the route",
+                    rid,
+                    vid,
+                    exc,
+                )
+        return len(requests), failed
 
     def _write(self, work: Callable[[Session], None]) -> None:
         """Commit ``work`` through the writer (bounded by its timeout), or directly before it exists."""
@@ -359,28 +406,6 @@ class ServiceRegistry:
                     self.get(op, date)
                 except ServiceUnavailableError as exc:  # another server leads it
                     log.info("not restoring operator %d for %s: %s", op, date, exc)
-
-
-def _impose_order(d: Dispatcher, vehicle_id: str, pos: dict[tuple[str, str], int]) -> bool:
-    """Reorder the vehicle's planned stops to follow a saved order (``pos``: stop -> rank).
-
-    Uses the dispatcher's ``reoptimisation_snapshot``/``apply_reoptimised``, which check
-    feasibility of every promise; the cost test is switched off for this step because
-    the saved order is the one that was promised, not necessarily the cheapest.
-    """
-    if not pos:
-        return False
-    plan, version = d.reoptimisation_snapshot(now=0)  # before the service day: nothing gets committed
-    route = plan.route_of(vehicle_id)
-    keys = [(s.request_id, stop_kind(s.kind)) for s in route.stops]
-    if any(k not in pos for k in keys):
-        return False
-    desired = tuple(s for _, s in sorted(zip(keys, route.stops, strict=True), key=lambda ks: pos[ks[0]]))
-    if desired == route.stops:
-        return True
-    routes = tuple(Route(r.vehicle, desired) if r.vehicle.id == vehicle_id else r for r in plan.routes)
-    candidate = Plan(routes, plan.requests, plan.unassigned)
-    return d.apply_reoptimised(candidate, version=version, require_improvement=False)
 
 
 def restore_open_days(registry: ServiceRegistry, operator_id: int | None = None) -> None:

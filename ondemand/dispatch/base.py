@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from ondemand.routing.solver.insertion import InsertionOptions, Refusal
 from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
+from ondemand.routing.solver.schedule import RouteSchedule
 
 __all__ = [
     "Assignment",
@@ -253,5 +255,19 @@ class Dispatcher(Protocol):
 
         With ``picked_up_at`` the rider is already on board and only the drop-off is
         put back.
+        """
+        ...
+
+    def restore_vehicle(
+        self,
+        vehicle_id: str,
+        stops: Sequence[tuple[Request, StopKind]],
+        *,
+        onboard: Mapping[str, int] | None = None,
+    ) -> RouteSchedule:
+        """Set a vehicle's planned stops to a saved order (after a restart), windows unchecked.
+
+        ``onboard`` maps the riders to put on board to their pick-up times. Returns the
+        route's schedule; ``feasible`` is false when reality has already broken a promise.
         """
         ...

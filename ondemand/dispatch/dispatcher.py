@@ -32,7 +32,7 @@ start, which is never before the window): that reproduces the plan exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ondemand.dispatch.base import (
@@ -380,6 +380,89 @@ class InsertionDispatcher:
             request.latest_dropoff,
             request,
         )
+
+    def restore_vehicle(
+        self,
+        vehicle_id: str,
+        stops: Sequence[tuple[Request, StopKind]],
+        *,
+        onboard: Mapping[str, int] | None = None,
+    ) -> RouteSchedule:
+        """Set a vehicle's planned stops to a saved order, e.g. the plan it ran before a restart.
+
+        Unlike :meth:`restore` no window is checked: this is the plan the vehicle was
+        following, and reality may already have broken one of its promises (a rider
+        picked up before the window opened, a late vehicle); the live dispatcher held
+        the same plan, so a restart must not drop the bookings in it. Requests already
+        active on this vehicle keep their state and must all appear in ``stops``; new
+        ones become active, on board if listed in ``onboard``.
+
+        Parameters
+        ----------
+        vehicle_id
+            The vehicle.
+        stops
+            Every open stop of the vehicle in order: a waiting request's pickup before its
+            drop-off, a rider on board only by the drop-off.
+        onboard
+            Riders to put on board: request id -> pick-up time.
+
+        Returns
+        -------
+        RouteSchedule
+            The restored route's schedule (``feasible`` false: a promise is broken already).
+
+        Raises
+        ------
+        ValueError
+            When the stops do not form such a route, a request is active on another
+            vehicle, an active request of this vehicle is missing, or the vehicle is
+            driving to a committed stop (restore before :meth:`advance`).
+        KeyError
+            When the vehicle is unknown.
+        """
+        vs = self._state(vehicle_id)
+        riding_new = dict(onboard or {})
+        if vs.leg is not None and vs.leg.stop is not None:
+            raise ValueError(
+                f"vehicle {vehicle_id!r} is driving to a committed stop; restore its plan before advancing"
+            )
+        requests: dict[str, Request] = {}
+        kinds: dict[str, list[StopKind]] = {}
+        for req, kind in stops:
+            if requests.setdefault(req.id, req) != req:
+                raise ValueError(f"request {req.id!r} appears with two different definitions")
+            kinds.setdefault(req.id, []).append(kind)
+        mine = {rid for rid in self._active if self._vehicle_of.get(rid) == vehicle_id}
+        for rid, ks in kinds.items():
+            if rid in self._active and rid not in mine:
+                other = self._vehicle_of[rid]
+                raise ValueError(f"request {rid!r} is active on vehicle {other!r}, not {vehicle_id!r}")
+            if rid in riding_new and rid in self._status:
+                raise ValueError(f"request {rid!r} is already known; restore each request once")
+            riding = rid in vs.onboard or rid in riding_new
+            expected = [StopKind.DROPOFF] if riding else [StopKind.PICKUP, StopKind.DROPOFF]
+            if ks != expected:
+                rule = "a rider on board needs only a drop-off" if riding else "it needs pickup then drop-off"
+                got = [k.value for k in ks]
+                raise ValueError(f"request {rid!r} has stops {got} on {vehicle_id!r}; {rule}")
+        if missing := sorted(mine - kinds.keys()):
+            raise ValueError(f"the order given for {vehicle_id!r} leaves out its active requests {missing}")
+        if stray := sorted(riding_new.keys() - kinds.keys()):
+            raise ValueError(f"riders {stray} are put on board without a drop-off")
+        for rid, at in riding_new.items():
+            if rid not in vs.onboard:
+                vs.onboard[rid] = OnboardRider(requests[rid], at)
+        vs.stops = tuple(
+            Stop(req.id, kind, req.pickup if kind is StopKind.PICKUP else req.dropoff) for req, kind in stops
+        )
+        self._touch(vs)
+        for rid, req in requests.items():
+            if rid not in mine:
+                self._requests[rid] = req
+                self._set_status(rid, RequestStatus.ONBOARD if rid in vs.onboard else RequestStatus.ASSIGNED)
+                self._vehicle_of[rid] = vehicle_id
+        return self._evaluate(vs)[1]
 
     # -- vehicle events ----------------------------------------------------------------
 

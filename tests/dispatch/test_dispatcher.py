@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 
@@ -616,3 +617,86 @@ def test_apply_reoptimised_can_adopt_a_dearer_feasible_plan_when_asked() -> None
     assert d.options.require_improvement  # the option itself is unchanged
     assert d.vehicle_of("a") == d.vehicle_of("b") == "v0"
     assert d.vehicle_of("nobody") is None
+
+
+# ---------------------------------------------------------------- restoring a saved plan
+
+
+def test_restore_vehicle_keeps_a_plan_that_reality_already_broke() -> None:
+    """A saved order whose rider on board is already past the ride limit is restored as it ran, flagged."""
+    d = InsertionDispatcher(fleet(1), line())
+    late = req("late", 1, 5, e=0, lp=100, max_ride=10)  # picked up at 0; 400 s to drive, 10 s allowed
+    wait = req("wait", 2, 3, e=500, lp=600)
+    sched = d.restore_vehicle("v0", [(wait, P), (late, D), (wait, D)], onboard={"late": 0})
+    assert not sched.feasible
+    assert d.status("late") is RequestStatus.ONBOARD
+    assert d.status("wait") is RequestStatus.ASSIGNED
+    assert [(s.request_id, s.kind) for s in d.itinerary("v0")] == [("wait", P), ("late", D), ("wait", D)]
+    assert d.vehicle_of("wait") == "v0"
+    # and the rider can still be driven home: events work on the restored plan
+    d.advance(0)
+    d.record_pickup("wait", at=520)
+    d.record_dropoff("late", at=700)
+    assert d.status("late") is RequestStatus.COMPLETED
+
+
+def test_restore_vehicle_rejects_malformed_orders() -> None:
+    """Drop-off before pickup, a missing drop-off, a stray rider or a dropped active request are errors."""
+    a, b = req("a", 1, 2), req("b", 3, 4)
+    d = InsertionDispatcher(fleet(2), line())
+    with pytest.raises(ValueError, match="pickup then drop-off"):
+        d.restore_vehicle("v0", [(a, D), (a, P)])
+    with pytest.raises(ValueError, match="pickup then drop-off"):
+        d.restore_vehicle("v0", [(a, P)])
+    with pytest.raises(ValueError, match="only a drop-off"):
+        d.restore_vehicle("v0", [(a, P), (a, D)], onboard={"a": 0})
+    with pytest.raises(ValueError, match="without a drop-off"):
+        d.restore_vehicle("v0", [(a, P), (a, D)], onboard={"b": 0})
+    assert d.counts().assigned == 0  # nothing changed
+    assert d.itinerary("v0") == []
+    d.restore_vehicle("v0", [(a, P), (a, D)])
+    with pytest.raises(ValueError, match="leaves out"):
+        d.restore_vehicle("v0", [(b, P), (b, D)])
+    with pytest.raises(ValueError, match="active on vehicle 'v0'"):
+        d.restore_vehicle("v1", [(a, P), (a, D)])
+    with pytest.raises(KeyError, match="no vehicle"):
+        d.restore_vehicle("v9", [])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_restore_vehicle_rebuilds_any_running_day(seed: int) -> None:
+    """A day of bookings, cancels and early or late reports, restored from its itineraries, is the same."""
+    rng = random.Random(seed)
+    d = InsertionDispatcher(fleet(2, seats=3), line())
+    now = 0
+    for k in range(25):
+        now += rng.randrange(0, 60)
+        roll = rng.random()
+        active = [r for r in d._active]
+        if roll < 0.5:
+            a, b = rng.sample(range(6), 2)
+            d.submit(req(f"r{k}", a, b, e=now + rng.randrange(0, 300), lp=now + 600, max_ride=400), now=now)
+        elif roll < 0.6 and active:
+            d.cancel(rng.choice(active), now=now)
+        else:
+            vid = rng.choice(("v0", "v1"))
+            itin = d.itinerary(vid)
+            if itin:
+                first = itin[0]
+                at = now + rng.randrange(-200, 200)  # reality: early or late against the plan
+                with contextlib.suppress(ValueError, EventOrderError):
+                    if first.kind is P:
+                        d.record_pickup(first.request_id, at=max(at, d.request(first.request_id).booked_at))
+                    else:
+                        d.record_dropoff(first.request_id, at=at)
+        d.advance(now)
+    fresh = InsertionDispatcher(fleet(2, seats=3), line())
+    for vid in ("v0", "v1"):
+        order = [(d.request(s.request_id), s.kind) for s in d.itinerary(vid)]
+        riding = {rid: d._vehicles[vid].onboard[rid].picked_up_at for rid in d._vehicles[vid].onboard}
+        fresh.restore_vehicle(vid, order, onboard=riding)
+        assert [(s.request_id, s.kind) for s in fresh.itinerary(vid)] == [(r.id, k) for r, k in order]
+    for rid in d._active:
+        assert fresh.status(rid) is d.status(rid)
+        assert fresh.vehicle_of(rid) == d.vehicle_of(rid)

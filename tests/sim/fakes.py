@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
+from ondemand.routing.solver.schedule import RouteSchedule
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,15 @@ class OneAtATimeDispatcher:
     def restore(
         self, request: Request, vehicle_id: str, *, now: int | None = None, picked_up_at: int | None = None
     ) -> Assignment:
+        raise NotImplementedError("the simulator never restores requests")
+
+    def restore_vehicle(
+        self,
+        vehicle_id: str,
+        stops: Sequence[tuple[Request, StopKind]],
+        *,
+        onboard: Mapping[str, int] | None = None,
+    ) -> RouteSchedule:
         raise NotImplementedError("the simulator never restores requests")
 
     def itinerary(self, vehicle_id: str) -> list[PlannedStop]:

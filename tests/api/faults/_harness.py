@@ -405,8 +405,8 @@ def check_invariants(url: str, server: Server, key: str, answers: list[Answer], 
                 unknown.add(after[op.op])
         stored = rows[rid]["status"]
         assert stored == status or stored in unknown, (
-            f"ride {rid}: database says {stored!r}, the acknowledged answers say {status!r} "
-            f"(calls: {[(o.op, o.code) for o in ride_ops.get(rid, [])]})"
+            f"ride {rid}: database says {stored!r} ({rows[rid]['reason']}), the acknowledged answers "
+            f"say {status!r} (calls: {[(o.op, o.code) for o in ride_ops.get(rid, [])]})"
         )
         report.cancels_acked += sum(1 for o in ride_ops.get(rid, []) if o.op == "cancel" and o.code == 200)
         report.events_acked += sum(1 for o in ride_ops.get(rid, []) if o.op != "cancel" and o.code == 200)
@@ -441,6 +441,7 @@ def _rows(url: str) -> dict[str, dict[str, Any]]:
                     "passengers",
                     "pickup_stop",
                     "dropoff_stop",
+                    "reason",
                 )
             }
             for r in session.scalars(select(RideRequestRow))

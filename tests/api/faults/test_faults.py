@@ -99,11 +99,6 @@ def own_pg() -> Iterator[PgServer]:
         server.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known intermittent bug (CI 2026-11-30): after killed backends a booking the client saw "
-    "assigned is marked lost on rebuild; under investigation",
-)
 def test_postgresql_lock_holder_and_killed_backends(
     tmp_path: Path, own_pg: PgServer, fault_report: Report
 ) -> None:

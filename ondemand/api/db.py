@@ -132,7 +132,7 @@ class RideRequestRow(Base):
     passengers: Mapped[int] = mapped_column(Integer)
     wheelchair: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(16))
-    booked_at_s: Mapped[int] = mapped_column(BigInteger)
+    booked_at_s: Mapped[int] = mapped_column(BigInteger)  # when booked; < 0 on the day before
     earliest_pickup_s: Mapped[int] = mapped_column(BigInteger)
     latest_pickup_s: Mapped[int] = mapped_column(BigInteger)
     latest_dropoff_s: Mapped[int] = mapped_column(BigInteger)

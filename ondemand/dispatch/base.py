@@ -50,7 +50,10 @@ class Assignment:
     pickup_window
         Promised ``(start, end)`` of pickup.
     dropoff_eta
-        Planned drop-off time (it may still change within the promise).
+        The drop-off estimate told to the rider: the planned drop-off, but never before a
+        direct ride from the end of the pickup window arrives, so never before the window
+        ends (:func:`ondemand.dispatch.dispatcher.dropoff_estimate`; the driver's itinerary
+        keeps the planned time). It may still change within the promise.
     latest_dropoff
         Promised latest drop-off.
     request

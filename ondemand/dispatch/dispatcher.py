@@ -58,7 +58,7 @@ from ondemand.routing.solver.model import (
 )
 from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 
-__all__ = ["InsertionDispatcher", "darp_reoptimiser"]
+__all__ = ["InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
 
 
 def darp_reoptimiser(
@@ -77,6 +77,18 @@ def darp_reoptimiser(
     from ondemand.routing.solver.darp import reoptimise
 
     return reoptimise(plan, tt, now=now, time_limit=time_limit, iterations=iterations, seed=seed)
+
+
+def dropoff_estimate(request: Request, pickup_end: int, planned: int, tt: TravelTimes) -> int:
+    """The drop-off time a rider is told: the planned drop-off, never before a direct ride from the
+    end of the pickup window could arrive (boarding included), never after the promised latest drop-off.
+
+    The planned drop-off alone may lie before the pickup window ends (a short ride picked up
+    early in a window centred on its pickup); the rider reads the window and the estimate
+    together, so the estimate holds wherever in the window the vehicle comes.
+    """
+    direct = int(tt.durations[request.pickup, request.dropoff])
+    return min(int(request.latest_dropoff), max(int(planned), pickup_end + request.pickup_service + direct))
 
 
 def _hms(t: int) -> str:
@@ -279,9 +291,8 @@ class InsertionDispatcher:
         self._requests[rid] = ins.request
         self._set_status(rid, RequestStatus.ASSIGNED)
         self._vehicle_of[rid] = ins.vehicle_id
-        return Assignment(
-            rid, ins.vehicle_id, ins.pickup_window, ins.dropoff_eta, ins.latest_dropoff, ins.request
-        )
+        eta = dropoff_estimate(ins.request, ins.pickup_window[1], ins.dropoff_eta, self._tt)
+        return Assignment(rid, ins.vehicle_id, ins.pickup_window, eta, ins.latest_dropoff, ins.request)
 
     def cancel(self, request_id: str, *, now: int) -> bool:
         """Cancel a request that is not yet on board; its seat is freed at once.
@@ -368,7 +379,7 @@ class InsertionDispatcher:
                 for k, s in enumerate(new_route.stops)
                 if s.request_id == request.id and s.kind is StopKind.DROPOFF
             )
-            eta = sched.service_start[idx]
+            eta = dropoff_estimate(request, request.latest_pickup, sched.service_start[idx], self._tt)
         self._requests[request.id] = request
         self._set_status(request.id, status)
         self._vehicle_of[request.id] = vehicle_id

@@ -77,7 +77,7 @@ def test_constructor_rejects_bad_fleets() -> None:
 
 
 def test_submit_assigns_and_itinerary_shows_promise() -> None:
-    """An accepted request appears in the itinerary with its promised windows and ETAs."""
+    """An accepted request appears in the itinerary with its promised windows and planned ETAs."""
     d = InsertionDispatcher(fleet(), line())
     a = d.submit(req("a", 1, 3), now=0)
     assert isinstance(a, Assignment)
@@ -88,7 +88,8 @@ def test_submit_assigns_and_itinerary_shows_promise() -> None:
     assert [(s.request_id, s.kind) for s in it] == [("a", P), ("a", D)]
     assert it[0].eta == 100
     assert it[0].window == a.pickup_window
-    assert it[1].eta == a.dropoff_eta == 300
+    assert it[1].eta == 300  # the plan
+    assert a.dropoff_eta == 400 + 200  # the rider's estimate: a direct ride from the window's end
     assert d.status("a") is RequestStatus.ASSIGNED
     assert d.counts().assigned == 1
     again = d.submit(req("a", 1, 3), now=0)

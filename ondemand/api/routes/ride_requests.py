@@ -56,7 +56,8 @@ async def _book(
 
     Runs on the event loop: the dispatcher call is short and the commit is awaited.
     """
-    now_s = max(0, svc.day.seconds(ctx.now()))  # 0 on a booked-ahead day (not started yet)
+    booked_s = svc.day.seconds(ctx.now())  # when it was booked: < 0 on the day before (booked ahead)
+    now_s = max(0, booked_s)  # the dispatcher's now: 0 on a booked-ahead day (not started yet)
     rid = new_request_id()
     req, p_walk, d_walk = ctx.desk.core_request(rid, body, now_s, svc.day)
     stop_ids = ctx.desk.stop_ids
@@ -73,7 +74,7 @@ async def _book(
         passengers=req.passengers,
         wheelchair=req.wheelchair,
         kind=req.kind.value,
-        booked_at_s=req.booked_at,
+        booked_at_s=booked_s,
         earliest_pickup_s=req.earliest_pickup,
         latest_pickup_s=req.latest_pickup,
         latest_dropoff_s=req.latest_dropoff,

@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ondemand._cli._logging import SERVE_LOGGER, configure_serve_logging
 from ondemand.errors import InvalidRequestError
 
 if TYPE_CHECKING:
+    from ondemand.api.booking import AreaLike, ServiceConfig
+    from ondemand.api.routes.gofs import GofsInfo
     from ondemand.api.settings import ApiSettings
+    from ondemand.routing.solver.model import Vehicle
 
 keys_app = typer.Typer(help="API keys of the live dispatch API.", no_args_is_help=True)
 
@@ -82,13 +86,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the live dispatch API for SCENARIO (OpenAPI docs at /docs, live map at /map)."""
-    import uvicorn
-
-    from ondemand._cli._http import uvicorn_options
     from ondemand._cli._progress import spinner
-    from ondemand.api.app import create_app
     from ondemand.api.booking import service_config_from_scenario
-    from ondemand.api.reoptimise import Cadence
     from ondemand.api.routes.gofs import GofsInfo
     from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
@@ -107,19 +106,88 @@ def serve(
         sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, status=spinner()
     )
     config = service_config_from_scenario(sc, area, fleet=fleet, auto_complete=auto_complete)
-    # the one start-up line saying how often plans are re-optimised, and what overrides the scenario
-    typer.echo(
-        Cadence.of(config.policy, settings, names=(names[0], names[1])).describe(config.policy), err=True
+    run_api(
+        area,
+        config,
+        settings,
+        scenario=f"{sc.name} ({scenario})",
+        host=host,
+        port=port,
+        clock=None if clock is None else offset_clock(clock, settings.tz),
+        gofs=GofsInfo.from_scenario(sc),  # operator, fare, booking channels for /gofs
+        override_names=(names[0], names[1]),
     )
-    the_clock = None
-    if clock is not None:
-        the_clock = offset_clock(clock, settings.tz)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(area, config, settings=settings, clock=the_clock)
-    app.state.gofs = GofsInfo.from_scenario(sc)  # operator, fare, booking channels for /gofs
+
+
+def run_api(
+    area: AreaLike,
+    config: ServiceConfig,
+    settings: ApiSettings,
+    *,
+    scenario: str,
+    host: str,
+    port: int,
+    clock: Callable[[], _dt.datetime] | None = None,
+    gofs: GofsInfo | None = None,
+    override_names: tuple[str, str] = ("ONDEMAND_REOPT_INTERVAL_S", "ONDEMAND_REOPT_TIME_LIMIT_S"),
+) -> None:
+    """Serve the API until stopped, logging the start-up lines of :mod:`ondemand._cli._logging`.
+
+    Parameters
+    ----------
+    area, config, settings
+        What :func:`ondemand.api.app.create_app` takes.
+    scenario
+        How the start-up log names the scenario (name and file).
+    host, port
+        Where to listen.
+    clock
+        The service clock (default: the wall clock).
+    gofs
+        The scenario's operator, fare and channels for ``/gofs``.
+    override_names
+        Names of the settings that override the scenario's re-optimisation (for the log line).
+    """
+    import uvicorn
+
+    from ondemand._cli._http import uvicorn_options
+    from ondemand.api.app import create_app
+    from ondemand.api.reoptimise import Cadence
+
+    log_config = configure_serve_logging()  # before create_app: its migrations log nothing at INFO
+    app = create_app(area, config, settings=settings, clock=clock)
+    if gofs is not None:
+        app.state.gofs = gofs
+    policy = config.policy
+    vehicles = config.vehicles
+    log = logging.getLogger(SERVE_LOGGER)
+    log.info("scenario %s, time zone %s", scenario, settings.timezone)
+    log.info(
+        "fleet: %d vehicle%s (%s), service %s-%s",
+        len(vehicles),
+        "" if len(vehicles) == 1 else "s",
+        _capacity(vehicles),
+        _clock(policy.start),
+        _clock(policy.end),
+    )
+    log.info("database: %s", app.state.db.shown_url)
+    log.info("%s", Cadence.of(policy, settings, names=override_names).describe(policy))
     gc.freeze()  # the area and matrices live for the whole run: keep them out of garbage collection
     # limits on header size and read time, idle keep-alive and connections (ondemand/_cli/_http.py)
-    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
+    uvicorn.run(app, host=host, port=port, log_config=log_config, log_level="info", **uvicorn_options())
+
+
+def _capacity(vehicles: tuple[Vehicle, ...]) -> str:
+    """Seats and wheelchair places per vehicle, e.g. ``8 seats, 1 wheelchair place each``."""
+    kinds = sorted({(v.seats, v.wheelchair_places) for v in vehicles})
+    parts = [
+        f"{seats} seats, {chairs} wheelchair place{'' if chairs == 1 else 's'}" for seats, chairs in kinds
+    ]
+    return ("; ".join(parts) + " each") if len(parts) == 1 else " or ".join(parts)
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 def offset_clock(hhmm: str, tz: _dt.tzinfo) -> Callable[[], _dt.datetime]:

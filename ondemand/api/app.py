@@ -110,6 +110,8 @@ def create_app(
             f"Times are ISO 8601 with an offset; the service time zone is {settings.timezone}."
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs: Swagger UI served from the package (routes/pages.py), not a CDN
+        redoc_url=None,  # ReDoc would load from a CDN too; /docs is the one documentation page
     )
     app.state.context = context
     app.state.registry = registry

@@ -14,7 +14,7 @@ PAGE_CSP = (
 )
 """Content-Security-Policy of the pages and static files (the live map loads only its own files)."""
 
-_DOCS = ("/docs", "/redoc")  # FastAPI's API docs load Swagger UI / ReDoc from a CDN: no CSP there
+_DOCS = ("/docs",)  # Swagger UI's page starts it with an inline script: no CSP there (its files are local)
 
 
 class _BodyTooLarge(HTTPException):

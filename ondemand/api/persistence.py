@@ -57,7 +57,8 @@ class Database:
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         url = normalise_url(url)
         self.url = url
-        shown = _hide_password(url)
+        self.shown_url = shown = _hide_password(url)
+        """The URL with any password replaced by ``***`` (for logs and messages)."""
         try:
             self.write_engine: Engine = make_engine(url)
             if url.startswith("sqlite"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -45,3 +46,20 @@ def test_asap_dropoff_estimate_is_not_before_the_window_ends(
         end = dt.datetime.fromisoformat(out["pickup_window"]["end"])
         eta = dt.datetime.fromisoformat(out["dropoff_eta"])
         assert end <= eta <= dt.datetime.fromisoformat(out["latest_dropoff"]), out
+
+
+def test_docs_load_only_files_served_by_the_app(client: TestClient) -> None:
+    """/docs references no other host, and each script, style and icon it loads answers 200."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert not re.search(r"https?://|//[a-z]", html, re.IGNORECASE), html
+    assert len(refs) >= 3, refs
+    assert all(r.startswith("/") for r in refs), refs
+    for ref in refs:
+        r = client.get(ref)
+        assert r.status_code == 200, ref
+        assert len(r.content) > 500, ref
+    assert "SwaggerUIBundle" in client.get(next(r for r in refs if r.endswith(".js"))).text
+    assert client.get("/openapi.json").status_code == 200

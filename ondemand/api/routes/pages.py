@@ -1,10 +1,15 @@
-"""Pages: the live map (``/map``) and its static files (``/static``, the vendored Leaflet)."""
+"""Pages: the live map (``/map``), the API docs (``/docs``) and their static files (``/static``).
+
+Everything a page loads is served from the package (vendored Leaflet and Swagger UI), so
+the pages work offline and behind proxies.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -13,6 +18,9 @@ __all__ = ["mount_static", "router"]
 router = APIRouter(include_in_schema=False)
 
 _STATIC = resources.files("ondemand.api").joinpath("static")
+
+SWAGGER_UI = "swagger-ui-5.35.0"
+"""The vendored Swagger UI (``ondemand/api/static/swagger-ui-5.35.0``, from npm ``swagger-ui-dist``)."""
 
 
 def mount_static(app: FastAPI) -> None:
@@ -29,3 +37,17 @@ def live_map() -> HTMLResponse:
     html = _STATIC.joinpath("map.html").read_text(encoding="utf-8")
     # Content-Security-Policy, framing and referrer headers: ondemand.api.middleware.SecurityHeaders
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI of the API, with its script and style served from the package (works offline)."""
+    static = f"/static/{SWAGGER_UI}"
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url or "/openapi.json",
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{static}/swagger-ui-bundle.js",
+        swagger_css_url=f"{static}/swagger-ui.css",
+        swagger_favicon_url=f"{static}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from the online validator
+    )

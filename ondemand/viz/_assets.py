@@ -330,9 +330,25 @@ def inline_assets(html: str) -> str:
     return out
 
 
+_ELEMENT_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")
+
+
+def stable_ids(html: str) -> str:
+    """Replace folium's random element ids (``map_<uuid4 hex>``) by numbers in order of appearance.
+
+    The same map then renders to the same bytes in every run (a simulated day is
+    reproducible down to its pictures).
+    """
+    ids: dict[str, str] = {}
+    return _ELEMENT_ID.sub(lambda m: ids.setdefault(m.group(0), f"{len(ids):032x}"), html)
+
+
 def offline_html(fmap: Any) -> str:
-    """Render a :class:`folium.Map` to one self-contained HTML page (only tiles stay online)."""
-    return inline_assets(fmap.get_root().render())
+    """Render a :class:`folium.Map` to one self-contained HTML page (only tiles stay online).
+
+    Element ids are made stable (:func:`stable_ids`), so equal maps give equal bytes.
+    """
+    return inline_assets(stable_ids(fmap.get_root().render()))
 
 
 def save_offline(fmap: Any, path: str | Path) -> Path:

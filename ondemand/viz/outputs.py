@@ -85,7 +85,6 @@ def write_outputs(
             f"Demand: mean {d.riders_per_day:g} riders/day{target} = {d.requests_per_day:.1f} requests/day "
             f"at {d.mean_group_size:.2f} riders per request."
         )
-    notes.append(f"Simulated in {result.wall_seconds:.1f} s.")
     paths["map"] = write_map(
         out / "map.html",
         result.events,

@@ -54,7 +54,7 @@ def test_parse_range() -> None:
 
 @pytest.mark.slow
 def test_simulate_cli_writes_outputs_and_is_reproducible(data_dir: Path, tmp_path: Path) -> None:
-    """`ondemand simulate` writes the four files; the same seed gives the same kpis.json bytes."""
+    """`ondemand simulate` writes the four files; the same seed gives the same bytes in each, maps too."""
     runner = CliRunner()
     outs = []
     for k in range(2):
@@ -64,6 +64,8 @@ def test_simulate_cli_writes_outputs_and_is_reproducible(data_dir: Path, tmp_pat
         outs.append(out)
     for name in ("kpis.json", "events.parquet", "report.html", "map.html"):
         assert (outs[0] / name).is_file()
+    for name in ("events.parquet", "report.html", "map.html"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     a, b = ((o / "kpis.json").read_bytes() for o in outs)
     assert a == b
     k = json.loads(a)

@@ -224,3 +224,14 @@ def test_default_marker_icon_loads_offline(tmp_path: Path) -> None:
         assert width > 0
         assert height > 0
         assert src == "data:image/png;base64,"
+
+
+def test_stable_ids_number_folium_ids_in_order_of_appearance() -> None:
+    """Random folium element ids become 0, 1, ... by first appearance; other text is untouched."""
+    from ondemand.viz._assets import stable_ids
+
+    a, b = "3f" * 16, "c0" * 16
+    html = f"#map_{a} {{}} var map_{a} = L.map(); var tile_layer_{b}; x_{a}0; id {a}"
+    assert stable_ids(html) == (
+        f"#map_{0:032x} {{}} var map_{0:032x} = L.map(); var tile_layer_{1:032x}; x_{a}0; id {a}"
+    )

@@ -281,7 +281,7 @@ def init_cmd(
         area_lines.append(f"boundary = {_toml_str(_rel(boundary, folder))}")
     else:
         assert box is not None
-        area_lines.append(f"bbox = [{', '.join(f'{v:g}' for v in box)}]  # west, south, east, north")
+        area_lines.append(f"bbox = [{', '.join(repr(v) for v in box)}]  # west, south, east, north")
     if osm is not None:
         area_lines.append(f"osm = {_toml_str(_rel(osm, folder))}  # OpenStreetMap extract (ODbL)")
     else:

@@ -208,3 +208,99 @@ def test_grid_fixture_is_where_it_says() -> None:
     lon, lat = grid_lonlat(0, 0)
     assert BBOX[0] < lon < BBOX[2]
     assert BBOX[1] < lat < BBOX[3]
+
+
+def _fake_osmnx(monkeypatch: pytest.MonkeyPatch, towns: Path, calls: list[str]) -> None:
+    """osmnx's network functions replaced by the fixture's data; each call is recorded."""
+    import geopandas as gpd
+    import osmnx as ox
+    import pandas as pd
+    from shapely.geometry import Point, box
+
+    layers = read_extract(towns, None)
+    w, s, e, n = TOWN_BOXES[WEST]
+
+    def geocode_to_gdf(query: str) -> gpd.GeoDataFrame:
+        calls.append(f"geocode {query}")
+        if query != WEST:
+            raise ValueError(f"Nominatim could not geocode query {query!r}")
+        return gpd.GeoDataFrame({"name": [WEST]}, geometry=[box(w, s, e, n)], crs="epsg:4326")
+
+    def graph_from_polygon(polygon: object, **kwargs: object) -> object:
+        calls.append("graph")
+        return build_graph(layers.ways)
+
+    def features_from_polygon(polygon: object, tags: object) -> gpd.GeoDataFrame:
+        calls.append("features")
+        rows = [
+            (("node", 1), {"amenity": "hospital", "name": "西町病院"}, Point(w + 0.002, s + 0.003)),
+            (("node", 2), {"place": "neighbourhood", "name": "西一丁目"}, Point(w + 0.003, s + 0.002)),
+            (("way", 3), {"building": "house"}, box(w + 0.002, s + 0.002, w + 0.0022, s + 0.0021)),
+            (
+                ("relation", 4),
+                {"boundary": "administrative", "admin_level": "7", "name": WEST},
+                box(w, s, e, n),
+            ),
+        ]
+        index = pd.MultiIndex.from_tuples([r[0] for r in rows], names=["element", "id"])
+        frame = pd.DataFrame([r[1] for r in rows], index=index)
+        return gpd.GeoDataFrame(frame, geometry=[r[2] for r in rows], crs="epsg:4326")
+
+    monkeypatch.setattr(ox, "geocode_to_gdf", geocode_to_gdf)
+    monkeypatch.setattr(ox, "graph_from_polygon", graph_from_polygon)
+    monkeypatch.setattr(ox, "features_from_polygon", features_from_polygon)
+
+
+def test_online_area_says_one_line_first_and_is_cached(towns: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online: one line before the first network call, layers from osmnx; then offline from the cache."""
+    calls: list[str] = []
+    _fake_osmnx(monkeypatch, towns, calls)
+    spec = prepare_area(
+        AreaRequest("nishi", place=(WEST,)), offline=False, notify=lambda m: calls.append(f"say {m}")
+    )
+    said = [c for c in calls if c.startswith("say")]
+    assert len(said) == 1
+    assert calls[0].startswith("say downloading nishi from OpenStreetMap")
+    assert calls[1:] == [f"geocode {WEST}", "graph", "features"]
+    assert spec.bbox == pytest.approx(TOWN_BOXES[WEST], abs=1e-6)
+    folder = spec.zone_file.parent if spec.zone_file is not None else Path()
+    pois = json.loads((folder / f"{spec.prefix}_pois.geojson").read_text(encoding="utf-8"))["features"]
+    assert [p["properties"]["key_class"] for p in pois] == ["hospital"]
+    bounds = json.loads((folder / f"{spec.prefix}_boundaries.geojson").read_text(encoding="utf-8"))
+    assert [f["properties"]["name"] for f in bounds["features"]] == [WEST]
+    assert load_network(spec).n_nodes > 0
+    calls.clear()
+    again = prepare_area(AreaRequest("nishi", place=(WEST,)), offline=True, notify=calls.append)
+    assert again == spec
+    assert calls == []  # geocode and layers from the cache: no network, nothing said
+
+
+def test_online_unknown_place(towns: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The geocoder not knowing a place gives PlaceNotFoundError with what to do."""
+    calls: list[str] = []
+    _fake_osmnx(monkeypatch, towns, calls)
+    with pytest.raises(PlaceNotFoundError, match=r"'北町' not found by the OpenStreetMap geocoder.*--bbox"):
+        prepare_area(AreaRequest("x", place=("北町",)), offline=False, notify=calls.append)
+
+
+def test_extract_without_header_box_is_checked_by_its_data(towns: Path) -> None:
+    """Without a <bounds> header the extract's own data decides coverage: a box half outside is refused."""
+    text = towns.read_text(encoding="utf-8")
+    towns.write_text("\n".join(x for x in text.splitlines() if not x.startswith("<bounds")), encoding="utf-8")
+    layers = read_extract(towns, None)
+    assert layers.extent is not None
+    assert not layers.extent_from_header
+    assert layers.extent == pytest.approx(BBOX, abs=1e-7)  # the boundaries reach furthest
+    assert prepare_area(AreaRequest("both", bbox=BBOX, osm=towns)).bbox == pytest.approx(BBOX, abs=1e-6)
+    w, s, e, n = BBOX
+    with pytest.raises(ExtractError, match=r"towns\.osm covers lon .* but the area needs"):
+        prepare_area(AreaRequest("wide", bbox=(w, s, e + 0.02, n), osm=towns))
+    assert prepare_area(AreaRequest("inside", bbox=(w + 0.002, s + 0.002, e - 0.002, n - 0.002), osm=towns))
+
+
+def test_place_that_is_only_a_point(towns: Path) -> None:
+    """A name only a place point carries (no boundary) is refused with a box around the point."""
+    with pytest.raises(
+        PlaceNotFoundError, match=r"'西二丁目' is only a point in .*towns\.osm .*--bbox 135\.48"
+    ):
+        prepare_area(AreaRequest("x", place=("西二丁目",), osm=towns))

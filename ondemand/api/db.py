@@ -26,6 +26,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -150,9 +151,16 @@ class RideRequestRow(Base):
 
 
 class VehicleEventRow(Base):
-    """One event reported by a vehicle (position, arrived, picked_up, dropped_off, no_show)."""
+    """One event reported by a vehicle (position, arrived, picked_up, dropped_off, no_show).
+
+    ``idempotency_key`` (optional, unique per operator and vehicle) and ``body_hash`` let a
+    vehicle resend an event safely: the same key is answered from the stored event.
+    """
 
     __tablename__ = "vehicle_events"
+    __table_args__ = (
+        Index("uq_vehicle_events_idem", "operator_id", "vehicle_id", "idempotency_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
@@ -164,6 +172,8 @@ class VehicleEventRow(Base):
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     stop_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 

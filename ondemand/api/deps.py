@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,7 +33,7 @@ from ondemand.api.registry import ServiceRegistry
 from ondemand.api.schemas import ApiError
 from ondemand.api.settings import ApiSettings
 
-__all__ = ["AUTH_ERRORS", "ApiContext", "Context", "OperatorWho", "Principal", "Who"]
+__all__ = ["AUTH_ERRORS", "ApiContext", "Context", "KeyLocks", "OperatorWho", "Principal", "Who"]
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ApiError, "description": "Missing or invalid API key"},
@@ -52,12 +54,40 @@ class Principal:
     key_prefix: str
 
 
+class KeyLocks:
+    """One lock per idempotency key in use, for routes that run in the thread pool.
+
+    Two requests with the same key (a tablet resending while its first try is still
+    being committed) are decided one after the other, so the second sees the first's
+    stored answer. Locks of keys no longer in use are forgotten.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[Any, ...], tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, slot: tuple[Any, ...]) -> Iterator[None]:
+        """Hold the lock of ``slot`` for the ``with`` block."""
+        with self._guard:
+            lock, users = self._locks.setdefault(slot, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[slot]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class ApiContext:
     """The long-lived parts of one app, shared by its routes.
 
     ``inflight`` holds the ``Idempotency-Key`` bookings being decided (only touched on
-    the event loop).
+    the event loop); ``event_keys`` serialises vehicle events with the same key.
     """
 
     settings: ApiSettings
@@ -68,6 +98,7 @@ class ApiContext:
     committer: GroupCommitter
     desk: BookingDesk
     inflight: dict[tuple[int, str], asyncio.Event] = field(default_factory=dict)
+    event_keys: KeyLocks = field(default_factory=KeyLocks)
     _vehicle_ids: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

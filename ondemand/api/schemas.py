@@ -26,6 +26,7 @@ from pydantic import (
 __all__ = [
     "MAX_LISTED_ERRORS",
     "ApiError",
+    "DriverSheet",
     "EventAck",
     "FieldError",
     "Health",
@@ -168,6 +169,7 @@ class ItineraryStop(BaseModel):
     eta: AwareDatetime
     window: TimeWindow | None
     passengers: int
+    wheelchair: bool = Field(default=False, description="The riders need a wheelchair place")
 
 
 class VehicleOut(BaseModel):
@@ -196,6 +198,18 @@ class VehicleEventIn(BaseModel):
     lat: Lat | None = None
     stop_id: Id | None = None
     request_id: Id | None = None
+
+
+class DriverSheet(BaseModel):
+    """What the driver's tablet shows: the vehicle, the service clock and the stops ahead in order."""
+
+    vehicle_id: str
+    service: str
+    time_zone: str = Field(description="The service time zone (IANA name); times are given in it")
+    now: AwareDatetime = Field(description="The server's current time (queued events are dated by it)")
+    seats: int
+    wheelchair_places: int
+    stops: list[ItineraryStop]
 
 
 class EventAck(BaseModel):

@@ -86,6 +86,7 @@ def itinerary_views(
                 eta=svc.day.at(int(ps.eta)),
                 window=TimeWindow(start=svc.day.at(int(ps.window[0])), end=svc.day.at(int(ps.window[1]))),
                 passengers=req.passengers if req is not None else 0,
+                wheelchair=req is not None and req.wheelchair > 0,
             )
         )
     return out

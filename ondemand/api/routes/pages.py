@@ -1,4 +1,5 @@
-"""Pages: the live map (``/map``), the API docs (``/docs``) and their static files (``/static``).
+"""Pages: the live map (``/map``), the driver's page (``/driver``), the API docs (``/docs``) and their
+static files (``/static``).
 
 Everything a page loads is served from the package (vendored Leaflet and Swagger UI), so
 the pages work offline and behind proxies.
@@ -51,3 +52,10 @@ def api_docs(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{static}/favicon-32x32.png",
         swagger_ui_parameters={"validatorUrl": None},  # no badge from the online validator
     )
+
+
+@router.get("/driver", response_class=HTMLResponse)
+def driver_page() -> HTMLResponse:
+    """The driver's tablet page (it reads ``/v1/driver`` and reports events with the vehicle key)."""
+    html = _STATIC.joinpath("driver.html").read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

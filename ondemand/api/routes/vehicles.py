@@ -1,19 +1,36 @@
-"""``/v1/vehicles``: the fleet, a vehicle's itinerary, and the events vehicles report."""
+"""``/v1/vehicles``: the fleet, a vehicle's itinerary, and the events vehicles report.
+
+``/v1/driver`` is what the driver's tablet page reads: its vehicle's stops ahead and the
+service clock. Events may carry an ``Idempotency-Key``: a resent event (a tablet that was
+offline, a retry after a timeout) is answered from the stored event and applied once.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ondemand.api.db import RideRequestRow, VehicleEventRow, VehicleRow
 from ondemand.api.deps import AUTH_ERRORS, ApiContext, Context, OperatorWho, Principal, Who
 from ondemand.api.persistence import flush_rides, plan_sequences, write_plans
-from ondemand.api.schemas import ApiError, EventAck, ItineraryStop, VehicleEventIn, VehicleOut
+from ondemand.api.schemas import (
+    ApiError,
+    DriverSheet,
+    EventAck,
+    ItineraryStop,
+    VehicleEventIn,
+    VehicleOut,
+)
 from ondemand.api.views import itinerary_views, own_row, vehicle_views
-from ondemand.errors import InvalidRequestError
+from ondemand.errors import CommitFailedError, InvalidRequestError
 
 __all__ = ["router"]
 
@@ -52,19 +69,130 @@ def vehicle_itinerary(vehicle_id: str, who: Who, ctx: Context) -> list[Itinerary
     return itinerary_views(ctx, svc, vehicle_id, svc.day.seconds(ctx.now()))
 
 
+@router.get(
+    "/v1/driver",
+    response_model=DriverSheet,
+    responses={
+        **AUTH_ERRORS,
+        404: {"model": ApiError, "description": "Unknown vehicle"},
+        422: {"model": ApiError, "description": "Invalid request (an operator key must name the vehicle)"},
+    },
+)
+def driver_sheet(
+    who: Who,
+    ctx: Context,
+    vehicle_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="The vehicle (needed with an operator key)"),
+    ] = None,
+) -> DriverSheet:
+    """The driver's view: the key's vehicle, the service clock and the stops ahead, in order.
+
+    A vehicle key shows its own vehicle; an operator key names one with ``vehicle_id``.
+    """
+    if vehicle_id is None:
+        if who.vehicle_id is None:
+            raise InvalidRequestError(
+                "an operator key must name the vehicle: GET /v1/driver?vehicle_id=V (or use a vehicle key)"
+            )
+        vehicle_id = who.vehicle_id
+    _for_vehicle(ctx, vehicle_id, who)
+    svc = ctx.registry.get(who.operator_id)
+    now = ctx.now()
+    vehicle = next(v for v in ctx.config.vehicles if v.id == vehicle_id)
+    return DriverSheet(
+        vehicle_id=vehicle_id,
+        service=ctx.config.name,
+        time_zone=ctx.settings.timezone,
+        now=now,
+        seats=vehicle.seats,
+        wheelchair_places=vehicle.wheelchair_places,
+        stops=itinerary_views(ctx, svc, vehicle_id, svc.day.seconds(now)),
+    )
+
+
+_NEW_STATUS = {"picked_up": "onboard", "dropped_off": "completed", "no_show": "no_show"}
+"""The ride status each rider event leads to."""
+
+
+def _event_hash(ev: VehicleEventIn) -> str:
+    canon = json.dumps(ev.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def _find_event(ctx: ApiContext, operator_id: int, vehicle_id: str, key: str) -> VehicleEventRow | None:
+    with ctx.db.read() as session:
+        return session.scalar(
+            select(VehicleEventRow).where(
+                VehicleEventRow.operator_id == operator_id,
+                VehicleEventRow.vehicle_id == vehicle_id,
+                VehicleEventRow.idempotency_key == key,
+            )
+        )
+
+
+def _replay(prior: VehicleEventRow, digest: str, response: Response) -> EventAck:
+    """The answer to a resent event: the first answer, or 409 when the key came with another event."""
+    if prior.body_hash != digest:
+        raise HTTPException(409, "this Idempotency-Key was used with another event; use a new key")
+    response.headers["Idempotent-Replayed"] = "true"
+    return EventAck(accepted=True, type=prior.kind, request_status=_NEW_STATUS.get(prior.kind))
+
+
 @router.post(
     "/v1/vehicles/{vehicle_id}/events",
     response_model=EventAck,
     responses={
         **AUTH_ERRORS,
         404: {"model": ApiError, "description": "Unknown vehicle or ride request"},
-        409: {"model": ApiError, "description": "Event does not fit the ride's state"},
+        409: {
+            "model": ApiError,
+            "description": "Event does not fit the ride's state, or Idempotency-Key used for another event",
+        },
         422: {"model": ApiError, "description": "Invalid event"},
     },
 )
-def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -> EventAck:
-    """Report a vehicle event: position, arrived at a stop, picked up, dropped off, no-show."""
+def vehicle_event(
+    vehicle_id: str,
+    ev: VehicleEventIn,
+    who: Who,
+    ctx: Context,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> EventAck:
+    """Report a vehicle event: position, arrived at a stop, picked up, dropped off, no-show.
+
+    Send an ``Idempotency-Key`` to make resending safe: an event already stored under
+    the key is not applied again; its first answer is returned (with the header
+    ``Idempotent-Replayed: true``).
+    """
     _for_vehicle(ctx, vehicle_id, who)
+    if idempotency_key is None:
+        return _apply_event(vehicle_id, ev, who, ctx, None, None)
+    digest = _event_hash(ev)
+    with ctx.event_keys.hold((who.operator_id, vehicle_id, idempotency_key)):
+        # a stored event is answered from the database, before any dispatcher work
+        prior = _find_event(ctx, who.operator_id, vehicle_id, idempotency_key)
+        if prior is None:
+            try:
+                return _apply_event(vehicle_id, ev, who, ctx, idempotency_key, digest)
+            except CommitFailedError as exc:
+                # another server process on the same database stored this key first
+                if not isinstance(exc.__cause__, IntegrityError):
+                    raise
+                prior = _find_event(ctx, who.operator_id, vehicle_id, idempotency_key)
+                if prior is None:
+                    raise
+        return _replay(prior, digest, response)
+
+
+def _apply_event(
+    vehicle_id: str, ev: VehicleEventIn, who: Principal, ctx: ApiContext, key: str | None, digest: str | None
+) -> EventAck:
+    """Apply one event to the live plan and store it (with its idempotency key, if any)."""
     committer = ctx.committer
     svc = ctx.registry.get(who.operator_id)
     now_dt = ctx.now()
@@ -85,6 +213,8 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
         lat=ev.lat,
         stop_id=ev.stop_id,
         request_id=ev.request_id,
+        idempotency_key=key,
+        body_hash=digest,
     )
     if ev.type == "position":
         if ev.lon is None or ev.lat is None:
@@ -131,7 +261,7 @@ def vehicle_event(vehicle_id: str, ev: VehicleEventIn, who: Who, ctx: Context) -
         "dropped_off": svc.dispatcher.record_dropoff,
         "no_show": svc.dispatcher.record_no_show,
     }[ev.type]
-    new_status = {"picked_up": "onboard", "dropped_off": "completed", "no_show": "no_show"}[ev.type]
+    new_status = _NEW_STATUS[ev.type]
     rid = row.id
     with svc.lock:
         svc.check_live()

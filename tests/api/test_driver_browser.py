@@ -1,0 +1,228 @@
+"""The driver's tablet page in a real headless browser (Debian chromium driven by playwright).
+
+Set ``ONDEMAND_SCREENSHOT_DIR=docs`` to write the README picture ``docs/driver.png``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from ondemand.api.db import create_api_key
+from ondemand.api.persistence import Database
+from tests.api._proc import free_port, kill, start_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TZ = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass
+class Served:
+    """A running API server with an operator client and the vehicle key of v1."""
+
+    base: str
+    db_path: Path
+    client: httpx.Client
+    vehicle_key: str
+
+    def status(self, rid: str) -> str:
+        """The ride's status through the API."""
+        return str(self.client.get(f"/v1/ride-requests/{rid}").json()["status"])
+
+    def events(self, kind: str) -> int:
+        """How many events of ``kind`` the server stored."""
+        with sqlite3.connect(self.db_path) as con:
+            return int(
+                con.execute("SELECT count(*) FROM vehicle_events WHERE kind = ?", (kind,)).fetchone()[0]
+            )
+
+    def book(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Book a ride; it must be assigned to v1 (the only vehicle)."""
+        r = self.client.post("/v1/ride-requests", json=body)
+        assert r.status_code == 201, r.text
+        out: dict[str, Any] = r.json()
+        assert (out["status"], out["vehicle_id"]) == ("assigned", "v1")
+        return out
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """A server with one 8-seat vehicle on nine stops (its clock reads 10:00 today at start)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    db_path = tmp_path / "driver.db"
+    url = f"sqlite:///{db_path}"
+    db = Database(url)
+    with db.write() as session:
+        key = create_api_key(session, "acme")
+        vkey = create_api_key(session, "acme", role="vehicle", vehicle_id="v1")
+        session.commit()
+    db.dispose()
+    port = free_port()
+    proc = start_server(url, port, time.time(), "--vehicles", "1", "--stops", "9")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+            yield Served(base, db_path, client, vkey)
+    finally:
+        kill(proc)
+
+
+def _wait(check: Any, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _open(pw: Any, served: Served) -> tuple[Any, Any, Any, list[str]]:
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="ja-JP")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{served.base}/driver#key={served.vehicle_key}")
+    page.wait_for_selector("#next [data-action='arrived']", timeout=20_000)
+    return browser, context, page, errors
+
+
+def _press(page: Any, action: str, rid: str | None = None) -> None:
+    sel = f"#next button[data-action='{action}']" + (f"[data-request-id='{rid}']" if rid else "")
+    page.locator(sel).click()
+
+
+def _sent(page: Any) -> None:
+    page.wait_for_selector("#queue[data-count='0']", timeout=15_000)
+
+
+def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:
+    """Arrived, picked up, dropped off pressed on /driver move the ride assigned -> onboard -> completed."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ride = served.book(
+        {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}, "passengers": 2, "wheelchair": True}
+    )
+    today = dt.datetime.now(TZ).date()
+    later = dt.datetime.combine(today, dt.time(11, 30), tzinfo=TZ).isoformat()
+    served.book({"pickup": {"stop_id": "s04"}, "dropoff": {"stop_id": "s02"}, "earliest_pickup": later})
+    rid = ride["id"]
+    with sync_api.sync_playwright() as pw:
+        browser, _context, page, errors = _open(pw, served)
+        try:
+            card = page.locator("#next .stop")
+            assert card.get_attribute("data-stop-id") == "s00"
+            rider = card.locator(f".rider[data-request-id='{rid}']")
+            assert "乗車" in rider.inner_text()
+            assert "2名" in rider.inner_text()
+            assert "車いす" in rider.inner_text()
+            assert page.locator("#later-list li").count() >= 2  # the drop-off and the later ride
+            assert page.locator("#queue").get_attribute("data-count") == "0"
+            assert "key=" not in page.url
+            # a large touch target
+            box = page.locator("#next button[data-action='picked_up']").bounding_box()
+            assert box is not None
+            assert box["height"] >= 64
+            assert box["width"] >= 160
+            shots = Path(os.environ.get("ONDEMAND_SCREENSHOT_DIR", tmp_path))
+            page.screenshot(path=str(shots / "driver.png"))
+            assert (shots / "driver.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            # English on request, from the same string table
+            page.locator("#lang").click()
+            assert page.locator("#next button[data-action='arrived']").inner_text() == "Arrived"
+            assert page.locator("html").get_attribute("lang") == "en"
+            page.locator("#lang").click()
+            assert page.locator("#next button[data-action='arrived']").inner_text() == "到着した"
+
+            _press(page, "arrived")
+            _sent(page)
+            _wait(lambda: served.events("arrived") == 1, "the arrival")
+            assert served.status(rid) == "assigned"
+            assert page.locator("#next .arrived-mark").count() == 1
+            _press(page, "picked_up", rid)
+            _sent(page)
+            _wait(lambda: served.status(rid) == "onboard", "onboard")
+            page.wait_for_selector("#next .stop[data-stop-id='s08']")
+            _press(page, "arrived")
+            _sent(page)
+            _wait(lambda: served.events("arrived") == 2, "the second arrival")
+            _press(page, "dropped_off", rid)
+            _sent(page)
+            _wait(lambda: served.status(rid) == "completed", "completed")
+            assert [served.events(k) for k in ("picked_up", "dropped_off", "no_show")] == [1, 1, 0]
+            page.wait_for_selector("#next .stop[data-stop-id='s04']")  # the later ride is next now
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
+    """Taps while offline wait in the queue (nothing reaches the server) and apply once when back online."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ride = served.book({"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}})
+    rid = ride["id"]
+    with sync_api.sync_playwright() as pw:
+        browser, context, page, errors = _open(pw, served)
+        try:
+            posted: list[str] = []
+            page.on(
+                "request",
+                lambda req: (
+                    posted.append(req.headers.get("idempotency-key", ""))
+                    if req.method == "POST" and req.url.endswith("/events")
+                    else None
+                ),
+            )
+            context.set_offline(True)
+            _press(page, "picked_up", rid)
+            page.wait_for_selector("#queue[data-count='1']")
+            assert "1" in page.locator("#queue").inner_text()
+            assert page.locator("#net.offline").count() == 1
+            # the rider shows as picked up at once: the drop-off is next and may be pressed
+            page.wait_for_selector(
+                "#next .stop[data-stop-id='s08'] button[data-action='dropped_off']:enabled"
+            )
+            time.sleep(1.0)
+            assert served.status(rid) == "assigned"
+            assert served.events("picked_up") == 0
+            assert posted == []
+            context.set_offline(False)
+            _sent(page)
+            _wait(lambda: served.status(rid) == "onboard", "onboard")
+            assert served.events("picked_up") == 1
+
+            # the answer to the drop-off is lost on the way back: the page resends the same key,
+            # and the server applies it only once
+            lost: list[str] = []
+
+            def lose_first_answer(route: Any) -> None:
+                response = route.fetch()
+                if not lost:
+                    lost.append(route.request.headers.get("idempotency-key", ""))
+                    route.abort()
+                else:
+                    route.fulfill(response=response)
+
+            page.route("**/v1/vehicles/*/events", lose_first_answer)
+            _press(page, "dropped_off", rid)
+            _wait(lambda: served.status(rid) == "completed", "completed")
+            _sent(page)
+            assert served.events("dropped_off") == 1
+            drops = [k for k in posted if k == lost[0]]
+            assert len(drops) >= 2
+            assert len(set(posted)) == 2
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -12,13 +12,15 @@ that local projections behave as for the pilots.
 
 Other tests reuse it::
 
-    from tests.osm_towns import write_two_towns, WEST, EAST
-    osm = write_two_towns(tmp_path / "towns.osm")
+    from tests.osm_towns import write_two_towns, prepare_two_towns, WEST, EAST
+    osm = write_two_towns(tmp_path / "towns.osm")        # the .osm file
+    spec = prepare_two_towns(tmp_path)                   # or the prepared area (an AreaSpec)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "TOWN_BOXES",
     "WEST",
     "grid_lonlat",
+    "prepare_two_towns",
     "write_two_towns",
 ]
 
@@ -219,3 +222,15 @@ def write_two_towns(path: Path) -> Path:
     )
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+def prepare_two_towns(folder: Path, *, place: tuple[str, ...] = (WEST, EAST), name: str = "twotowns") -> Any:
+    """Write the extract into ``folder`` and prepare it as an area (offline): its ``AreaSpec``.
+
+    The layers land in the user cache: set ``ONDEMAND_CACHE_DIR`` to a temporary folder first
+    (``monkeypatch.setenv``). ``place`` picks the towns (both by default: a cross-border area).
+    """
+    from ondemand.routing.geo.osmdata import AreaRequest, prepare_area
+
+    osm = write_two_towns(folder / "towns.osm")
+    return prepare_area(AreaRequest(name, place=tuple(place), osm=osm), offline=True)

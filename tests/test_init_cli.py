@@ -159,3 +159,11 @@ def test_scenario_area_errors_name_the_scenario(towns: Path, tmp_path: Path) -> 
     bad.write_text(text.replace('osm = "towns.osm"', 'osm = "gone.osm"'), encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"bad\.toml: field 'area\.osm': no such file .*gone\.osm"):
         load_scenario(bad)
+
+
+def test_global_offline_flag(towns: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ondemand --offline init` without an extract refuses even when ONDEMAND_OFFLINE is unset."""
+    monkeypatch.delenv("ONDEMAND_OFFLINE", raising=False)
+    res = CliRunner().invoke(app, ["--offline", "init", str(tmp_path / "x.toml"), "--place", WEST])
+    assert res.exit_code != 0
+    assert "downloading is off" in str(res.exception)

@@ -18,7 +18,7 @@ from ondemand.routing.geo.osmdata import (
     read_extract,
     resolve_place,
 )
-from tests.osm_towns import BBOX, EAST, TOWN_BOXES, WEST, grid_lonlat, write_two_towns
+from tests.osm_towns import BBOX, EAST, TOWN_BOXES, WEST, grid_lonlat, prepare_two_towns, write_two_towns
 
 _GRID_NODES = 8 * 6
 _UNDIRECTED = 6 * 7 + 8 * 5  # street segments between neighbouring grid nodes
@@ -304,3 +304,16 @@ def test_place_that_is_only_a_point(towns: Path) -> None:
         PlaceNotFoundError, match=r"'西二丁目' is only a point in .*towns\.osm .*--bbox 135\.48"
     ):
         prepare_area(AreaRequest("x", place=("西二丁目",), osm=towns))
+
+
+def test_prepare_two_towns_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture helper gives the cross-border area: both towns' box, a zone, the boundary layer."""
+    monkeypatch.setenv("ONDEMAND_CACHE_DIR", str(tmp_path / "cache"))
+    spec = prepare_two_towns(tmp_path)
+    assert spec.bbox == pytest.approx(BBOX, abs=1e-6)
+    assert spec.zone_file is not None
+    layer = json.loads(
+        (spec.zone_file.parent / f"{spec.prefix}_boundaries.geojson").read_text(encoding="utf-8")
+    )
+    levels = {f["properties"]["name"]: f["properties"]["admin_level"] for f in layer["features"]}
+    assert levels == {WEST: "7", EAST: "7", "テスト県": "4"}

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
         InfeasibleRequestError,
         InstanceFormatError,
         InvalidRequestError,
+        MunicipalityError,
         OndemandError,
         OutsideServiceAreaError,
+        PopulationMeshError,
         ScenarioError,
         StopFileError,
         UnknownAreaError,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     )
     from ondemand.routing.geo.area import ServiceArea, build_service_area
     from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
+    from ondemand.routing.geo.mesh import PopulationMesh, load_population_mesh, mesh_box
+    from ondemand.routing.geo.municipality import Municipalities, load_boundary_file
     from ondemand.routing.geo.network import AreaSpec, NetworkParams, RoadNetwork, load_network
     from ondemand.routing.geo.stops import MeetingPoint, StopParams, StopSet
     from ondemand.routing.solver.check import CheckResult, check_plan, check_solution
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
     )
     from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
     from ondemand.scenario import Scenario, load_scenario
+    from ondemand.sim.accounting import municipal_accounts
     from ondemand.sim.demand import CsvDemand, DemandModel, SyntheticDemand, TripRequest
     from ondemand.sim.engine import SimResult, simulate
     from ondemand.sim.kpis import compute_kpis, kpis_json
@@ -88,12 +93,16 @@ _EXPORTS: dict[str, str] = {
     "InstanceSolution": "ondemand.routing.solver.darp",
     "InvalidRequestError": "ondemand.errors",
     "MeetingPoint": "ondemand.routing.geo.stops",
+    "Municipalities": "ondemand.routing.geo.municipality",
+    "MunicipalityError": "ondemand.errors",
     "NetworkParams": "ondemand.routing.geo.network",
     "OnboardRider": "ondemand.routing.solver.model",
     "OndemandError": "ondemand.errors",
     "OutsideServiceAreaError": "ondemand.errors",
     "Plan": "ondemand.routing.solver.model",
     "PlannedStop": "ondemand.dispatch",
+    "PopulationMesh": "ondemand.routing.geo.mesh",
+    "PopulationMeshError": "ondemand.errors",
     "Refusal": "ondemand.routing.solver.insertion",
     "Request": "ondemand.routing.solver.model",
     "RequestStatus": "ondemand.dispatch",
@@ -127,8 +136,12 @@ _EXPORTS: dict[str, str] = {
     "evaluate_route": "ondemand.routing.solver.schedule",
     "fleet_sizing_plot": "ondemand.viz.outputs",
     "kpis_json": "ondemand.sim.kpis",
+    "load_boundary_file": "ondemand.routing.geo.municipality",
     "load_network": "ondemand.routing.geo.network",
+    "load_population_mesh": "ondemand.routing.geo.mesh",
     "load_scenario": "ondemand.scenario",
+    "mesh_box": "ondemand.routing.geo.mesh",
+    "municipal_accounts": "ondemand.sim.accounting",
     "read_instance": "ondemand.routing.solver.instances",
     "reoptimise": "ondemand.routing.solver.darp",
     "road_path": "ondemand.routing.geo.matrix",
@@ -182,12 +195,16 @@ __all__ = [
     "InstanceSolution",
     "InvalidRequestError",
     "MeetingPoint",
+    "Municipalities",
+    "MunicipalityError",
     "NetworkParams",
     "OnboardRider",
     "OndemandError",
     "OutsideServiceAreaError",
     "Plan",
     "PlannedStop",
+    "PopulationMesh",
+    "PopulationMeshError",
     "Refusal",
     "Request",
     "RequestStatus",
@@ -222,8 +239,12 @@ __all__ = [
     "evaluate_route",
     "fleet_sizing_plot",
     "kpis_json",
+    "load_boundary_file",
     "load_network",
+    "load_population_mesh",
     "load_scenario",
+    "mesh_box",
+    "municipal_accounts",
     "read_instance",
     "reoptimise",
     "road_path",

@@ -23,11 +23,13 @@ __all__ = [
     "InfeasibleRequestError",
     "InstanceFormatError",
     "InvalidRequestError",
+    "MunicipalityError",
     "OndemandError",
     "OutputError",
     "OutsideServiceAreaError",
     "OutsideServiceZoneError",
     "PlaceNotFoundError",
+    "PopulationMeshError",
     "ScenarioError",
     "ServiceUnavailableError",
     "StopFileError",
@@ -71,6 +73,14 @@ class OutsideServiceZoneError(OutsideServiceAreaError):
 
 class ZoneError(OndemandError, ValueError):
     """A service zone that cannot be built: missing or malformed zone file, unknown district."""
+
+
+class MunicipalityError(OndemandError, ValueError):
+    """Municipal boundaries that cannot be used (not polygons, no names, no data for the area)."""
+
+
+class PopulationMeshError(OndemandError, ValueError):
+    """A population mesh file (地域メッシュ統計 CSV) that cannot be read; the message names the file."""
 
 
 class UnknownStopError(OndemandError, LookupError):

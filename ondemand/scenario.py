@@ -24,6 +24,8 @@ Layout of a scenario file::
     [demand]                     # -> DemandParams ([demand.destinations] weights)
     [agency]                     # -> AgencyParams (optional: who runs the service, for the
                                  #    published feeds: name, url, phone, email, booking_url, lang)
+    [municipalities]             # -> MunicipalParams (optional: cross-municipal accounting:
+                                 #    boundaries, cost_split, [municipalities.subsidy] ...)
 
 Times of day are ``"HH:MM"`` strings in the file and integer seconds from midnight
 in the dataclasses.
@@ -45,12 +47,14 @@ from ondemand.errors import ScenarioError
 __all__ = [
     "BOOKING_CHANNELS",
     "CALENDARS",
+    "COST_RULES",
     "DESTINATION_CLASSES",
     "OBSERVED_METRICS",
     "AgencyParams",
     "ChannelParams",
     "DemandParams",
     "FareParams",
+    "MunicipalParams",
     "Observation",
     "Scenario",
     "ServiceParams",
@@ -315,6 +319,9 @@ class DemandParams:
     walk_circuity
         Walking metres per straight-line (great-circle) metre: streets are not straight
         (default 1.25, an assumption typical of residential grids).
+    population_mesh
+        Optional census 500 m mesh CSV (地域メッシュ統計, :mod:`ondemand.routing.geo.mesh`): homes
+        are weighted by the people of their grid square instead of one weight per building.
     """
 
     riders_per_day: float
@@ -333,6 +340,7 @@ class DemandParams:
     destinations: Mapping[str, float]
     bbox: tuple[float, float, float, float] | None
     walk_circuity: float = 1.25
+    population_mesh: Path | None = None
 
     @property
     def mean_group_size(self) -> float:
@@ -411,6 +419,55 @@ class AgencyParams:
     defaulted: tuple[str, ...] = ("name", "url", "phone", "email", "booking_url", "lang")
 
 
+COST_RULES = ("by_riders", "by_vehicle_km_inside", "by_population", "fixed")
+"""How a cross-municipal service's operating cost is shared among the towns (``municipalities.cost_split``).
+
+``by_riders``: riders boarding plus riders alighting in each town (a trip across the border counts
+half to each side); ``by_vehicle_km_inside``: vehicle-km driven inside each town, from the roads
+driven; ``by_population``: people in the service zone in each town (the population mesh, else
+residential buildings as a proxy); ``fixed``: the shares the scenario gives.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MunicipalParams:
+    """Cross-municipal accounting (``[municipalities]``, optional): who pays what.
+
+    Parameters
+    ----------
+    boundaries
+        A GeoJSON file of municipality polygons with a name property; ``None``: the area's
+        OpenStreetMap administrative boundaries.
+    name_property
+        The property of ``boundaries`` that holds the name.
+    admin_level
+        OSM ``admin_level`` of the borders when no file is given (7: 市町村, 8: wards).
+    labels
+        ``(name, lon, lat)``: a point inside each municipality, naming the OSM border faces.
+    cost_split
+        One of :data:`COST_RULES`.
+    fixed_shares
+        Name -> share (sum 1) for ``cost_split = "fixed"``.
+    subsidy_rate
+        The prefecture's subsidy as a share of the operating cost (at most 1/2).
+    subsidy_cap_jpy_per_year
+        The most the prefecture pays a year (``None``: no cap).
+    service_days_per_year
+        Days over which the yearly cap is spread (``None``: counted from the service calendar,
+        365 days from the simulated day).
+    """
+
+    boundaries: Path | None = None
+    name_property: str = "name"
+    admin_level: int = 7
+    labels: tuple[tuple[str, float, float], ...] = ()
+    cost_split: str = "by_riders"
+    fixed_shares: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    subsidy_rate: float = 0.0
+    subsidy_cap_jpy_per_year: int | None = None
+    service_days_per_year: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A service to simulate: area, network and stop parameters, service, fares, demand.
@@ -443,6 +500,7 @@ class Scenario:
     agency: AgencyParams = AgencyParams()
     network_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    municipalities: MunicipalParams | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -769,6 +827,7 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
         walk_circuity=t.number("walk_circuity", 1.25, lo=1.0, hi=3.0),
         destinations=MappingProxyType(weights),
         bbox=bbox,
+        population_mesh=_mesh_file(t),
     )
     horizon_s = service.booking_horizon_days * 86400 if service.booking_horizon_days else service.end
     if d.booking_lead_s[1] > horizon_s:  # 0 days = same-day bookings only
@@ -784,6 +843,21 @@ def _demand(t: _Table, service: ServiceParams, svc: _Table) -> DemandParams:
     del svc
     t.done()
     return d
+
+
+def _mesh_file(t: _Table) -> Path | None:
+    if not t.has("population_mesh"):
+        return None
+    mesh = Path(t.string("population_mesh"))
+    if not mesh.is_absolute():
+        mesh = Path(t.file).parent / mesh  # beside the scenario
+    if not mesh.is_file():
+        raise t.err(
+            "population_mesh",
+            f"no such population mesh file {str(mesh)!r} (the census 500 m mesh CSV from e-Stat, "
+            "地域メッシュ統計, beside the scenario)",
+        )
+    return mesh
 
 
 def _requests_migration(t: _Table, old: str, groups: tuple[float, ...]) -> ScenarioError:
@@ -828,6 +902,74 @@ def _observed(t: _Table) -> tuple[dict[str, Observation], tuple[str, ...]]:
         o.done()
     t.done()
     return out, tuple(notes)
+
+
+def _municipalities(t: _Table) -> MunicipalParams:
+    boundaries: Path | None = None
+    if t.has("boundaries"):
+        boundaries = Path(t.string("boundaries"))
+        if not boundaries.is_absolute():
+            boundaries = Path(t.file).parent / boundaries  # beside the scenario
+        if not boundaries.is_file():
+            raise t.err(
+                "boundaries",
+                f"no such boundary file {str(boundaries)!r} (a GeoJSON file of municipality polygons "
+                "with a name property, beside the scenario)",
+            )
+    labels: list[tuple[str, float, float]] = []
+    lt = t.table("labels", {})
+    for name in lt.data:
+        v = lt.raw(name)
+        ok = (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+            and -180 <= v[0] <= 180
+            and -90 <= v[1] <= 90
+        )
+        if not ok:
+            raise lt.err(name, f"must be [lon, lat] of a point inside the municipality, got {v!r}")
+        labels.append((name, float(v[0]), float(v[1])))
+    lt.done()
+    rule = t.string("cost_split", "by_riders", choices=COST_RULES)
+    shares: dict[str, float] = {}
+    if t.has("fixed_shares"):
+        ft = t.table("fixed_shares")
+        for name in ft.data:
+            shares[name] = ft.share(name)
+        ft.done()
+    if rule == "fixed":
+        if not shares:
+            raise t.err("fixed_shares", 'is required with cost_split = "fixed": a table NAME = share')
+        if abs(sum(shares.values()) - 1.0) > 1e-9:
+            raise t.err(
+                "fixed_shares",
+                f"shares must sum to 1, got {sum(shares.values()):.6f}; make them add up to 1",
+            )
+    elif shares:
+        raise t.err("fixed_shares", f'is only read with cost_split = "fixed" (got {rule!r})')
+    st = t.table("subsidy", {})
+    rate = st.number("rate", 0.0, lo=0.0, hi=1.0)
+    if rate > 0.5:
+        raise st.err("rate", f"the prefecture's subsidy rate is at most 1/2 (PILOTS.md), got {rate}")
+    cap_raw = st.raw("cap_jpy_per_year", None)
+    cap = None if cap_raw is None else st.integer("cap_jpy_per_year", lo=0, hi=10**12)
+    days_raw = st.raw("service_days_per_year", None)
+    days = None if days_raw is None else st.integer("service_days_per_year", lo=1, hi=366)
+    st.done()
+    m = MunicipalParams(
+        boundaries=boundaries,
+        name_property=t.string("name_property", "name"),
+        admin_level=t.integer("admin_level", 7, lo=2, hi=11),
+        labels=tuple(labels),
+        cost_split=rule,
+        fixed_shares=MappingProxyType(shares),
+        subsidy_rate=rate,
+        subsidy_cap_jpy_per_year=cap,
+        service_days_per_year=days,
+    )
+    t.done()
+    return m
 
 
 _AGENCY_FIELDS = ("name", "url", "phone", "email", "booking_url", "lang")
@@ -1067,6 +1209,7 @@ def load_scenario(path: str | Path) -> Scenario:
     demand = _demand(top.table("demand"), service, svc_t)
     observed, not_reproduced = _observed(top.table("observed", {}))
     agency = _agency(top.table("agency", {}))
+    municipalities = _municipalities(top.table("municipalities")) if top.has("municipalities") else None
     top.done()
     stop_file = stops_t.data.get("file")
     if isinstance(stop_file, str) and not Path(stop_file).is_absolute():
@@ -1095,4 +1238,5 @@ def load_scenario(path: str | Path) -> Scenario:
         agency=agency,
         network_table=MappingProxyType(dict(net_t.data)),
         stops_table=MappingProxyType(dict(stops_t.data)),
+        municipalities=municipalities,
     )

@@ -267,3 +267,62 @@ def test_agency_table_is_optional_and_checked(tmp_path: Path) -> None:
         load_scenario(_write(tmp_path, text + '\n[agency]\nphone = "call us"\n'))
     with pytest.raises(ScenarioError, match=r"agency\.fax"):
         load_scenario(_write(tmp_path, text + '\n[agency]\nfax = "1"\n'))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "reason"),
+    [
+        (
+            'cost_split = "by_riders"',
+            'cost_split = "by_area"',
+            "municipalities.cost_split",
+            "one of by_riders",
+        ),
+        (
+            'cost_split = "by_riders"',
+            'cost_split = "fixed"\nfixed_shares = { "堺市" = 0.7, "和泉市" = 0.2 }',
+            "municipalities.fixed_shares",
+            "must sum to 1",
+        ),
+        ('cost_split = "by_riders"', 'cost_split = "fixed"', "municipalities.fixed_shares", "is required"),
+        ("rate = 0.5 ", "rate = 0.6 ", "municipalities.subsidy.rate", "at most 1/2"),
+        (
+            "admin_level = 7",
+            'boundaries = "towns.geojson"',
+            "municipalities.boundaries",
+            "no such boundary file",
+        ),
+        (
+            '"和泉市" = [135.456, 34.461]',
+            '"和泉市" = [135.456]',
+            "municipalities.labels.和泉市",
+            "[lon, lat]",
+        ),
+        (
+            "max_walk_m = 500",
+            'max_walk_m = 500\npopulation_mesh = "mesh.csv"',
+            "demand.population_mesh",
+            "no such",
+        ),
+    ],
+)
+def test_municipal_fields_are_checked(tmp_path: Path, old: str, new: str, field: str, reason: str) -> None:
+    """Bad [municipalities] and mesh fields raise ScenarioError naming the file, the field and why."""
+    path = _mutate(tmp_path, old, new, base="senboku_izumi")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    assert field in msg
+    assert reason in msg
+
+
+def test_cross_municipal_scenario_reads_its_accounting() -> None:
+    """senboku_izumi: Sakai and Izumi at admin_level 7, split by riders, subsidy 1/2 with a yearly cap."""
+    m = load_scenario(SCEN / "senboku_izumi.toml").municipalities
+    assert m is not None
+    assert m.boundaries is None
+    assert m.admin_level == 7
+    assert [n for n, _x, _y in m.labels] == ["堺市", "和泉市"]
+    assert (m.cost_split, m.subsidy_rate, m.subsidy_cap_jpy_per_year) == ("by_riders", 0.5, 9_266_000)
+    assert load_scenario(SCEN / "senboku.toml").municipalities is None

@@ -10,7 +10,8 @@ Synthetic demand (:class:`SyntheticDemand`): the scenario states riders a day
 number of requests is Poisson around riders / mean group size (``demand.group_sizes``), so the
 expected riders of the day's requests is the scenario's figure. A return leg is a request of
 its own, with the same riders, and counts towards the day's requests like any other.
-Outbound trips start at homes (OSM buildings, one weight each) at a time drawn from the hourly
+Outbound trips start at homes (OSM buildings, one weight each; with ``demand.population_mesh``
+the people of each census 500 m square shared among its buildings) at a time drawn from the hourly
 profile and go to a destination drawn by class weight (OSM POIs by ``key_class``, and homes); a
 share of riders book the return the same day. Riders walk to the nearest meeting point; walking
 metres and seconds follow the service policy's :class:`~ondemand.dispatch.policy.Walking` rule
@@ -44,6 +45,7 @@ from numpy.typing import NDArray
 from ondemand.dispatch.policy import ServicePolicy, Walking
 from ondemand.errors import DataNotFoundError, ScenarioError
 from ondemand.routing.geo.data import data_folders, find_data_file
+from ondemand.routing.geo.mesh import PopulationMesh
 from ondemand.routing.geo.stops import StopLike
 from ondemand.routing.geo.zone import zone_of
 from ondemand.routing.solver.model import BookingKind
@@ -165,6 +167,25 @@ def _load_points(buildings: Path, pois: Path) -> tuple[_Points, _Points]:
     return out[0], out[1]
 
 
+def _mesh_homes(homes: _Points, mesh: PopulationMesh) -> tuple[_Points, NDArray[np.float64]]:
+    """Homes weighted by the census mesh: a square's people shared among its buildings.
+
+    A square with people and no mapped building (OSM building coverage is patchy, PROVENANCE.md)
+    gets one home at its centre carrying them; buildings in squares without people weigh 0.
+    """
+    sq = mesh.locate(homes.lon, homes.lat)
+    n_sq = len(mesh.codes)
+    count = np.bincount(sq[sq >= 0], minlength=n_sq)
+    pop = mesh.population.astype(np.float64)
+    weight = np.where(sq >= 0, pop[np.maximum(sq, 0)] / np.maximum(count[np.maximum(sq, 0)], 1), 0.0)
+    empty = np.flatnonzero((count == 0) & (pop > 0))
+    b = mesh.boxes()[empty]
+    lon = np.concatenate([homes.lon, (b[:, 0] + b[:, 2]) / 2.0])
+    lat = np.concatenate([homes.lat, (b[:, 1] + b[:, 3]) / 2.0])
+    cls = homes.cls + ("home",) * len(empty)
+    return _Points(lon, lat, cls), np.concatenate([weight, pop[empty]])
+
+
 # --------------------------------------------------------------------------- synthetic
 
 
@@ -210,6 +231,11 @@ class SyntheticDemand:
         self.requests_per_day = self.riders_per_day / scenario.demand.mean_group_size
         self.walking = ServicePolicy.from_scenario(scenario).walking
         self.zone = zone_of(scenario.area_spec, data_dir)
+        self.mesh = None
+        if scenario.demand.population_mesh is not None:
+            from ondemand.routing.geo.mesh import load_population_mesh
+
+            self.mesh = load_population_mesh(scenario.demand.population_mesh)
 
     def _candidates(
         self, stops: Sequence[StopLike]
@@ -246,10 +272,13 @@ class SyntheticDemand:
         m &= d_walk <= d.max_walk_m
         dest = _Points(dest_lon, dest_lat, dest_cls)
         dw = np.where(m, w, 0.0)
-        # Origins: homes.
+        # Origins: homes (one weight per building, or the people of their mesh square).
+        weight = np.ones(len(homes.lon), dtype=np.float64)
+        if self.mesh is not None:
+            homes, weight = _mesh_homes(homes, self.mesh)
         h_idx, h_walk = nearest_stops(stops, homes.lon, homes.lat, self.walking)
         hm = keep(homes) & (h_walk <= d.max_walk_m)
-        hw = hm.astype(np.float64)
+        hw = np.where(hm, weight, 0.0)
         return homes, h_idx, h_walk, hw, dest, dw, d_idx, d_walk
 
     def trips(self, stops: Sequence[StopLike], *, seed: int) -> list[TripRequest]:

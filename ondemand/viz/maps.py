@@ -16,7 +16,7 @@ import datetime as _dt
 import html
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,47 @@ def _add_zone(m: folium.Map, zone: Any) -> None:
     fg.add_to(m)
 
 
+BORDER_COLOUR = "#555555"
+"""Municipal borders: a grey dash-dot line (greys are never a vehicle's colour)."""
+
+
+def _add_municipalities(m: folium.Map, municipalities: Mapping[str, Any]) -> None:
+    """Municipal borders and, at a point inside each, its name and the day's numbers."""
+    from shapely.geometry import shape
+
+    fg = folium.FeatureGroup(name="Municipalities (borders, riders, cost shares)")
+    for f in municipalities.get("features", []):
+        props = f.get("properties") or {}
+        name = str(props.get("name", ""))
+        lines = [f"<b>{html.escape(name)}</b>"] + [
+            f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in props.items() if k != "name"
+        ]
+        text = "<br>".join(lines)
+        folium.GeoJson(
+            f,
+            style_function=lambda _f: {
+                "color": BORDER_COLOUR,
+                "weight": 3,
+                "dashArray": "10 4 2 4",
+                "fill": False,
+            },
+            tooltip=folium.Tooltip(text),
+        ).add_to(fg)
+        pt = shape(f["geometry"]).representative_point()
+        folium.Marker(
+            [pt.y, pt.x],
+            icon=folium.DivIcon(
+                icon_size=(180, 60),
+                icon_anchor=(90, 0),
+                html=(
+                    f'<div style="font:12px sans-serif;color:{BORDER_COLOUR};background:rgba(255,255,255,.8);'
+                    f'border:1px solid {BORDER_COLOUR};padding:2px 4px;border-radius:3px">{text}</div>'
+                ),
+            ),
+        ).add_to(fg)
+    fg.add_to(m)
+
+
 def _add_stop_labels(m: folium.Map, stops: Sequence[Any]) -> None:
     fg = folium.FeatureGroup(name="Stop names")
     for s in stops:
@@ -184,6 +225,7 @@ def day_map(
     roads: Any = None,
     zone: Any = None,
     timezone: str = "Asia/Tokyo",
+    municipalities: Mapping[str, Any] | None = None,
 ) -> folium.Map:
     """Build the map of a day.
 
@@ -210,6 +252,9 @@ def day_map(
         places, and the first view is fitted to it.
     timezone
         The scenario's time zone: the replay clock shows times there, whatever the viewer's.
+    municipalities
+        GeoJSON FeatureCollection of municipality polygons whose properties (``name`` and the
+        day's numbers) are shown at each (cross-municipal accounting).
 
     Returns
     -------
@@ -222,6 +267,8 @@ def day_map(
     _metric_scale().add_to(m)
     if roads is not None:
         _add_roads(m, roads)
+    if municipalities is not None:
+        _add_municipalities(m, municipalities)
     if zone is not None:
         _add_zone(m, zone)
     meta = next((e for e in events if isinstance(e, SimulationStarted)), None)

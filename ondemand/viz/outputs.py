@@ -13,12 +13,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ondemand.sim.accounting import accounts_for, load_municipalities
 from ondemand.sim.engine import SimResult
 from ondemand.sim.events import Event, to_records
 from ondemand.sim.kpis import compute_kpis, kpis_json
 from ondemand.sim.sweep import SWEEP_COLUMNS, aggregate
 
-__all__ = ["day_map", "fleet_sizing_plot", "write_events", "write_outputs", "write_sweep"]
+__all__ = [
+    "day_map",
+    "fleet_sizing_plot",
+    "municipalities_geojson",
+    "write_events",
+    "write_outputs",
+    "write_sweep",
+]
 
 
 def write_events(path: Path, events: Sequence[Event]) -> Path:
@@ -69,6 +77,13 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kpis = compute_kpis(result.events)
+    munis = None
+    if result.scenario is not None and result.scenario.municipalities is not None:
+        found = load_municipalities(result.scenario)
+        accounts = accounts_for(result, area=area, municipalities=found)
+        if accounts is not None:
+            kpis["municipalities"] = accounts
+            munis = municipalities_geojson(found, accounts)
     paths = {"kpis": out / "kpis.json"}
     paths["kpis"].write_text(kpis_json(kpis), encoding="utf-8")
     paths["events"] = write_events(
@@ -94,11 +109,29 @@ def write_outputs(
         zone=getattr(area, "zone", None),
         timezone=sc.timezone if sc is not None else "Asia/Tokyo",
         title=title,
+        municipalities=munis,
     )
     paths["report"] = write_report(
         out / "report.html", kpis, result.events, title=title, notes=notes, map_file="map.html"
     )
     return paths
+
+
+def municipalities_geojson(munis: Any, accounts: dict[str, Any]) -> dict[str, Any]:
+    """The municipalities as GeoJSON with the day's numbers as properties (for the map)."""
+    rows = accounts["by_municipality"]
+    props = {
+        n: {
+            "riders boarding / alighting": f"{rows[n]['riders_boarding']} / {rows[n]['riders_alighting']}",
+            "trips within / across": f"{rows[n]['trips_within']} / {rows[n]['trips_across']}",
+            "fare revenue (JPY)": f"{rows[n]['fare_revenue_jpy']:,}",
+            "vehicle-km inside": f"{rows[n]['vehicle_km_inside']:.1f}",
+            "cost share (JPY)": f"{rows[n]['cost_share_jpy']:,}",
+        }
+        for n in munis.names
+        if n in rows
+    }
+    return dict(munis.to_geojson(props))
 
 
 def day_map(result: SimResult, *, area: Any = None, title: str | None = None) -> Any:

@@ -77,6 +77,34 @@ def test_bbox_restricts_demand(data_dir: Path) -> None:
             assert s <= lat <= n
 
 
+def test_population_mesh_weights_homes(data_dir: Path, tmp_path: Path) -> None:
+    """With a census mesh, outbound trips start only in peopled squares, about in their proportion."""
+    import dataclasses
+
+    import numpy as np
+
+    from ondemand.routing.geo.mesh import load_population_mesh, mesh_code
+
+    a, b = mesh_code(135.48, 34.47), mesh_code(135.462, 34.463)  # Komyoike (Sakai), Izumi-Chuo (Izumi)
+    mesh_file = tmp_path / "mesh.csv"
+    mesh_file.write_bytes(
+        (
+            "KEY_CODE,HTKSYORI,HTKSAKI,GASSAN,T001101001,T001101010\n"
+            ",,,,人口（総数）,65歳以上人口　総数\n"
+            f"{a},0,,,3000,900\n{b},0,,,1000,200\n"
+        ).encode("cp932")
+    )
+    sc = scenario("senboku_izumi")
+    sc = dataclasses.replace(sc, demand=dataclasses.replace(sc.demand, population_mesh=mesh_file))
+    trips = SyntheticDemand(sc, data_dir=data_dir, riders_per_day=236).trips(STOPS, seed=3)
+    outbound = [t for t in trips if t.return_of is None]
+    mesh = load_population_mesh(mesh_file)
+    where = mesh.locate(np.array([t.origin[0] for t in outbound]), np.array([t.origin[1] for t in outbound]))
+    assert len(outbound) > 50 and (where >= 0).all()
+    share_a = float(np.mean(where == mesh.codes.index(a)))
+    assert 0.6 <= share_a <= 0.9  # 3000 of 4000 people
+
+
 def test_csv_replay(tmp_path: Path) -> None:
     """A CSV of requests is snapped to stops, with ASAP when no pickup time is given."""
     p = tmp_path / "req.csv"

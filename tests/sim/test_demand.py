@@ -100,7 +100,8 @@ def test_population_mesh_weights_homes(data_dir: Path, tmp_path: Path) -> None:
     outbound = [t for t in trips if t.return_of is None]
     mesh = load_population_mesh(mesh_file)
     where = mesh.locate(np.array([t.origin[0] for t in outbound]), np.array([t.origin[1] for t in outbound]))
-    assert len(outbound) > 50 and (where >= 0).all()
+    assert len(outbound) > 50
+    assert (where >= 0).all()
     share_a = float(np.mean(where == mesh.codes.index(a)))
     assert 0.6 <= share_a <= 0.9  # 3000 of 4000 people
 

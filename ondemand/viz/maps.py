@@ -127,8 +127,10 @@ BORDER_COLOUR = "#555555"
 """Municipal borders: a grey dash-dot line (greys are never a vehicle's colour)."""
 
 
-def _add_municipalities(m: folium.Map, municipalities: Mapping[str, Any]) -> None:
-    """Municipal borders and, at a point inside each, its name and the day's numbers."""
+def _add_municipalities(
+    m: folium.Map, municipalities: Mapping[str, Any], label_keys: Sequence[str] = ("cost share (JPY)",)
+) -> None:
+    """Municipal borders and, at a point inside each, its name and key numbers (all in the tooltip)."""
     from shapely.geometry import shape
 
     fg = folium.FeatureGroup(name="Municipalities (borders, riders, cost shares)")
@@ -150,16 +152,22 @@ def _add_municipalities(m: folium.Map, municipalities: Mapping[str, Any]) -> Non
             tooltip=folium.Tooltip(text),
         ).add_to(fg)
         pt = shape(f["geometry"]).representative_point()
+        short = "<br>".join(
+            [f"<b>{html.escape(name)}</b>"]
+            + [f"{html.escape(str(k))}: {html.escape(str(props[k]))}" for k in label_keys if k in props]
+        )
         folium.Marker(
             [pt.y, pt.x],
             icon=folium.DivIcon(
-                icon_size=(180, 60),
-                icon_anchor=(90, 0),
+                icon_size=(1, 1),
+                icon_anchor=(0, 0),
                 html=(
-                    f'<div style="font:12px sans-serif;color:{BORDER_COLOUR};background:rgba(255,255,255,.8);'
-                    f'border:1px solid {BORDER_COLOUR};padding:2px 4px;border-radius:3px">{text}</div>'
+                    f'<div style="font:12px sans-serif;color:#222;background:rgba(255,255,255,.85);'
+                    f"border:1px solid {BORDER_COLOUR};padding:2px 5px;border-radius:3px;"
+                    f'white-space:nowrap;display:inline-block;transform:translate(-50%,-50%)">{short}</div>'
                 ),
             ),
+            tooltip=folium.Tooltip(text),
         ).add_to(fg)
     fg.add_to(m)
 

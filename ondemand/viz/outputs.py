@@ -122,11 +122,11 @@ def municipalities_geojson(munis: Any, accounts: dict[str, Any]) -> dict[str, An
     rows = accounts["by_municipality"]
     props = {
         n: {
+            "cost share (JPY)": f"{rows[n]['cost_share_jpy']:,}",
             "riders boarding / alighting": f"{rows[n]['riders_boarding']} / {rows[n]['riders_alighting']}",
             "trips within / across": f"{rows[n]['trips_within']} / {rows[n]['trips_across']}",
             "fare revenue (JPY)": f"{rows[n]['fare_revenue_jpy']:,}",
             "vehicle-km inside": f"{rows[n]['vehicle_km_inside']:.1f}",
-            "cost share (JPY)": f"{rows[n]['cost_share_jpy']:,}",
         }
         for n in munis.names
         if n in rows

@@ -121,11 +121,13 @@ def _municipal_table(acc: Any) -> str:
     rows = acc["by_municipality"]
     cols = [(k, lab) for k, lab in MUNICIPAL_COLUMNS if any(k in r for r in rows.values())]
     head = "".join(f"<th>{html.escape(lab)}</th>" for _k, lab in cols)
+    named = [n for n in acc.get("names", []) if n in rows]
+    order = named + [n for n in rows if n not in named]  # the outside row last
     body = "".join(
         f"<tr><th>{html.escape(name)}</th>"
-        + "".join(f"<td>{_fmt(r.get(k))}</td>" for k, _l in cols)
+        + "".join(f"<td>{_fmt(rows[name].get(k))}</td>" for k, _l in cols)
         + "</tr>"
-        for name, r in rows.items()
+        for name in order
     )
     sub = acc["subsidy"]
     cap = sub.get("cap_jpy_per_day")
@@ -143,7 +145,8 @@ def _municipal_table(acc: Any) -> str:
     notes = "".join(f"<li>{html.escape(t)}</li>" for t in items)
     return (
         "<h2>Municipalities: who rode where, who pays what</h2>"
-        f"<table><tr><th></th>{head}</tr>{body}</table><ul>{notes}</ul>"
+        f'<table class="munis"><tr><th></th>{head}</tr>{body}</table><ul>{notes}</ul>'
+        "<style>table.munis tr > th:first-child { white-space: nowrap; }</style>"
     )
 
 

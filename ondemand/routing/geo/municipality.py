@@ -9,9 +9,10 @@ Where the polygons come from:
 
 - **a boundary file** the scenario names (:func:`load_boundary_file`): GeoJSON Polygon or
   MultiPolygon features with a name property (one municipality may have several features);
-- **OpenStreetMap administrative boundaries** of the area (:func:`osm_municipalities`): a data
-  file ``{prefix}_municipalities.geojson`` when the area's data has one (named polygons, as
-  written from an OSM extract), else the ``boundary`` layer of the z14 vector tiles in the data
+- **OpenStreetMap administrative boundaries** of the area (:func:`osm_municipalities`): the
+  area's ``{prefix}_boundaries.geojson`` layer when it has one (named polygons with their
+  ``admin_level``, written from an OSM extract or Overpass by :mod:`ondemand.routing.geo.osmdata`),
+  else the ``boundary`` layer of the z14 vector tiles in the data
   folder (``tiles_z14/{x}/{y}.pbf``). Those tiles carry the border *lines* with their
   ``admin_level`` and no names, so the lines of the chosen level and every coarser level
   (prefecture borders are municipal borders too) are joined into faces, clipped to the area's
@@ -423,6 +424,47 @@ def _faces(lines: Sequence[Any], bbox: tuple[float, float, float, float]) -> lis
     return [f for f in polygonize(merged) if f.area > 0]
 
 
+def _from_boundary_layer(path: Path, admin_level: int) -> Municipalities:
+    """Municipalities from an area's administrative-boundary layer (``{prefix}_boundaries.geojson``).
+
+    The layer is written from an OSM extract or Overpass (:mod:`ondemand.routing.geo.osmdata`):
+    polygons with ``name``, ``name:ja`` and ``admin_level``; those of ``admin_level`` are kept and
+    named by ``name:ja``, else ``name``.
+    """
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MunicipalityError(
+            f"{path}: not a readable GeoJSON file ({exc}); prepare the area again"
+        ) from None
+    parts: dict[str, list[Any]] = {}
+    levels: set[str] = set()
+    for feat in data.get("features", []) if isinstance(data, dict) else []:
+        props = feat.get("properties") or {}
+        level = str(props.get("admin_level") or "")
+        levels.add(level)
+        geom = feat.get("geometry") or {}
+        name = props.get("name:ja") or props.get("name")
+        if level != str(admin_level) or geom.get("type") not in ("Polygon", "MultiPolygon") or not name:
+            continue
+        parts.setdefault(str(name), []).append(shape(geom))
+    if not parts:
+        found = ", ".join(sorted(lv for lv in levels if lv)) or "none"
+        raise MunicipalityError(
+            f"{path}: no administrative boundary of admin_level {admin_level} (levels found: {found}); "
+            "set [municipalities] admin_level to one of them or give boundaries = 'file.geojson'"
+        )
+    names = tuple(sorted(parts))
+    return Municipalities(
+        names,
+        tuple(unary_union(parts[n]) for n in names),
+        source=f"OpenStreetMap administrative boundaries, admin_level {admin_level} ({path.name})",
+    )
+
+
 def osm_municipalities(
     *,
     prefix: str,
@@ -436,7 +478,7 @@ def osm_municipalities(
     Parameters
     ----------
     prefix
-        The area's data-file prefix (``{prefix}_municipalities.geojson``).
+        The area's data-file prefix (``{prefix}_boundaries.geojson``).
     bbox
         ``(west, south, east, north)``: faces are clipped to it.
     admin_level
@@ -457,9 +499,9 @@ def osm_municipalities(
 
     from ondemand.routing.geo.data import data_folders, find_data_file
 
-    named = find_data_file(prefix, "municipalities.geojson", data_dir)
+    named = find_data_file(prefix, "boundaries.geojson", data_dir)
     if named is not None:
-        return load_boundary_file(named)
+        return _from_boundary_layer(named, admin_level)
     folders = [f / "tiles_z14" for f in data_folders(data_dir) if (f / "tiles_z14").is_dir()]
     looked = ", ".join(str(f) for f in data_folders(data_dir))
     lines: list[Any] = []
@@ -472,7 +514,7 @@ def osm_municipalities(
     if not lines:
         raise MunicipalityError(
             f"no municipal boundaries of admin_level {admin_level} for the box {list(bbox)} "
-            f"(looked for {prefix}_municipalities.geojson and tiles_z14/ in {looked}); give "
+            f"(looked for {prefix}_boundaries.geojson and tiles_z14/ in {looked}); give "
             "[municipalities] boundaries = 'file.geojson' (polygons with a name property)"
         )
     if cover is not None:  # beyond the tiles there are no border lines: faces would merge there

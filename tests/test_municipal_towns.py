@@ -1,0 +1,92 @@
+"""Who pays, end to end and offline: `ondemand init` on a two-town OSM extract, then `simulate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ondemand.cli import app
+from ondemand.errors import MunicipalityError
+from ondemand.routing.geo.municipality import osm_municipalities
+from ondemand.scenario import load_scenario
+from tests.osm_towns import BORDER_LON, EAST, WEST, write_two_towns
+
+
+@pytest.fixture
+def towns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The two-town extract, a private cache, and downloads off."""
+    monkeypatch.setenv("ONDEMAND_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ONDEMAND_OFFLINE", "1")
+    return write_two_towns(tmp_path / "towns.osm")
+
+
+def _init(towns: Path, scen: Path) -> None:
+    res = CliRunner().invoke(
+        app,
+        [
+            "init",
+            str(scen),
+            "--place",
+            WEST,
+            "--place",
+            EAST,
+            "--osm",
+            str(towns),
+            "--fleet",
+            "1",
+            "--hours",
+            "09:00-12:00",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_extract_boundaries_give_the_towns(towns: Path, tmp_path: Path) -> None:
+    """The area's OSM boundary layer gives both admin_level 7 towns, split at the border."""
+    scen = tmp_path / "sc" / "twotowns.toml"
+    _init(towns, scen)
+    spec = load_scenario(scen).area_spec
+    m = osm_municipalities(prefix=spec.prefix, bbox=spec.bbox, admin_level=7)
+    assert set(m.names) == {WEST, EAST}
+    lat = (spec.bbox[1] + spec.bbox[3]) / 2
+    assert m.name_at(BORDER_LON - 0.001, lat) == WEST
+    assert m.name_at(BORDER_LON + 0.001, lat) == EAST
+    with pytest.raises(MunicipalityError, match=r"admin_level 8 \(levels found: 4, 7\)"):
+        osm_municipalities(prefix=spec.prefix, bbox=spec.bbox, admin_level=8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["by_vehicle_km_inside", "by_population"])
+def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str) -> None:
+    """init + simulate on the two towns: both get stops and riders, subsidy + shares = operating cost."""
+    scen = tmp_path / "sc" / "twotowns.toml"
+    _init(towns, scen)
+    with scen.open("a", encoding="utf-8") as fh:
+        fh.write(
+            f'\n[municipalities]\nadmin_level = 7\ncost_split = "{rule}"  # assumption\n'
+            "[municipalities.subsidy]\nrate = 0.5  # PILOTS.md\ncap_jpy_per_year = 1_000_000  # assumption\n"
+        )
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, ["simulate", str(scen), "--seed", "1", "--demand", "12", "--out", str(out), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    k = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    acc = k["municipalities"]
+    rows = acc["by_municipality"]
+    assert set(acc["names"]) == {WEST, EAST}
+    assert acc["cost_split"] == rule
+    assert acc["subsidy"]["jpy"] + sum(r["cost_share_jpy"] for r in rows.values()) == k["operating_cost_jpy"]
+    assert acc["subsidy"]["jpy"] == min(k["operating_cost_jpy"] // 2, acc["subsidy"]["cap_jpy_per_day"])
+    assert rows[WEST]["stops"] > 0
+    assert rows[EAST]["stops"] > 0
+    assert sum(r["riders_boarding"] for r in rows.values()) == k["riders"]
+    assert sum(r["vehicle_km_inside"] for r in rows.values()) == pytest.approx(k["vehicle_km"], abs=0.01)
+    if rule == "by_population":
+        assert "buildings as a proxy" in acc["population_basis"]
+        assert rows[WEST]["population"] > 0
+        assert rows[EAST]["population"] > 0
+    assert WEST in (out / "report.html").read_text(encoding="utf-8")

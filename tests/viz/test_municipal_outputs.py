@@ -21,13 +21,14 @@ def test_senboku_izumi_day_says_who_pays(data_dir: Path, tmp_path: Path) -> None
 
     sc = load_scenario(REPO / "scenarios" / "senboku_izumi.toml")
     area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
-    texts = []
+    runs = []
     for k in range(2):
         res = simulate(sc, seed=1, area=area, date="2026-12-01")
         paths = write_outputs(res, tmp_path / f"run{k}", area=area, events_format="csv")
-        texts.append(paths["kpis"].read_bytes())
-    assert texts[0] == texts[1]
-    kpis = json.loads(texts[0])
+        runs.append({kind: p.read_bytes() for kind, p in paths.items()})
+    for kind in ("kpis", "report", "map"):
+        assert runs[0][kind] == runs[1][kind], kind
+    kpis = json.loads(runs[0]["kpis"])
     acc = kpis["municipalities"]
     rows = acc["by_municipality"]
     assert acc["names"] == ["堺市", "和泉市"]

@@ -37,3 +37,9 @@ def test_pickup_outside_the_zone_is_refused_with_its_name(
         r = client.post("/v1/ride-requests", headers=auth, json=far)
         assert r.status_code == 422
         assert "泉北ニュータウン 桃山台・鴨谷台 (パイロット1)" in r.json()["detail"]
+        # GOFS publishes that same polygon as the service zone
+        (feature,) = client.get("/gofs/zones.json").json()["data"]["zones"]["features"]
+    from shapely.geometry import shape
+
+    assert shape(feature["geometry"]).equals(area.zone.geometry)
+    assert feature["properties"]["name"].startswith(area.zone.name)

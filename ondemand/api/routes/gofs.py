@@ -10,8 +10,9 @@ period), booking channels and horizon, walking limit from the running service's
 :class:`~ondemand.dispatch.policy.ServicePolicy` (``ctx.config.policy``, the simulator's
 rules); the operator's name, web page, phone and the fare from the scenario (``ondemand
 serve`` sets ``app.state.gofs`` to :meth:`GofsInfo.from_scenario`; an app built without it
-publishes the service's name and no fare). The zone is the convex hull of the meeting points
-widened by the walking limit (riders board and alight at the meeting points).
+publishes the service's name and no fare). The zone is the scenario's zone polygon (the one the
+booking path refuses pickups outside of) when it has one, else the convex hull of the meeting
+points widened by the walking limit (riders board and alight at the meeting points).
 
 ``wait_time`` estimates how long a rider at a place would wait now: the place is snapped to
 its meeting point as bookings are, and for every vehicle of today's live plans the pickup is
@@ -26,6 +27,7 @@ its shift ends.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -195,17 +197,20 @@ def vehicle_types(ctx: Context) -> dict[str, Any]:
 
 @router.get("/zones.json", name="gofs_zones")
 def zones(request: Request, ctx: Context) -> dict[str, Any]:
-    """The service area: the meeting points' convex hull widened by the walk to a meeting point."""
-    walking = ctx.config.policy.walking
-    geometry = widened_hull(
-        ((float(s.lon), float(s.lat)) for s in ctx.stops), buffer_m=walking.max_walk_m / walking.circuity
-    )
-    feature = {
-        "type": "Feature",
-        "zone_id": _ZONE,
-        "properties": {"name": f"{_name(ctx, _info(request))} (board and alight at the meeting points)"},
-        "geometry": geometry,
-    }
+    """The service area: the scenario's zone polygon, else the meeting points' hull widened by the walk."""
+    zone = getattr(ctx.area, "zone", None)
+    name = f"{_name(ctx, _info(request))} (board and alight at the meeting points)"
+    if zone is not None:  # the same polygon the booking path refuses pickups outside of
+        from shapely.geometry import mapping
+
+        geometry: dict[str, Any] = json.loads(json.dumps(mapping(zone.geometry)))
+        name = f"{zone.name}: {name}"
+    else:
+        walking = ctx.config.policy.walking
+        geometry = widened_hull(
+            ((float(s.lon), float(s.lat)) for s in ctx.stops), buffer_m=walking.max_walk_m / walking.circuity
+        )
+    feature = {"type": "Feature", "zone_id": _ZONE, "properties": {"name": name}, "geometry": geometry}
     return _answer(ctx, {"zones": {"type": "FeatureCollection", "features": [feature]}})
 
 

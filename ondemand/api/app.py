@@ -138,5 +138,5 @@ def create_app(
     # routers lazily: a slower first request, and two apps in one process, as in the
     # tests, would analyse the shared endpoint functions at the same time). Looking up
     # the last route's URL walks all of them.
-    app.url_path_for("driver_page")
+    app.url_path_for("driver_service_worker")
     return app

@@ -172,5 +172,9 @@ def test_driver_page_is_served(client: TestClient) -> None:
     for path in ("/static/driver.js", "/static/driver.css"):
         assert path in r.text
         assert client.get(path).status_code == 200
+    worker = client.get("/driver-sw.js")  # keeps the page for offline reloads
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert "/static/driver.js" in worker.text
     assert "http://" not in r.text
     assert "https://" not in r.text

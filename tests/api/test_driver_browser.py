@@ -163,6 +163,18 @@ def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:
             _wait(lambda: served.status(rid) == "completed", "completed")
             assert [served.events(k) for k in ("picked_up", "dropped_off", "no_show")] == [1, 1, 0]
             page.wait_for_selector("#next .stop[data-stop-id='s04']")  # the later ride is next now
+            # a no-show takes two taps; one before the pickup window is refused and the rider stays
+            later_rid = page.locator("#next .rider").get_attribute("data-request-id")
+            _press(page, "no_show", later_rid)
+            assert "もう一度" in page.locator("#next button[data-action='no_show']").inner_text()
+            assert page.locator("#queue").get_attribute("data-count") == "0"
+            _press(page, "no_show", later_rid)
+            page.wait_for_selector("#notice:not([hidden])")
+            _sent(page)
+            assert "window" in page.locator("#notice").inner_text()
+            assert served.status(str(later_rid)) == "assigned"
+            assert served.events("no_show") == 0
+            page.wait_for_selector(f"#next .rider[data-request-id='{later_rid}']")
             assert not errors, errors
         finally:
             browser.close()
@@ -185,6 +197,7 @@ def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
                     else None
                 ),
             )
+            page.wait_for_function("navigator.serviceWorker.controller !== null")  # the page is kept
             context.set_offline(True)
             _press(page, "picked_up", rid)
             page.wait_for_selector("#queue[data-count='1']")
@@ -194,6 +207,8 @@ def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
             page.wait_for_selector(
                 "#next .stop[data-stop-id='s08'] button[data-action='dropped_off']:enabled"
             )
+            page.reload()  # the page opens offline (its service worker) and still holds the queue
+            page.wait_for_selector("#queue[data-count='1']")
             time.sleep(1.0)
             assert served.status(rid) == "assigned"
             assert served.events("picked_up") == 0

@@ -11,7 +11,7 @@ from importlib import resources
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 __all__ = ["mount_static", "router"]
@@ -59,3 +59,10 @@ def driver_page() -> HTMLResponse:
     """The driver's tablet page (it reads ``/v1/driver`` and reports events with the vehicle key)."""
     html = _STATIC.joinpath("driver.html").read_text(encoding="utf-8")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/driver-sw.js")
+def driver_service_worker() -> Response:
+    """The driver page's service worker (at the top level: its scope must cover ``/driver``)."""
+    js = _STATIC.joinpath("driver-sw.js").read_text(encoding="utf-8")
+    return Response(js, media_type="text/javascript", headers={"Cache-Control": "no-cache"})

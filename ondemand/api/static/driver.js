@@ -39,6 +39,8 @@
       not_aboard: "まだ乗車していません",
       passengers: "{n}名",
       wheelchair: "車いす",
+      need_wheelchair: "車いす",
+      need_boarding_help: "乗降介助",
       window: "お迎え {a}–{b}",
       online: "オンライン",
       offline: "オフライン — 操作は保存され、接続が戻ると送信されます",
@@ -70,6 +72,8 @@
       not_aboard: "not picked up yet",
       passengers: "{n} pax",
       wheelchair: "Wheelchair",
+      need_wheelchair: "Wheelchair",
+      need_boarding_help: "Boarding help",
       window: "window {a}–{b}",
       online: "Online",
       offline: "Offline — actions are saved and sent when the connection is back",
@@ -175,12 +179,16 @@
     return out;
   }
 
-  // The needs shown beside a rider. Hook: when the API's itinerary grows rider details (the
-  // desk's rider registry: s.needs as a list of short texts, s.rider_name), they show here.
+  // The needs shown beside a rider: the ride's wheelchair flag and, when the itinerary carries
+  // them (hook for the desk's rider registry), s.needs as codes ("wheelchair", "boarding_help",
+  // shown through the string table) and s.rider_name.
   function needsOf(s) {
     var out = [];
-    if (s.wheelchair) { out.push(t("wheelchair")); }
-    (Array.isArray(s.needs) ? s.needs : []).forEach(function (n) { out.push(String(n)); });
+    if (s.wheelchair) { out.push(t("need_wheelchair")); }
+    (Array.isArray(s.needs) ? s.needs : []).forEach(function (n) {
+      var label = STRINGS[lang]["need_" + n] || String(n);
+      if (out.indexOf(label) < 0) { out.push(label); }
+    });
     return out;
   }
 
@@ -463,6 +471,11 @@
       window.setInterval(flush, RETRY_MS);
       window.setInterval(renderClock, 15000);
     }
+  }
+
+  // keep the page itself for offline reloads (service workers run on https and localhost only)
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/driver-sw.js", { scope: "/driver" }).catch(function () {});
   }
 
   render();

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
         RequestStatus,
     )
     from ondemand.errors import (
+        BoundaryError,
         CommitFailedError,
         DatabaseUrlError,
         DataNotFoundError,
+        ExtractError,
         InfeasiblePlanError,
         InfeasibleRequestError,
         InstanceFormatError,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         MunicipalityError,
         OndemandError,
         OutsideServiceAreaError,
+        PlaceNotFoundError,
         PopulationMeshError,
         ScenarioError,
         StopFileError,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from ondemand.routing.geo.mesh import PopulationMesh, load_population_mesh, mesh_box
     from ondemand.routing.geo.municipality import Municipalities, load_boundary_file
     from ondemand.routing.geo.network import AreaSpec, NetworkParams, RoadNetwork, load_network
+    from ondemand.routing.geo.osmdata import AreaRequest, prepare_area
     from ondemand.routing.geo.stops import MeetingPoint, StopParams, StopSet
     from ondemand.routing.solver.check import CheckResult, check_plan, check_solution
     from ondemand.routing.solver.darp import InstanceSolution, reoptimise, solve_instance
@@ -70,17 +74,20 @@ if TYPE_CHECKING:
     from ondemand.viz.outputs import day_map, fleet_sizing_plot, write_outputs
 
 _EXPORTS: dict[str, str] = {
+    "AreaRequest": "ondemand.routing.geo.osmdata",
     "AreaSpec": "ondemand.routing.geo.network",
     "ArrayTravelTimes": "ondemand.routing.solver.model",
     "Assignment": "ondemand.dispatch",
     "BookingKind": "ondemand.routing.solver.model",
     "CheckResult": "ondemand.routing.solver.check",
+    "BoundaryError": "ondemand.errors",
     "CommitFailedError": "ondemand.errors",
     "CsvDemand": "ondemand.sim.demand",
     "DarpInstance": "ondemand.routing.solver.instances",
     "DataNotFoundError": "ondemand.errors",
     "DatabaseUrlError": "ondemand.errors",
     "DemandModel": "ondemand.sim.demand",
+    "ExtractError": "ondemand.errors",
     "DispatchCounts": "ondemand.dispatch",
     "DispatchOptions": "ondemand.dispatch",
     "Dispatcher": "ondemand.dispatch",
@@ -99,6 +106,7 @@ _EXPORTS: dict[str, str] = {
     "OnboardRider": "ondemand.routing.solver.model",
     "OndemandError": "ondemand.errors",
     "OutsideServiceAreaError": "ondemand.errors",
+    "PlaceNotFoundError": "ondemand.errors",
     "Plan": "ondemand.routing.solver.model",
     "PlannedStop": "ondemand.dispatch",
     "PopulationMesh": "ondemand.routing.geo.mesh",
@@ -140,6 +148,7 @@ _EXPORTS: dict[str, str] = {
     "load_network": "ondemand.routing.geo.network",
     "load_population_mesh": "ondemand.routing.geo.mesh",
     "load_scenario": "ondemand.scenario",
+    "prepare_area": "ondemand.routing.geo.osmdata",
     "mesh_box": "ondemand.routing.geo.mesh",
     "municipal_accounts": "ondemand.sim.accounting",
     "read_instance": "ondemand.routing.solver.instances",
@@ -172,10 +181,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AreaRequest",
     "AreaSpec",
     "ArrayTravelTimes",
     "Assignment",
     "BookingKind",
+    "BoundaryError",
     "CheckResult",
     "CommitFailedError",
     "CsvDemand",
@@ -186,6 +197,7 @@ __all__ = [
     "DispatchCounts",
     "DispatchOptions",
     "Dispatcher",
+    "ExtractError",
     "InfeasiblePlanError",
     "InfeasibleRequestError",
     "Insertion",
@@ -201,6 +213,7 @@ __all__ = [
     "OnboardRider",
     "OndemandError",
     "OutsideServiceAreaError",
+    "PlaceNotFoundError",
     "Plan",
     "PlannedStop",
     "PopulationMesh",
@@ -245,6 +258,7 @@ __all__ = [
     "load_scenario",
     "mesh_box",
     "municipal_accounts",
+    "prepare_area",
     "read_instance",
     "reoptimise",
     "road_path",

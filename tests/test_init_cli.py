@@ -167,3 +167,22 @@ def test_global_offline_flag(towns: Path, tmp_path: Path, monkeypatch: pytest.Mo
     res = CliRunner().invoke(app, ["--offline", "init", str(tmp_path / "x.toml"), "--place", WEST])
     assert res.exit_code != 0
     assert "downloading is off" in str(res.exception)
+
+
+def test_init_with_a_boundary_file(towns: Path, tmp_path: Path) -> None:
+    """--boundary writes the file's path relative to the scenario; its polygon is the zone."""
+    w, s, e, n = TOWN_BOXES[WEST]
+    ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+    boundary = tmp_path / "nishi.geojson"
+    boundary.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
+    scen = tmp_path / "sc" / "west.toml"
+    res = CliRunner().invoke(
+        app, ["init", str(scen), "--boundary", str(boundary), "--osm", str(towns), "--name", "nishi"]
+    )
+    assert res.exit_code == 0, res.output
+    text = scen.read_text(encoding="utf-8")
+    assert 'boundary = "../nishi.geojson"' in text
+    sc = load_scenario(scen)
+    assert sc.name == "nishi"
+    assert sc.area_spec.bbox == pytest.approx(TOWN_BOXES[WEST], abs=1e-6)
+    assert sc.area_spec.zone_file is not None

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from ondemand.api.clock import ServiceDay
 from ondemand.api.schemas import PointRef, RideRequestIn, StopRef
 from ondemand.dispatch.base import Dispatcher
-from ondemand.dispatch.policy import Booking, ServicePolicy
+from ondemand.dispatch.policy import Booking, ClockText, ServicePolicy
 from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.solver.model import BookingKind, TravelTimes, Vehicle
 from ondemand.routing.solver.model import Request as CoreRequest
@@ -138,8 +138,17 @@ class BookingDesk:
             self.policy.check_bookable(date, today)
         return date
 
-    def booking(self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay) -> tuple[Booking, int, int]:
-        """The policy's :class:`Booking` of a body booked at ``now_s`` on ``day``, and the walks."""
+    def clock_text(self, day: ServiceDay, now: _dt.datetime | None = None) -> ClockText:
+        """How answers about ``day`` write times for a reader at ``now``: ``HH:MM``, with the date
+        when it is another day than the reader's (e.g. ``12/01 08:15`` booked the evening before)."""
+        today = day.date if now is None else now.astimezone(self.tz).date()
+        return ClockText(day.date, today, self.tz)
+
+    def booking(
+        self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay, *, clock: ClockText | None = None
+    ) -> tuple[Booking, int, int]:
+        """The policy's :class:`Booking` of a body booked at ``now_s`` on ``day``, and the walks
+        (``clock`` writes the times of error messages; default :meth:`clock_text`)."""
         p, p_walk = self.place(body.pickup, "pickup")
         d, d_walk = self.place(body.dropoff, "dropoff")
         if p == d:
@@ -151,8 +160,10 @@ class BookingDesk:
         if body.earliest_pickup is not None:
             pickup_at = day.seconds(body.earliest_pickup)
             if pickup_at < now_s - self.past_tolerance_s:
+                c = clock or self.clock_text(day)
                 raise InvalidRequestError(
-                    "earliest_pickup is in the past; give a future time or leave it out"
+                    f"earliest_pickup ({c(pickup_at)}) is in the past (it is {c(now_s)} now); "
+                    "give a later time or leave it out for as soon as possible"
                 )
             if pickup_at >= 86400:
                 raise InvalidRequestError(
@@ -180,8 +191,11 @@ class BookingDesk:
         return booking, p_walk, d_walk
 
     def core_request(
-        self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay
+        self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay, *, clock: ClockText | None = None
     ) -> tuple[CoreRequest, int, int]:
         """The core request of a booking made at ``now_s`` on ``day`` (the policy's), and the walks."""
-        booking, p_walk, d_walk = self.booking(rid, body, now_s, day)
-        return self.policy.request(booking, self.area.matrix, now=now_s), p_walk, d_walk
+        booking, p_walk, d_walk = self.booking(rid, body, now_s, day, clock=clock)
+        request = self.policy.request(
+            booking, self.area.matrix, now=now_s, clock=clock or self.clock_text(day)
+        )
+        return request, p_walk, d_walk

@@ -273,7 +273,8 @@ class InsertionDispatcher:
             The promise made, or the reason for refusal.
         """
         if request.id in self._status:
-            return Refusal(request.id, f"request id {request.id!r} was already submitted; use a new id")
+            why = f"request id {request.id!r} was already submitted; use a new id"
+            return Refusal(request.id, why, "duplicate_id")
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
         result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)

@@ -64,6 +64,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -76,11 +77,11 @@ from ondemand.dispatch.calendar import BookingRules
 from ondemand.dispatch.dispatcher import InsertionDispatcher
 from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.geodesy import haversine_m, project
-from ondemand.routing.solver.insertion import InsertionOptions
+from ondemand.routing.solver.insertion import InsertionOptions, Refusal
 from ondemand.routing.solver.model import BookingKind, Request, TravelTimes, Vehicle
 from ondemand.scenario import Scenario, ServiceParams
 
-__all__ = ["Booking", "NearestStop", "PlaceLike", "ServicePolicy", "Walking"]
+__all__ = ["Booking", "ClockText", "NearestStop", "PlaceLike", "ServicePolicy", "Walking"]
 
 _LAST_DROPOFF_S = 86_400 + 6 * 3600
 """A service day may run past midnight, but no ride ends after 06:00 the next morning."""
@@ -224,6 +225,44 @@ class Walking:
                 f"({straight:.0f} m straight line x {self.circuity:g}); choose a place inside the area"
             )
         return idx, walk
+
+
+@dataclass(frozen=True, slots=True)
+class ClockText:
+    """Writes times of a service day as a person reads them: ``HH:MM``, and ``MM/DD HH:MM`` on another day.
+
+    Every refusal and error that names a time uses it (never seconds from midnight).
+
+    Parameters
+    ----------
+    day
+        The service day the seconds count from (``None``: not known; a time past midnight
+        then reads ``00:15 (+1 day)``).
+    today
+        The reader's day (default: ``day``); a time on any other day says its date.
+    tz
+        The service time zone (only matters on days when its clocks change).
+    """
+
+    day: _dt.date | None = None
+    today: _dt.date | None = None
+    tz: zoneinfo.ZoneInfo | None = None
+
+    def __call__(self, seconds: int, *, up: bool = False) -> str:
+        """``seconds`` of the service day as ``HH:MM`` (rounded down, or ``up`` to the next minute)."""
+        t = int(seconds)
+        if up:
+            t = -(-t // 60) * 60
+        if self.day is None:
+            days, rest = divmod(t, 86_400)
+            hhmm = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}"
+            return hhmm if days == 0 else f"{hhmm} ({days:+d} day{'' if abs(days) == 1 else 's'})"
+        midnight = _dt.datetime.combine(self.day, _dt.time(0), tzinfo=self.tz)
+        when = midnight + _dt.timedelta(seconds=t)
+        if self.tz is not None:
+            when = when.astimezone(self.tz)
+        today = self.today if self.today is not None else self.day
+        return when.strftime("%H:%M") if when.date() == today else when.strftime("%m/%d %H:%M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +495,87 @@ class ServicePolicy:
         """
         return InsertionDispatcher(vehicles, tt, options=self.dispatch_options(), reoptimiser=reoptimiser)
 
+    # ------------------------------------------------------------------ refusals
+
+    def hours(self) -> str:
+        """The service hours as people read them, e.g. ``09:00-18:00`` (every service day)."""
+        c = ClockText()
+        return f"{c(self.start, up=True)}-{c(self.end)}"
+
+    def latest_pickup_for(self, request: Request, tt: TravelTimes) -> int:
+        """The latest pickup from which a direct ride, drop-off included, ends within the vehicles' shift."""
+        direct = int(tt.durations[request.pickup, request.dropoff])
+        return self.end - request.pickup_service - direct - request.dropoff_service
+
+    def explain(
+        self, refusal: Refusal, request: Request, tt: TravelTimes, *, now: int, clock: ClockText | None = None
+    ) -> str:
+        """Why a request was refused and what would work, for people: times as ``HH:MM``, the
+        service hours, and the latest possible pickup or the earliest possible time where known.
+
+        The simulator's events and the live API both say this (with the machine-readable
+        :attr:`Refusal.code` beside it in the events).
+
+        Parameters
+        ----------
+        refusal
+            The dispatcher's answer.
+        request
+            The request as submitted.
+        tt
+            Travel times (for the direct ride).
+        now
+            When it was refused (seconds of the service day).
+        clock
+            How times are written (default: ``HH:MM`` of the service day).
+        """
+        c = clock or ClockText()
+        hours = f"service hours are {self.hours()}"
+        code = refusal.code
+        if code in ("unknown_location", "duplicate_id", "no_vehicle_fits", "internal", "refused"):
+            return refusal.reason  # no time in it
+        direct = int(tt.durations[request.pickup, request.dropoff])
+        earliest = max(request.earliest_pickup, now)
+        last = self.latest_pickup_for(request, tt)
+        if last >= max(now, self.start):
+            latest = f"the latest possible pickup for this trip is {c(last)}"
+        else:
+            latest = "it is too late for this trip on this service day; book for another day"
+        if code == "window_passed":
+            return (
+                f"outside hours: the pickup window ended at {c(request.latest_pickup)}, before now "
+                f"({c(now)}); ask for a pickup from {c(now, up=True)} on; {hours}"
+            )
+        if code == "outside_hours":
+            head = (
+                f"outside hours: no vehicle is in service for a pickup between {c(earliest)} and "
+                f"{c(request.latest_pickup)}; {hours}"
+            )
+            if request.latest_pickup < self.start:
+                return f"{head}; the earliest possible pickup is {c(self.start, up=True)}"
+            return f"{head}; {latest}"
+        if code == "no_feasible_time":
+            head = (
+                "no feasible time: no vehicle can fit this trip into its schedule between "
+                f"{c(earliest)} and {c(request.latest_pickup)}"
+            )
+            if earliest > last:
+                return f"{head}; {hours}, {latest}"
+            return f"{head}; {hours}; ask for a later time or another day"
+        if code == "arrives_too_late":
+            arrive = earliest + request.pickup_service + direct
+            return (
+                f"no feasible time: even a direct ride from {c(earliest)} reaches the drop-off at "
+                f"{c(arrive, up=True)}, after {c(request.latest_dropoff)}; ask to arrive at "
+                f"{c(arrive, up=True)} or later"
+            )
+        if code == "ride_too_long":
+            return (
+                f"the direct trip takes {_minutes(direct)}, more than the allowed ride of "
+                f"{_minutes(request.max_ride)}; choose a nearer drop-off"
+            )
+        return refusal.reason
+
     # ------------------------------------------------------------------ requests
 
     def max_ride(self, direct: int) -> int:
@@ -485,7 +605,9 @@ class ServicePolicy:
                 else f"no vehicle has {wheelchair} wheelchair places"
             )
 
-    def request(self, booking: Booking, tt: TravelTimes, *, now: int) -> Request:
+    def request(
+        self, booking: Booking, tt: TravelTimes, *, now: int, clock: ClockText | None = None
+    ) -> Request:
         """The dispatcher's :class:`Request` for a booking (the rules of the module docstring).
 
         Parameters
@@ -496,6 +618,8 @@ class ServicePolicy:
             Travel times between stops (for the direct drive).
         now
             The booking time (seconds of the service day).
+        clock
+            How error messages write times (default: ``HH:MM`` of the service day).
 
         Raises
         ------
@@ -505,6 +629,7 @@ class ServicePolicy:
             arrive-by time too early for even a direct ride.
         """
         b = booking
+        c = clock or ClockText()
         if b.pickup == b.dropoff:
             raise InvalidRequestError(
                 "pickup and dropoff are the same meeting point; choose two different places"
@@ -516,7 +641,9 @@ class ServicePolicy:
         max_wait = int(self.service.max_wait_s)
         latest_dropoff = b.dropoff_by
         if latest_dropoff is not None and latest_dropoff < now:
-            raise InvalidRequestError("latest_dropoff is in the past; give a future time")
+            raise InvalidRequestError(
+                f"latest_dropoff ({c(latest_dropoff)}) is in the past (it is {c(now)} now); give a later time"
+            )
         if b.kind is BookingKind.ARRIVE_BY:
             if latest_dropoff is None:
                 raise InvalidRequestError("an arrive-by booking needs a latest drop-off time")
@@ -528,8 +655,14 @@ class ServicePolicy:
             if b.channel is not None:
                 requested = max(requested, now + self.rules.channel(b.channel).min_lead_s)
             if b.kind is BookingKind.LEAVE_AT and requested > self.end:
+                last = self.end - p_service - direct - d_service
                 raise InvalidRequestError(
-                    f"earliest_pickup is after the day's last service time ({_clock(self.end)})"
+                    f"earliest_pickup ({c(requested, up=True)}) is after the service hours ({self.hours()}); "
+                    + (
+                        f"the latest possible pickup for this trip is {c(last)}"
+                        if last >= max(now, self.start)
+                        else "book for another day"
+                    )
                 )
             earliest = max(requested, now)
             if latest_dropoff is not None and latest_dropoff <= earliest:
@@ -540,8 +673,11 @@ class ServicePolicy:
         else:
             latest_pickup = min(latest_pickup, latest_dropoff - p_service - direct)
             if latest_pickup < earliest:
+                arrive = earliest + p_service + direct
                 raise InvalidRequestError(
-                    "latest_dropoff is too early: even a direct ride from the earliest pickup arrives later"
+                    f"latest_dropoff ({c(latest_dropoff)}) is too early: even a direct ride from "
+                    f"{c(earliest)} arrives at {c(arrive, up=True)}; "
+                    f"ask to arrive at {c(arrive, up=True)} or later"
                 )
         if latest_dropoff >= _LAST_DROPOFF_S:
             raise InvalidRequestError("latest_dropoff must be on the same service day")
@@ -562,5 +698,5 @@ class ServicePolicy:
         )
 
 
-def _clock(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+def _minutes(seconds: int) -> str:
+    return f"{math.ceil(int(seconds) / 60)} min"

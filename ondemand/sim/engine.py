@@ -42,7 +42,7 @@ import numpy as np
 import simpy
 
 from ondemand.dispatch import Assignment, Dispatcher
-from ondemand.dispatch.policy import Booking, ServicePolicy
+from ondemand.dispatch.policy import Booking, ClockText, ServicePolicy
 from ondemand.errors import InvalidRequestError
 from ondemand.routing.geo.geodesy import haversine_m
 from ondemand.routing.solver.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
@@ -203,15 +203,18 @@ def channel_intake(
     return out, lost
 
 
-def make_request(trip: TripRequest, tt: TravelTimes, policy: ServicePolicy, *, now: int) -> Request:
+def make_request(
+    trip: TripRequest, tt: TravelTimes, policy: ServicePolicy, *, now: int, clock: ClockText | None = None
+) -> Request:
     """The dispatcher's :class:`Request` for a trip booked at ``now`` (:meth:`ServicePolicy.request`).
 
     Raises
     ------
     InvalidRequestError
-        When the policy cannot take the booking as made (the simulator reports a refusal).
+        When the policy cannot take the booking as made (the simulator reports a refusal;
+        ``clock`` writes the times in its message).
     """
-    return policy.request(trip_booking(trip), tt, now=now)
+    return policy.request(trip_booking(trip), tt, now=now, clock=clock)
 
 
 # --------------------------------------------------------------------------- the day
@@ -230,6 +233,7 @@ class _Day:
         depot: int,
         position_every_s: int,
         on_progress: Callable[[int], None] | None,
+        clock: ClockText,
         lost: dict[str, str] | None = None,
     ) -> None:
         self.lost = lost or {}
@@ -240,6 +244,7 @@ class _Day:
         self.dur = np.asarray(self.tt.durations)
         self.dist = np.asarray(self.tt.distances)
         self.policy = policy
+        self.clock = clock
         self.trips = {t.id: t for t in trips}
         self.order = list(trips)
         self.disp = dispatcher
@@ -320,7 +325,7 @@ class _Day:
                 continue
             req: Request | None
             try:
-                req = make_request(trip, self.tt, self.policy, now=now)
+                req = make_request(trip, self.tt, self.policy, now=now, clock=self.clock)
             except InvalidRequestError as exc:  # the policy refuses it as booked, as the API would
                 req, invalid = None, str(exc)
             else:
@@ -348,7 +353,7 @@ class _Day:
             )
             if req is None:
                 self.state[trip.id] = "refused"
-                self.emit(RequestRefused(t=now, request_id=trip.id, reason=invalid))
+                self.emit(RequestRefused(t=now, request_id=trip.id, reason=invalid, code="invalid"))
                 if self.on_progress is not None:
                     self.on_progress(now)
                 continue
@@ -374,7 +379,8 @@ class _Day:
                 self.poke(str(answer.vehicle_id))
             else:
                 self.state[trip.id] = "refused"
-                self.emit(RequestRefused(t=now, request_id=trip.id, reason=answer.reason))
+                why = self.policy.explain(answer, req, self.tt, now=now, clock=self.clock)
+                self.emit(RequestRefused(t=now, request_id=trip.id, reason=why, code=answer.code))
             if self.on_progress is not None:
                 self.on_progress(now)
 
@@ -658,6 +664,7 @@ def run_day(
         depot=dep,
         position_every_s=position_every_s,
         on_progress=on_progress,
+        clock=ClockText(_dt.date.fromisoformat(date)) if date else ClockText(),
     )
     head = SimulationStarted(
         t=0,

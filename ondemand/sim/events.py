@@ -10,7 +10,7 @@ stream into rows (one dict per event, ``type`` naming the class) for Parquet or 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -121,11 +121,18 @@ class RequestReassigned:
 
 @dataclass(frozen=True, slots=True)
 class RequestRefused:
-    """The request was refused at once (予約不成立)."""
+    """The request was refused at once (予約不成立).
+
+    ``reason`` says why for people (times as ``HH:MM``, the service hours, what would work:
+    :meth:`~ondemand.dispatch.policy.ServicePolicy.explain`); ``code`` for programs (a
+    :data:`~ondemand.routing.solver.insertion.REFUSAL_CODES` entry, or ``invalid`` for a
+    booking the policy refuses as made).
+    """
 
     t: int
     request_id: str
     reason: str
+    code: str = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +291,8 @@ def from_records(rows: Sequence[Mapping[str, Any]]) -> list[Event]:
             raise ValueError(f"unknown event type {row['type']!r}; known: {', '.join(EVENT_TYPES)}")
         kwargs = {}
         for f in fields(cls):
+            if row.get(f.name) is None and f.default is not MISSING:
+                continue  # a field added later (e.g. RequestRefused.code): outputs written before
             v = row[f.name]
             kwargs[f.name] = int(v) if f.type == "int" else float(v) if f.type == "float" else str(v)
         out.append(cls(**kwargs))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from ondemand.api.booking import ServiceConfig
 from tests.api._synthetic import SyntheticArea, synthetic_service
 from tests.api.conftest import TZ, FixedClock, new_key
 
@@ -63,3 +65,82 @@ def test_docs_load_only_files_served_by_the_app(client: TestClient) -> None:
         assert len(r.content) > 500, ref
     assert "SwaggerUIBundle" in client.get(next(r for r in refs if r.endswith(".js"))).text
     assert client.get("/openapi.json").status_code == 200
+
+
+_SECONDS = re.compile(r"\b\d{4,}\b")
+"""Four or more digits in a row: seconds since midnight (no date, time or count in these answers has them)."""
+
+
+def _hours_config(area: SyntheticArea, **over: Any) -> ServiceConfig:
+    """Two vans 09:00-18:00, booking a week ahead."""
+    return synthetic_service(
+        area, n_vehicles=2, start=9 * 3600, end=18 * 3600, **{"booking_horizon_days": 7, **over}
+    )
+
+
+def test_refusal_after_hours_gives_hhmm_and_the_service_hours(
+    make_app: Callable[..., FastAPI], area: SyntheticArea, clock: FixedClock
+) -> None:
+    """An ASAP ride asked for at 18:30 (service 09:00-18:00) is refused in HH:MM with the service hours."""
+    clock.now = clock.now.replace(hour=18, minute=30, second=5)
+    app = make_app(config=_hours_config(area))
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}
+        out = client.post("/v1/ride-requests", headers=auth, json=TRIP).json()
+    assert out["status"] == "refused", out
+    reason = out["reason"]
+    assert reason.startswith("outside hours: "), reason
+    assert "between 18:30 and 19:00" in reason, reason
+    assert "service hours are 09:00-18:00" in reason, reason
+    assert "book for another day" in reason, reason
+    assert not _SECONDS.search(reason), reason
+
+
+def test_refusal_for_tomorrow_before_service_names_the_date_and_the_earliest_pickup(
+    make_app: Callable[..., FastAPI], area: SyntheticArea, clock: FixedClock
+) -> None:
+    """Booked at 23:09 for 08:15 tomorrow (service from 09:00): times say the date; 09:00 would work."""
+    clock.now = clock.now.replace(hour=23, minute=9, second=28)
+    tomorrow = clock.now.date() + dt.timedelta(days=1)
+    app = make_app(config=_hours_config(area))
+    pickup = dt.datetime.combine(tomorrow, dt.time(8, 15), tzinfo=TZ).isoformat()
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}
+        out = client.post("/v1/ride-requests", headers=auth, json={**TRIP, "earliest_pickup": pickup}).json()
+    assert out["status"] == "refused", out
+    reason = out["reason"]
+    day = f"{tomorrow:%m/%d}"
+    assert f"between {day} 08:15 and {day} 08:45" in reason, reason
+    assert "service hours are 09:00-18:00" in reason, reason
+    assert f"the earliest possible pickup is {day} 09:00" in reason, reason
+    assert not _SECONDS.search(reason), reason
+
+
+def test_errors_with_times_give_hhmm_and_what_would_work(
+    make_app: Callable[..., FastAPI], area: SyntheticArea, clock: FixedClock
+) -> None:
+    """422s naming a time (after hours, past, arrive-by too early) write HH:MM and say what works."""
+    app = make_app(config=_hours_config(area))
+
+    def at(h: int, m: int) -> str:
+        return dt.datetime.combine(clock.now.date(), dt.time(h, m), tzinfo=TZ).isoformat()
+
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}
+        late = client.post("/v1/ride-requests", headers=auth, json={**TRIP, "earliest_pickup": at(18, 30)})
+        past = client.post("/v1/ride-requests", headers=auth, json={**TRIP, "earliest_pickup": at(9, 30)})
+        soon = client.post(
+            "/v1/ride-requests",
+            headers=auth,
+            json={**TRIP, "earliest_pickup": at(11, 0), "latest_dropoff": at(11, 1)},
+        )
+    assert (late.status_code, past.status_code, soon.status_code) == (422, 422, 422)
+    late_d, past_d, soon_d = (r.json()["detail"] for r in (late, past, soon))
+    assert "earliest_pickup (18:30) is after the service hours (09:00-18:00)" in late_d, late_d
+    assert re.search(r"the latest possible pickup for this trip is 17:\d\d", late_d), late_d
+    assert "it is 10:00 now" in past_d, past_d
+    assert re.search(r"even a direct ride from 11:00 arrives at 11:\d\d; ask to arrive at 11:\d\d", soon_d), (
+        soon_d
+    )
+    for detail in (late_d, past_d, soon_d):
+        assert not _SECONDS.search(detail), detail

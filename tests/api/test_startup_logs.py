@@ -54,6 +54,7 @@ def _start_and_stop(db_url: str, port: int) -> str:
     return err.decode()
 
 
+@pytest.mark.slow
 def test_start_up_says_what_matters_and_nothing_else(tmp_path: Path) -> None:
     """Five start-up lines (scenario, fleet, database, re-optimisation, address); no Alembic, no uvicorn."""
     port = free_port()

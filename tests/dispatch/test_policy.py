@@ -120,7 +120,7 @@ def test_arrive_by_window_ends_when_a_direct_ride_still_arrives() -> None:
         (Booking("w", 0, 1, wheelchair=SVC.wheelchair_places + 1), 0, "wheelchair"),
         (Booking("b", 0, 1, B), 0, "needs a latest drop-off"),
         (Booking("k", 0, 1, K), 0, "needs a pickup time"),
-        (Booking("e", 0, 1, K, pickup_at=SVC.end + 1), 0, "after the day's last service time"),
+        (Booking("e", 0, 1, K, pickup_at=SVC.end + 1), 0, "after the service hours"),
         (Booking("r", 0, 1, K, pickup_at=40_000, dropoff_by=39_000), 0, "reversed"),
         (Booking("p", 0, 1, B, dropoff_by=100), 200, "in the past"),
         (Booking("n", 0, 1, B, dropoff_by=86_400 + 7 * 3600), 0, "same service day"),

@@ -276,5 +276,5 @@ def test_booking_the_policy_refuses_is_reported_as_refused() -> None:
     sc = _no_reopt()
     ev = _run([trip("late", 9 * 3600, sc.service.end + 600, 6, 18)], fleet=1)
     refused = next(e for e in ev if isinstance(e, RequestRefused))
-    assert "after the day's last service time" in refused.reason
+    assert "is after the service hours" in refused.reason
     assert request_outcomes(ev) == {"late": "refused"}

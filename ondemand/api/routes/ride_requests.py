@@ -56,10 +56,12 @@ async def _book(
 
     Runs on the event loop: the dispatcher call is short and the commit is awaited.
     """
-    booked_s = svc.day.seconds(ctx.now())  # when it was booked: < 0 on the day before (booked ahead)
+    now = ctx.now()
+    booked_s = svc.day.seconds(now)  # when it was booked: < 0 on the day before (booked ahead)
     now_s = max(0, booked_s)  # the dispatcher's now: 0 on a booked-ahead day (not started yet)
     rid = new_request_id()
-    req, p_walk, d_walk = ctx.desk.core_request(rid, body, now_s, svc.day)
+    clock = ctx.desk.clock_text(svc.day, now)  # answers write times as HH:MM, dated on another day
+    req, p_walk, d_walk = ctx.desk.core_request(rid, body, now_s, svc.day, clock=clock)
     stop_ids = ctx.desk.stop_ids
     row = RideRequestRow(
         id=rid,
@@ -103,7 +105,8 @@ async def _book(
                 row.max_ride_s = int(promised.max_ride)
         else:
             row.status, row.vehicle_id = "refused", None
-            row.reason = result.reason
+            # why, for people: HH:MM, the service hours, what would work (the simulator says the same)
+            row.reason = ctx.desk.policy.explain(result, req, ctx.desk.area.matrix, now=now_s, clock=clock)
 
         def work(session: Session) -> None:
             add_ride(session, row)

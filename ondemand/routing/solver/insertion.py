@@ -40,6 +40,7 @@ from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, 
 from ondemand.routing.solver.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
 
 __all__ = [
+    "REFUSAL_CODES",
     "Insertion",
     "InsertionOptions",
     "Refusal",
@@ -145,25 +146,62 @@ class Insertion:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A request no vehicle can take, and why."""
+    """A request no vehicle can take, and why.
+
+    Attributes
+    ----------
+    request_id
+        Which request.
+    reason
+        Why, for logs and tests (times as seconds of the service day); riders and operators
+        read :meth:`ondemand.dispatch.policy.ServicePolicy.explain` instead.
+    code
+        Why, for programs: one of :data:`REFUSAL_CODES`.
+    """
 
     request_id: str
     reason: str
+    code: str = "refused"
+
+
+REFUSAL_CODES = (
+    "unknown_location",  # the pickup or drop-off is not a location of the travel times
+    "duplicate_id",  # the request id is already in the plan
+    "window_passed",  # the pickup window ends before now
+    "ride_too_long",  # the direct trip is longer than the allowed ride
+    "arrives_too_late",  # even a direct ride from the earliest pickup misses the latest drop-off
+    "no_vehicle_fits",  # no vehicle has the seats or wheelchair places
+    "outside_hours",  # no vehicle is in service for a pickup in the window
+    "no_feasible_time",  # no vehicle can fit the trip into its schedule within the windows
+    "internal",  # a promise failed its own check (a bug)
+    "refused",  # any other reason (other dispatchers)
+)
+"""The machine-readable reasons of a :class:`Refusal`."""
 
 
 def effective_request(
     request: Request, tt: TravelTimes, *, now: int, options: InsertionOptions
 ) -> Request | str:
     """The request tightened by ``now`` and the options, or why it cannot be served at all."""
+    eff = _effective(request, tt, now=now, options=options)
+    return eff.reason if isinstance(eff, Refusal) else eff
+
+
+def _effective(
+    request: Request, tt: TravelTimes, *, now: int, options: InsertionOptions
+) -> Request | Refusal:
+    rid = request.id
     size = int(tt.durations.shape[0])
     if not (0 <= request.pickup < size and 0 <= request.dropoff < size):
-        return f"pickup {request.pickup} or drop-off {request.dropoff} is not a known location"
+        why = f"pickup {request.pickup} or drop-off {request.dropoff} is not a known location"
+        return Refusal(rid, why, "unknown_location")
     earliest = max(request.earliest_pickup, now)
     if earliest > request.latest_pickup:
-        return (
+        why = (
             f"outside hours: the pickup window ends at {request.latest_pickup}, "
             f"before now ({now}); ask for a later pickup"
         )
+        return Refusal(rid, why, "window_passed")
     latest = request.latest_pickup
     if options.max_wait is not None:
         latest = min(latest, earliest + options.max_wait)
@@ -172,12 +210,14 @@ def effective_request(
     if options.max_detour_factor is not None:
         max_ride = min(max_ride, math.ceil(direct * options.max_detour_factor) + options.detour_constant)
     if direct > max_ride:
-        return f"the direct trip takes {direct} s, more than the allowed ride of {max_ride} s"
+        why = f"the direct trip takes {direct} s, more than the allowed ride of {max_ride} s"
+        return Refusal(rid, why, "ride_too_long")
     if earliest + request.pickup_service + direct > request.latest_dropoff:
-        return (
+        why = (
             f"no feasible time: even a direct trip from {earliest} cannot reach the drop-off "
             f"by {request.latest_dropoff}"
         )
+        return Refusal(rid, why, "arrives_too_late")
     return replace(request, earliest_pickup=earliest, latest_pickup=latest, max_ride=max_ride)
 
 
@@ -596,10 +636,11 @@ def best_insertion(
     """
     opts = options if options is not None else InsertionOptions()
     if request.id in plan.requests:
-        return Refusal(request.id, f"request id {request.id!r} is already in the plan; use a new id")
-    eff = effective_request(request, tt, now=now, options=opts)
-    if isinstance(eff, str):
-        return Refusal(request.id, eff)
+        why = f"request id {request.id!r} is already in the plan; use a new id"
+        return Refusal(request.id, why, "duplicate_id")
+    eff = _effective(request, tt, now=now, options=opts)
+    if isinstance(eff, Refusal):
+        return eff
     if not any(
         r.vehicle.seats >= eff.passengers and r.vehicle.wheelchair_places >= eff.wheelchair
         for r in plan.routes
@@ -607,6 +648,7 @@ def best_insertion(
         return Refusal(
             request.id,
             f"no vehicle has {eff.passengers} seat(s) and {eff.wheelchair} wheelchair place(s)",
+            "no_vehicle_fits",
         )
     if not any(
         max(r.vehicle.available_from, eff.earliest_pickup) + eff.pickup_service <= r.vehicle.shift_end
@@ -617,12 +659,14 @@ def best_insertion(
             request.id,
             "outside hours: no vehicle is in service for a pickup between "
             f"{eff.earliest_pickup} and {eff.latest_pickup}; ask for another time",
+            "outside_hours",
         )
     found = _search(plan, eff, tt, opts, now)
     if found is None:
         return Refusal(
             request.id,
             "no feasible time: no vehicle can fit this trip into its schedule within the requested windows",
+            "no_feasible_time",
         )
     cost, vi, route, sched = found
     return _promise(plan, eff, tt, opts, cost, vi, route, sched)
@@ -658,7 +702,7 @@ def _promise(
     requests[eff.id] = promised
     final = evaluate_route(route, requests, tt)
     if not final.feasible:  # pragma: no cover - the planned schedule keeps the promise by construction
-        return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})")
+        return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})", "internal")
     idp = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.DROPOFF)
     routes = list(plan.routes)
     routes[vi] = route

@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from ondemand.cli import app
 from ondemand.errors import MunicipalityError
+from ondemand.routing.geo.mesh import mesh_code
 from ondemand.routing.geo.municipality import osm_municipalities
 from ondemand.scenario import load_scenario
-from tests.osm_towns import BORDER_LON, EAST, WEST, write_two_towns
+from tests.osm_towns import BBOX, BORDER_LON, EAST, WEST, write_two_towns
 
 
 @pytest.fixture
@@ -58,12 +59,33 @@ def test_extract_boundaries_give_the_towns(towns: Path, tmp_path: Path) -> None:
         osm_municipalities(prefix=spec.prefix, bbox=spec.bbox, admin_level=8)
 
 
+def _mesh(path: Path) -> Path:
+    """A census-format mesh CSV: 100 people (30 aged 65+) in every 500 m square of the two towns."""
+    w, s, e, n = BBOX
+    codes = sorted(
+        {mesh_code(w + (e - w) * i / 20, s + (n - s) * j / 20) for i in range(21) for j in range(21)}
+    )
+    rows = [f"{c},0,,,100,30" for c in codes]
+    head = "KEY_CODE,HTKSYORI,HTKSAKI,GASSAN,T001101001,T001101010\n,,,,人口（総数）,65歳以上人口　総数\n"
+    path.write_bytes((head + "\n".join(rows) + "\n").encode("cp932"))
+    return path
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["by_vehicle_km_inside", "by_population"])
-def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str) -> None:
+@pytest.mark.parametrize(
+    ("rule", "mesh"), [("by_vehicle_km_inside", False), ("by_population", False), ("by_population", True)]
+)
+def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str, mesh: bool) -> None:
     """init + simulate on the two towns: both get stops and riders, subsidy + shares = operating cost."""
     scen = tmp_path / "sc" / "twotowns.toml"
     _init(towns, scen)
+    text = scen.read_text(encoding="utf-8")
+    if mesh:
+        _mesh(scen.parent / "mesh.csv")
+        text = text.replace(
+            "[demand]\n", '[demand]\npopulation_mesh = "mesh.csv"  # made up for the test\n', 1
+        )
+        scen.write_text(text, encoding="utf-8")
     with scen.open("a", encoding="utf-8") as fh:
         fh.write(
             f'\n[municipalities]\nadmin_level = 7\ncost_split = "{rule}"  # assumption\n'
@@ -86,7 +108,12 @@ def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str) -> Non
     assert sum(r["riders_boarding"] for r in rows.values()) == k["riders"]
     assert sum(r["vehicle_km_inside"] for r in rows.values()) == pytest.approx(k["vehicle_km"], abs=0.01)
     if rule == "by_population":
-        assert "buildings as a proxy" in acc["population_basis"]
+        assert ("census mesh" if mesh else "buildings as a proxy") in acc["population_basis"]
         assert rows[WEST]["population"] > 0
         assert rows[EAST]["population"] > 0
+    if mesh:
+        assert 0 <= k["riders_65_plus"] <= k["riders"]
+        assert sum(r["riders_65_plus_boarding"] for r in rows.values()) == k["riders_65_plus"]
+    else:
+        assert "riders_65_plus" not in k
     assert WEST in (out / "report.html").read_text(encoding="utf-8")

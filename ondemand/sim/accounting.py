@@ -47,7 +47,14 @@ from ondemand.sim.events import (
     VehicleDeparted,
 )
 
-__all__ = ["OUTSIDE", "largest_remainder", "municipal_accounts", "split_cost", "subsidy_jpy"]
+__all__ = [
+    "OUTSIDE",
+    "largest_remainder",
+    "municipal_accounts",
+    "older_riders",
+    "split_cost",
+    "subsidy_jpy",
+]
 
 _MARGIN_DEG = 0.01
 OUTSIDE = "(outside the municipalities)"
@@ -105,6 +112,23 @@ def split_cost(
     return sub, largest_remainder(cost_jpy - sub, weights)
 
 
+def older_riders(events: Sequence[Event]) -> dict[str, Any]:
+    """Riders carried who are 65 or over (``RequestSubmitted.older`` of served requests) and their share.
+
+    Meaningful only when the demand knew ages (a population mesh); the caller decides to report it.
+    """
+    submitted = {e.request_id: e for e in events if isinstance(e, RequestSubmitted)}
+    picked = {e.request_id for e in events if isinstance(e, RiderPickedUp)}
+    served = [
+        submitted[e.request_id]
+        for e in events
+        if isinstance(e, RiderDroppedOff) and e.request_id in picked and e.request_id in submitted
+    ]
+    riders = sum(r.passengers for r in served)
+    old = sum(r.older for r in served)
+    return {"riders_65_plus": old, "riders_65_plus_share": _r(old / riders) if riders else None}
+
+
 def _r(x: float, nd: int = 3) -> float:
     v = round(float(x), nd)
     return 0.0 if v == 0 else v
@@ -132,6 +156,7 @@ def municipal_accounts(
     population_basis: str = "",
     cap_jpy_per_day: int | None = None,
     where: str = "scenario",
+    with_older: bool = False,
 ) -> dict[str, Any]:
     """The ``municipalities`` block of ``kpis.json`` (see the module docstring).
 
@@ -155,6 +180,8 @@ def municipal_accounts(
         The subsidy cap for this day (``None``: no cap).
     where
         The scenario file, for error messages.
+    with_older
+        Also count riders aged 65+ boarding (``riders_65_plus_boarding``; known with a population mesh).
 
     Raises
     ------
@@ -180,6 +207,7 @@ def municipal_accounts(
     picked = {e.request_id for e in evs if isinstance(e, RiderPickedUp)}
     served = sorted(e.request_id for e in evs if isinstance(e, RiderDroppedOff) and e.request_id in picked)
     board = np.zeros(n + 1, dtype=np.int64)
+    older = np.zeros(n + 1, dtype=np.int64)
     alight = np.zeros(n + 1, dtype=np.int64)
     within = np.zeros(n + 1, dtype=np.int64)
     across = np.zeros(n + 1, dtype=np.int64)
@@ -190,6 +218,7 @@ def municipal_accounts(
             continue
         a, b = int(stop_muni[r.pickup_stop]), int(stop_muni[r.dropoff_stop])
         board[a] += r.passengers
+        older[a] += r.older
         alight[b] += r.passengers
         fares[a] += r.fare_jpy
         if a == b:
@@ -269,6 +298,8 @@ def municipal_accounts(
         }
         if population is not None:
             row["population"] = _r(float(population[k]), 1)
+        if with_older:
+            row["riders_65_plus_boarding"] = int(older[k])
         rows[name] = row
     if stop_muni.size and (np.any(stop_muni == n) or board[n] or alight[n] or metres[n] > 0):
         rows[OUTSIDE] = {
@@ -383,6 +414,7 @@ def accounts_for(
         population_basis=basis,
         cap_jpy_per_day=cap_day,
         where=str(sc.path or sc.name),
+        with_older=sc.demand.population_mesh is not None,
     )
     if p.subsidy_cap_jpy_per_year is not None:
         out["subsidy"]["cap_jpy_per_year"] = p.subsidy_cap_jpy_per_year

@@ -99,6 +99,9 @@ class TripRequest:
         The latest arrival at the drop-off stop (``ARRIVE_BY`` trips; optional for ``LEAVE_AT``).
     channel
         The booking channel (``app``, ``phone`` ...; ``""``: none, no channel rule applies).
+    older
+        How many of the group are 65 or over: drawn from the home square's share of people 65+
+        when the scenario gives a population mesh (the return leg carries the same people), else 0.
     """
 
     id: str
@@ -121,6 +124,7 @@ class TripRequest:
     return_of: str | None = None
     dropoff_by: int | None = None
     channel: str = ""
+    older: int = 0
 
 
 class DemandModel(Protocol):
@@ -401,7 +405,29 @@ class SyntheticDemand:
                 )
                 first_id = first_id or rid
         out.sort(key=lambda r: (r.booked_at, r.id))
-        return self._channels(out, seed)
+        return self._older(self._channels(out, seed), seed)
+
+    def _older(self, trips: list[TripRequest], seed: int) -> list[TripRequest]:
+        """Riders aged 65+ per trip, from the home square's 65+ share (mesh only), from their own stream."""
+        if self.mesh is None or not self.mesh.has_older:
+            return trips
+        rng = np.random.default_rng([seed, 0x65])
+        pop, old = self.mesh.population.astype(np.float64), self.mesh.older.astype(np.float64)
+        share = np.divide(old, pop, out=np.zeros_like(pop), where=pop > 0)
+        outbound = sorted((t for t in trips if t.return_of is None), key=lambda t: t.id)
+        sq = self.mesh.locate(
+            np.array([t.origin[0] for t in outbound]), np.array([t.origin[1] for t in outbound])
+        )
+        older = {
+            t.id: int(rng.binomial(t.passengers, float(share[k]))) if k >= 0 else 0
+            for t, k in zip(outbound, sq, strict=True)
+        }
+        return [
+            dataclasses.replace(t, older=older.get(t.return_of or t.id, 0))
+            if older.get(t.return_of or t.id)
+            else t
+            for t in trips
+        ]
 
     def _channels(self, trips: list[TripRequest], seed: int) -> list[TripRequest]:
         """Each booking's channel, drawn by the channels' shares from its own stream (so the

@@ -349,6 +349,7 @@ class _Day:
                     dest_lon=trip.destination[0],
                     dest_lat=trip.destination[1],
                     fare_jpy=self.fare(trip),
+                    older=trip.older,
                 )
             )
             if req is None:

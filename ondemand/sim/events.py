@@ -74,7 +74,8 @@ class RequestSubmitted:
 
     ``requested_pickup`` is when the rider can be at the meeting point; ``direct_s`` and
     ``direct_m`` the direct drive between the two stops; ``fare_jpy`` what the group pays
-    if served.
+    if served; ``older`` how many of the group are 65 or over (known only with a population
+    mesh, else 0).
     """
 
     t: int
@@ -94,6 +95,7 @@ class RequestSubmitted:
     dest_lon: float
     dest_lat: float
     fare_jpy: int
+    older: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ondemand.sim.accounting import accounts_for, load_municipalities
+from ondemand.sim.accounting import accounts_for, load_municipalities, older_riders
 from ondemand.sim.engine import SimResult
 from ondemand.sim.events import Event, to_records
 from ondemand.sim.kpis import compute_kpis, kpis_json
@@ -84,6 +84,8 @@ def write_outputs(
         if accounts is not None:
             kpis["municipalities"] = accounts
             munis = municipalities_geojson(found, accounts)
+    if result.scenario is not None and result.scenario.demand.population_mesh is not None:
+        kpis.update(older_riders(result.events))  # ages are known from the census mesh
     paths = {"kpis": out / "kpis.json"}
     paths["kpis"].write_text(kpis_json(kpis), encoding="utf-8")
     paths["events"] = write_events(

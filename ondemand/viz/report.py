@@ -35,6 +35,8 @@ KPI_LABELS: Mapping[str, str] = {
     "fare_revenue_jpy": "Fare revenue (JPY)",
     "operating_cost_jpy": "Operating cost (JPY)",
     "subsidy_per_passenger_jpy": "Subsidy per passenger (JPY)",
+    "riders_65_plus": "Riders aged 65+ (census mesh)",
+    "riders_65_plus_share": "Share of riders aged 65+",
 }
 
 
@@ -108,6 +110,7 @@ MUNICIPAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("trips_across", "Trips across the border"),
     ("fare_revenue_jpy", "Fare revenue (JPY)"),
     ("vehicle_km_inside", "Vehicle-km inside"),
+    ("riders_65_plus_boarding", "Riders 65+ boarding"),
     ("population", "Population (basis below)"),
     ("weight_share", "Share by the rule"),
     ("cost_share_jpy", "Cost share (JPY)"),

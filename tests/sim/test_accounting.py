@@ -117,18 +117,20 @@ def _munis() -> Municipalities:
     )
 
 
-def _req(rid: str, a: int, b: int, pax: int, fare: int) -> RequestSubmitted:
-    return RequestSubmitted(0, rid, "LEAVE_AT", 3600, a, b, pax, 0, 300, 1000, 0, 0, 0.0, 0.0, 0.0, 0.0, fare)
+def _req(rid: str, a: int, b: int, pax: int, fare: int, older: int = 0) -> RequestSubmitted:
+    return RequestSubmitted(
+        0, rid, "LEAVE_AT", 3600, a, b, pax, 0, 300, 1000, 0, 0, 0.0, 0.0, 0.0, 0.0, fare, older
+    )
 
 
 def _day() -> list[Any]:
     ev: list[Any] = [
         SimulationStarted(0, "t", 1, "2026-12-01", 1, 32400, 36000, 3600),
         ShiftStarted(32400, "v0", 0),
-        _req("a", 0, 1, 2, 600),  # within W
+        _req("a", 0, 1, 2, 600, older=1),  # within W
         _req("b", 1, 2, 1, 300),  # W -> E
         _req("c", 2, 0, 1, 300),  # E -> W
-        _req("d", 0, 2, 1, 300),  # refused: never picked up
+        _req("d", 0, 2, 1, 300, older=1),  # refused: never picked up
     ]
     for rid, s0, s1, pax in (("a", 0, 1, 2), ("b", 1, 2, 1), ("c", 2, 0, 1)):
         ev.append(RiderPickedUp(33000, rid, "v0", s0, pax, 0, 33030, pax))
@@ -189,6 +191,20 @@ def test_each_rule_splits_the_cost(
     )
     rows = acc["by_municipality"]
     assert (rows["W"]["cost_share_jpy"], rows["E"]["cost_share_jpy"]) == expect
+
+
+def test_older_riders_count_served_riders_only() -> None:
+    """Riders 65+ are those of served requests (1 of 4 riders here); per town where they boarded."""
+    from ondemand.sim.accounting import older_riders
+
+    assert older_riders(_day()) == {"riders_65_plus": 1, "riders_65_plus_share": 0.25}
+    acc = municipal_accounts(
+        _day(), stops=STOPS, municipalities=_munis(), params=MunicipalParams(), with_older=True
+    )
+    assert acc["by_municipality"]["W"]["riders_65_plus_boarding"] == 1
+    assert acc["by_municipality"]["E"]["riders_65_plus_boarding"] == 0
+    plain = municipal_accounts(_day(), stops=STOPS, municipalities=_munis(), params=MunicipalParams())
+    assert "riders_65_plus_boarding" not in plain["by_municipality"]["W"]
 
 
 def test_fixed_shares_must_name_the_municipalities() -> None:

@@ -104,6 +104,15 @@ def test_population_mesh_weights_homes(data_dir: Path, tmp_path: Path) -> None:
     assert (where >= 0).all()
     share_a = float(np.mean(where == mesh.codes.index(a)))
     assert 0.6 <= share_a <= 0.9  # 3000 of 4000 people
+    older = sum(t.older for t in outbound) / sum(t.passengers for t in outbound)
+    assert 0.15 <= older <= 0.4  # 65+: 30 % in a, 20 % in b
+    by_id = {t.id: t for t in trips}
+    assert all(t.older == by_id[t.return_of].older for t in trips if t.return_of is not None)
+    assert all(0 <= t.older <= t.passengers for t in trips)
+    plain = SyntheticDemand(scenario("senboku_izumi"), data_dir=data_dir, riders_per_day=236).trips(
+        STOPS, seed=3
+    )
+    assert all(t.older == 0 for t in plain)  # ages are unknown without the mesh
 
 
 def test_csv_replay(tmp_path: Path) -> None:

@@ -117,3 +117,32 @@ def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str, mesh: 
     else:
         assert "riders_65_plus" not in k
     assert WEST in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_cli_bad_boundary_is_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """simulate with a boundary that is not a polygon: one message naming both files, before any work."""
+    from ondemand.cli import main
+
+    text = (Path(__file__).resolve().parents[1] / "scenarios" / "senboku_izumi.toml").read_text(
+        encoding="utf-8"
+    )
+    scen = tmp_path / "s.toml"
+    scen.write_text(text.replace("admin_level = 7", 'boundaries = "line.geojson"', 1), encoding="utf-8")
+    line = {"type": "LineString", "coordinates": [[135.4, 34.4], [135.5, 34.5]]}
+    (tmp_path / "line.geojson").write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "geometry": line, "properties": {"name": "x"}}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(scen), "--no-progress", "--out", str(tmp_path / "run")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 2
+    bad = tmp_path / "line.geojson"
+    assert f"{scen}: table [municipalities]: {bad}: feature 0 is a LineString, not a polygon" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()

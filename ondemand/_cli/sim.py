@@ -88,6 +88,10 @@ def simulate_cmd(
         raise ScenarioError(f"--events {events!r}: use parquet or csv")
     sc = load_scenario(scenario)
     day = _check_date(sc, date)
+    if sc.municipalities is not None:  # bad boundaries fail now, not after the day is simulated
+        from ondemand.sim.accounting import load_municipalities
+
+        load_municipalities(sc)
     if not reoptimise:
         sc = dataclasses.replace(sc, service=dataclasses.replace(sc.service, reoptimise_every_s=0))
     console = Console(stderr=True)

@@ -443,7 +443,7 @@ def load_municipalities(scenario: Any, *, data_dir: Any = None) -> Municipalitie
             data_dir=data_dir,
         )
     except MunicipalityError as exc:
-        raise MunicipalityError(f"{where}: [municipalities]: {exc}") from None
+        raise MunicipalityError(f"{where}: table [municipalities]: {exc}") from None
 
 
 def _population(sc: Any, munis: Municipalities, *, area: Any, data_dir: Any) -> tuple[list[float], str]:

@@ -496,16 +496,19 @@ class _Day:
             head = itinerary[0]
             target = int(head.location)
             if not head.committed:
+                # A committed leg whose stop was cancelled first: the dispatcher has the
+                # vehicle on its way there since the leg's departure and plans the next stop
+                # from there, so it leaves now, not when the next stop would be due.
+                committed_at = self._cancelled_leg(vid, loc)
+                if committed_at is not None:
+                    yield from self._drive(vid, loc, committed_at)
+                    loc = committed_at
+                    continue
                 # Leave so as to arrive at the planned service start; the dispatcher has
                 # committed the leg by then (its planned departure is not later).
                 until = int(head.eta) - int(self.dur[loc, target])
                 if until > self.now:
                     yield from self._wait(vid, until)
-                    continue
-                committed_at = self._cancelled_leg(vid, loc)
-                if committed_at is not None:  # a committed leg whose stop was cancelled
-                    yield from self._drive(vid, loc, committed_at)
-                    loc = committed_at
                     continue
             if target != loc:
                 yield from self._drive(vid, loc, target)

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ondemand.dispatch import InsertionDispatcher
@@ -122,6 +122,9 @@ def test_conservation_capacity_and_promises(which: str) -> None:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 40), fleet=st.integers(1, 3), seats=st.integers(3, 8))
+# found by CI: a request cancelled in the instant its leg was committed left the vehicle waiting
+# at its stop while the dispatcher planned from the cancelled stop; a later pickup came 1 s late
+@example(seed=1875, n=22, fleet=1, seats=3)
 def test_invariants_hold_for_random_days(seed: int, n: int, fleet: int, seats: int) -> None:
     """Property: conservation, capacity and promises hold for random demand and fleets."""
     sc = scenario("senboku", reoptimise_every_s=0, seats=seats)

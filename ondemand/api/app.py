@@ -28,7 +28,9 @@ from ondemand.api.middleware import BodyLimit, SecurityHeaders
 from ondemand.api.persistence import Database, GroupCommitter
 from ondemand.api.registry import ServiceRegistry, restore_open_days
 from ondemand.api.reoptimise import Cadence, Reoptimiser
-from ondemand.api.routes import gofs, health, live, pages, ride_requests, stops, vehicles
+from ondemand.api.riders import RiderJanitor
+from ondemand.api.routes import desk as desk_routes
+from ondemand.api.routes import gofs, health, live, pages, ride_requests, riders, stops, vehicles
 from ondemand.api.settings import ApiSettings
 
 __all__ = ["Principal", "create_app"]
@@ -82,6 +84,13 @@ def create_app(
     registry.committer = committer
     reoptimiser = Reoptimiser(registry, committer, Cadence.of(config.policy, settings))
     desk = BookingDesk(area, config, tz=tz, past_tolerance_s=settings.past_tolerance_s)
+    janitor = RiderJanitor(
+        db,
+        committer,
+        the_clock,
+        retention_days=settings.rider_retention_days,
+        interval_s=settings.rider_purge_interval_s,
+    )
     context = ApiContext(
         settings=settings, area=area, config=config, db=db, registry=registry, committer=committer, desk=desk
     )
@@ -93,9 +102,11 @@ def create_app(
         )
         restore_open_days(registry)
         reoptimiser.start()
+        janitor.start()  # riders past their retention period are erased now and then hourly
         try:
             yield
         finally:
+            janitor.stop()
             reoptimiser.stop()
             committer.close()
             leadership.close()
@@ -130,7 +141,7 @@ def create_app(
         )
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so every answer gets the headers
     install_exception_handlers(app)
-    for module in (health, stops, ride_requests, vehicles, live, gofs):
+    for module in (health, stops, desk_routes, ride_requests, vehicles, live, gofs, riders):
         app.include_router(module.router)
     pages.mount_static(app)
     app.include_router(pages.router)

@@ -49,6 +49,7 @@ __all__ = [
     "Base",
     "Operator",
     "RideRequestRow",
+    "RiderRow",
     "VehicleEventRow",
     "VehiclePlanRow",
     "VehicleRow",
@@ -148,6 +149,27 @@ class RideRequestRow(Base):
     dropped_off_at_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     updated_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    # The registered rider (riders.id); no foreign key, so that erasing a rider only clears it.
+    rider_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True, default=None)
+
+
+class RiderRow(Base):
+    """A registered rider: personal data (APPI), only what the phone desk needs.
+
+    ``name_key`` is the name folded for searching (NFKC, lower case); ``phone`` is digits
+    only. Erasing a rider deletes the row and clears ``rider_id`` of their ride requests.
+    """
+
+    __tablename__ = "riders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    needs: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class VehicleEventRow(Base):

@@ -26,6 +26,7 @@ from pydantic import (
 __all__ = [
     "MAX_LISTED_ERRORS",
     "ApiError",
+    "DeskInfo",
     "DriverSheet",
     "EventAck",
     "FieldError",
@@ -36,8 +37,16 @@ __all__ = [
     "Place",
     "PointRef",
     "Position",
+    "Quote",
+    "QuoteOffer",
     "RideRequestIn",
     "RideRequestOut",
+    "RiderErased",
+    "RiderExport",
+    "RiderIn",
+    "RiderOut",
+    "RiderPatch",
+    "RiderSearch",
     "StopOut",
     "StopRef",
     "TimeWindow",
@@ -112,6 +121,9 @@ class RideRequestIn(BaseModel):
         default=None, description="Earliest pickup; absent means as soon as possible."
     )
     latest_dropoff: ApiTime | None = Field(default=None, description="Arrive by this time (optional).")
+    rider_id: Id | None = Field(
+        default=None, description="The registered rider this ride is for (optional; see /v1/riders)."
+    )
 
 
 class TimeWindow(BaseModel):
@@ -138,6 +150,7 @@ class RideRequestOut(BaseModel):
     latest_dropoff: AwareDatetime | None
     reason: str | None
     booked_at: AwareDatetime
+    rider_id: str | None = Field(default=None, description="The registered rider, if any.")
 
 
 class StopOut(BaseModel):
@@ -276,3 +289,126 @@ class ApiError(BaseModel):
 
     detail: str
     errors: list[FieldError] | None = Field(default=None, max_length=MAX_LISTED_ERRORS)
+
+
+# --------------------------------------------------------------------------- riders (personal data)
+
+Need = Literal["wheelchair", "boarding_help"]
+"""What a rider needs of the service: a wheelchair place, or help to board (more time at the stop)."""
+
+
+def _name(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("a name may not contain control characters")
+    return value
+
+
+def _phone(value: str) -> str:
+    """A phone number as digits (an optional leading ``+``); spaces, hyphens, dots and brackets dropped."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", value).strip()
+    plus = text.startswith("+")
+    digits = "".join(c for c in text if c not in " -.()‐‑‒–—−ー")
+    digits = digits[1:] if plus else digits
+    if not digits.isascii() or not digits.isdigit():
+        raise ValueError("a phone number has digits, spaces, hyphens and brackets only (e.g. 0187-43-1234)")
+    if not 6 <= len(digits) <= 15:
+        raise ValueError("a phone number has 6 to 15 digits")
+    return ("+" if plus else "") + digits
+
+
+RiderName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_name)]
+Phone = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_phone)]
+
+
+class RiderIn(BaseModel):
+    """A rider to register: only what the service needs to book for them and call them back."""
+
+    model_config = _STRICT
+    name: RiderName = Field(description="How the clerk and the driver address the rider.")
+    phone: Phone = Field(description="To find the rider when they call and to call them back.")
+    needs: list[Need] = Field(default_factory=list, max_length=2)
+
+
+class RiderPatch(BaseModel):
+    """Changes to a rider (fields left out stay as they are)."""
+
+    model_config = _STRICT
+    name: RiderName | None = None
+    phone: Phone | None = None
+    needs: list[Need] | None = Field(default=None, max_length=2)
+
+
+class RiderSearch(BaseModel):
+    """Find riders by part of a phone number (3 or more digits) or of a name.
+
+    A POST body, not a query string: a phone number or name in a URL would end up in access logs.
+    """
+
+    model_config = _STRICT
+    q: str = Field(min_length=1, max_length=100)
+
+
+class RiderOut(BaseModel):
+    """A registered rider."""
+
+    id: str
+    name: str
+    phone: str
+    needs: list[Need]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class RiderExport(BaseModel):
+    """Everything held about one rider (a disclosure request under the APPI): profile and bookings."""
+
+    rider: RiderOut
+    bookings: list[RideRequestOut]
+    exported_at: AwareDatetime
+    retention_days: int = Field(description="Riders without a booking for this many days are erased.")
+
+
+class RiderErased(BaseModel):
+    """The answer to an erasure: the rider's personal data is gone, their bookings stay unlinked."""
+
+    id: str
+    erased: bool
+    bookings_unlinked: int
+
+
+# ------------------------------------------------------------------------------------ the desk
+
+
+class DeskInfo(BaseModel):
+    """What the phone desk needs to know of the service: its name, time zone and current time."""
+
+    service: str
+    timezone: str
+    now: AwareDatetime
+    today: str
+    service_start: str = Field(description="First pickup of a service day, HH:MM")
+    service_end: str = Field(description="End of a service day, HH:MM")
+
+
+class QuoteOffer(BaseModel):
+    """An offer the dispatcher would make now (nothing is booked)."""
+
+    earliest_pickup: AwareDatetime | None = Field(description="The time asked for (leave at), if any")
+    latest_dropoff: AwareDatetime | None = Field(description="The time asked for (arrive by), if any")
+    pickup_window: TimeWindow
+    dropoff_eta: AwareDatetime
+    latest_dropoff_promised: AwareDatetime
+
+
+class Quote(BaseModel):
+    """The dispatcher's answer to a ride request, without booking: an offer, or the reason and alternatives.
+
+    ``alternatives`` are the nearest times (before and after the one asked for) at which
+    the same ride would be offered now, nearest first; empty when the offer is given.
+    """
+
+    offer: QuoteOffer | None
+    reason: str | None
+    alternatives: list[QuoteOffer]

@@ -39,6 +39,12 @@ class ApiSettings(BaseSettings):
     commit_timeout_s
         How long a change waits for the database before it is answered 503 (and not saved);
         also the bound on the writer's lock waits and statements.
+    rider_retention_days
+        Registered riders (personal data) without a booking or a change for this many days
+        are erased, at start-up and every ``rider_purge_interval_s``; their ride requests stay
+        for statistics, unlinked.
+    rider_purge_interval_s
+        Seconds between two runs of that erasure.
     """
 
     model_config = SettingsConfigDict(env_prefix="ONDEMAND_", extra="ignore", frozen=True)
@@ -51,6 +57,8 @@ class ApiSettings(BaseSettings):
     cors_origins: tuple[str, ...] = ()
     past_tolerance_s: int = Field(default=120, ge=0)
     commit_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    rider_retention_days: int = Field(default=365, ge=1, le=3650)
+    rider_purge_interval_s: float = Field(default=3600.0, gt=0.0)
 
     @field_validator("timezone")
     @classmethod

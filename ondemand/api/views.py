@@ -50,6 +50,7 @@ def row_out(ctx: ApiContext, row: RideRequestRow) -> RideRequestOut:
         ),
         reason=row.reason,
         booked_at=day.at(row.booked_at_s),
+        rider_id=row.rider_id,
     )
 
 

@@ -186,6 +186,10 @@ class Dispatcher(Protocol):
         """Cancel a request not yet picked up; ``False`` if that is not possible."""
         ...
 
+    def quote(self, request: Request, *, now: int) -> Assignment | Refusal:
+        """What :meth:`submit` would answer now, booking nothing (the desk's offer and alternatives)."""
+        ...
+
     def record_arrival(self, vehicle_id: str, stop_location: int, *, at: int) -> None:
         """A vehicle reached a location."""
         ...

@@ -284,6 +284,26 @@ class InsertionDispatcher:
             return result
         return self._adopt_insertion(result)
 
+    def quote(self, request: Request, *, now: int) -> Assignment | Refusal:
+        """What :meth:`submit` would answer now, without booking anything.
+
+        The dispatcher moves on to ``now`` as every call does (legs due by then are
+        committed), but the request is neither inserted nor remembered: its id may be
+        submitted later, when the answer may differ if the plan changed meanwhile.
+        """
+        self.advance(now)
+        now = max(now, self._now if self._now is not None else now)
+        result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
+        if isinstance(result, Refusal):
+            return result
+        return self._promise(result)
+
+    def _promise(self, ins: Insertion) -> Assignment:
+        """The promise an insertion makes (the one answer of :meth:`submit` and :meth:`quote`)."""
+        eta = dropoff_estimate(ins.request, ins.pickup_window[1], ins.dropoff_eta, self._tt)
+        rid = ins.request.id
+        return Assignment(rid, ins.vehicle_id, ins.pickup_window, eta, ins.latest_dropoff, ins.request)
+
     def _adopt_insertion(self, ins: Insertion) -> Assignment:
         vs = self._vehicles[ins.vehicle_id]
         vs.stops = ins.plan.route_of(ins.vehicle_id).stops
@@ -292,8 +312,7 @@ class InsertionDispatcher:
         self._requests[rid] = ins.request
         self._set_status(rid, RequestStatus.ASSIGNED)
         self._vehicle_of[rid] = ins.vehicle_id
-        eta = dropoff_estimate(ins.request, ins.pickup_window[1], ins.dropoff_eta, self._tt)
-        return Assignment(rid, ins.vehicle_id, ins.pickup_window, eta, ins.latest_dropoff, ins.request)
+        return self._promise(ins)
 
     def cancel(self, request_id: str, *, now: int) -> bool:
         """Cancel a request that is not yet on board; its seat is freed at once.

@@ -701,3 +701,36 @@ def test_restore_vehicle_rebuilds_any_running_day(seed: int) -> None:
     for rid in d._active:
         assert fresh.status(rid) is d.status(rid)
         assert fresh.vehicle_of(rid) == d.vehicle_of(rid)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 2000)), min_size=1, max_size=8)
+)
+def test_quote_answers_as_submit_and_changes_nothing(trips: list[tuple[int, int, int]]) -> None:
+    """quote() gives exactly submit()'s answer for the same request and leaves plan and counts unchanged."""
+    d = InsertionDispatcher(fleet(2, seats=3), line())
+    for k, (a, b, e) in enumerate(trips):
+        if a == b:
+            continue
+        r = req(f"r{k}", a, b, e, e + 600)
+        d.advance(0)  # time moves on with every call (legs due leave); the quote itself must change nothing
+        before_plan, before_counts = d.plan, d.counts()
+        quoted = d.quote(r, now=0)
+        assert d.plan == before_plan
+        assert d.counts() == before_counts
+        with pytest.raises(KeyError):
+            d.status(r.id)
+        got = d.submit(r, now=0)
+        assert type(got) is type(quoted)
+        if isinstance(got, Assignment) and isinstance(quoted, Assignment):
+            assert (got.vehicle_id, got.pickup_window, got.dropoff_eta, got.latest_dropoff) == (
+                quoted.vehicle_id,
+                quoted.pickup_window,
+                quoted.dropoff_eta,
+                quoted.latest_dropoff,
+            )
+        else:
+            assert isinstance(got, Refusal)
+            assert isinstance(quoted, Refusal)
+            assert got.reason == quoted.reason

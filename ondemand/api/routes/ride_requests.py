@@ -20,10 +20,11 @@ from ondemand.api.db import RideRequestRow
 from ondemand.api.deps import AUTH_ERRORS, ApiContext, Context, OperatorWho, Principal
 from ondemand.api.persistence import add_ride, flush_rides, new_request_id, plan_sequences, write_plans
 from ondemand.api.registry import OperatorService
+from ondemand.api.riders import own_rider
 from ondemand.api.schemas import ApiError, RideRequestIn, RideRequestOut
 from ondemand.api.views import own_row, row_out
 from ondemand.dispatch.base import Assignment
-from ondemand.errors import CommitFailedError
+from ondemand.errors import CommitFailedError, InvalidRequestError
 
 __all__ = ["router"]
 
@@ -47,6 +48,15 @@ def _find_by_key(ctx: ApiContext, operator_id: int, key: str) -> RideRequestRow 
                 RideRequestRow.operator_id == operator_id, RideRequestRow.idempotency_key == key
             )
         )
+
+
+def _check_rider(ctx: ApiContext, operator_id: int, rider_id: str) -> None:
+    """Refuse a booking for a rider this operator has not registered (422)."""
+    with ctx.db.read() as session:
+        if own_rider(session, operator_id, rider_id) is None:
+            raise InvalidRequestError(
+                f"unknown rider_id {rider_id!r}: register the rider first (POST /v1/riders) or leave it out"
+            )
 
 
 async def _book(
@@ -85,6 +95,7 @@ async def _book(
         dropoff_service_s=req.dropoff_service,
         created_at=_dt.datetime.now(_dt.UTC),
         updated_at=_dt.datetime.now(_dt.UTC),
+        rider_id=body.rider_id,
     )
     seqs: dict[str, list[list[str]]] = {}
     with svc.lock:
@@ -109,6 +120,8 @@ async def _book(
             row.reason = ctx.desk.policy.explain(result, req, ctx.desk.area.matrix, now=now_s, clock=clock)
 
         def work(session: Session) -> None:
+            if row.rider_id is not None and own_rider(session, who.operator_id, row.rider_id) is None:
+                row.rider_id = None  # the rider was erased while this ride was being decided
             add_ride(session, row)
             write_plans(session, svc, seqs)
 
@@ -152,6 +165,8 @@ async def create_ride_request(
     ``Idempotency-Key`` to make retries safe: the same key returns the first answer.
     """
     registry, inflight = ctx.registry, ctx.inflight
+    if body.rider_id is not None:
+        await run_in_threadpool(_check_rider, ctx, who.operator_id, body.rider_id)
     digest = _body_hash(body)
     date = ctx.desk.booking_date(body, ServiceDay.of(ctx.now(), ctx.tz).date)
 

@@ -125,3 +125,26 @@ def test_quote_with_bad_input_is_422_and_books_nothing(
         assert r.status_code == 422, r.text
         assert says in r.json()["detail"]
     assert stored(app) == []
+
+
+def test_desk_page_is_served_from_the_package(client: TestClient) -> None:
+    """/desk is HTML loading Leaflet and its script from /static (no CDN), both languages in one table."""
+    r = client.get("/desk")
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert '<html lang="ja">' in r.text
+    for asset in (
+        "/static/leaflet/leaflet.js",
+        "/static/leaflet/leaflet.css",
+        "/static/desk.js",
+        "/static/desk.css",
+    ):
+        assert asset in r.text
+        assert client.get(asset).status_code == 200
+    assert "cdn" not in r.text.lower()
+    assert "<script>" not in r.text  # the CSP allows no inline script
+    js = client.get("/static/desk.js").text
+    assert "ja: {" in js
+    assert "en: {" in js
+    assert "/v1/riders/search" in js

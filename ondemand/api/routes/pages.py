@@ -1,8 +1,8 @@
-"""Pages: the live map (``/map``), the driver's page (``/driver``), the API docs (``/docs``) and their
-static files (``/static``).
+"""Pages: the live map (``/map``), the phone desk (``/desk``), the driver's page (``/driver``), the API
+docs (``/docs``) and their static files (``/static``).
 
-Everything a page loads is served from the package (vendored Leaflet and Swagger UI), so
-the pages work offline and behind proxies.
+Everything a page loads is served from the package (``/static``: vendored Leaflet and
+Swagger UI), so the pages work offline and behind proxies.
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ def mount_static(app: FastAPI) -> None:
     leaflet_dir = resources.files("ondemand.viz").joinpath("static", "leaflet-1.9.3")
     app.mount("/static/leaflet", StaticFiles(directory=str(leaflet_dir)), name="leaflet")
     app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
+
+
+@router.get("/desk", response_class=HTMLResponse)
+def phone_desk() -> HTMLResponse:
+    """The phone-desk booking screen (find or register a caller, book, cancel; operator key typed into it)."""
+    html = _STATIC.joinpath("desk.html").read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/map", response_class=HTMLResponse)

@@ -141,3 +141,73 @@ def test_clerk_registers_books_and_cancels_for_a_caller(tmp_path: Path) -> None:
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("ONDEMAND_UPDATE_PICTURES"):  # refresh the README picture: docs/desk.png
         shutil.copyfile(picture, REPO / "docs" / "desk.png")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_refusal_shows_the_reason_and_books_a_nearby_time(tmp_path: Path) -> None:
+    """In English, leave at 18:30 is refused with its reason; a nearest-time button re-offers; it books."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    db = Database(url)
+    with db.write() as session:
+        key = create_api_key(session, "acme")
+        session.commit()
+    db.dispose()
+    port = free_port()
+    proc = start_server(url, port, time.time(), "--vehicles", "2", "--stops", "9")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with (
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api,
+            sync_api.sync_playwright() as pw,
+        ):
+            rider = api.post("/v1/riders", json={"name": "Jane Roe", "phone": "03-1234-5678"}).json()
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 860})
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.route("https://**/*", lambda route: route.abort())
+                page.goto(f"{base}/desk")
+                page.wait_for_selector("#login:not([hidden])")
+                page.fill("#apikey", key)
+                page.click("#login button[type=submit]")
+                page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                page.click("#lang")
+                assert page.locator("html").get_attribute("lang") == "en"
+                page.fill("#search-q", "Roe")
+                page.click("#search-form button[type=submit]")
+                page.locator(f"#found li[data-rider-id='{rider['id']}'] button").click()
+                page.fill("#origin", "1")  # by number
+                page.fill("#destination", "s07")  # by id
+                page.check("input[name=when][value=leave]")
+                page.fill("#time", "18:30")
+                page.click("#check")
+                page.wait_for_selector("#offer.refused")
+                assert "Reason:" in page.locator("#offer .od-reason").inner_text()
+                alternatives = page.locator("#offer .od-alternative button")
+                assert 1 <= alternatives.count() <= 3
+                label = alternatives.first.inner_text()
+                assert re.fullmatch(r"Check leaving \d\d:\d\d", label), label
+                alternatives.first.click()
+                page.wait_for_selector("#offer .od-window")
+                assert page.input_value("#time") == label[-5:]
+                page.click("#offer .od-confirm")
+                page.wait_for_selector("#offer .od-booked")
+                request_id = page.locator("#offer").get_attribute("data-request-id")
+                ride = api.get(f"/v1/ride-requests/{request_id}").json()
+                assert (ride["status"], ride["pickup_stop"], ride["dropoff_stop"]) == (
+                    "assigned",
+                    "s01",
+                    "s07",
+                )
+                assert ride["rider_id"] == rider["id"]
+                assert page.locator("#bookings li[data-status=assigned]").count() == 1
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        kill(proc)

@@ -86,8 +86,10 @@ def test_riders_belong_to_their_operator(client: TestClient, auth: dict[str, str
 
 
 def test_vehicle_keys_cannot_see_riders(client: TestClient, auth: dict[str, str], app: FastAPI) -> None:
-    """Rider data needs an operator key: a vehicle key gets 403."""
+    """Rider data needs an operator key: a vehicle key gets 403, no key 401."""
     rider = register(client, auth)
+    assert client.get(f"/v1/riders/{rider['id']}").status_code == 401
+    assert client.post("/v1/riders", json={"name": NAME, "phone": PHONE}).status_code == 401
     vehicle = {"Authorization": f"Bearer {new_key(app, 'acme', role='vehicle', vehicle_id='v1')}"}
     assert client.get(f"/v1/riders/{rider['id']}", headers=vehicle).status_code == 403
     assert client.post("/v1/riders/search", headers=vehicle, json={"q": "花子"}).status_code == 403

@@ -28,6 +28,7 @@ __all__ = [
     "ApiError",
     "DeskInfo",
     "DriverSheet",
+    "DriverStop",
     "EventAck",
     "FieldError",
     "Health",
@@ -213,6 +214,13 @@ class VehicleEventIn(BaseModel):
     request_id: Id | None = None
 
 
+class DriverStop(ItineraryStop):
+    """A stop of the driver's sheet: the planned stop and the registered rider to meet there, if any."""
+
+    rider_name: str | None = Field(default=None, description="How the driver greets the registered rider")
+    needs: list[Need] = Field(default_factory=list, description="The registered rider's needs")
+
+
 class DriverSheet(BaseModel):
     """What the driver's tablet shows: the vehicle, the service clock and the stops ahead in order."""
 
@@ -222,7 +230,7 @@ class DriverSheet(BaseModel):
     now: AwareDatetime = Field(description="The server's current time (queued events are dated by it)")
     seats: int
     wheelchair_places: int
-    stops: list[ItineraryStop]
+    stops: list[DriverStop]
 
 
 class EventAck(BaseModel):

@@ -57,9 +57,38 @@ def test_driver_sheet_shows_own_vehicle(
     assert all(s["stop_name"] for s in sheet["stops"])
     assert sheet["stops"][0]["eta"] <= sheet["stops"][1]["eta"]
     itinerary = client.get(f"/v1/vehicles/{vid}/itinerary", headers=auth).json()
-    assert itinerary == sheet["stops"]
+    assert itinerary == [
+        {k: v for k, v in s.items() if k not in ("rider_name", "needs")} for s in sheet["stops"]
+    ]
+    assert [(s["rider_name"], s["needs"]) for s in sheet["stops"]] == [(None, [])] * 2  # no registered rider
     other = "v2" if vid == "v1" else "v1"
     assert client.get("/v1/driver", headers=_vehicle_auth(app, other)).json()["stops"] == []
+
+
+def test_driver_sheet_names_registered_riders(app: FastAPI, client: TestClient, auth: dict[str, str]) -> None:
+    """A registered rider's name and needs show on the driver's sheet (not the phone); others show none."""
+    r = client.post(
+        "/v1/riders",
+        headers=auth,
+        json={"name": "山田 花子", "phone": "0187-43-1234", "needs": ["boarding_help"]},
+    )
+    assert r.status_code == 201, r.text
+    rider = r.json()
+    named = _book(client, auth, rider_id=rider["id"])
+    plain = _book(client, auth, pickup={"stop_id": "s01"}, dropoff={"stop_id": "s07"})
+    sheets = {
+        vid: client.get("/v1/driver", headers=auth, params={"vehicle_id": vid}).json() for vid in ("v1", "v2")
+    }
+    stops = {(s["request_id"], s["kind"]): s for sheet in sheets.values() for s in sheet["stops"]}
+    for kind in ("pickup", "dropoff"):
+        assert stops[(named["id"], kind)]["rider_name"] == "山田 花子"
+        assert stops[(named["id"], kind)]["needs"] == ["boarding_help"]
+        assert stops[(plain["id"], kind)]["rider_name"] is None
+        assert stops[(plain["id"], kind)]["needs"] == []
+    assert "0187431234" not in str(sheets)
+    assert client.delete(f"/v1/riders/{rider['id']}", headers=auth).status_code == 200
+    sheet = client.get("/v1/driver", headers=auth, params={"vehicle_id": named["vehicle_id"]}).json()
+    assert [s["rider_name"] for s in sheet["stops"] if s["request_id"] == named["id"]] == [None, None]
 
 
 def test_driver_sheet_bad_requests_are_4xx(app: FastAPI, client: TestClient, auth: dict[str, str]) -> None:

@@ -112,8 +112,17 @@ def _sent(page: Any) -> None:
 def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:
     """Arrived, picked up, dropped off pressed on /driver move the ride assigned -> onboard -> completed."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    rider = served.client.post(
+        "/v1/riders", json={"name": "山田 花子", "phone": "0187-43-1234", "needs": ["boarding_help"]}
+    ).json()
     ride = served.book(
-        {"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}, "passengers": 2, "wheelchair": True}
+        {
+            "pickup": {"stop_id": "s00"},
+            "dropoff": {"stop_id": "s08"},
+            "passengers": 2,
+            "wheelchair": True,
+            "rider_id": rider["id"],
+        }
     )
     today = dt.datetime.now(TZ).date()
     later = dt.datetime.combine(today, dt.time(11, 30), tzinfo=TZ).isoformat()
@@ -124,10 +133,12 @@ def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:
         try:
             card = page.locator("#next .stop")
             assert card.get_attribute("data-stop-id") == "s00"
-            rider = card.locator(f".rider[data-request-id='{rid}']")
-            assert "乗車" in rider.inner_text()
-            assert "2名" in rider.inner_text()
-            assert "車いす" in rider.inner_text()
+            row = card.locator(f".rider[data-request-id='{rid}']")
+            assert "乗車" in row.inner_text()
+            assert "2名" in row.inner_text()
+            assert "車いす" in row.inner_text()
+            assert "山田 花子" in row.inner_text()
+            assert "乗降介助" in row.inner_text()
             assert page.locator("#later-list li").count() >= 2  # the drop-off and the later ride
             assert page.locator("#queue").get_attribute("data-count") == "0"
             assert "key=" not in page.url

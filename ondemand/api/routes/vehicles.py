@@ -18,12 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ondemand.api.db import RideRequestRow, VehicleEventRow, VehicleRow
+from ondemand.api.db import RideRequestRow, RiderRow, VehicleEventRow, VehicleRow
 from ondemand.api.deps import AUTH_ERRORS, ApiContext, Context, OperatorWho, Principal, Who
 from ondemand.api.persistence import flush_rides, plan_sequences, write_plans
+from ondemand.api.riders import split_needs
 from ondemand.api.schemas import (
     ApiError,
     DriverSheet,
+    DriverStop,
     EventAck,
     ItineraryStop,
     VehicleEventIn,
@@ -100,6 +102,15 @@ def driver_sheet(
     svc = ctx.registry.get(who.operator_id)
     now = ctx.now()
     vehicle = next(v for v in ctx.config.vehicles if v.id == vehicle_id)
+    planned = itinerary_views(ctx, svc, vehicle_id, svc.day.seconds(now))
+    riders = _riders_of(ctx, who.operator_id, {s.request_id for s in planned})
+    stops = []
+    for s in planned:
+        rider = riders.get(s.request_id)
+        if rider is None:
+            stops.append(DriverStop(**s.model_dump()))
+        else:
+            stops.append(DriverStop(**s.model_dump(), rider_name=rider[0], needs=split_needs(rider[1])))
     return DriverSheet(
         vehicle_id=vehicle_id,
         service=ctx.config.name,
@@ -107,8 +118,21 @@ def driver_sheet(
         now=now,
         seats=vehicle.seats,
         wheelchair_places=vehicle.wheelchair_places,
-        stops=itinerary_views(ctx, svc, vehicle_id, svc.day.seconds(now)),
+        stops=stops,
     )
+
+
+def _riders_of(ctx: ApiContext, operator_id: int, request_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """Name and stored needs of the registered rider of each ride request (the driver sees no more)."""
+    if not request_ids:
+        return {}
+    with ctx.db.read() as session:
+        rows = session.execute(
+            select(RideRequestRow.id, RiderRow.name, RiderRow.needs)
+            .join(RiderRow, RiderRow.id == RideRequestRow.rider_id)
+            .where(RideRequestRow.id.in_(request_ids), RiderRow.operator_id == operator_id)
+        ).all()
+    return {str(rid): (str(name), str(needs)) for rid, name, needs in rows}
 
 
 _NEW_STATUS = {"picked_up": "onboard", "dropped_off": "completed", "no_show": "no_show"}

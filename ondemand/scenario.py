@@ -68,6 +68,8 @@ CALENDARS = ("weekdays", "every_day")
 BOOKING_CHANNELS = ("app", "phone", "web", "line")
 _REOPTIMISE_ITERATIONS = 20
 """Default ``service.reoptimise_iterations``: LNS iterations per simulated re-optimisation."""
+_REOPTIMISE_VEHICLES = 4
+"""Default ``service.reoptimise_vehicles``: vehicles re-planned per simulated re-optimisation."""
 OBSERVED_METRICS = (
     "riders_per_day",
     "requests_per_day",
@@ -175,6 +177,11 @@ class ServiceParams:
         Simulator: work budget per re-optimisation, in LNS iterations (0 = never). A
         budget of work rather than time, so that a simulated day is reproducible on
         any machine and under any load.
+    reoptimise_vehicles
+        Simulator: at most this many vehicles are re-planned per re-optimisation (0 = the
+        whole fleet): a vehicle with stops drawn from the seed and the time, and the
+        vehicles nearest to it. Keeps the work of a round bounded however large the
+        fleet; fleets this small or smaller are always re-planned whole.
     depot
         Where vehicles start and end: ``"centre"`` (the stop nearest the centroid of
         all stops) or a stop id.
@@ -224,6 +231,7 @@ class ServiceParams:
     wait_weight: float = 1.0
     ride_weight: float = 1.0
     reoptimise_iterations: int = _REOPTIMISE_ITERATIONS
+    reoptimise_vehicles: int = _REOPTIMISE_VEHICLES
     holiday_country: str = "JP"
     closures: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
     closed_dates: tuple[_dt.date, ...] = ()
@@ -655,6 +663,7 @@ def _service(t: _Table) -> ServiceParams:
         wait_weight=t.number("wait_weight", 1.0, lo=0.0, hi=100.0),
         ride_weight=t.number("ride_weight", 1.0, lo=0.0, hi=100.0),
         reoptimise_iterations=t.integer("reoptimise_iterations", _REOPTIMISE_ITERATIONS, lo=0, hi=1_000_000),
+        reoptimise_vehicles=t.integer("reoptimise_vehicles", _REOPTIMISE_VEHICLES, lo=0, hi=1_000_000),
         holiday_country=t.string("holiday_country", "JP"),
         closures=closures,
         closed_dates=closed,

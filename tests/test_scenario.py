@@ -131,6 +131,8 @@ def test_reoptimise_budgets_live_and_simulated(tmp_path: Path) -> None:
     without = load_scenario(_write(tmp_path, text.replace(line + "\n", ""))).service
     default = next(f.default for f in dataclasses.fields(ServiceParams) if f.name == "reoptimise_iterations")
     assert without.reoptimise_iterations == default == 20
+    hood = next(f.default for f in dataclasses.fields(ServiceParams) if f.name == "reoptimise_vehicles")
+    assert s.reoptimise_vehicles == without.reoptimise_vehicles == hood == 4
     assert (
         load_scenario(_mutate(tmp_path, line, "reoptimise_iterations = 0")).service.reoptimise_iterations == 0
     )

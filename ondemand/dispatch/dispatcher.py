@@ -58,7 +58,7 @@ from ondemand.routing.solver.model import (
 )
 from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
 
-__all__ = ["InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
+__all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
 
 
 def darp_reoptimiser(
@@ -89,6 +89,45 @@ def dropoff_estimate(request: Request, pickup_end: int, planned: int, tt: Travel
     """
     direct = int(tt.durations[request.pickup, request.dropoff])
     return min(int(request.latest_dropoff), max(int(planned), pickup_end + request.pickup_service + direct))
+
+
+@dataclass(frozen=True, slots=True)
+class DarpReoptimiser:
+    """:func:`darp_reoptimiser` with a bounded neighbourhood under a work budget.
+
+    Parameters
+    ----------
+    neighbourhood
+        With ``iterations`` (the simulator), at most this many vehicles are re-planned per
+        call (``reoptimise(..., neighbourhood=...)``: a vehicle drawn from the seed and
+        ``now`` and those nearest to it); ``None``: all. A wall-clock budget (the live API)
+        always re-plans the whole fleet.
+    """
+
+    neighbourhood: int | None = None
+
+    def __post_init__(self) -> None:
+        n = self.neighbourhood
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"neighbourhood must be a whole number of vehicles >= 1 or None, got {n!r}")
+
+    def __call__(
+        self,
+        plan: Plan,
+        tt: TravelTimes,
+        *,
+        now: int,
+        time_limit: float | None = None,
+        iterations: int | None = None,
+        seed: int = 0,
+    ) -> Plan:
+        """Re-optimise ``plan`` (see :func:`ondemand.routing.solver.darp.reoptimise`)."""
+        from ondemand.routing.solver.darp import reoptimise
+
+        hood = self.neighbourhood if iterations is not None else None
+        return reoptimise(
+            plan, tt, now=now, time_limit=time_limit, iterations=iterations, seed=seed, neighbourhood=hood
+        )
 
 
 def _hms(t: int) -> str:

@@ -56,7 +56,9 @@ Re-optimisation. Every ``service.reoptimise_every_s`` the whole plan is re-optim
 live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-clock time
 (``0`` in either switches it off). The simulator gives it a work budget instead,
 ``service.reoptimise_iterations`` LNS iterations (``0``: never), so that a simulated day is
-the same on any machine and under any load.
+the same on any machine and under any load, on at most ``service.reoptimise_vehicles``
+vehicles per round (a vehicle drawn from the seed and the time and those nearest to it), so that
+the work of a round stays bounded however large the fleet.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ondemand.dispatch.base import Dispatcher, DispatchOptions, Reoptimiser
 from ondemand.dispatch.calendar import BookingRules
-from ondemand.dispatch.dispatcher import InsertionDispatcher
+from ondemand.dispatch.dispatcher import DarpReoptimiser, InsertionDispatcher
 from ondemand.errors import InvalidRequestError, OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.geodesy import haversine_m, project
 from ondemand.routing.solver.insertion import InsertionOptions, Refusal
@@ -382,6 +384,12 @@ class ServicePolicy:
         return int(self.service.reoptimise_iterations)
 
     @property
+    def reoptimise_vehicles(self) -> int | None:
+        """The simulator's neighbourhood per re-optimisation: most vehicles re-planned (``None``: all)."""
+        n = int(self.service.reoptimise_vehicles)
+        return n if n > 0 else None
+
+    @property
     def reoptimises(self) -> bool:
         """Whether the live service re-optimises (a cadence and a wall-clock limit above 0)."""
         return self.reoptimise_every_s > 0 and self.reoptimise_time_limit_s > 0
@@ -491,8 +499,12 @@ class ServicePolicy:
         vehicles, tt
             The fleet (:meth:`vehicles`) and the travel times between stops.
         reoptimiser
-            The plan re-optimiser (default :func:`ondemand.routing.solver.darp.reoptimise`).
+            The plan re-optimiser (default :func:`ondemand.routing.solver.darp.reoptimise`,
+            re-planning at most :attr:`reoptimise_vehicles` vehicles per call under a work
+            budget: the simulator).
         """
+        if reoptimiser is None:
+            reoptimiser = DarpReoptimiser(neighbourhood=self.reoptimise_vehicles)
         return InsertionDispatcher(vehicles, tt, options=self.dispatch_options(), reoptimiser=reoptimiser)
 
     # ------------------------------------------------------------------ refusals

@@ -253,3 +253,20 @@ def test_calendar_and_booking_horizon() -> None:
     for day, message in [(-1, "in the past"), (3, "beyond the booking horizon"), (1, "no service")]:
         with pytest.raises(InvalidRequestError, match=message):
             weekdays.check_bookable(monday + dt.timedelta(days=day), monday)
+
+
+def test_dispatcher_reoptimises_a_bounded_neighbourhood_under_a_work_budget() -> None:
+    """``service.reoptimise_vehicles`` (0 = all) becomes the default re-optimiser's neighbourhood."""
+    from ondemand.dispatch.dispatcher import DarpReoptimiser
+
+    vehicles = POLICY.vehicles(AREA.stops)
+    assert POLICY.reoptimise_vehicles == SC.service.reoptimise_vehicles == 4
+    d = POLICY.dispatcher(vehicles, AREA.matrix)
+    assert isinstance(d, InsertionDispatcher)
+    assert d.reoptimiser == DarpReoptimiser(neighbourhood=4)
+    whole = ServicePolicy.from_scenario(
+        dataclasses.replace(SC, service=dataclasses.replace(SC.service, reoptimise_vehicles=0))
+    )
+    assert whole.reoptimise_vehicles is None
+    with pytest.raises(ValueError, match="neighbourhood"):
+        DarpReoptimiser(neighbourhood=0)

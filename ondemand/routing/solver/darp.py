@@ -704,6 +704,7 @@ def reoptimise(
     seed: int = 0,
     refusal_penalty: int | None = None,
     method: str = "lns",
+    neighbourhood: int | None = None,
 ) -> Plan:
     """Re-optimise a live plan, warm-starting from it.
 
@@ -755,6 +756,28 @@ def reoptimise(
     check_budget(time_limit, iterations)
     if method not in ("lns", "ortools"):
         raise ValueError(f"method must be 'lns' or 'ortools', got {method!r}")
+    if neighbourhood is not None:
+        if isinstance(neighbourhood, bool) or neighbourhood < 1:
+            raise ValueError(f"neighbourhood must be a whole number of vehicles >= 1, got {neighbourhood}")
+        chosen = _neighbourhood(plan, tt, neighbourhood, seed=seed, now=now)
+        if chosen is not None:
+            sub = _sub_plan(plan, chosen)
+            solved = reoptimise(
+                sub,
+                tt,
+                now=now,
+                time_limit=time_limit,
+                iterations=iterations,
+                seed=seed,
+                refusal_penalty=refusal_penalty,
+                method=method,
+            )
+            if solved is sub:
+                return plan
+            new = dict(zip(chosen, solved.routes, strict=True))
+            return Plan(
+                tuple(new.get(k, r) for k, r in enumerate(plan.routes)), plan.requests, plan.unassigned
+            )
     base = check_plan(plan, tt)
     # Internally no vehicle may leave before `now`; the returned plan keeps the
     # caller's vehicles (a looser constraint), so it passes the checker as well.
@@ -857,6 +880,44 @@ def _reoptimise_lns(
     ):
         return polished[0]
     return routes
+
+
+def _neighbourhood(plan: Plan, tt: TravelTimes, size: int, *, seed: int, now: int) -> list[int] | None:
+    """Indices of the routes to re-plan (in plan order), or ``None`` to re-plan them all.
+
+    ``None`` when at most ``size`` routes have stops. Otherwise a route with stops is drawn
+    (``numpy`` generator seeded with ``seed`` and ``now``) and joined by the ``size - 1``
+    routes nearest to it: the shortest drive, either way, between a location of one
+    (start or stop) and one of the other; ties go to the earlier route.
+    """
+    busy = [k for k, r in enumerate(plan.routes) if r.stops]
+    if len(busy) <= size or plan.unassigned:
+        return None
+    rng = np.random.default_rng([seed, max(0, now)])
+    centre = busy[int(rng.integers(len(busy)))]
+    dur = np.asarray(tt.durations)
+
+    def locations(r: Route) -> NDArray[np.int64]:
+        return np.array([r.vehicle.start, *(s.location for s in r.stops)], dtype=np.int64)
+
+    mine = locations(plan.routes[centre])
+    gaps = []
+    for k, r in enumerate(plan.routes):
+        if k == centre:
+            continue
+        theirs = locations(r)
+        near = min(int(dur[np.ix_(mine, theirs)].min()), int(dur[np.ix_(theirs, mine)].min()))
+        gaps.append((near, k))
+    gaps.sort()
+    return sorted([centre, *(k for _, k in gaps[: size - 1])])
+
+
+def _sub_plan(plan: Plan, chosen: Sequence[int]) -> Plan:
+    """The plan of the ``chosen`` routes only, with the requests they serve or carry."""
+    routes = tuple(plan.routes[k] for k in chosen)
+    ids = {s.request_id for r in routes for s in r.stops}
+    ids.update(o.request.id for r in routes for o in r.vehicle.onboard)
+    return Plan(routes, {rid: req for rid, req in plan.requests.items() if rid in ids})
 
 
 def _not_before(v: Vehicle, now: int) -> Vehicle:

@@ -458,3 +458,39 @@ def test_lns_relatedness_rows_equal_the_full_matrix(seed: int, n: int) -> None:
     )
     got = np.stack([state._related_row(i) for i in range(n)])
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 3))
+def test_reoptimise_neighbourhood_replans_only_its_vehicles(seed: int, size: int) -> None:
+    """With ``neighbourhood=k`` at most k routes change, the rest are kept, and the plan is checked."""
+    plan, tt = _random_plan(np.random.default_rng(seed), 14, 6)
+    plan = Plan(plan.routes, plan.requests)
+    out = reoptimise(plan, tt, now=0, iterations=20, seed=seed, neighbourhood=size)
+    res = check_plan(out, tt)
+    assert res.feasible, res.violations
+    changed = [k for k, (a, b) in enumerate(zip(plan.routes, out.routes, strict=True)) if a.stops != b.stops]
+    assert len(changed) <= size
+    assert [r.vehicle for r in out.routes] == [r.vehicle for r in plan.routes]
+    assert sorted(s.request_id for r in out.routes for s in r.stops) == sorted(
+        s.request_id for r in plan.routes for s in r.stops
+    )
+    assert check_plan(out, tt).cost <= check_plan(plan, tt).cost
+    again = reoptimise(plan, tt, now=0, iterations=20, seed=seed, neighbourhood=size)
+    assert _stop_ids(again) == _stop_ids(out)
+
+
+def test_reoptimise_neighbourhood_as_large_as_the_fleet_changes_nothing() -> None:
+    """A neighbourhood covering every busy vehicle gives exactly the whole-plan answer."""
+    plan, tt = _random_plan(np.random.default_rng(3), 20, 4)
+    plan = Plan(plan.routes, plan.requests)
+    whole = reoptimise(plan, tt, now=0, iterations=30, seed=2)
+    assert _stop_ids(reoptimise(plan, tt, now=0, iterations=30, seed=2, neighbourhood=4)) == _stop_ids(whole)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_reoptimise_rejects_a_bad_neighbourhood(bad: int) -> None:
+    """A neighbourhood below one vehicle (or a bool) is refused with a message naming it."""
+    plan, tt = _random_plan(np.random.default_rng(1), 4, 2)
+    with pytest.raises(ValueError, match="neighbourhood"):
+        reoptimise(plan, tt, now=0, iterations=5, neighbourhood=bad)

@@ -19,7 +19,8 @@ Cython vehicle states, ``Euclidean2D`` space and ``BruteForceTotalTravelTimeMini
 One difference stays: RidePy may turn a vehicle around mid-leg, ours commits the leg it drives.
 
 Reported per fleet: wall-clock seconds of the dispatching loop (the stream and the
-travel-time set-up are not timed), requests per second, share accepted, and km driven per
+travel-time set-up are not timed), the process's CPU seconds for it (what the code costs when
+the machine is shared), requests per second of wall clock, share accepted, and km driven per
 delivered rider (ours: the legs each vehicle drove, stop to stop; RidePy: the same sum over
 its pickups and deliveries in time order, which understates RidePy's km a little when it
 turns a vehicle mid-leg).
@@ -141,6 +142,7 @@ class Outcome:
     """One dispatcher on one stream."""
 
     seconds: float
+    cpu: float
     requests: int
     accepted: int
     delivered: int
@@ -185,20 +187,20 @@ def run_ours(stream: Stream) -> Outcome:
     )
     end = int(stream.created[-1] + 10 * DAY_S)
     vehicles = [Vehicle(f"v{k}", SEATS, k, 0, end) for k in range(n_veh)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     disp = _Recording(vehicles, tt, options=options)  # type: ignore[arg-type]
     disp.trail = {v.id: [v.start] for v in vehicles}
     accepted = 0
     for req in requests:
         accepted += not isinstance(disp.submit(req, now=req.earliest_pickup), Refusal)
     disp.advance(end)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     metres = 0
     for trail in disp.trail.values():
         if len(trail) > 1:
             idx = np.asarray(trail)
             metres += int(tt.distances[idx[:-1], idx[1:]].sum())
-    return Outcome(seconds, n_req, accepted, disp.counts().completed, metres / 1000.0)
+    return Outcome(seconds, cpu, n_req, accepted, disp.counts().completed, metres / 1000.0)
 
 
 def ridepy_version() -> str | None:
@@ -237,7 +239,7 @@ def run_ridepy(stream: Stream) -> Outcome:
                 delivery_timewindow_max=t + direct[i] * (1.0 + MAX_DELIVERY_DELAY_REL),
             )
         )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fleet = SlowSimpleFleetState(
         initial_locations={k: tuple(map(float, p)) for k, p in enumerate(stream.starts)},
         seat_capacities=SEATS,
@@ -246,7 +248,7 @@ def run_ridepy(stream: Stream) -> Outcome:
         vehicle_state_class=VehicleState,
     )
     events = list(fleet.simulate(reqs))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     accepted = delivered = 0
     served: dict[int, list[tuple[float, int, NDArray[np.float64]]]] = {}
     for ev in events:
@@ -264,12 +266,12 @@ def run_ridepy(stream: Stream) -> Outcome:
         stops.sort(key=lambda s: (s[0], s[1]))
         pts = np.array([stream.starts[vid], *(p for _, _, p in stops)])
         metres += float(np.hypot(*np.diff(pts, axis=0).T).sum())
-    return Outcome(seconds, len(reqs), accepted, delivered, metres / 1000.0)
+    return Outcome(seconds, cpu, len(reqs), accepted, delivered, metres / 1000.0)
 
 
 def _row(n_veh: int, n_req: int, name: str, out: Outcome) -> str:
     return (
-        f"{n_veh:>7} {n_req:>8} {name:>7} {out.seconds:>8.1f} {out.per_second:>8.0f} "
+        f"{n_veh:>7} {n_req:>8} {name:>7} {out.seconds:>8.1f} {out.cpu:>8.1f} {out.per_second:>8.0f} "
         f"{100.0 * out.accepted / out.requests:>8.1f} {out.km_per_rider:>8.2f}"
     )
 
@@ -293,9 +295,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"RidePy: not run ({why}); our side only")
     else:
         print(f"RidePy {peer}: C++ BruteForceTotalTravelTimeMinimizingDispatcher, Cython vehicle states")
-    print(
-        f"{'fleet':>7} {'requests':>8} {'who':>7} {'seconds':>8} {'req/s':>8} {'accept%':>8} {'km/rider':>8}"
-    )
+    heads = ("fleet", "requests", "who", "seconds", "cpu_s", "req/s", "accept%", "km/rider")
+    print(" ".join(f"{h:>{7 if i < 1 or i == 2 else 8}}" for i, h in enumerate(heads)))
     for n_veh, n_req in zip(fleets, counts, strict=True):
         stream = make_stream(n_veh, n_req, args.seed)
         if peer is not None:

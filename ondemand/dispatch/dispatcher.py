@@ -161,6 +161,12 @@ class _VehicleState:
     previous: Route | None = None  # the route before the last change (reused when equal)
     previous_cache: tuple[Route, RouteSchedule] | None = None
     cache: tuple[Route, RouteSchedule] | None = None
+    wake: int | None = None  # when advance() next has work for this vehicle (None: not known yet)
+    shown: list[PlannedStop] | None = None  # the itinerary, until the vehicle's state changes
+
+
+_NEVER = 2**62
+"""A wake-up time after every real one."""
 
 
 class InsertionDispatcher:
@@ -234,7 +240,7 @@ class InsertionDispatcher:
     def plan(self) -> Plan:
         """The plan the solvers see: uncommitted stops, vehicles at their committed stop."""
         routes = tuple(self._route(vs) for vs in self._vehicles.values())
-        active = {rid: self._requests[rid] for rid in self._active}
+        active = dict(zip(self._active, map(self._requests.__getitem__, self._active), strict=True))
         return Plan(routes, active)
 
     def status(self, request_id: str) -> RequestStatus:
@@ -267,6 +273,8 @@ class InsertionDispatcher:
     def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
         """The vehicle's committed stop (if any) and its planned stops, in order."""
         vs = self._state(vehicle_id)
+        if vs.shown is not None:
+            return list(vs.shown)
         out: list[PlannedStop] = []
         if vs.leg is not None and vs.leg.stop is not None:
             out.append(self._planned(vs.leg.stop, vs.leg.service_start, vs.leg.departure, committed=True))
@@ -277,7 +285,8 @@ class InsertionDispatcher:
         else:  # only after reality diverged from the plan: show the order without times
             for stop in vs.stops:
                 out.append(self._planned(stop, -1, -1, committed=False))
-        return out
+        vs.shown = out
+        return list(out)
 
     def next_departure(self) -> int | None:
         """The earliest planned departure of a vehicle towards an uncommitted stop.
@@ -663,6 +672,8 @@ class InsertionDispatcher:
         if self._now is not None and now < self._now:
             now = self._now  # time never runs backwards; late callers see the current state
         for vs in self._vehicles.values():
+            if self._wake(vs) > now:
+                continue  # nothing to commit or complete yet (the common case)
             for _ in range(2 * len(vs.stops) + 2):
                 leg = vs.leg
                 if leg is not None:
@@ -883,7 +894,32 @@ class InsertionDispatcher:
             vs.previous_cache = vs.cache
         vs.route = None
         vs.cache = None
+        vs.wake = None
+        vs.shown = None
         vs.anchor = vs.free_at if self._now is None else max(vs.free_at, self._now)
+
+    def _wake(self, vs: _VehicleState) -> int:
+        """The earliest ``now`` at which :meth:`advance` changes this vehicle (cached until it changes).
+
+        Mirrors :meth:`advance`'s loop: a committed leg completes at its departure (with
+        ``auto_complete``, else never); the next stop is committed at the planned departure
+        towards it, or at once when the plan has become infeasible.
+        """
+        if vs.wake is not None:
+            return vs.wake
+        leg = vs.leg
+        if leg is not None:
+            wake = leg.departure if self.options.auto_complete else _NEVER
+        elif not vs.stops:
+            wake = _NEVER
+        else:
+            _, sched = self._evaluate(vs)
+            if len(sched.service_start) != len(vs.stops):
+                wake = _NEVER
+            else:
+                wake = sched.start_departure if sched.feasible else -_NEVER
+        vs.wake = wake
+        return wake
 
     def _route(self, vs: _VehicleState) -> Route:
         """The solver's route of a vehicle; the same object while nothing changed (insertion caches by it)."""

@@ -20,7 +20,7 @@ from ondemand.dispatch import (
     Refusal,
     RequestStatus,
 )
-from ondemand.dispatch.base import Reoptimiser
+from ondemand.dispatch.base import PlannedStop, Reoptimiser
 from ondemand.dispatch.dispatcher import darp_reoptimiser
 from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.model import (
@@ -734,3 +734,53 @@ def test_quote_answers_as_submit_and_changes_nothing(trips: list[tuple[int, int,
             assert isinstance(got, Refusal)
             assert isinstance(quoted, Refusal)
             assert got.reason == quoted.reason
+
+
+class _Uncached(InsertionDispatcher):
+    """The dispatcher with its per-vehicle wake-up and itinerary caches cleared before every use."""
+
+    def _forget(self) -> None:
+        for vs in self._vehicles.values():
+            vs.wake = None
+            vs.shown = None
+
+    def advance(self, now: int) -> None:
+        self._forget()
+        super().advance(now)
+
+    def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
+        self._forget()
+        return super().itinerary(vehicle_id)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_cached_wake_ups_and_itineraries_change_nothing(data: st.DataObject) -> None:
+    """advance() skipping vehicles by cached wake-up time, and cached itineraries, match a cache-free run."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    pts = rng.uniform(0, 3000, size=(8, 2))
+    tt = ArrayTravelTimes(
+        np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0).astype(np.int64)
+    )
+    auto = data.draw(st.booleans())
+    vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(8)), 0, 30_000) for i in range(3)]
+    options = DispatchOptions(auto_complete=auto, insertion=InsertionOptions(max_wait=900))
+    fast, slow = InsertionDispatcher(vehicles, tt, options=options), _Uncached(vehicles, tt, options=options)
+    now = 0
+    for k in range(data.draw(st.integers(1, 30))):
+        now += data.draw(st.integers(0, 600))
+        action = data.draw(st.sampled_from(["book", "book", "cancel", "advance", "show"]))
+        if action == "book":
+            a, b = (int(x) for x in rng.choice(8, size=2, replace=False))
+            r = Request(f"r{k}", a, b, now, now + 1800, now + 6000, 4000)
+            assert fast.submit(r, now=now) == slow.submit(r, now=now)
+        elif action == "cancel":
+            rid = f"r{data.draw(st.integers(0, k))}"
+            assert fast.cancel(rid, now=now) == slow.cancel(rid, now=now)
+        elif action == "advance":
+            fast.advance(now)
+            slow.advance(now)
+        for v in vehicles:
+            assert fast.itinerary(v.id) == slow.itinerary(v.id)
+        assert fast.next_departure() == slow.next_departure()
+        assert fast.counts() == slow.counts()

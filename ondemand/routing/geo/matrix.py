@@ -386,12 +386,22 @@ def road_path(network: RoadNetwork, a_node: int, b_node: int, *, backend: Backen
     lats = [float(network.lat[a])]
     secs: list[float] = [0.0]
     mets: list[float] = [0.0]
-    for u, v in itertools.pairwise(nodes):
-        e = network.arc(u, v)
+    edges = [network.arc(u, v) for u, v in itertools.pairwise(nodes)]
+    # Every edge's geometry projected at once (the projection is pointwise); segment lengths
+    # across two edges' boundary are computed but never used.
+    spans = [(int(network.geom_offsets[e]), int(network.geom_offsets[e + 1])) for e in edges]
+    if spans:
+        where = np.concatenate([np.arange(p, q) for p, q in spans])
+        all_xy = network.project(network.geom_lon[where], network.geom_lat[where])
+        all_seg = np.hypot(*np.diff(all_xy, axis=0).T)
+    else:
+        all_seg = np.zeros(0)
+    at = 0
+    for e, (p, q) in zip(edges, spans, strict=True):
         t_e, l_e = int(network.edge_time[e]), int(network.edge_length[e])
-        glon, glat = network.edge_coords(e)
-        xy = network.project(glon, glat)
-        seg = np.hypot(*np.diff(xy, axis=0).T)
+        glon, glat = network.geom_lon[p:q], network.geom_lat[p:q]
+        seg = all_seg[at : at + (q - p) - 1]
+        at += q - p
         total = float(seg.sum())
         frac = np.cumsum(seg) / total if total > 0 else np.linspace(1, 1, len(seg))
         frac[-1] = 1.0

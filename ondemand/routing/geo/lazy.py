@@ -1,0 +1,520 @@
+"""Travel times without a dense matrix: exact answers on demand, with a bounded cache.
+
+A dense ``TravelMatrix`` between ``k`` points costs ``16 k**2`` bytes (two ``int64`` matrices):
+6.4 GB at 20,000 points. :class:`OnDemandTravelTimes` answers the same entries — the same
+fastest-then-shortest path, to the second and the metre — from the road network when they are
+asked for, and keeps recent answers in a cache whose size is capped in bytes:
+
+- whole *rows* (one point to every point) and *columns* (every point to one point), one sweep of
+  the contraction hierarchy each (``routingkit_cch`` one-to-many / many-to-one, pinned to the
+  points), or one scipy Dijkstra on the network (reversed for columns) when CCH is unavailable;
+- single *pairs*, by a CCH point-to-point query (about 0.1 ms), for scattered lookups.
+
+A vectorised lookup (``tt.durations[rows, cols]`` with numpy broadcasting) first reads what the
+cache holds, then computes the misses in one batch: a whole row (column) for a source (target)
+that many of the misses share, point-to-point queries for the rest. Both views (``durations``
+and ``distances``) share one cache of the combined weight ``time * M + length`` (see
+:mod:`ondemand.routing.geo.matrix`), so a row costs ``8 k`` bytes and answers both.
+
+:func:`travel_times` picks the dense matrix where it fits (``mode="auto"``: when both matrices
+take at most ``TravelTimesParams.dense_limit_mb``) and this class otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from ondemand.routing.geo.matrix import (
+    _SCIPY_M,
+    TravelMatrix,
+    _cch_metric,
+    _check_nodes,
+    _scipy_weights,
+    build_matrix,
+)
+from ondemand.routing.geo.network import RoadNetwork
+
+__all__ = [
+    "CacheInfo",
+    "LazyMatrix",
+    "OnDemandTravelTimes",
+    "TravelTimesMode",
+    "TravelTimesParams",
+    "travel_times",
+]
+
+TravelTimesMode = Literal["auto", "matrix", "on_demand"]
+
+_PAIR_BYTES = 120  # a dict entry with its int key and value, roughly
+_UNREACHABLE = "some points cannot reach each other; the network is not strongly connected"
+
+
+@dataclass(frozen=True, slots=True)
+class TravelTimesParams:
+    """How travel times between the points of a service are answered (scenario ``[travel_times]``).
+
+    Parameters
+    ----------
+    mode
+        ``"matrix"``: dense matrices (fastest lookups, ``16 k**2`` bytes for ``k`` points);
+        ``"on_demand"``: :class:`OnDemandTravelTimes`; ``"auto"``: the matrix when it takes at most
+        ``dense_limit_mb``, else on demand.
+    dense_limit_mb
+        Largest dense matrix pair ``"auto"`` builds, in MB (default 512: about 5,600 points).
+    cache_mb
+        Memory cap of the on-demand cache in MB (rows, columns and pairs together).
+    """
+
+    mode: TravelTimesMode = "auto"
+    dense_limit_mb: float = 512.0
+    cache_mb: float = 256.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "matrix", "on_demand"):
+            raise ValueError(f"travel_times mode must be 'auto', 'matrix' or 'on_demand', got {self.mode!r}")
+        if not self.dense_limit_mb >= 0:
+            raise ValueError(f"travel_times dense_limit_mb must be >= 0, got {self.dense_limit_mb!r}")
+        if not self.cache_mb > 0:
+            raise ValueError(f"travel_times cache_mb must be > 0, got {self.cache_mb!r}")
+
+    def dense(self, k: int) -> bool:
+        """Whether ``k`` points get a dense matrix under these settings."""
+        if self.mode == "matrix":
+            return True
+        if self.mode == "on_demand":
+            return False
+        return 16.0 * k * k <= self.dense_limit_mb * 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """What an :class:`OnDemandTravelTimes` holds: cached rows, columns, pairs and their bytes."""
+
+    rows: int
+    columns: int
+    pairs: int
+    bytes: int
+    max_bytes: int
+    computed_rows: int
+    computed_columns: int
+    computed_pairs: int
+
+
+def _groups(keys: NDArray[np.int64]) -> list[tuple[int, NDArray[np.int64]]]:
+    """``(key, positions)`` for every distinct key, positions in increasing order."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    cut = np.flatnonzero(np.diff(sk)) + 1
+    starts = np.concatenate(([0], cut))
+    return [(int(sk[s]), part) for s, part in zip(starts, np.split(order, cut), strict=True)]
+
+
+class OnDemandTravelTimes:
+    """Exact travel times (s) and distances (m) between points, computed when asked (a ``TravelTimes``).
+
+    Parameters
+    ----------
+    network
+        The road network.
+    nodes
+        The network node of each point (index ``i`` is ``nodes[i]``; repeats allowed).
+    cache_mb
+        Memory cap of the cache (rows, columns and pairs together), in MB.
+    backend
+        ``"auto"`` (CCH when available and exact for the network, else scipy), ``"cch"`` or
+        ``"scipy"`` (rows and columns only, one Dijkstra each).
+
+    Notes
+    -----
+    ``durations`` and ``distances`` are :class:`LazyMatrix` views: index them like the dense
+    matrices (``d[i, j]``, ``d[rows, cols]`` with broadcasting, ``d[i]``, ``d[:, j]``,
+    ``d[np.ix_(a, b)]``). ``np.asarray`` of a view builds the dense matrix, so it is refused when
+    that would exceed the cache cap. Thread-safe: one lock around the cache and the queries.
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        nodes: Sequence[int] | NDArray[np.integer[Any]],
+        *,
+        cache_mb: float = 256.0,
+        backend: Literal["auto", "cch", "scipy"] = "auto",
+    ) -> None:
+        if not cache_mb > 0:
+            raise ValueError(f"cache_mb must be > 0, got {cache_mb!r}")
+        if backend not in ("auto", "cch", "scipy"):
+            raise ValueError(f"backend must be 'auto', 'cch' or 'scipy', got {backend!r}")
+        arr = _check_nodes(network, nodes)
+        arr.setflags(write=False)
+        self.network = network
+        self.nodes: NDArray[np.int64] = arr
+        self.max_bytes = int(cache_mb * 1e6)
+        k = len(arr)
+        self._k = k
+        self._line_bytes = 8 * max(k, 1)
+        self._cch: Any = None
+        if backend in ("auto", "cch"):
+            got = _cch_metric(network)
+            if got is None and backend == "cch":
+                raise ValueError(
+                    "the cch backend is unavailable (routingkit_cch missing) or inexact for this network"
+                )
+            self._cch = got
+        if self._cch is not None:
+            self._m = int(self._cch[1])
+            self.backend = "cch"
+        else:
+            self._m = int(_SCIPY_M)
+            self.backend = "scipy"
+        # a row costs about as much as k / 150 point-to-point queries (measured: 15 ms vs 0.1 ms at
+        # 20,000 points); a source (target) with at least this many misses gets its whole row (column)
+        self._line_threshold = 1 if self._cch is None else max(4, k // 150)
+        self._lock = threading.RLock()
+        self._rows: OrderedDict[int, NDArray[np.int64]] = OrderedDict()
+        self._cols: OrderedDict[int, NDArray[np.int64]] = OrderedDict()
+        self._pairs: dict[int, int] = {}
+        self._bytes = 0
+        self._computed = [0, 0, 0]
+        self._q_rows: Any = None
+        self._q_cols: Any = None
+        self._q_pair: Any = None
+        self.durations = LazyMatrix(self, "durations")
+        self.distances = LazyMatrix(self, "distances")
+
+    def __len__(self) -> int:
+        return self._k
+
+    # -- cache bookkeeping
+
+    def cache_info(self) -> CacheInfo:
+        """Counts and bytes of what is cached now, and of everything computed so far."""
+        with self._lock:
+            return CacheInfo(
+                len(self._rows),
+                len(self._cols),
+                len(self._pairs),
+                self._bytes,
+                self.max_bytes,
+                *self._computed,
+            )
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer (the answers stay the same)."""
+        with self._lock:
+            self._rows.clear()
+            self._cols.clear()
+            self._pairs.clear()
+            self._bytes = 0
+
+    def _make_room(self, need: int) -> None:
+        """Evict least recently used lines, then the oldest pairs, until ``need`` more bytes fit."""
+        while self._bytes + need > self.max_bytes and (self._rows or self._cols or self._pairs):
+            if self._rows or self._cols:
+                big = self._rows if len(self._rows) >= len(self._cols) else self._cols
+                big.popitem(last=False)
+                self._bytes -= self._line_bytes
+            else:
+                drop = max(1, len(self._pairs) // 2)
+                for key in list(self._pairs)[:drop]:
+                    del self._pairs[key]
+                self._bytes -= drop * _PAIR_BYTES
+
+    def _store_line(
+        self, store: OrderedDict[int, NDArray[np.int64]], key: int, line: NDArray[np.int64]
+    ) -> None:
+        if self._line_bytes > self.max_bytes:
+            return  # a single line does not fit: answer without caching
+        self._make_room(self._line_bytes)
+        line.setflags(write=False)
+        store[key] = line
+        self._bytes += self._line_bytes
+
+    def _store_pair(self, key: int, value: int) -> None:
+        if self.max_bytes < _PAIR_BYTES:
+            return
+        if self._bytes + _PAIR_BYTES > self.max_bytes:
+            self._make_room(_PAIR_BYTES)
+        self._pairs[key] = value
+        self._bytes += _PAIR_BYTES
+
+    # -- computing
+
+    def _as_int(self, values: list[int | None]) -> NDArray[np.int64]:
+        if any(v is None for v in values):
+            raise ValueError(_UNREACHABLE)
+        return np.array(values, dtype=np.int64)
+
+    def _compute_rows(self, sources: list[int]) -> list[NDArray[np.int64]]:
+        self._computed[0] += len(sources)
+        if self._cch is None:
+            return self._scipy_lines(sources, reverse=False)
+        import routingkit_cch as rk
+
+        if self._q_rows is None:
+            self._q_rows = rk.CCHOneToMany(self._cch[0], self.nodes.tolist())
+        nodes = self.nodes
+        return [self._as_int(self._q_rows.distances_from(int(nodes[s]))) for s in sources]
+
+    def _compute_cols(self, targets: list[int]) -> list[NDArray[np.int64]]:
+        self._computed[1] += len(targets)
+        if self._cch is None:
+            return self._scipy_lines(targets, reverse=True)
+        import routingkit_cch as rk
+
+        if self._q_cols is None:
+            self._q_cols = rk.CCHManyToOne(self._cch[0], self.nodes.tolist())
+        nodes = self.nodes
+        return [self._as_int(self._q_cols.distances_to(int(nodes[t]))) for t in targets]
+
+    def _scipy_lines(self, points: list[int], *, reverse: bool) -> list[NDArray[np.int64]]:
+        key = "scipy_w_rev" if reverse else "scipy_w"
+        w = self.network._memo.get(key)
+        if w is None:
+            w = _scipy_weights(self.network)
+            if reverse:
+                w = w.T.tocsr()
+                self.network._memo[key] = w
+        out: list[NDArray[np.int64]] = []
+        chunk = max(1, min(256, self.max_bytes // max(1, 8 * self.network.n_nodes)))
+        for a in range(0, len(points), chunk):
+            src = self.nodes[points[a : a + chunk]]
+            d = np.atleast_2d(dijkstra(w, directed=True, indices=src))[:, self.nodes]
+            if not np.isfinite(d).all():
+                raise ValueError(_UNREACHABLE)
+            out.extend(np.rint(d).astype(np.int64))
+        return out
+
+    def _compute_pair(self, a: int, b: int) -> int:
+        self._computed[2] += 1
+        na, nb = int(self.nodes[a]), int(self.nodes[b])
+        if na == nb:
+            return 0
+        import routingkit_cch as rk
+
+        if self._q_pair is None:
+            self._q_pair = rk.CCHQuery(self._cch[0])
+        result = self._q_pair.run(na, nb)
+        d = result.distance
+        del result  # the binding requires the result to go before its query
+        if d is None:
+            raise ValueError(_UNREACHABLE)
+        return int(d)
+
+    # -- lookups (combined weights)
+
+    def _one(self, a: int, b: int) -> int:
+        """The combined weight from point ``a`` to point ``b`` (indices already valid)."""
+        with self._lock:
+            row = self._rows.get(a)
+            if row is not None:
+                self._rows.move_to_end(a)
+                return int(row[b])
+            col = self._cols.get(b)
+            if col is not None:
+                self._cols.move_to_end(b)
+                return int(col[a])
+            key = a * self._k + b
+            hit = self._pairs.get(key)
+            if hit is not None:
+                return hit
+            if self._cch is None:
+                line = self._compute_rows([a])[0]
+                self._store_line(self._rows, a, line)
+                return int(line[b])
+            value = self._compute_pair(a, b)
+            self._store_pair(key, value)
+            return value
+
+    def _gather(self, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Combined weights for the pairs ``(a[i], b[i])`` (flat, equal length, valid indices)."""
+        n = len(a)
+        out = np.empty(n, dtype=np.int64)
+        if n == 0:
+            return out
+        with self._lock:
+            todo = np.ones(n, dtype=bool)
+            if self._rows:
+                for s, pos in _groups(a):
+                    row = self._rows.get(s)
+                    if row is not None:
+                        self._rows.move_to_end(s)
+                        out[pos] = row[b[pos]]
+                        todo[pos] = False
+            if self._cols and todo.any():
+                idx = np.flatnonzero(todo)
+                for t, pos in _groups(b[idx]):
+                    col = self._cols.get(t)
+                    if col is not None:
+                        self._cols.move_to_end(t)
+                        p = idx[pos]
+                        out[p] = col[a[p]]
+                        todo[p] = False
+            if self._pairs and todo.any():
+                k = self._k
+                for i in np.flatnonzero(todo).tolist():
+                    hit = self._pairs.get(int(a[i]) * k + int(b[i]))
+                    if hit is not None:
+                        out[i] = hit
+                        todo[i] = False
+            if todo.any():
+                self._fill_misses(a, b, out, todo)
+        return out
+
+    def _fill_misses(
+        self, a: NDArray[np.int64], b: NDArray[np.int64], out: NDArray[np.int64], todo: NDArray[np.bool_]
+    ) -> None:
+        """Compute every ``todo`` pair: whole lines for crowded sources/targets, queries for the rest."""
+        idx = np.flatnonzero(todo)
+        by_src = _groups(a[idx])
+        by_dst = _groups(b[idx])
+        # lines from the side with fewer distinct keys first (for scipy: that side only)
+        if len(by_dst) < len(by_src):
+            sides = [(by_dst, False), (by_src, True)]
+        else:
+            sides = [(by_src, True), (by_dst, False)]
+        for groups, is_row in sides:
+            if not todo.any():
+                return
+            keys: list[int] = []
+            where: list[NDArray[np.int64]] = []
+            for key, pos in groups:
+                p = idx[pos]
+                p = p[todo[p]]
+                if len(p) >= self._line_threshold:
+                    keys.append(key)
+                    where.append(p)
+            if not keys:
+                continue
+            lines = self._compute_rows(keys) if is_row else self._compute_cols(keys)
+            store = self._rows if is_row else self._cols
+            for key, p, line in zip(keys, where, lines, strict=True):
+                out[p] = line[b[p]] if is_row else line[a[p]]
+                todo[p] = False
+                self._store_line(store, key, line)
+        k = self._k
+        for i in np.flatnonzero(todo).tolist():
+            ai, bi = int(a[i]), int(b[i])
+            value = self._compute_pair(ai, bi)
+            self._store_pair(ai * k + bi, value)
+            out[i] = value
+
+    def _decode(self, d: Any, which: str) -> Any:
+        return d // self._m if which == "durations" else d % self._m
+
+
+class LazyMatrix:
+    """One view (``durations`` or ``distances``) of an :class:`OnDemandTravelTimes`, indexed like an array."""
+
+    __slots__ = ("_owner", "_which")
+
+    def __init__(self, owner: OnDemandTravelTimes, which: str) -> None:
+        self._owner = owner
+        self._which = which
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(k, k)``."""
+        return (self._owner._k, self._owner._k)
+
+    @property
+    def ndim(self) -> int:
+        """2."""
+        return 2
+
+    @property
+    def dtype(self) -> np.dtype[np.int64]:
+        """``int64``."""
+        return np.dtype(np.int64)
+
+    def __len__(self) -> int:
+        return self._owner._k
+
+    def _index(self, key: Any) -> NDArray[np.int64]:
+        k = self._owner._k
+        if isinstance(key, slice):
+            return np.arange(k, dtype=np.int64)[key]
+        arr = np.asarray(key)
+        if arr.dtype == np.bool_:
+            raise IndexError("boolean indices are not supported by on-demand travel times")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise IndexError(f"travel-time indices must be integers, got {arr.dtype}")
+        arr = arr.astype(np.int64, copy=False)
+        if arr.size and (int(arr.min()) < -k or int(arr.max()) >= k):
+            raise IndexError(f"point index out of range for {k} points")
+        return np.where(arr < 0, arr + k, arr)
+
+    def __getitem__(self, key: Any) -> Any:
+        owner = self._owner
+        if not isinstance(key, tuple):
+            key = (key, slice(None))
+        if len(key) != 2:
+            raise IndexError(f"travel times take two indices, got {len(key)}")
+        r, c = key
+        k = owner._k
+        if isinstance(r, (int, np.integer)) and isinstance(c, (int, np.integer)):
+            a, b = int(r), int(c)
+            if not (-k <= a < k and -k <= b < k):
+                raise IndexError(f"point index out of range for {k} points")
+            return np.int64(owner._decode(owner._one(a % k, b % k), self._which))
+        ri, ci = self._index(r), self._index(c)
+        if isinstance(r, slice) and not isinstance(c, slice):
+            ri = ri.reshape((-1,) + (1,) * ci.ndim)  # d[:, cols] -> rows x cols
+        elif isinstance(r, slice) and isinstance(c, slice):
+            ri = ri[:, None]
+        ra, ca = np.broadcast_arrays(ri, ci)
+        flat = owner._gather(ra.reshape(-1), ca.reshape(-1))
+        return owner._decode(flat, self._which).reshape(ra.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
+        k = self._owner._k
+        if 8 * k * k > self._owner.max_bytes:
+            raise MemoryError(
+                f"a dense {k} x {k} travel-time matrix takes {8 * k * k / 1e6:.0f} MB, more than the "
+                f"on-demand cache cap of {self._owner.max_bytes / 1e6:.0f} MB; index it instead "
+                "(tt.durations[rows, cols]) or raise [travel_times] cache_mb"
+            )
+        dense: NDArray[np.int64] = self[:, :]
+        return dense if dtype is None else dense.astype(dtype)
+
+    def submatrix(self, points: Sequence[int] | NDArray[np.integer[Any]]) -> NDArray[np.int64]:
+        """The dense ``(m, m)`` block between ``points`` (in this order)."""
+        p = np.asarray(points, dtype=np.int64)
+        result: NDArray[np.int64] = self[np.ix_(p, p)]
+        return result
+
+
+def travel_times(
+    network: RoadNetwork,
+    nodes: Sequence[int] | NDArray[np.integer[Any]],
+    *,
+    params: TravelTimesParams | None = None,
+    use_cache: bool = False,
+    cache_folder: Path | None = None,
+) -> TravelMatrix | OnDemandTravelTimes:
+    """Travel times between ``nodes``: the dense matrix where it fits, else on demand.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    nodes
+        Node of each point.
+    params
+        Mode and memory limits (default :class:`TravelTimesParams()`).
+    use_cache, cache_folder
+        Disk cache of the dense matrix (see :func:`~ondemand.routing.geo.matrix.build_matrix`).
+    """
+    p = params if params is not None else TravelTimesParams()
+    arr = _check_nodes(network, nodes)
+    if p.dense(len(arr)):
+        return build_matrix(network, arr, use_cache=use_cache, cache_folder=cache_folder)
+    return OnDemandTravelTimes(network, arr, cache_mb=p.cache_mb)

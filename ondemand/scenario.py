@@ -19,6 +19,8 @@ Layout of a scenario file::
                                  #    road class, junction delays, hour factors; ``hours`` defaults
                                  #    to the service hours)
     [stops]                      # -> ondemand.routing.geo.stops.StopParams
+    [travel_times]               # -> ondemand.routing.geo.lazy.TravelTimesParams (optional: mode =
+                                 #    "auto" | "matrix" | "on_demand", dense_limit_mb, cache_mb)
     [service]                    # -> ServiceParams
     [fares]                      # -> FareParams ([[fares.special]] -> SpecialFare)
     [demand]                     # -> DemandParams ([demand.destinations] weights)
@@ -489,7 +491,8 @@ class Scenario:
     outside the zone; or an area anywhere: ``place``, ``boundary`` or ``bbox`` with ``osm``, see
     :mod:`ondemand.routing.geo.osmdata`). ``network`` and ``stops`` are the routing
     layer's ``NetworkParams`` and ``StopParams`` (built from the ``[network]`` and
-    ``[stops]`` tables).
+    ``[stops]`` tables); ``travel_times`` its ``TravelTimesParams`` (``[travel_times]``:
+    ``mode = "auto" | "matrix" | "on_demand"``, ``dense_limit_mb``, ``cache_mb``).
     """
 
     name: str
@@ -509,6 +512,7 @@ class Scenario:
     network_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     municipalities: MunicipalParams | None = None
+    travel_times: Any = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -1212,6 +1216,7 @@ def load_scenario(path: str | Path) -> Scenario:
     description = top.string("description", "-")
     net_t = top.table("network", {})
     stops_t = top.table("stops", {})
+    tt_t = top.table("travel_times", {})
     svc_t = top.table("service")
     service = _service(svc_t)
     fares = _fares(top.table("fares"))
@@ -1230,6 +1235,7 @@ def load_scenario(path: str | Path) -> Scenario:
         ]
     network = _params_from_table(net_t, "ondemand.routing.geo.network", "NetworkParams")
     stops = _params_from_table(stops_t, "ondemand.routing.geo.stops", "StopParams")
+    travel_times = _params_from_table(tt_t, "ondemand.routing.geo.lazy", "TravelTimesParams")
     return Scenario(
         name=name,
         area=area,
@@ -1248,4 +1254,5 @@ def load_scenario(path: str | Path) -> Scenario:
         network_table=MappingProxyType(dict(net_t.data)),
         stops_table=MappingProxyType(dict(stops_t.data)),
         municipalities=municipalities,
+        travel_times=travel_times,
     )

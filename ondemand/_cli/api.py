@@ -103,7 +103,12 @@ def serve(
             over["reopt_time_limit_s"], names[1] = reopt_time_limit, "--reopt-time-limit"
         settings = settings.model_copy(update=over)
     area = build_service_area(
-        sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir, status=spinner()
+        sc.area_spec,
+        network=sc.network,
+        stops=sc.stops,
+        data_dir=data_dir,
+        status=spinner(),
+        travel_times=sc.travel_times,
     )
     config = service_config_from_scenario(sc, area, fleet=fleet, auto_complete=auto_complete)
     run_api(

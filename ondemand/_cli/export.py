@@ -65,7 +65,13 @@ def gtfs_flex_cmd(
         raise ScenarioError(f"--end {end} is before --start {start}")
     _check_out(out)
     sc = load_scenario(scenario)
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
+    area = build_service_area(
+        sc.area_spec,
+        network=sc.network,
+        stops=sc.stops,
+        status=spinner(progress),
+        travel_times=sc.travel_times,
+    )
     from_osm = getattr(sc.stops, "file", None) is None
     try:
         zone = None if area.zone is None else mapping(area.zone.geometry)  # the scenario's zone polygon

@@ -95,7 +95,13 @@ def simulate_cmd(
     if not reoptimise:
         sc = dataclasses.replace(sc, service=dataclasses.replace(sc.service, reoptimise_every_s=0))
     console = Console(stderr=True)
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
+    area = build_service_area(
+        sc.area_spec,
+        network=sc.network,
+        stops=sc.stops,
+        status=spinner(progress),
+        travel_times=sc.travel_times,
+    )
     model = (
         CsvDemand(requests, walking=ServicePolicy.from_scenario(sc).walking) if requests is not None else None
     )

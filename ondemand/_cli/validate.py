@@ -29,7 +29,13 @@ def validate_cmd(
     from ondemand.sim.validate import fmt, validate
 
     sc = load_scenario(scenario)
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, status=spinner(progress))
+    area = build_service_area(
+        sc.area_spec,
+        network=sc.network,
+        stops=sc.stops,
+        status=spinner(progress),
+        travel_times=sc.travel_times,
+    )
     with Progress(transient=True, console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task(f"validate {sc.name}", total=seeds)
         res = validate(

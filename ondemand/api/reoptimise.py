@@ -35,6 +35,7 @@ from ondemand.api.registry import OperatorService, ServiceRegistry, vehicle_of_r
 from ondemand.api.settings import ApiSettings
 from ondemand.dispatch.base import Reoptimiser as PlanReoptimiser
 from ondemand.dispatch.policy import ServicePolicy
+from ondemand.routing.solver.compact import compact_plan, is_dense
 from ondemand.routing.solver.model import Plan, Request, Route
 
 __all__ = ["Cadence", "Reoptimiser", "reoptimise_service"]
@@ -246,22 +247,25 @@ def reoptimise_service(
     if pool is None:
         candidate = d.reoptimiser(plan, svc.tt, now=now, time_limit=time_limit, seed=0)
     else:  # OR-Tools holds the GIL while it solves: solve in another process
-        durations = np.asarray(svc.tt.durations)
-        distances = np.asarray(svc.tt.distances)
+        # travel times on demand: ship the dense block of the plan's locations only
+        small = None if is_dense(svc.tt) else compact_plan(plan, svc.tt)
+        sent, tt = (plan, svc.tt) if small is None else (small.plan, small.tt)
         job = pool.submit(
             _solve_elsewhere,
             d.reoptimiser,
-            plan.routes,
-            dict(plan.requests),
-            plan.unassigned,
-            durations,
-            distances,
+            sent.routes,
+            dict(sent.requests),
+            sent.unassigned,
+            np.asarray(tt.durations),
+            np.asarray(tt.distances),
             now,
             time_limit,
             0,
         )
         routes, requests, unassigned = job.result(timeout=time_limit + 120)
         candidate = Plan(routes, requests, unassigned)
+        if small is not None:
+            candidate = small.restore(candidate)
     with svc.lock:
         if svc.stale:  # rebuilt from the database meanwhile: this plan is of the old dispatcher
             return False

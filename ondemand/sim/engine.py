@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import simpy
 
 from ondemand.dispatch import Assignment, Dispatcher
@@ -241,8 +240,8 @@ class _Day:
         self.area = area
         self.stops = area.stops
         self.tt = area.matrix
-        self.dur = np.asarray(self.tt.durations)
-        self.dist = np.asarray(self.tt.distances)
+        self.dur = self.tt.durations  # indexed only: dense or answered on demand
+        self.dist = self.tt.distances
         self.policy = policy
         self.clock = clock
         self.trips = {t.id: t for t in trips}
@@ -783,6 +782,7 @@ def simulate(
             network=scenario.network,
             stops=scenario.stops,
             data_dir=data_dir,
+            travel_times=scenario.travel_times,
         )
     model = (
         demand

@@ -156,7 +156,12 @@ def validate(
     if area is None:
         from ondemand.routing.geo.area import build_service_area
 
-        area = build_service_area(scenario.area_spec, network=scenario.network, stops=scenario.stops)
+        area = build_service_area(
+            scenario.area_spec,
+            network=scenario.network,
+            stops=scenario.stops,
+            travel_times=scenario.travel_times,
+        )
     dates = _days(scenario, seeds)
     kpis: list[dict[str, Any]] = []
     for seed in range(seeds):

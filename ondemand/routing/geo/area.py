@@ -26,7 +26,9 @@ from scipy.spatial import cKDTree
 from ondemand.errors import OutsideServiceAreaError, UnknownStopError
 from ondemand.routing.geo.data import cache_dir, find_data_file
 from ondemand.routing.geo.geodesy import haversine_m
-from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, build_matrix, road_path
+from ondemand.routing.geo.lazy import LazyMatrix, OnDemandTravelTimes, TravelTimesParams
+from ondemand.routing.geo.lazy import travel_times as _travel_times
+from ondemand.routing.geo.matrix import RoadPath, TravelMatrix, road_path
 from ondemand.routing.geo.network import (
     AreaSpec,
     NetworkParams,
@@ -55,7 +57,8 @@ class ServiceArea:
     stops
         The meeting points; matrix index ``i`` is ``stops[i]``.
     matrix
-        Travel times (s) and distances (m) between the meeting points' nodes (a ``TravelTimes``).
+        Travel times (s) and distances (m) between the meeting points' nodes (a ``TravelTimes``):
+        the dense matrix where it fits, else answered on demand (``TravelTimesParams``).
     aliases
         Ids merged into another meeting point -> that point's id.
     coverage
@@ -69,7 +72,7 @@ class ServiceArea:
 
     network: RoadNetwork
     stops: tuple[MeetingPoint, ...]
-    matrix: TravelMatrix
+    matrix: TravelMatrix | OnDemandTravelTimes
     aliases: dict[str, str] = field(default_factory=dict)
     coverage: Coverage | None = None
     seeds: int = 0
@@ -99,12 +102,12 @@ class ServiceArea:
         return len(self.stops)
 
     @property
-    def durations(self) -> NDArray[np.int64]:
+    def durations(self) -> NDArray[np.int64] | LazyMatrix:
         """Travel times between meeting points (s)."""
         return self.matrix.durations
 
     @property
-    def distances(self) -> NDArray[np.int64]:
+    def distances(self) -> NDArray[np.int64] | LazyMatrix:
         """Travel distances between meeting points (m)."""
         return self.matrix.distances
 
@@ -288,6 +291,7 @@ def build_service_area(
     data_dir: Path | None = None,
     status: Status | None = None,
     use_cache: bool = True,
+    travel_times: TravelTimesParams | None = None,
 ) -> ServiceArea:
     """Load the network, make the meeting points and the matrix between them (all cached on disk).
 
@@ -305,6 +309,9 @@ def build_service_area(
         Progress callback for the long steps (see :data:`~ondemand.routing.geo.network.Status`).
     use_cache
         Read and write the disk caches.
+    travel_times
+        Dense matrix or on-demand travel times (default :class:`TravelTimesParams()`: the matrix
+        while both matrices take at most 512 MB, about 5,600 meeting points).
 
     Raises
     ------
@@ -321,8 +328,10 @@ def build_service_area(
             net, stop_params, area=spec, data_dir=data_dir, use_cache=use_cache, zone=zone
         )
     nodes = np.array([s.node for s in stop_set.stops], dtype=np.int64)
-    with stage(status, f"travel-time matrix of {len(nodes)} meeting points"):
-        matrix = build_matrix(net, nodes, use_cache=use_cache)
+    tt_params = travel_times if travel_times is not None else TravelTimesParams()
+    what = "travel-time matrix" if tt_params.dense(len(nodes)) else "on-demand travel times"
+    with stage(status, f"{what} of {len(nodes)} meeting points"):
+        matrix = _travel_times(net, nodes, params=tt_params, use_cache=use_cache)
     return ServiceArea(
         network=net,
         stops=stop_set.stops,

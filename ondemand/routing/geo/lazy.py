@@ -23,7 +23,6 @@ take at most ``TravelTimesParams.dense_limit_mb``) and this class otherwise.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,8 +178,18 @@ class OnDemandTravelTimes:
         # 20,000 points); a source (target) with at least this many misses gets its whole row (column)
         self._line_threshold = 1 if self._cch is None else max(4, k // 150)
         self._lock = threading.RLock()
-        self._rows: OrderedDict[int, NDArray[np.int64]] = OrderedDict()
-        self._cols: OrderedDict[int, NDArray[np.int64]] = OrderedDict()
+        # Rows and columns live in the slots of one store (allocated lazily by the OS: untouched
+        # slots cost no memory); row_slot[i] / col_slot[j] = slot of row i / column j or -1.
+        self._n_slots = int(min(self.max_bytes // self._line_bytes, 2 * k))
+        self._store = np.empty((self._n_slots, k), dtype=np.int64)
+        self._row_slot = np.full(k, -1, dtype=np.int64)
+        self._col_slot = np.full(k, -1, dtype=np.int64)
+        self._slot_key = np.full(self._n_slots, -1, dtype=np.int64)  # point, or -1 - point for a column
+        self._slot_used = np.zeros(self._n_slots, dtype=np.int64)  # last use (a tick), for LRU
+        self._tick = 0
+        self._n_lines = 0  # slots filled so far (they are then only reused)
+        self._n_rows = 0
+        self._n_cols = 0
         self._pairs: dict[int, int] = {}
         self._bytes = 0
         self._computed = [0, 0, 0]
@@ -199,8 +208,8 @@ class OnDemandTravelTimes:
         """Counts and bytes of what is cached now, and of everything computed so far."""
         with self._lock:
             return CacheInfo(
-                len(self._rows),
-                len(self._cols),
+                self._n_rows,
+                self._n_cols,
                 len(self._pairs),
                 self._bytes,
                 self.max_bytes,
@@ -210,48 +219,88 @@ class OnDemandTravelTimes:
     def clear_cache(self) -> None:
         """Forget every cached answer (the answers stay the same)."""
         with self._lock:
-            self._rows.clear()
-            self._cols.clear()
+            self._row_slot[:] = -1
+            self._col_slot[:] = -1
+            self._slot_key[:] = -1
+            self._slot_used[:] = 0
+            self._n_lines = self._n_rows = self._n_cols = 0
             self._pairs.clear()
             self._bytes = 0
 
-    def _make_room(self, need: int) -> None:
-        """Evict least recently used lines, then the oldest pairs, until ``need`` more bytes fit."""
-        while self._bytes + need > self.max_bytes and (self._rows or self._cols or self._pairs):
-            if self._rows or self._cols:
-                big = self._rows if len(self._rows) >= len(self._cols) else self._cols
-                big.popitem(last=False)
-                self._bytes -= self._line_bytes
-            else:
-                drop = max(1, len(self._pairs) // 2)
-                for key in list(self._pairs)[:drop]:
-                    del self._pairs[key]
-                self._bytes -= drop * _PAIR_BYTES
+    def _free_slot(self, slot: int) -> None:
+        key = int(self._slot_key[slot])
+        if key >= 0:
+            self._row_slot[key] = -1
+            self._n_rows -= 1
+        else:
+            self._col_slot[-1 - key] = -1
+            self._n_cols -= 1
+        self._slot_key[slot] = -1
+        self._bytes -= self._line_bytes
 
-    def _store_line(
-        self, store: OrderedDict[int, NDArray[np.int64]], key: int, line: NDArray[np.int64]
-    ) -> None:
-        if self._line_bytes > self.max_bytes:
-            return  # a single line does not fit: answer without caching
-        self._make_room(self._line_bytes)
-        line.setflags(write=False)
-        store[key] = line
+    def _drop_pairs(self) -> None:
+        drop = max(1, len(self._pairs) // 2)
+        for key in list(self._pairs)[:drop]:
+            del self._pairs[key]
+        self._bytes -= drop * _PAIR_BYTES
+
+    def _lru_slot(self) -> int:
+        live = self._slot_key[: self._n_lines] != -1
+        used = np.where(live, self._slot_used[: self._n_lines], np.iinfo(np.int64).max)
+        return int(np.argmin(used))
+
+    def _store_line(self, is_row: bool, point: int, line: NDArray[np.int64]) -> None:
+        """Keep a row (column) in a slot, evicting the least recently used line or old pairs."""
+        if self._n_slots == 0 or (self._row_slot if is_row else self._col_slot)[point] >= 0:
+            return  # not even one line fits (answer without caching), or it is there already
+        while self._bytes + self._line_bytes > self.max_bytes:
+            if self._pairs and (
+                self._n_rows + self._n_cols == 0 or len(self._pairs) * _PAIR_BYTES >= self._line_bytes
+            ):
+                self._drop_pairs()
+            else:
+                self._free_slot(self._lru_slot())
+        if self._n_lines < self._n_slots:
+            slot = self._n_lines
+            self._n_lines += 1
+        else:
+            free = np.flatnonzero(self._slot_key[: self._n_lines] == -1)
+            if len(free):
+                slot = int(free[0])
+            else:
+                slot = self._lru_slot()
+                self._free_slot(slot)
+        self._store[slot] = line
+        self._tick += 1
+        self._slot_used[slot] = self._tick
+        if is_row:
+            self._row_slot[point] = slot
+            self._slot_key[slot] = point
+            self._n_rows += 1
+        else:
+            self._col_slot[point] = slot
+            self._slot_key[slot] = -1 - point
+            self._n_cols += 1
         self._bytes += self._line_bytes
 
     def _store_pair(self, key: int, value: int) -> None:
-        if self.max_bytes < _PAIR_BYTES:
+        if self.max_bytes < _PAIR_BYTES or key in self._pairs:
             return
-        if self._bytes + _PAIR_BYTES > self.max_bytes:
-            self._make_room(_PAIR_BYTES)
+        while self._bytes + _PAIR_BYTES > self.max_bytes:
+            if self._pairs:
+                self._drop_pairs()
+            else:
+                self._free_slot(self._lru_slot())
         self._pairs[key] = value
         self._bytes += _PAIR_BYTES
 
     # -- computing
 
     def _as_int(self, values: list[int | None]) -> NDArray[np.int64]:
-        if any(v is None for v in values):
-            raise ValueError(_UNREACHABLE)
-        return np.array(values, dtype=np.int64)
+        try:
+            return np.array(values, dtype=np.int64)
+        except TypeError as exc:  # None = unreachable
+            raise ValueError(_UNREACHABLE) from exc
 
     def _compute_rows(self, sources: list[int]) -> list[NDArray[np.int64]]:
         self._computed[0] += len(sources)
@@ -314,21 +363,23 @@ class OnDemandTravelTimes:
     def _one(self, a: int, b: int) -> int:
         """The combined weight from point ``a`` to point ``b`` (indices already valid)."""
         with self._lock:
-            row = self._rows.get(a)
-            if row is not None:
-                self._rows.move_to_end(a)
-                return int(row[b])
-            col = self._cols.get(b)
-            if col is not None:
-                self._cols.move_to_end(b)
-                return int(col[a])
+            slot = int(self._row_slot[a])
+            if slot >= 0:
+                self._tick += 1
+                self._slot_used[slot] = self._tick
+                return int(self._store[slot, b])
+            slot = int(self._col_slot[b])
+            if slot >= 0:
+                self._tick += 1
+                self._slot_used[slot] = self._tick
+                return int(self._store[slot, a])
             key = a * self._k + b
             hit = self._pairs.get(key)
             if hit is not None:
                 return hit
             if self._cch is None:
                 line = self._compute_rows([a])[0]
-                self._store_line(self._rows, a, line)
+                self._store_line(True, a, line)
                 return int(line[b])
             value = self._compute_pair(a, b)
             self._store_pair(key, value)
@@ -341,30 +392,30 @@ class OnDemandTravelTimes:
         if n == 0:
             return out
         with self._lock:
+            self._tick += 1
             todo = np.ones(n, dtype=bool)
-            if self._rows:
-                for s, pos in _groups(a):
-                    row = self._rows.get(s)
-                    if row is not None:
-                        self._rows.move_to_end(s)
-                        out[pos] = row[b[pos]]
-                        todo[pos] = False
-            if self._cols and todo.any():
-                idx = np.flatnonzero(todo)
-                for t, pos in _groups(b[idx]):
-                    col = self._cols.get(t)
-                    if col is not None:
-                        self._cols.move_to_end(t)
-                        p = idx[pos]
-                        out[p] = col[a[p]]
-                        todo[p] = False
+            if self._n_rows:
+                slot = self._row_slot[a]
+                hit = slot >= 0
+                if hit.any():
+                    out[hit] = self._store[slot[hit], b[hit]]
+                    self._slot_used[slot[hit]] = self._tick
+                    todo &= ~hit
+            if self._n_cols and todo.any():
+                slot = np.where(todo, self._col_slot[b], -1)
+                hit = slot >= 0
+                if hit.any():
+                    out[hit] = self._store[slot[hit], a[hit]]
+                    self._slot_used[slot[hit]] = self._tick
+                    todo &= ~hit
             if self._pairs and todo.any():
-                k = self._k
-                for i in np.flatnonzero(todo).tolist():
-                    hit = self._pairs.get(int(a[i]) * k + int(b[i]))
-                    if hit is not None:
-                        out[i] = hit
-                        todo[i] = False
+                idx = np.flatnonzero(todo)
+                get = self._pairs.get
+                found = [get(x) for x in (a[idx] * self._k + b[idx]).tolist()]
+                got = np.fromiter((f is not None for f in found), dtype=bool, count=len(found))
+                if got.any():
+                    out[idx[got]] = [f for f in found if f is not None]
+                    todo[idx[got]] = False
             if todo.any():
                 self._fill_misses(a, b, out, todo)
         return out
@@ -373,38 +424,36 @@ class OnDemandTravelTimes:
         self, a: NDArray[np.int64], b: NDArray[np.int64], out: NDArray[np.int64], todo: NDArray[np.bool_]
     ) -> None:
         """Compute every ``todo`` pair: whole lines for crowded sources/targets, queries for the rest."""
-        idx = np.flatnonzero(todo)
-        by_src = _groups(a[idx])
-        by_dst = _groups(b[idx])
-        # lines from the side with fewer distinct keys first (for scipy: that side only)
-        if len(by_dst) < len(by_src):
-            sides = [(by_dst, False), (by_src, True)]
-        else:
-            sides = [(by_src, True), (by_dst, False)]
-        for groups, is_row in sides:
+        src_keys, src_counts = np.unique(a[todo], return_counts=True)
+        dst_keys, dst_counts = np.unique(b[todo], return_counts=True)
+        # lines from the side with fewer distinct keys first (for scipy, threshold 1: that side only)
+        sides = [(src_keys, src_counts, True), (dst_keys, dst_counts, False)]
+        if len(dst_keys) < len(src_keys):
+            sides.reverse()
+        for keys, counts, is_row in sides:
             if not todo.any():
                 return
-            keys: list[int] = []
-            where: list[NDArray[np.int64]] = []
-            for key, pos in groups:
-                p = idx[pos]
-                p = p[todo[p]]
-                if len(p) >= self._line_threshold:
-                    keys.append(key)
-                    where.append(p)
-            if not keys:
+            if keys is not sides[0][0]:  # the second side: count what is still missing
+                keys, counts = np.unique((a if is_row else b)[todo], return_counts=True)
+            chosen = keys[counts >= self._line_threshold].tolist()
+            if not chosen:
                 continue
-            lines = self._compute_rows(keys) if is_row else self._compute_cols(keys)
-            store = self._rows if is_row else self._cols
-            for key, p, line in zip(keys, where, lines, strict=True):
-                out[p] = line[b[p]] if is_row else line[a[p]]
+            lines = self._compute_rows(chosen) if is_row else self._compute_cols(chosen)
+            mine, other = (a, b) if is_row else (b, a)
+            for point, line in zip(chosen, lines, strict=True):
+                p = np.flatnonzero(todo & (mine == point))
+                out[p] = line[other[p]]
                 todo[p] = False
-                self._store_line(store, key, line)
+                self._store_line(is_row, point, line)
         k = self._k
+        done: dict[int, int] = {}  # a gather may repeat a pair
         for i in np.flatnonzero(todo).tolist():
             ai, bi = int(a[i]), int(b[i])
-            value = self._compute_pair(ai, bi)
-            self._store_pair(ai * k + bi, value)
+            key = ai * k + bi
+            value = done.get(key)
+            if value is None:
+                value = done[key] = self._compute_pair(ai, bi)
+                self._store_pair(key, value)
             out[i] = value
 
     def _decode(self, d: Any, which: str) -> Any:

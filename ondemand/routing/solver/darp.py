@@ -56,6 +56,7 @@ from ondemand.routing.solver import _darp_lns, _darp_pyvrp
 from ondemand.routing.solver._darp_model import DarpModel
 from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.check import check_plan, check_solution
+from ondemand.routing.solver.compact import compact_plan, is_dense
 from ondemand.routing.solver.instances import DarpInstance, InstanceCore
 from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
 
@@ -733,7 +734,8 @@ def reoptimise(
         Seed of the random choices.
     refusal_penalty
         Cost of leaving an unassigned request out (distance units); default: ten
-        times the largest distance in ``tt``.
+        times the largest distance in ``tt`` (for travel times answered on demand: between
+        the plan's locations, on whose dense block the search then runs).
     method
         ``"lns"`` (default): the adaptive large-neighbourhood search of
         :mod:`ondemand.routing.solver._darp_lns` from the current plan, then OR-Tools guided
@@ -778,6 +780,20 @@ def reoptimise(
             return Plan(
                 tuple(new.get(k, r) for k, r in enumerate(plan.routes)), plan.requests, plan.unassigned
             )
+    if not is_dense(tt):  # travel times on demand: solve on the dense block of the plan's locations
+        small = compact_plan(plan, tt)
+        left = None if time_limit is None else max(1e-3, time_limit - (_time.monotonic() - t0))
+        solved = reoptimise(
+            small.plan,
+            small.tt,
+            now=now,
+            time_limit=left,
+            iterations=iterations,
+            seed=seed,
+            refusal_penalty=refusal_penalty,
+            method=method,
+        )
+        return small.restore(solved)
     base = check_plan(plan, tt)
     # Internally no vehicle may leave before `now`; the returned plan keeps the
     # caller's vehicles (a looser constraint), so it passes the checker as well.
@@ -895,7 +911,7 @@ def _neighbourhood(plan: Plan, tt: TravelTimes, size: int, *, seed: int, now: in
         return None
     rng = np.random.default_rng([seed, max(0, now)])
     centre = busy[int(rng.integers(len(busy)))]
-    dur = np.asarray(tt.durations)
+    dur = tt.durations  # indexed only (dense or on demand)
 
     def locations(r: Route) -> NDArray[np.int64]:
         return np.array([r.vehicle.start, *(s.location for s in r.stops)], dtype=np.int64)

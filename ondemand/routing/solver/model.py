@@ -19,7 +19,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,6 +29,7 @@ from ondemand.errors import InvalidRequestError
 __all__ = [
     "ArrayTravelTimes",
     "BookingKind",
+    "Matrix",
     "OnboardRider",
     "Plan",
     "Request",
@@ -40,21 +41,38 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class TravelTimes(Protocol):
-    """Travel times and distances between locations, as dense integer matrices.
+class Matrix(Protocol):
+    """What :class:`TravelTimes` users may do with ``durations``/``distances``: index them.
 
-    ``durations[a, b]`` is the driving time in seconds (or the instance's time unit)
-    from location ``a`` to ``b``; ``distances[a, b]`` the length in metres (or the
-    instance's distance unit). Both are ``int64`` arrays of shape ``(n, n)`` with a
-    zero diagonal.
+    ``m[a, b]`` (an ``int64`` scalar), ``m[rows, cols]`` with numpy broadcasting and ``m[i]`` /
+    ``m[:, j]`` (``int64`` arrays), and ``m.shape == (n, n)``. A dense ``int64`` array is one;
+    :class:`ondemand.routing.geo.lazy.LazyMatrix` (answers computed on demand) is another.
     """
 
     @property
-    def durations(self) -> NDArray[np.int64]: ...
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
+@runtime_checkable
+class TravelTimes(Protocol):
+    """Travel times and distances between locations, as integer matrices.
+
+    ``durations[a, b]`` is the driving time in seconds (or the instance's time unit)
+    from location ``a`` to ``b``; ``distances[a, b]`` the length in metres (or the
+    instance's distance unit). Both are indexed like ``int64`` arrays of shape ``(n, n)``
+    with a zero diagonal (:class:`Matrix`): dense arrays (:class:`ArrayTravelTimes`,
+    ``TravelMatrix``) or views answered on demand (``OnDemandTravelTimes``). Code that
+    needs a dense block over a few locations takes ``durations[np.ix_(locs, locs)]``;
+    ``np.asarray(durations)`` of an on-demand view is refused beyond its memory cap.
+    """
 
     @property
-    def distances(self) -> NDArray[np.int64]: ...
+    def durations(self) -> Matrix: ...
+
+    @property
+    def distances(self) -> Matrix: ...
 
 
 class ArrayTravelTimes:

@@ -184,7 +184,7 @@ class OnDemandTravelTimes:
         self._store = np.empty((self._n_slots, k), dtype=np.int64)
         self._row_slot = np.full(k, -1, dtype=np.int64)
         self._col_slot = np.full(k, -1, dtype=np.int64)
-        self._slot_key = np.full(self._n_slots, -1, dtype=np.int64)  # point, or -1 - point for a column
+        self._slot_key = np.full(self._n_slots, -1, dtype=np.int64)  # -1 free, p row p, -2 - p column p
         self._slot_used = np.zeros(self._n_slots, dtype=np.int64)  # last use (a tick), for LRU
         self._tick = 0
         self._n_lines = 0  # slots filled so far (they are then only reused)
@@ -229,11 +229,13 @@ class OnDemandTravelTimes:
 
     def _free_slot(self, slot: int) -> None:
         key = int(self._slot_key[slot])
+        if key == -1:
+            return
         if key >= 0:
             self._row_slot[key] = -1
             self._n_rows -= 1
         else:
-            self._col_slot[-1 - key] = -1
+            self._col_slot[-2 - key] = -1
             self._n_cols -= 1
         self._slot_key[slot] = -1
         self._bytes -= self._line_bytes
@@ -279,7 +281,7 @@ class OnDemandTravelTimes:
             self._n_rows += 1
         else:
             self._col_slot[point] = slot
-            self._slot_key[slot] = -1 - point
+            self._slot_key[slot] = -2 - point
             self._n_cols += 1
         self._bytes += self._line_bytes
 

@@ -221,3 +221,15 @@ def test_pilot_graph_random_points_equal_the_scipy_reference(data_dir: Path) -> 
     assert np.array_equal(tt.durations[a, b], ref.durations[a, b])
     assert np.array_equal(tt.distances[a, b], ref.distances[a, b])
     assert tt.cache_info().bytes <= 1_000_000
+
+
+def test_the_column_of_point_zero_survives_eviction(grid: RoadNetwork) -> None:
+    """A cached column of point 0 is not mistaken for a free slot when rows evict each other."""
+    nodes = list(range(49))
+    ref = _dense(grid, nodes)
+    tt = OnDemandTravelTimes(grid, nodes, cache_mb=2 * 8 * 49 / 1e6)  # two lines
+    for r in (5, 6, 7):
+        assert np.array_equal(tt.durations[:, 0], ref.durations[:, 0])
+        assert np.array_equal(tt.durations[r], ref.durations[r])
+    assert np.array_equal(tt.durations[:, 0], ref.durations[:, 0])
+    assert tt.cache_info().columns == 1

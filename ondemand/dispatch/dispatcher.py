@@ -278,13 +278,20 @@ class InsertionDispatcher:
         out: list[PlannedStop] = []
         if vs.leg is not None and vs.leg.stop is not None:
             out.append(self._planned(vs.leg.stop, vs.leg.service_start, vs.leg.departure, committed=True))
-        _, sched = self._evaluate(vs)
+        route, sched = self._evaluate(vs)
         if sched.feasible:
             for stop, eta, dep in zip(vs.stops, sched.service_start, sched.departure, strict=True):
                 out.append(self._planned(stop, eta, dep, committed=False))
-        else:  # only after reality diverged from the plan: show the order without times
+        else:  # only after reality diverged from the plan (e.g. a late vehicle): as early as it can
+            t, loc = route.vehicle.available_from, route.vehicle.start
             for stop in vs.stops:
-                out.append(self._planned(stop, -1, -1, committed=False))
+                req = self._requests[stop.request_id]
+                pickup = stop.kind is StopKind.PICKUP
+                earliest = req.earliest_pickup if pickup else req.earliest_dropoff
+                eta = max(t + int(self._tt.durations[loc, stop.location]), earliest)
+                t = eta + (req.pickup_service if pickup else req.dropoff_service)
+                loc = stop.location
+                out.append(self._planned(stop, eta, t, committed=False))
         vs.shown = out
         return list(out)
 

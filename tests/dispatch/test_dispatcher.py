@@ -784,3 +784,18 @@ def test_cached_wake_ups_and_itineraries_change_nothing(data: st.DataObject) -> 
             assert fast.itinerary(v.id) == slow.itinerary(v.id)
         assert fast.next_departure() == slow.next_departure()
         assert fast.counts() == slow.counts()
+
+
+def test_itinerary_of_a_plan_reality_broke_gives_the_earliest_times() -> None:
+    """A restored plan that already breaks a ride limit still gives times: as early as the vehicle can."""
+    d = InsertionDispatcher(fleet(1), line())
+    late = req("late", 1, 5, e=0, lp=100, max_ride=10)  # picked up at 0: 400 s to drive, 10 s allowed
+    wait = req("wait", 2, 3, e=500, lp=600)
+    assert not d.restore_vehicle("v0", [(wait, P), (late, D), (wait, D)], onboard={"late": 0}).feasible
+    stops = d.itinerary("v0")
+    # from location 0 at 0: to 2 (200 s), wait for the window at 500, board 0 s; to 5 (300 s); to 3 (200 s)
+    assert [(s.request_id, s.kind, s.eta, s.departure) for s in stops] == [
+        ("wait", P, 500, 500),
+        ("late", D, 800, 800),
+        ("wait", D, 1000, 1000),
+    ]

@@ -210,6 +210,9 @@ def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
             )
             page.wait_for_function("navigator.serviceWorker.controller !== null")  # the page is kept
             context.set_offline(True)
+            # the page learns it asynchronously: press only once it knows (else the tap is sent at
+            # once, as a tap made online should be; seen once in a loaded run)
+            page.wait_for_function("navigator.onLine === false")
             _press(page, "picked_up", rid)
             page.wait_for_selector("#queue[data-count='1']")
             assert "1" in page.locator("#queue").inner_text()

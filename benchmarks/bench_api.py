@@ -61,11 +61,10 @@ def serve(area_name: str, vans: int, port: int, db_url: str, reopt_s: float) -> 
         area = SyntheticArea.grid(50)
         config = synthetic_service(area, n_vehicles=vans, seats=8, start=9 * 3600, end=18 * 3600)
     else:
-        from ondemand.routing.geo.area import build_service_area
         from ondemand.scenario import load_scenario
 
         sc = load_scenario(REPO / "scenarios" / f"{area_name}.toml")
-        area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops)  # type: ignore[assignment]
+        area = sc.service_area()  # type: ignore[assignment]
         config = service_config_from_scenario(sc, area, fleet=vans)
     start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
     t0 = time.monotonic()

@@ -21,7 +21,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ondemand.routing.geo.area import build_service_area
 from ondemand.scenario import load_scenario
 from ondemand.sim.engine import simulate
 from ondemand.sim.kpis import compute_kpis, request_outcomes
@@ -33,7 +32,7 @@ PILOTS = ("toyono", "senboku", "higashiosaka", "senboku_izumi")
 def _day(name: str, *, fleet: int | None, demand: float | None, reoptimise: bool, seed: int) -> None:
     sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
     t0 = time.perf_counter()
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops)
+    area = sc.service_area()
     t_area = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = simulate(sc, seed=seed, fleet=fleet, riders_per_day=demand, area=area, reoptimise=reoptimise)

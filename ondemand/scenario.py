@@ -42,9 +42,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ondemand.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from ondemand.routing.geo.area import ServiceArea
 
 __all__ = [
     "BOOKING_CHANNELS",
@@ -513,6 +516,25 @@ class Scenario:
     stops_table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     municipalities: MunicipalParams | None = None
     travel_times: Any = None
+
+    def service_area(self, *, data_dir: Path | None = None, status: Any = None) -> ServiceArea:
+        """The scenario's service area: its area, road speeds, meeting points and travel times.
+
+        The one place a scenario becomes a :class:`~ondemand.routing.geo.area.ServiceArea`
+        (cached on disk by :func:`~ondemand.routing.geo.area.build_service_area`), so the CLI,
+        the simulator, the API and the benchmarks build the same area from the same tables.
+        ``status`` is a progress callback for the long steps.
+        """
+        from ondemand.routing.geo.area import build_service_area
+
+        return build_service_area(
+            self.area_spec,
+            network=self.network,
+            stops=self.stops,
+            data_dir=data_dir,
+            status=status,
+            travel_times=self.travel_times,
+        )
 
 
 # --------------------------------------------------------------------------- reading

@@ -89,7 +89,6 @@ def serve(
     from ondemand._cli._progress import spinner
     from ondemand.api.booking import service_config_from_scenario
     from ondemand.api.routes.gofs import GofsInfo
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(scenario)
@@ -102,14 +101,7 @@ def serve(
         if reopt_time_limit is not None:
             over["reopt_time_limit_s"], names[1] = reopt_time_limit, "--reopt-time-limit"
         settings = settings.model_copy(update=over)
-    area = build_service_area(
-        sc.area_spec,
-        network=sc.network,
-        stops=sc.stops,
-        data_dir=data_dir,
-        status=spinner(),
-        travel_times=sc.travel_times,
-    )
+    area = sc.service_area(data_dir=data_dir, status=spinner())
     config = service_config_from_scenario(sc, area, fleet=fleet, auto_complete=auto_complete)
     run_api(
         area,

@@ -56,7 +56,6 @@ def gtfs_flex_cmd(
     """Write the service as GTFS with Flex: meeting points, zone, hours, calendar, booking rules, fares."""
     from shapely.geometry import mapping
 
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.viz.gtfs_flex import write_gtfs_flex
 
@@ -65,13 +64,7 @@ def gtfs_flex_cmd(
         raise ScenarioError(f"--end {end} is before --start {start}")
     _check_out(out)
     sc = load_scenario(scenario)
-    area = build_service_area(
-        sc.area_spec,
-        network=sc.network,
-        stops=sc.stops,
-        status=spinner(progress),
-        travel_times=sc.travel_times,
-    )
+    area = sc.service_area(status=spinner(progress))
     from_osm = getattr(sc.stops, "file", None) is None
     try:
         zone = None if area.zone is None else mapping(area.zone.geometry)  # the scenario's zone polygon

@@ -77,7 +77,6 @@ def simulate_cmd(
 ) -> None:
     """Simulate one service day: kpis.json, events, report.html and map.html in the output folder."""
     from ondemand.dispatch.policy import ServicePolicy
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.sim.demand import CsvDemand
     from ondemand.sim.engine import simulate
@@ -95,13 +94,7 @@ def simulate_cmd(
     if not reoptimise:
         sc = dataclasses.replace(sc, service=dataclasses.replace(sc.service, reoptimise_every_s=0))
     console = Console(stderr=True)
-    area = build_service_area(
-        sc.area_spec,
-        network=sc.network,
-        stops=sc.stops,
-        status=spinner(progress),
-        travel_times=sc.travel_times,
-    )
+    area = sc.service_area(status=spinner(progress))
     model = (
         CsvDemand(requests, walking=ServicePolicy.from_scenario(sc).walking) if requests is not None else None
     )

@@ -24,18 +24,11 @@ def validate_cmd(
     from rich.progress import Progress
 
     from ondemand._cli._progress import spinner
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.sim.validate import fmt, validate
 
     sc = load_scenario(scenario)
-    area = build_service_area(
-        sc.area_spec,
-        network=sc.network,
-        stops=sc.stops,
-        status=spinner(progress),
-        travel_times=sc.travel_times,
-    )
+    area = sc.service_area(status=spinner(progress))
     with Progress(transient=True, console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task(f"validate {sc.name}", total=seeds)
         res = validate(

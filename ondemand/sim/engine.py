@@ -753,7 +753,7 @@ def simulate(
     demand
         Demand model (default :class:`SyntheticDemand` of the scenario).
     area
-        Service area (default ``build_service_area`` of the scenario's area).
+        Service area (default :meth:`Scenario.service_area <ondemand.scenario.Scenario.service_area>`).
     dispatcher_factory
         Default :func:`default_dispatcher`.
     date
@@ -775,15 +775,7 @@ def simulate(
     t0 = time.perf_counter()
     policy = ServicePolicy.from_scenario(scenario, fleet=fleet, reoptimise=reoptimise)
     if area is None:
-        from ondemand.routing.geo.area import build_service_area
-
-        area = build_service_area(
-            scenario.area_spec,
-            network=scenario.network,
-            stops=scenario.stops,
-            data_dir=data_dir,
-            travel_times=scenario.travel_times,
-        )
+        area = scenario.service_area(data_dir=data_dir)
     model = (
         demand
         if demand is not None

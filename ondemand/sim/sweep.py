@@ -66,17 +66,10 @@ def parse_range(text: str, *, what: str) -> list[int]:
 
 
 def _area(sc: Scenario, data_dir: str | None) -> Any:
-    from ondemand.routing.geo.area import build_service_area
 
     key = (repr(sc.area_spec), repr((sc.network, sc.stops, sc.travel_times, data_dir)))
     if key not in _AREAS:
-        _AREAS[key] = build_service_area(
-            sc.area_spec,
-            network=sc.network,
-            stops=sc.stops,
-            data_dir=Path(data_dir) if data_dir else None,
-            travel_times=sc.travel_times,
-        )
+        _AREAS[key] = sc.service_area(data_dir=Path(data_dir) if data_dir else None)
     return _AREAS[key]
 
 

@@ -154,14 +154,7 @@ def validate(
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if area is None:
-        from ondemand.routing.geo.area import build_service_area
-
-        area = build_service_area(
-            scenario.area_spec,
-            network=scenario.network,
-            stops=scenario.stops,
-            travel_times=scenario.travel_times,
-        )
+        area = scenario.service_area()
     dates = _days(scenario, seeds)
     kpis: list[dict[str, Any]] = []
     for seed in range(seeds):

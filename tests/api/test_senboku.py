@@ -19,11 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 def test_senboku_scenario_books_between_real_stops(data_dir: Path, make_app: Callable[..., FastAPI]) -> None:
     """The senboku scenario serves its 50 stops; a lon/lat near a stop books a ride with a promise."""
     from ondemand.api.booking import service_config_from_scenario
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(REPO / "scenarios" / "senboku.toml")
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
+    area = sc.service_area(data_dir=data_dir)
     config = service_config_from_scenario(sc, area)
     assert len(config.vehicles) == sc.service.fleet
     app = make_app(area=area, config=config)

@@ -21,11 +21,10 @@ def test_pickup_outside_the_zone_is_refused_with_its_name(
 ) -> None:
     """Senboku pilot 1: a pickup at 和泉中央 (in the road graph, not the zone) is a 422 naming the zone."""
     from ondemand.api.booking import service_config_from_scenario
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(REPO / "scenarios" / "senboku_pilot1.toml")
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
+    area = sc.service_area(data_dir=data_dir)
     app = make_app(area=area, config=service_config_from_scenario(sc, area))
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app, 'nankai')}"}

@@ -14,13 +14,12 @@ from tests.sim.helpers import REPO
 @pytest.mark.data
 def test_senboku_izumi_day_says_who_pays(data_dir: Path, tmp_path: Path) -> None:
     """Sakai and Izumi: shares + subsidy = cost, km inside add up, same seed gives the same bytes."""
-    from ondemand.routing.geo.area import build_service_area
     from ondemand.scenario import load_scenario
     from ondemand.sim.engine import simulate
     from ondemand.viz.outputs import write_outputs
 
     sc = load_scenario(REPO / "scenarios" / "senboku_izumi.toml")
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
+    area = sc.service_area(data_dir=data_dir)
     runs = []
     for k in range(2):
         res = simulate(sc, seed=1, area=area, date="2026-12-01")

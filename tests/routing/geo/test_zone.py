@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import box
 
 from ondemand.errors import OutsideServiceAreaError, OutsideServiceZoneError, ZoneError
-from ondemand.routing.geo.area import ServiceArea, build_service_area
+from ondemand.routing.geo.area import ServiceArea
 from ondemand.routing.geo.matrix import build_matrix
 from ondemand.routing.geo.network import AreaSpec
 from ondemand.routing.geo.stops import StopParams, place_stops
@@ -149,7 +149,7 @@ def test_senboku_pilot1_stops_and_names(data_dir: Path) -> None:
     from ondemand.scenario import load_scenario
 
     sc = load_scenario(REPO / "scenarios" / "senboku_pilot1.toml")
-    area = build_service_area(sc.area_spec, network=sc.network, stops=sc.stops, data_dir=data_dir)
+    area = sc.service_area(data_dir=data_dir)
     assert area.zone is not None
     assert set(area.zone.districts) >= {"桃山台一丁", "鴨谷台一丁"}
     assert 20 <= len(area.stops) <= 29

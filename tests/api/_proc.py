@@ -63,3 +63,18 @@ def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     proc.wait(timeout=30)
     if proc.stderr:
         proc.stderr.close()
+
+
+def make_key(url: str, operator: str = "acme") -> str:
+    """Create the database's schema and an operator key (as ``ondemand keys create`` does)."""
+    from ondemand.api.db import create_api_key
+    from ondemand.api.persistence import Database
+
+    db = Database(url)
+    try:
+        with db.write() as session:
+            key = create_api_key(session, operator)
+            session.commit()
+    finally:
+        db.dispose()
+    return key

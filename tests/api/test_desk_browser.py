@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ondemand.api.db import create_api_key
 from ondemand.api.persistence import Database
-from tests.api._proc import REPO, free_port, kill, start_server
+from tests.api._proc import REPO, free_port, kill, make_key, start_server
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 NAME, PHONE = "仙北 太郎", "0187-43-9876"
@@ -42,11 +41,7 @@ def test_clerk_registers_books_and_cancels_for_a_caller(tmp_path: Path) -> None:
         pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     url = f"sqlite:///{tmp_path / 'desk.db'}"
-    db = Database(url)
-    with db.write() as session:
-        key = create_api_key(session, "acme")
-        session.commit()
-    db.dispose()
+    key = make_key(url)
     port = free_port()
     proc = start_server(url, port, time.time(), "--vehicles", "3", "--stops", "9")
     base = f"http://127.0.0.1:{port}"
@@ -151,11 +146,7 @@ def test_a_refusal_shows_the_reason_and_books_a_nearby_time(tmp_path: Path) -> N
         pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     url = f"sqlite:///{tmp_path / 'desk.db'}"
-    db = Database(url)
-    with db.write() as session:
-        key = create_api_key(session, "acme")
-        session.commit()
-    db.dispose()
+    key = make_key(url)
     port = free_port()
     proc = start_server(url, port, time.time(), "--vehicles", "2", "--stops", "9")
     base = f"http://127.0.0.1:{port}"

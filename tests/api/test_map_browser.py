@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ondemand.api.db import RideRequestRow, create_api_key
+from ondemand.api.db import RideRequestRow
 from ondemand.api.persistence import Database
-from tests.api._proc import free_port, kill, start_server
+from tests.api._proc import free_port, kill, make_key, start_server
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 
@@ -22,11 +22,7 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
         pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     url = f"sqlite:///{tmp_path / 'map.db'}"
-    db = Database(url)
-    with db.write() as session:
-        key = create_api_key(session, "acme")
-        session.commit()
-    db.dispose()
+    key = make_key(url)
     port = free_port()
     proc = start_server(url, port, time.time(), "--vehicles", "3", "--stops", "9")
     base = f"http://127.0.0.1:{port}"

@@ -9,9 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ondemand.api.db import create_api_key
-from ondemand.api.persistence import Database
-from tests.api._proc import free_port, kill, start_server
+from tests.api._proc import free_port, kill, make_key, start_server
 
 
 @pytest.mark.slow
@@ -24,11 +22,7 @@ def test_kill_9_during_bookings_keeps_every_acknowledged_booking(
         url = str(request.getfixturevalue("pg_url"))
     else:
         url = f"sqlite:///{tmp_path / 'restart.db'}"
-    db = Database(url)
-    with db.write() as session:
-        key = create_api_key(session, "acme")
-        session.commit()
-    db.dispose()
+    key = make_key(url)
     headers = {"Authorization": f"Bearer {key}"}
     t0 = time.time()
     port = free_port()

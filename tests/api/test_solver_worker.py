@@ -11,9 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ondemand.api.db import create_api_key
-from ondemand.api.persistence import Database
-from tests.api._proc import free_port, kill, start_server
+from tests.api._proc import free_port, kill, make_key, start_server
 
 TRIPS = [("s00", "s15"), ("s03", "s12"), ("s05", "s10"), ("s01", "s14")]
 
@@ -48,11 +46,7 @@ def test_solver_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
         pytest.skip("needs /proc (Linux) to find the server's child processes")
     port = free_port()
     db = f"sqlite:///{tmp_path / 'api.db'}"
-    database = Database(db)
-    with database.write() as session:
-        key = create_api_key(session, "acme")
-        session.commit()
-    database.dispose()
+    key = make_key(db)
     proc = start_server(db, port, time.time(), "--reopt-interval", "1")
     try:
         auth = {"Authorization": f"Bearer {key}"}

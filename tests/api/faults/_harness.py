@@ -33,8 +33,8 @@ import httpx
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from ondemand.api.db import RideRequestRow, create_api_key, normalise_url
-from tests.api._proc import REPO, free_port
+from ondemand.api.db import RideRequestRow, normalise_url
+from tests.api._proc import REPO, free_port, make_key
 
 __all__ = [
     "COMMIT_TIMEOUT_S",
@@ -52,20 +52,6 @@ COMMIT_TIMEOUT_S = 3.0
 STOPS = 16
 SEATS = 4
 VEHICLES = 8
-
-
-def make_key(url: str, operator: str = "acme") -> str:
-    """Create the database's schema and an operator key (as ``ondemand keys create`` does)."""
-    from ondemand.api.persistence import Database
-
-    db = Database(url)
-    try:
-        with db.write() as session:
-            key = create_api_key(session, operator)
-            session.commit()
-    finally:
-        db.dispose()
-    return key
 
 
 class Server:

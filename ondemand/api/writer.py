@@ -30,7 +30,11 @@ what the database says.
 unresolved tickets and carries on; a ticket's future is never cancelled (it is marked
 running at creation) and is resolved at most once. When writing fails the writer reports
 unhealthy (``/healthz`` answers 503) and probes the database every second with a tiny
-write until it works again.
+write until it works again. The probe takes the write locks of every table the writer writes
+(PostgreSQL ``ROW EXCLUSIVE``, as an ``INSERT`` or ``UPDATE`` would; SQLite's ``BEGIN IMMEDIATE``
+locks the whole file), so a lock on one table keeps the writer unhealthy; and ``/healthz``
+stays 503 for ``commit_timeout`` after any failed write, even if a write to another table
+succeeded meanwhile.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ondemand.api.db import Base
 from ondemand.errors import CommitFailedError
 
 if TYPE_CHECKING:
@@ -60,6 +65,9 @@ __all__ = ["Fence", "GroupCommitter", "Ticket"]
 log = logging.getLogger("ondemand.api")
 
 _PENDING, _CLAIMED, _DONE = 0, 1, 2
+
+_WRITTEN_TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+"""The application's tables, which the writer's probe locks as a write would (PostgreSQL)."""
 
 
 class Owner(Protocol):
@@ -152,6 +160,7 @@ class GroupCommitter:
         self._open: Counter[int] = Counter()  # id(owner) -> tickets not yet resolved
         self._busy_since: float | None = None
         self._failing: str | None = None
+        self._failed_at: tuple[float, str] | None = None  # the last failed write: when, why
         self._is_pg = db.url.startswith("postgresql")
         self._engine = self._writer_engine()
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
@@ -219,6 +228,7 @@ class GroupCommitter:
                 return False
             self._queue.remove(ticket)
             self._failing = f"a change waited {waited:g} s for the database"
+            self._failed_at = (time.monotonic(), self._failing)
             self._resolve(
                 ticket,
                 CommitFailedError(
@@ -239,7 +249,12 @@ class GroupCommitter:
         busy = self._busy_since
         if busy is not None and time.monotonic() - busy > self.timeout:
             return f"a database write has been waiting for {time.monotonic() - busy:.0f} s"
-        return self._failing
+        if self._failing is not None:
+            return self._failing
+        failed = self._failed_at
+        if failed is not None and time.monotonic() - failed[0] < self.timeout:
+            return f"{failed[1]} {time.monotonic() - failed[0]:.1f} s ago"
+        return None
 
     def close(self) -> None:
         """Commit what is queued and stop the writer thread."""
@@ -311,6 +326,7 @@ class GroupCommitter:
             except Exception as exc:  # the writer must survive anything
                 log.exception("database writer step failed; carrying on")
                 self._failing = f"the last database write failed ({type(exc).__name__})"
+                self._failed_at = (time.monotonic(), f"a database write failed ({type(exc).__name__})")
                 with self._cond:
                     for t in batch:
                         if t.state == _PENDING:
@@ -477,6 +493,7 @@ class GroupCommitter:
 
     def _failed(self, exc: BaseException) -> None:
         self._failing = f"the last database write failed ({_why(exc)})"
+        self._failed_at = (time.monotonic(), f"a database write failed ({_why(exc)})")
         log.error("database write failed: %s", _why(exc))
 
     def _probe(self) -> None:
@@ -485,6 +502,8 @@ class GroupCommitter:
         try:
             with self._sessions() as session:
                 self._begin(session)
+                if self._is_pg:  # the locks an INSERT/UPDATE takes, on every table written
+                    session.execute(text(f"LOCK TABLE {_WRITTEN_TABLES} IN ROW EXCLUSIVE MODE"))
                 session.execute(text("UPDATE alembic_version SET version_num = version_num"))
                 session.commit()
             self._failing = None

@@ -19,6 +19,7 @@ from ondemand.api.db import Operator
 from ondemand.api.persistence import Database
 from ondemand.api.writer import GroupCommitter
 from ondemand.errors import CommitFailedError
+from tests.api._pg import PgServer
 
 
 @dataclass(eq=False)
@@ -88,6 +89,9 @@ def test_a_change_refused_while_the_file_is_locked_is_never_saved(
     committer.run(add("kept"))  # type: ignore[arg-type]
     time.sleep(0.3)
     assert names(path) == {"kept"}
+    deadline = time.monotonic() + 3  # health stays failing for one commit timeout after the failure
+    while committer.health() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert committer.health() is None
 
 
@@ -188,3 +192,39 @@ def test_health_fails_while_the_writer_cannot_write_and_recovers_alone(
     assert committer.health() is None
     with Session(committer._engine) as session:
         assert session.scalars(select(Operator.name)).all() == []
+
+
+@pytest.mark.slow
+def test_health_stays_failing_while_one_postgresql_table_is_locked(pg_server: PgServer) -> None:
+    """A lock on one table keeps ``health`` failing past the probes (they lock every table), then clears.
+
+    The probe used to write ``alembic_version`` only: it succeeded under a lock on ``operators``
+    and ``/healthz`` said ok while no change to that table could be written.
+    """
+    url = pg_server.new_database()
+    dbname = url.split("@/", 1)[1].split("?", 1)[0]
+    db = Database(url)
+    committer = GroupCommitter(db, timeout=0.5)
+    try:
+        with pg_server.connect(dbname) as holder:
+            holder.autocommit = False
+            holder.execute("LOCK TABLE operators IN EXCLUSIVE MODE")
+            with pytest.raises(CommitFailedError):
+                committer.enqueue(add("x")).wait()  # type: ignore[arg-type]
+            seen = []
+            end = time.monotonic() + 3.0  # six commit timeouts, three probes
+            while time.monotonic() < end:
+                seen.append(committer.health())
+                time.sleep(0.1)
+            assert None not in seen, f"health said ok while operators was locked: {seen}"
+            holder.rollback()
+        deadline = time.monotonic() + 5
+        while committer.health() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert committer.health() is None
+        committer.run(add("kept"))  # type: ignore[arg-type]
+        with Session(committer._engine) as session:
+            assert session.scalars(select(Operator.name)).all() == ["kept"]
+    finally:
+        committer.close()
+        db.dispose()

@@ -127,6 +127,8 @@ class RideRequestRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     vehicle_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # why refused, for programs: one of ondemand.routing.solver.insertion.REFUSAL_CODES
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     pickup_stop: Mapped[str] = mapped_column(String(64))
     dropoff_stop: Mapped[str] = mapped_column(String(64))
     pickup_walk_m: Mapped[int] = mapped_column(Integer, default=0)

@@ -150,6 +150,14 @@ class RideRequestOut(BaseModel):
     dropoff_eta: AwareDatetime | None
     latest_dropoff: AwareDatetime | None
     reason: str | None
+    reason_code: str | None = Field(
+        default=None,
+        description=(
+            "Why refused, for programs (the reason above is for people): window_passed, ride_too_long,"
+            " arrives_too_late, no_vehicle_fits, outside_hours, no_feasible_time, unknown_location,"
+            " duplicate_id, internal or refused."
+        ),
+    )
     booked_at: AwareDatetime
     rider_id: str | None = Field(default=None, description="The registered rider, if any.")
 

@@ -49,6 +49,7 @@ def row_out(ctx: ApiContext, row: RideRequestRow) -> RideRequestOut:
             None if row.promise_latest_dropoff_s is None else day.at(row.promise_latest_dropoff_s)
         ),
         reason=row.reason,
+        reason_code=row.reason_code,
         booked_at=day.at(row.booked_at_s),
         rider_id=row.rider_id,
     )

@@ -78,16 +78,19 @@ def _hours_config(area: SyntheticArea, **over: Any) -> ServiceConfig:
     )
 
 
-def test_refusal_after_hours_gives_hhmm_and_the_service_hours(
+def test_refusal_after_hours_gives_hhmm_the_service_hours_and_a_code(
     make_app: Callable[..., FastAPI], area: SyntheticArea, clock: FixedClock
 ) -> None:
-    """An ASAP ride asked for at 18:30 (service 09:00-18:00) is refused in HH:MM with the service hours."""
+    """An ASAP ride at 18:30 (service 09-18) is refused in HH:MM for people, outside_hours for programs."""
     clock.now = clock.now.replace(hour=18, minute=30, second=5)
     app = make_app(config=_hours_config(area))
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}
         out = client.post("/v1/ride-requests", headers=auth, json=TRIP).json()
+        stored = client.get(f"/v1/ride-requests/{out['id']}", headers=auth).json()
     assert out["status"] == "refused", out
+    assert out["reason_code"] == "outside_hours", out
+    assert (stored["reason"], stored["reason_code"]) == (out["reason"], "outside_hours")
     reason = out["reason"]
     assert reason.startswith("outside hours: "), reason
     assert "between 18:30 and 19:00" in reason, reason

@@ -77,6 +77,7 @@ def test_booking_answers_with_a_promise(client: TestClient, auth: dict[str, str]
     assert clock.now <= start <= end
     assert eta > start
     assert out["reason"] is None
+    assert out["reason_code"] is None
     again = client.get(f"/v1/ride-requests/{out['id']}", headers=auth)
     assert again.status_code == 200
     assert again.json() == out

@@ -116,6 +116,7 @@ async def _book(
                 row.max_ride_s = int(promised.max_ride)
         else:
             row.status, row.vehicle_id = "refused", None
+            row.reason_code = result.code
             # why, for people: HH:MM, the service hours, what would work (the simulator says the same)
             row.reason = ctx.desk.policy.explain(result, req, ctx.desk.area.matrix, now=now_s, clock=clock)
 

@@ -145,10 +145,18 @@ class BookingDesk:
         return ClockText(day.date, today, self.tz)
 
     def booking(
-        self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay, *, clock: ClockText | None = None
+        self,
+        rid: str,
+        body: RideRequestIn,
+        now_s: int,
+        day: ServiceDay,
+        *,
+        clock: ClockText | None = None,
+        now: _dt.datetime | None = None,
     ) -> tuple[Booking, int, int]:
         """The policy's :class:`Booking` of a body booked at ``now_s`` on ``day``, and the walks
-        (``clock`` writes the times of error messages; default :meth:`clock_text`)."""
+        (``clock`` writes the times of error messages, default :meth:`clock_text`; ``now`` is the
+        moment of booking, for the channel's hours, default ``now_s`` on ``day``)."""
         p, p_walk = self.place(body.pickup, "pickup")
         d, d_walk = self.place(body.dropoff, "dropoff")
         if p == d:
@@ -178,6 +186,8 @@ class BookingDesk:
             kind = BookingKind.ASAP
             if p_walk > 0:  # booked from a place: ready once the rider has walked to the stop
                 pickup_at = self.config.policy.walking.ready_at(now_s, p_walk)
+        if body.channel is not None:
+            self.policy.check_channel(body.channel, day.at(now_s) if now is None else now.astimezone(self.tz))
         booking = Booking(
             id=rid,
             pickup=p,
@@ -187,14 +197,22 @@ class BookingDesk:
             dropoff_by=dropoff_by,
             passengers=body.passengers,
             wheelchair=1 if body.wheelchair else 0,
+            channel=body.channel,
         )
         return booking, p_walk, d_walk
 
     def core_request(
-        self, rid: str, body: RideRequestIn, now_s: int, day: ServiceDay, *, clock: ClockText | None = None
+        self,
+        rid: str,
+        body: RideRequestIn,
+        now_s: int,
+        day: ServiceDay,
+        *,
+        clock: ClockText | None = None,
+        now: _dt.datetime | None = None,
     ) -> tuple[CoreRequest, int, int]:
         """The core request of a booking made at ``now_s`` on ``day`` (the policy's), and the walks."""
-        booking, p_walk, d_walk = self.booking(rid, body, now_s, day, clock=clock)
+        booking, p_walk, d_walk = self.booking(rid, body, now_s, day, clock=clock, now=now)
         request = self.policy.request(
             booking, self.area.matrix, now=now_s, clock=clock or self.clock_text(day)
         )

@@ -129,6 +129,7 @@ class RideRequestRow(Base):
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # why refused, for programs: one of ondemand.routing.solver.insertion.REFUSAL_CODES
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)  # app, phone, ...
     pickup_stop: Mapped[str] = mapped_column(String(64))
     dropoff_stop: Mapped[str] = mapped_column(String(64))
     pickup_walk_m: Mapped[int] = mapped_column(Integer, default=0)

@@ -125,6 +125,14 @@ class RideRequestIn(BaseModel):
     rider_id: Id | None = Field(
         default=None, description="The registered rider this ride is for (optional; see /v1/riders)."
     )
+    channel: Id | None = Field(
+        default=None,
+        description=(
+            "How the rider booked: one of the service's booking channels (app, phone, web, line)."
+            " Its hours apply (a closed channel is refused with the time it opens) and its lead time"
+            " (the earliest pickup is at least that long after booking). Absent: no channel rule."
+        ),
+    )
 
 
 class TimeWindow(BaseModel):
@@ -160,6 +168,7 @@ class RideRequestOut(BaseModel):
     )
     booked_at: AwareDatetime
     rider_id: str | None = Field(default=None, description="The registered rider, if any.")
+    channel: str | None = Field(default=None, description="The booking channel, if given.")
 
 
 class StopOut(BaseModel):
@@ -406,6 +415,9 @@ class DeskInfo(BaseModel):
     today: str
     service_start: str = Field(description="First pickup of a service day, HH:MM")
     service_end: str = Field(description="End of a service day, HH:MM")
+    channel: str | None = Field(
+        default=None, description="The channel the desk books through: phone, when the service has it"
+    )
 
 
 class QuoteOffer(BaseModel):

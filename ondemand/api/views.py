@@ -52,6 +52,7 @@ def row_out(ctx: ApiContext, row: RideRequestRow) -> RideRequestOut:
         reason_code=row.reason_code,
         booked_at=day.at(row.booked_at_s),
         rider_id=row.rider_id,
+        channel=row.channel,
     )
 
 

@@ -427,6 +427,30 @@ class ServicePolicy:
                 f"there is no service on {date.isoformat()} ({date.strftime('%A')}): {why}"
             )
 
+    def check_channel(self, name: str, when: _dt.datetime) -> None:
+        """Raise :class:`InvalidRequestError` unless channel ``name`` takes a booking at local time ``when``.
+
+        The live API refuses a booking made through a closed channel and says when it opens
+        (the rider books again then); the simulator models that rider as booking when the
+        channel next opens (:meth:`~ondemand.dispatch.calendar.BookingRules.intake`). A
+        channel's lead time applies in :meth:`request` (``Booking.channel``).
+        """
+        channel = self.rules.channel(name)  # unknown to this service: InvalidRequestError
+        calendar = self.rules.calendar
+        if channel.is_open(when, calendar):
+            return
+        again = channel.next_open(when, calendar)
+        opens = (
+            "it does not open again within a year"
+            if again is None
+            else f"it opens again at {again:%m/%d %H:%M}"
+            if again.date() != when.date()
+            else f"it opens again at {again:%H:%M}"
+        )
+        raise InvalidRequestError(
+            f"bookings by {name} are not taken now ({when:%m/%d %H:%M}): {channel.describe()}; {opens}"
+        )
+
     # ------------------------------------------------------------------ fleet
 
     def depot(self, stops: Sequence[PlaceLike]) -> int:

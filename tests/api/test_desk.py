@@ -37,6 +37,7 @@ def test_desk_info_gives_the_service_clock(
     assert info["today"] == clock.now.date().isoformat()
     assert (info["service_start"], info["service_end"]) == ("09:00", "18:00")
     assert info["service"] == "synthetic"
+    assert info["channel"] is None  # this service takes no phone bookings
 
 
 def test_a_quote_books_nothing_and_matches_the_booking(

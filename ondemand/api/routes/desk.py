@@ -51,12 +51,15 @@ def desk_info(_who: OperatorWho, ctx: Context) -> DeskInfo:
         today=ServiceDay.of(now, ctx.tz).date.isoformat(),
         service_start=_hhmm(int(svc.start)),
         service_end=_hhmm(int(svc.end)),
+        channel="phone" if "phone" in ctx.config.policy.rules.names else None,
     )
 
 
-def _offer(ctx: ApiContext, svc: OperatorService, body: RideRequestIn, now_s: int) -> QuoteOffer | str:
+def _offer(
+    ctx: ApiContext, svc: OperatorService, body: RideRequestIn, now_s: int, now: _dt.datetime
+) -> QuoteOffer | str:
     """The dispatcher's offer for ``body`` now, or the reason it would refuse (nothing is booked)."""
-    req, _, _ = ctx.desk.core_request(_QUOTE_ID, body, now_s, svc.day)
+    req, _, _ = ctx.desk.core_request(_QUOTE_ID, body, now_s, svc.day, now=now)
     with svc.lock:
         svc.check_live()
         result = svc.dispatcher.quote(req, now=now_s)
@@ -99,7 +102,7 @@ def quote_ride_request(body: RideRequestIn, who: OperatorWho, ctx: Context) -> Q
     now_s = max(0, svc.day.seconds(now))
     invalid: InvalidRequestError | None = None
     try:
-        answer = _offer(ctx, svc, body, now_s)
+        answer = _offer(ctx, svc, body, now_s, now)
     except InvalidRequestError as exc:  # e.g. a time after the last service: perhaps another time works
         invalid, answer = exc, str(exc)
     if isinstance(answer, QuoteOffer):
@@ -114,7 +117,7 @@ def quote_ride_request(body: RideRequestIn, who: OperatorWho, ctx: Context) -> Q
         if when is None or when.astimezone(ctx.tz).date() != svc.day.date:
             continue
         try:
-            alt = _offer(ctx, svc, other, now_s)
+            alt = _offer(ctx, svc, other, now_s, now)
         except ServiceUnavailableError:
             raise
         except OndemandError:  # e.g. a time in the past: not an alternative

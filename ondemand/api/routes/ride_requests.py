@@ -37,7 +37,10 @@ def _json(model: RideRequestOut, status: int) -> Response:
 
 
 def _body_hash(body: RideRequestIn) -> str:
-    canon = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = body.model_dump(mode="json")
+    if data.get("channel") is None:  # keys stored before bodies had a channel keep their hash
+        del data["channel"]
+    canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
@@ -71,7 +74,7 @@ async def _book(
     now_s = max(0, booked_s)  # the dispatcher's now: 0 on a booked-ahead day (not started yet)
     rid = new_request_id()
     clock = ctx.desk.clock_text(svc.day, now)  # answers write times as HH:MM, dated on another day
-    req, p_walk, d_walk = ctx.desk.core_request(rid, body, now_s, svc.day, clock=clock)
+    req, p_walk, d_walk = ctx.desk.core_request(rid, body, now_s, svc.day, clock=clock, now=now)
     stop_ids = ctx.desk.stop_ids
     row = RideRequestRow(
         id=rid,
@@ -96,6 +99,7 @@ async def _book(
         created_at=_dt.datetime.now(_dt.UTC),
         updated_at=_dt.datetime.now(_dt.UTC),
         rider_id=body.rider_id,
+        channel=body.channel,
     )
     seqs: dict[str, list[list[str]]] = {}
     with svc.lock:

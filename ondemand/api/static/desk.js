@@ -329,6 +329,7 @@
     var body = { pickup: { stop_id: o.id }, dropoff: { stop_id: d.id },
                  passengers: parseInt(el("passengers").value, 10) || 1, wheelchair: el("wheelchair").checked };
     if (rider) { body.rider_id = rider.id; }
+    if (info && info.channel) { body.channel = info.channel; }  // the phone channel's hours and lead time
     var mode = whenMode();
     if (mode !== "asap") {
       var time = el("time").value;

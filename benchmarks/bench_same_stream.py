@@ -16,12 +16,16 @@ objective of RidePy's ``BruteForceTotalTravelTimeMinimizingDispatcher``), the pr
 planned (``auto_complete``). Travel times come from the coordinates on demand (a dense
 matrix over 40,000 points would not fit in memory). RidePy: ``SlowSimpleFleetState`` with its
 Cython vehicle states, ``Euclidean2D`` space and ``BruteForceTotalTravelTimeMinimizingDispatcher``.
-One difference stays: RidePy may turn a vehicle around mid-leg, ours commits the leg it drives.
+RidePy re-plans a vehicle from where it is (it may turn it around mid-leg); ours runs twice:
+``ours`` commits the leg a vehicle drives (``DispatchOptions.divert_mid_leg=False``, the
+default), ``ours+turn`` may divert it from its current point (``divert_mid_leg=True``; the
+travel times place that point, :class:`~ondemand.routing.solver.model.Divertible`).
 
 Reported per fleet: wall-clock seconds of the dispatching loop (the stream and the
 travel-time set-up are not timed), the process's CPU seconds for it (what the code costs when
 the machine is shared), requests per second of wall clock, share accepted, and km driven per
-delivered rider (ours: the legs each vehicle drove, stop to stop; RidePy: the same sum over
+delivered rider (ours: the legs each vehicle drove, stop to stop and through the points where
+it turned; RidePy: the same sum over
 its pickups and deliveries in time order, which understates RidePy's km a little when it
 turns a vehicle mid-leg).
 
@@ -97,32 +101,59 @@ class _Euclidean:
     indexing by integers and integer arrays (broadcast against each other).
     """
 
-    def __init__(self, xy: NDArray[np.float64], per_metre: float) -> None:
-        self._xy = xy
+    def __init__(self, owner: _LazyTravelTimes, per_metre: float) -> None:
+        self._owner = owner
         self._per_metre = per_metre
-        self.shape = (len(xy), len(xy))
         self.ndim = 2
         self.dtype = np.dtype(np.int64)
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n, n)``: the stream's points and the turning points placed so far."""
+        return (self._owner.n, self._owner.n)
+
     def __getitem__(self, key: tuple[Any, Any]) -> Any:
         a, b = key
-        d = self._xy[a] - self._xy[b]
+        xy = self._owner.xy
+        d = xy[a] - xy[b]
         out = np.ceil(np.hypot(d[..., 0], d[..., 1]) * self._per_metre).astype(np.int64)
         return out if out.ndim else np.int64(out)
 
 
 class _LazyTravelTimes:
-    """Travel times over the stream's points, 30 km/h straight lines, never a dense matrix."""
+    """Travel times over the stream's points, 30 km/h straight lines, never a dense matrix.
+
+    A vehicle can turn where it is (:meth:`turn_point` adds that point), as in RidePy's
+    ``Euclidean2D`` space.
+    """
 
     def __init__(self, xy: NDArray[np.float64]) -> None:
-        self.durations = _Euclidean(xy, 1.0 / SPEED_MPS)
-        self.distances = _Euclidean(xy, 1.0)
+        self.xy = np.array(xy, dtype=np.float64)
+        self.n = len(xy)
+        self.durations = _Euclidean(self, 1.0 / SPEED_MPS)
+        self.distances = _Euclidean(self, 1.0)
+
+    def turn_point(self, origin: int, target: int, elapsed: int) -> tuple[int, int] | None:
+        """The point reached ``elapsed`` s after leaving ``origin`` for ``target`` (turn there now)."""
+        drive = int(self.durations[origin, target])
+        if elapsed >= drive:
+            return None
+        if self.n == len(self.xy):
+            self.xy = np.concatenate([self.xy, np.empty_like(self.xy)])
+        self.xy[self.n] = self.xy[origin] + (self.xy[target] - self.xy[origin]) * (elapsed / drive)
+        self.n += 1
+        return self.n - 1, 0
 
 
 class _Recording(InsertionDispatcher):
     """The dispatcher, noting where each vehicle served each stop (to sum the km driven)."""
 
     trail: dict[str, list[int]]
+
+    def _divert(self, vs: Any, stops: Any, turn: tuple[int, int], requests: Any) -> None:
+        super()._divert(vs, stops, turn, requests)
+        if vs.leg is None:  # it turned: its path now runs through the turning point
+            self.trail[vs.base.id].append(turn[0])
 
     def record_pickup(self, request_id: str, *, at: int) -> None:
         vid = self.vehicle_of(request_id)
@@ -159,8 +190,8 @@ class Outcome:
         return self.km / self.delivered if self.delivered else math.nan
 
 
-def run_ours(stream: Stream) -> Outcome:
-    """Feed the stream to our ``InsertionDispatcher`` and measure it."""
+def run_ours(stream: Stream, *, divert: bool = False) -> Outcome:
+    """Feed the stream to our ``InsertionDispatcher`` (``divert``: mid-leg diversion) and measure it."""
     n_veh, n_req = len(stream.starts), len(stream.created)
     # locations: vehicle starts, then each request's origin and destination
     xy = np.concatenate([stream.starts, np.stack([stream.origin, stream.destination], axis=1).reshape(-1, 2)])
@@ -184,6 +215,7 @@ def run_ours(stream: Stream) -> Outcome:
             ride_weight=0.0,
         ),
         auto_complete=True,
+        divert_mid_leg=divert,
     )
     end = int(stream.created[-1] + 10 * DAY_S)
     vehicles = [Vehicle(f"v{k}", SEATS, k, 0, end) for k in range(n_veh)]
@@ -271,7 +303,7 @@ def run_ridepy(stream: Stream) -> Outcome:
 
 def _row(n_veh: int, n_req: int, name: str, out: Outcome) -> str:
     return (
-        f"{n_veh:>7} {n_req:>8} {name:>7} {out.seconds:>8.1f} {out.cpu:>8.1f} {out.per_second:>8.0f} "
+        f"{n_veh:>7} {n_req:>8} {name:>9} {out.seconds:>8.1f} {out.cpu:>8.1f} {out.per_second:>8.0f} "
         f"{100.0 * out.accepted / out.requests:>8.1f} {out.km_per_rider:>8.2f}"
     )
 
@@ -296,12 +328,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         print(f"RidePy {peer}: C++ BruteForceTotalTravelTimeMinimizingDispatcher, Cython vehicle states")
     heads = ("fleet", "requests", "who", "seconds", "cpu_s", "req/s", "accept%", "km/rider")
-    print(" ".join(f"{h:>{7 if i < 1 or i == 2 else 8}}" for i, h in enumerate(heads)))
+    print(" ".join(f"{h:>{7 if i < 1 else 9 if i == 2 else 8}}" for i, h in enumerate(heads)))
     for n_veh, n_req in zip(fleets, counts, strict=True):
         stream = make_stream(n_veh, n_req, args.seed)
         if peer is not None:
             print(_row(n_veh, n_req, "RidePy", run_ridepy(stream)), flush=True)
         print(_row(n_veh, n_req, "ours", run_ours(stream)), flush=True)
+        print(_row(n_veh, n_req, "ours+turn", run_ours(stream, divert=True)), flush=True)
 
 
 if __name__ == "__main__":

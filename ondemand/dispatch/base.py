@@ -134,6 +134,13 @@ class DispatchOptions:
     improvement_metric
         ``"distance"`` (metres driven, what :func:`ondemand.routing.solver.darp.reoptimise`
         minimises) or ``"time"`` (seconds driven).
+    divert_mid_leg
+        Let a new request turn a vehicle before it reaches the stop it is driving to: a
+        booking (and its quote) may re-plan a driving vehicle from the next point where it can
+        turn, at the time it gets there, instead of from the end of its leg. Only with travel
+        times that can name such points (:class:`~ondemand.routing.solver.model.Divertible`:
+        on-demand travel times over the road graph, coordinate spaces); with a dense stop
+        matrix the leg stays committed, as without this option.
     """
 
     insertion: InsertionOptions = field(default_factory=InsertionOptions)
@@ -141,6 +148,7 @@ class DispatchOptions:
     seed: int = 0
     require_improvement: bool = True
     improvement_metric: Literal["distance", "time"] = "distance"
+    divert_mid_leg: bool = False
 
     def __post_init__(self) -> None:
         if self.improvement_metric not in ("distance", "time"):

@@ -24,6 +24,15 @@ changed; solvers never let it leave before ``now`` (insertion and the re-optimis
 snapshot apply ``max(available_from, now)``). So a vehicle's solver route only changes
 when its state does, and the caches keyed by route identity stay valid between calls.
 
+Mid-leg diversion. With ``options.divert_mid_leg`` and travel times that can name the point
+where a driving vehicle can next turn (:class:`~ondemand.routing.solver.model.Divertible`), a
+booking sees each vehicle driving a committed leg as starting at that point, at the time it
+gets there, with the committed stop back among its planned stops: the new rider may be picked
+up before it. The leg stays committed unless the chosen insertion needs the turn; then the
+vehicle is planned from the turning point (its ``location`` until ``free_at``). Where it is
+on its leg comes from the plan (it left when planned, at the travel times' pace) or from its
+latest report (:meth:`InsertionDispatcher.record_progress`); the same rule serves both.
+
 For a simulator or a vehicle app: call :meth:`InsertionDispatcher.advance` at
 :meth:`InsertionDispatcher.next_departure` (when a vehicle has to leave), drive to the
 committed stop, and serve it at ``max(arrival, PlannedStop.eta)`` (the planned service
@@ -47,6 +56,7 @@ from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion, insert_into_route
 from ondemand.routing.solver.model import (
+    Divertible,
     OnboardRider,
     Plan,
     Request,
@@ -144,6 +154,10 @@ class _Leg:
     stop: Stop | None  # None: the stop was cancelled while the vehicle was on its way
     service_start: int
     departure: int
+    origin: int | None = None  # where the vehicle left from (None: unknown, it cannot be diverted)
+    left_at: int = 0  # when it left
+    driven: tuple[int, int] | None = None  # (at, seconds of the leg driven by then), from a report
+    arrived: bool = False
 
 
 @dataclass(slots=True)
@@ -223,6 +237,7 @@ class InsertionDispatcher:
         self._vehicle_of: dict[str, str] = {}
         self._snap_id = 0
         self._snapshot: tuple[int, Plan, dict[str, Route]] | None = None
+        self._turns: Divertible | None = tt if isinstance(tt, Divertible) else None
 
     # -- views -------------------------------------------------------------------------
 
@@ -332,12 +347,13 @@ class InsertionDispatcher:
             return Refusal(request.id, why, "duplicate_id")
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
-        result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
+        plan, turns = self._divertible_plan(now)
+        result = best_insertion(plan, request, self._tt, now=now, options=self.options.insertion)
         if isinstance(result, Refusal):
             self._requests[request.id] = request
             self._set_status(request.id, RequestStatus.REFUSED)
             return result
-        return self._adopt_insertion(result)
+        return self._adopt_insertion(result, turns.get(result.vehicle_id))
 
     def quote(self, request: Request, *, now: int) -> Assignment | Refusal:
         """What :meth:`submit` would answer now, without booking anything.
@@ -348,7 +364,8 @@ class InsertionDispatcher:
         """
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
-        result = best_insertion(self.plan, request, self._tt, now=now, options=self.options.insertion)
+        plan, _ = self._divertible_plan(now)
+        result = best_insertion(plan, request, self._tt, now=now, options=self.options.insertion)
         if isinstance(result, Refusal):
             return result
         return self._promise(result)
@@ -359,9 +376,13 @@ class InsertionDispatcher:
         rid = ins.request.id
         return Assignment(rid, ins.vehicle_id, ins.pickup_window, eta, ins.latest_dropoff, ins.request)
 
-    def _adopt_insertion(self, ins: Insertion) -> Assignment:
+    def _adopt_insertion(self, ins: Insertion, turn: tuple[int, int] | None = None) -> Assignment:
         vs = self._vehicles[ins.vehicle_id]
-        vs.stops = ins.plan.route_of(ins.vehicle_id).stops
+        stops = ins.plan.route_of(ins.vehicle_id).stops
+        if turn is None:
+            vs.stops = stops
+        else:
+            self._divert(vs, stops, turn, ins.plan.requests)
         self._touch(vs)
         rid = ins.request.id
         self._requests[rid] = ins.request
@@ -563,6 +584,7 @@ class InsertionDispatcher:
         self._touch(vs)
         leg = vs.leg
         if leg is not None and leg.location == stop_location:
+            leg.arrived = True
             if leg.stop is None:
                 vs.leg = None
                 vs.location, vs.free_at = stop_location, at
@@ -698,7 +720,15 @@ class InsertionDispatcher:
                 # Feasible: leave at the planned time. Infeasible (reality diverged from the plan,
                 # e.g. a late vehicle): head for the next stop at once, as early as possible.
                 stop = vs.stops[0]
-                vs.leg = _Leg(stop.location, stop, sched.service_start[0], sched.departure[0])
+                left = sched.start_departure if sched.feasible else max(now, vs.free_at)
+                vs.leg = _Leg(
+                    stop.location,
+                    stop,
+                    sched.service_start[0],
+                    sched.departure[0],
+                    origin=vs.location,
+                    left_at=left,
+                )
                 vs.stops = vs.stops[1:]
                 self._touch(vs)
         if self._now is None or now > self._now:
@@ -850,6 +880,106 @@ class InsertionDispatcher:
         if require_improvement and new_cost > old_cost:
             return f"the plan costs {new_cost}, more than the current {old_cost}"
         return None
+
+    # -- mid-leg diversion -------------------------------------------------------------
+
+    def record_progress(self, vehicle_id: str, driven_s: int, *, at: int) -> None:
+        """A vehicle reported that it had driven ``driven_s`` seconds of its committed leg at ``at``.
+
+        Where it can turn next is then counted from this report (at the leg's pace) instead of
+        from its planned departure; a vehicle not driving a committed leg ignores it. The live
+        API turns a reported position into ``driven_s`` along the leg's road path.
+        """
+        vs = self._state(vehicle_id)
+        leg = vs.leg
+        if leg is not None and not leg.arrived and driven_s >= 0:
+            leg.driven = (int(at), int(driven_s))
+
+    def _turn(self, vs: _VehicleState, now: int) -> tuple[int, int] | None:
+        """Where and when a vehicle driving a committed leg can next turn (``None``: it cannot).
+
+        ``None`` without a committed stop, once it has arrived, or when no point is left
+        before the stop.
+        """
+        leg = vs.leg
+        if leg is None or leg.stop is None or leg.arrived or leg.origin is None:
+            return None
+        if leg.origin == leg.location:
+            return None
+        dur = self._tt.durations
+        drive = int(dur[leg.origin, leg.location])
+        if leg.driven is None:
+            elapsed, base = max(0, now - leg.left_at), max(now, leg.left_at)
+        else:
+            elapsed, base = leg.driven[1] + max(0, now - leg.driven[0]), now
+        if elapsed >= drive:
+            return None
+        if self._turns is None:
+            return None
+        got = self._turns.turn_point(leg.origin, leg.location, elapsed)
+        if got is None:
+            return None
+        point, wait = int(got[0]), int(got[1])
+        at = base + max(0, wait)
+        if point == leg.location:
+            return None
+        return point, at
+
+    def _divertible_plan(self, now: int) -> tuple[Plan, dict[str, tuple[int, int]]]:
+        """The plan a booking sees: with ``options.divert_mid_leg``, driving vehicles start where they
+        can next turn, their committed stop first among the planned ones; and those turning points."""
+        plan = self.plan
+        if not (self.options.divert_mid_leg and self._turns is not None):
+            return plan, {}
+        turns: dict[str, tuple[int, int]] = {}
+        routes: list[Route] = []
+        for route in plan.routes:
+            vs = self._vehicles[route.vehicle.id]
+            turn = self._turn(vs, now)
+            if turn is not None and vs.leg is not None and vs.leg.stop is not None:
+                point, at = turn
+                vehicle = replace(
+                    route.vehicle,
+                    start=point,
+                    available_from=at,
+                    shift_end=max(vs.base.shift_end, at),
+                    onboard=tuple(vs.onboard.values()),
+                )
+                turned = Route(vehicle, (vs.leg.stop, *vs.stops))
+                # From the turning point it reaches its stop by the planned start, so it can keep
+                # its plan (waiting there if early); if not (a late report), only if still feasible.
+                due = at + int(self._tt.durations[point, vs.leg.location]) <= vs.leg.service_start
+                if due or evaluate_route(turned, plan.requests, self._tt).feasible:
+                    route = turned
+                    turns[vehicle.id] = turn
+            routes.append(route)
+        if not turns:
+            return plan, {}
+        return Plan(tuple(routes), plan.requests), turns
+
+    def _divert(
+        self,
+        vs: _VehicleState,
+        stops: tuple[Stop, ...],
+        turn: tuple[int, int],
+        requests: Mapping[str, Request],
+    ) -> None:
+        """Adopt ``stops``, planned from the turning point ``turn`` of the vehicle's committed leg.
+
+        When the committed stop is still first and the rest keeps every window from the leg as
+        committed, the leg stays (the vehicle drives on); otherwise the vehicle is planned from
+        the turning point (``location``, free from its time) and the stop is planned again.
+        """
+        leg = vs.leg
+        if leg is not None and stops and stops[0] == leg.stop:
+            route = Route(self._solver_vehicle(vs), stops[1:])
+            active = {s.request_id: requests[s.request_id] for s in stops[1:]}
+            if evaluate_route(route, active, self._tt).feasible:
+                vs.stops = stops[1:]
+                return
+        vs.leg = None
+        vs.location, vs.free_at = turn
+        vs.stops = stops
 
     # -- internals ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ondemand.errors import InvalidRequestError
 __all__ = [
     "ArrayTravelTimes",
     "BookingKind",
+    "Divertible",
     "Matrix",
     "OnboardRider",
     "Plan",
@@ -73,6 +74,31 @@ class TravelTimes(Protocol):
 
     @property
     def distances(self) -> Matrix: ...
+
+
+@runtime_checkable
+class Divertible(Protocol):
+    """Travel times that can place a vehicle part-way along a leg, so that it may turn there.
+
+    A vehicle driving from location ``origin`` to ``target`` can change course only where the
+    road lets it: at the next node of the road graph on its path, or, in a coordinate space,
+    where it is. :meth:`turn_point` names that point as a location of these travel times
+    (``durations[point, x]`` and ``durations[x, point]`` are valid for every location ``x``)
+    and says how long until the vehicle gets there. Dense stop matrices cannot (they know
+    only their stops): the dispatcher then keeps the leg committed.
+    """
+
+    def turn_point(self, origin: int, target: int, elapsed: int) -> tuple[int, int] | None:
+        """Where a vehicle that left ``origin`` for ``target`` ``elapsed`` s ago can first turn.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(location, seconds)``: the turning point and how many seconds from now the
+            vehicle reaches it (``0``: where it is now); ``None`` when it cannot turn before
+            ``target`` (e.g. no node is left on the path, or it is there already).
+        """
+        ...
 
 
 class ArrayTravelTimes:

@@ -1,0 +1,218 @@
+"""Tests of mid-leg diversion: a driving vehicle may turn toward a new rider before its next stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from ondemand.dispatch import (
+    Assignment,
+    DispatchOptions,
+    InsertionDispatcher,
+    Refusal,
+    RequestStatus,
+)
+from ondemand.routing.solver.check import check_plan
+from ondemand.routing.solver.model import ArrayTravelTimes, Divertible, Request, StopKind, Vehicle
+
+P, D = StopKind.PICKUP, StopKind.DROPOFF
+
+
+class _Straight:
+    """An ``(n, n)`` integer matrix of straight-line costs over a growing list of points."""
+
+    def __init__(self, owner: Plane, per_metre: float) -> None:
+        self._owner = owner
+        self._per_metre = per_metre
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n = self._owner.n
+        return (n, n)
+
+    def __getitem__(self, key: tuple[Any, Any]) -> Any:
+        xy = self._owner.xy[: self._owner.n]
+        a, b = key
+        d = xy[a] - xy[b]
+        out = np.ceil(np.hypot(d[..., 0], d[..., 1]) * self._per_metre - 1e-9).astype(np.int64)
+        return out if out.ndim else np.int64(out)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
+        idx = np.arange(self._owner.n)
+        dense: NDArray[np.int64] = self[idx[:, None], idx[None, :]]
+        return dense if dtype is None else dense.astype(dtype)
+
+
+class Plane:
+    """Points of a plane driven in straight lines at ``speed`` m/s; a vehicle can turn where it is."""
+
+    def __init__(self, points: NDArray[np.float64], speed: float = 1.0) -> None:
+        self.xy = np.zeros((max(16, 2 * len(points)), 2))
+        self.xy[: len(points)] = points
+        self.n = len(points)
+        self.durations = _Straight(self, 1.0 / speed)
+        self.distances = _Straight(self, 1.0)
+
+    def turn_point(self, origin: int, target: int, elapsed: int) -> tuple[int, int] | None:
+        """The vehicle's current point on the straight leg (it left ``elapsed`` s ago)."""
+        drive = int(self.durations[origin, target])
+        if elapsed >= drive:
+            return None
+        if self.n == len(self.xy):
+            self.xy = np.concatenate([self.xy, np.zeros_like(self.xy)])
+        self.xy[self.n] = self.xy[origin] + (self.xy[target] - self.xy[origin]) * (elapsed / drive)
+        self.n += 1
+        return self.n - 1, 0
+
+
+def line(*xs: float) -> Plane:
+    """Points on a line at the given metres, driven at 1 m/s."""
+    return Plane(np.array([[x, 0.0] for x in xs]))
+
+
+def options(divert: bool) -> DispatchOptions:
+    """Auto-completed legs, the default promise, with or without diversion."""
+    return DispatchOptions(auto_complete=True, divert_mid_leg=divert)
+
+
+def logged(tt: Any, divert: bool, vehicles: list[Vehicle]) -> tuple[InsertionDispatcher, dict[str, int]]:
+    """A dispatcher that notes when each stop was served (``"r1+"`` pickup, ``"r1-"`` drop-off)."""
+    served: dict[str, int] = {}
+
+    class Logged(InsertionDispatcher):
+        def record_pickup(self, request_id: str, *, at: int) -> None:
+            served[request_id + "+"] = at
+            super().record_pickup(request_id, at=at)
+
+        def record_dropoff(self, request_id: str, *, at: int) -> None:
+            served[request_id + "-"] = at
+            super().record_dropoff(request_id, at=at)
+
+    return Logged(vehicles, tt, options=options(divert)), served
+
+
+def turning_case(
+    tt: Any, divert: bool, latest: int = 700
+) -> tuple[InsertionDispatcher, dict[str, int], Assignment | Refusal]:
+    """A van leaves x=0 at 0 for a pickup at x=1000; at 300 (at x=300) a rider books for 300-``latest``."""
+    d, served = logged(tt, divert, [Vehicle("v", 4, 0, 0, 20_000)])
+    r1 = Request("r1", 1, 2, 0, 2000, 5000, 4000)
+    assert isinstance(d.submit(r1, now=0), Assignment)
+    d.advance(0)
+    assert d.itinerary("v")[0].committed
+    r2 = Request("r2", 3, 4, 300, latest, 3000, 2000)
+    return d, served, d.submit(r2, now=300)
+
+
+def test_the_plane_is_divertible_and_a_matrix_is_not() -> None:
+    """Coordinate travel times name turning points; a dense stop matrix does not."""
+    assert isinstance(line(0, 1), Divertible)
+    assert not isinstance(ArrayTravelTimes(np.zeros((2, 2), dtype=np.int64)), Divertible)
+
+
+def test_diverting_mid_leg_accepts_a_rider_the_committed_leg_refuses() -> None:
+    """At x=300 the van turns back for x=200 (pickup 400) instead of refusing (x=200 only at 1800)."""
+    # locations: 0 start, 1 r1 pickup, 2 r1 drop-off, 3 r2 pickup, 4 r2 drop-off
+    tt = line(0, 1000, 2000, 200, 1500)
+    d, _, answer = turning_case(tt, divert=False)
+    assert isinstance(answer, Refusal)
+
+    tt = line(0, 1000, 2000, 200, 1500)
+    d, served, answer = turning_case(tt, divert=True)
+    assert isinstance(answer, Assignment)
+    assert answer.pickup_window == (300, 700)
+    route = d.plan.route_of("v")
+    assert (route.vehicle.start, route.vehicle.available_from) == (5, 300)  # the turning point, now
+    assert tt.xy[5].tolist() == [300.0, 0.0]
+    stops = [(s.request_id, s.kind, s.eta, s.committed) for s in d.itinerary("v")]
+    assert stops == [
+        ("r2", P, 400, False),
+        ("r1", P, 1200, False),
+        ("r2", D, 1700, False),
+        ("r1", D, 2200, False),
+    ]
+    assert not check_plan(d.plan, tt).violations
+    d.advance(10_000)
+    assert served == {"r2+": 400, "r1+": 1200, "r2-": 1700, "r1-": 2200}
+    assert d.status("r1") is d.status("r2") is RequestStatus.COMPLETED
+    # every promise kept: r1 was promised a pickup 700-1300 when booked
+    r1 = d.request("r1")
+    assert (r1.earliest_pickup, r1.latest_pickup) == (700, 1300)
+    assert served["r1-"] <= r1.latest_dropoff
+    assert served["r2-"] <= answer.latest_dropoff
+
+
+def test_a_dense_matrix_keeps_the_leg_committed() -> None:
+    """With only a stop matrix the option changes nothing: the same rider is refused."""
+    xs = np.array([0, 1000, 2000, 200, 1500])
+    tt = ArrayTravelTimes(np.abs(xs[:, None] - xs[None, :]))
+    _, _, answer = turning_case(tt, divert=True)
+    assert isinstance(answer, Refusal)
+
+
+def test_a_rider_after_the_committed_stop_keeps_the_leg() -> None:
+    """A booking that needs no turn leaves the leg committed and its stop first, as without diversion."""
+    tt = line(0, 1000, 2000, 1200, 1800)
+    d, _, answer = turning_case(tt, divert=True, latest=1500)
+    assert isinstance(answer, Assignment)
+    head = d.itinerary("v")[0]
+    assert (head.request_id, head.kind, head.committed, head.eta) == ("r1", P, True, 1000)
+    assert d.plan.route_of("v").vehicle.start == 1  # planned from the end of its leg, as before
+
+
+def test_a_reported_position_moves_the_turning_point() -> None:
+    """A van that reports it has driven only 100 s by 300 turns at x=100, reaching x=200 at 400 too."""
+    tt = line(0, 1000, 2000, 200, 1500)
+    d, _ = logged(tt, True, [Vehicle("v", 4, 0, 0, 20_000)])
+    assert isinstance(d.submit(Request("r1", 1, 2, 0, 2000, 5000, 4000), now=0), Assignment)
+    d.advance(0)
+    d.record_progress("v", 50, at=250)  # late: 50 s driven at 250, so 100 s at 300
+    answer = d.submit(Request("r2", 3, 4, 300, 700, 3000, 2000), now=300)
+    assert isinstance(answer, Assignment)
+    route = d.plan.route_of("v")
+    assert tt.xy[route.vehicle.start].tolist() == [100.0, 0.0]
+    assert d.itinerary("v")[0].eta == 400
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_diverted_plans_pass_the_checker_and_keep_promises(data: st.DataObject) -> None:
+    """Random bookings and time steps with diversion: every plan passes check_plan, every promise holds."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    tt = Plane(rng.uniform(0, 3000, size=(8, 2)), speed=8.0)
+    vehicles = [
+        Vehicle(f"v{i}", 3, int(rng.integers(8)), 0, 30_000) for i in range(data.draw(st.integers(1, 3)))
+    ]
+    d, served = logged(tt, True, vehicles)
+    now = 0
+    accepted: dict[str, Assignment] = {}
+    for k in range(data.draw(st.integers(1, 25))):
+        now += data.draw(st.integers(0, 400))
+        action = data.draw(st.sampled_from(["book", "book", "book", "cancel", "advance"]))
+        if action == "book":
+            a, b = (int(x) for x in rng.choice(8, size=2, replace=False))
+            r = Request(f"r{k}", a, b, now, now + 900, now + 6000, 4000, passengers=int(rng.integers(1, 3)))
+            res = d.submit(r, now=now)
+            if isinstance(res, Assignment):
+                accepted[res.request_id] = res
+        elif action == "cancel" and accepted:
+            d.cancel(data.draw(st.sampled_from(sorted(accepted))), now=now)
+        else:
+            d.advance(now)
+        result = check_plan(d.plan, tt)
+        assert not result.violations, result.violations
+        for rid, a in accepted.items():
+            if d.status(rid) in (RequestStatus.ASSIGNED, RequestStatus.ONBOARD):
+                assert d.plan.requests[rid] == a.request
+    d.advance(10**6)
+    for rid, a in accepted.items():
+        if d.status(rid) is RequestStatus.CANCELLED:
+            continue
+        assert d.status(rid) is RequestStatus.COMPLETED
+        assert a.pickup_window[0] <= served[rid + "+"] <= a.pickup_window[1]
+        assert served[rid + "-"] <= a.latest_dropoff
+        assert served[rid + "-"] - served[rid + "+"] - a.request.pickup_service <= a.request.max_ride

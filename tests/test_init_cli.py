@@ -79,6 +79,8 @@ def test_init_then_simulate_on_a_two_town_extract(towns: Path, tmp_path: Path) -
     assert len(sc.demand.hourly_profile) == 3
     assert sc.area_spec.bbox == pytest.approx(BBOX, abs=1e-6)
     assert sc.area_spec.zone_file is not None  # the two towns' polygon
+    assert sc.municipalities is not None  # two places: who pays what
+    assert (sc.municipalities.admin_level, sc.municipalities.cost_split) == (7, "by_riders")
     with (scen.parent / "twotowns_stops.csv").open(encoding="utf-8") as fh:
         stops = list(csv.DictReader(fh))
     assert 5 <= len(stops) <= sc.area_spec.default_stops
@@ -97,6 +99,7 @@ def test_init_then_simulate_on_a_two_town_extract(towns: Path, tmp_path: Path) -
     assert k["served"] + k["refused"] + k["cancelled"] + k["no_shows"] == k["requests"]
     assert k["served"] > 0
     assert k["vehicle_km"] > 0
+    assert set(k["municipalities"]["names"]) == {WEST, EAST}
     assert (out / "report.html").is_file()
 
 
@@ -109,6 +112,7 @@ def test_init_with_a_box_has_no_zone_and_defaults(towns: Path, tmp_path: Path) -
     text = scen.read_text(encoding="utf-8")
     assert "fleet = 2" in text
     assert "PILOTS.md §2" in text
+    assert "[municipalities]" not in text  # one box, no towns to share the cost among
     sc = load_scenario(scen)
     assert sc.area_spec.zone_file is None
     assert sc.service.start == 9 * 3600

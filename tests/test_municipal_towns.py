@@ -73,24 +73,27 @@ def _mesh(path: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("rule", "mesh"), [("by_vehicle_km_inside", False), ("by_population", False), ("by_population", True)]
+    ("rule", "mesh"),
+    [
+        ("by_riders", False),
+        ("by_vehicle_km_inside", False),
+        ("by_population", False),
+        ("by_population", True),
+    ],
 )
 def test_two_towns_share_the_cost(towns: Path, tmp_path: Path, rule: str, mesh: bool) -> None:
     """init + simulate on the two towns: both get stops and riders, subsidy + shares = operating cost."""
     scen = tmp_path / "sc" / "twotowns.toml"
     _init(towns, scen)
     text = scen.read_text(encoding="utf-8")
+    assert text.count("[municipalities]") == 1  # init writes who pays for an area of two places
+    text = text.replace('cost_split = "by_riders"', f'cost_split = "{rule}"', 1)
     if mesh:
         _mesh(scen.parent / "mesh.csv")
         text = text.replace(
             "[demand]\n", '[demand]\npopulation_mesh = "mesh.csv"  # made up for the test\n', 1
         )
-        scen.write_text(text, encoding="utf-8")
-    with scen.open("a", encoding="utf-8") as fh:
-        fh.write(
-            f'\n[municipalities]\nadmin_level = 7\ncost_split = "{rule}"  # assumption\n'
-            "[municipalities.subsidy]\nrate = 0.5  # PILOTS.md\ncap_jpy_per_year = 1_000_000  # assumption\n"
-        )
+    scen.write_text(text, encoding="utf-8")
     out = tmp_path / "run"
     res = CliRunner().invoke(
         app, ["simulate", str(scen), "--seed", "1", "--demand", "12", "--out", str(out), "--no-progress"]

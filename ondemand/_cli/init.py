@@ -85,6 +85,7 @@ def write_scenario(
     stop_count: int,
     fleet: int | None,
     hours: tuple[int, int] | None,
+    towns: tuple[str, ...] = (),
 ) -> str:
     """The text of a starter scenario (every number cited or marked ``# assumption``).
 
@@ -100,6 +101,9 @@ def write_scenario(
         How many meeting points it holds.
     fleet, hours
         Given on the command line, or ``None`` for the cited defaults (2 vans, 09:00-18:00).
+    towns
+        The places the area joins (``--place``, repeated): with two or more, a
+        ``[municipalities]`` table shares the cost among them (who pays what).
     """
     start, end = hours if hours is not None else (9 * 3600, 18 * 3600)
     hours_note = (
@@ -196,6 +200,21 @@ def write_scenario(
         "bank = 0.3",
         "library = 0.5",
     ]
+    if len(towns) >= 2:
+        lines += [
+            "",
+            "[municipalities]",
+            f"# Who pays: the area joins {len(towns)} places ({', '.join(towns)}); each town's borders are",
+            "# the OpenStreetMap administrative boundaries of the area (they carry the names).",
+            "admin_level = 7                  # ondemand init: 市町村, Japan's municipality level (8: wards)",
+            'cost_split = "by_riders"         # assumption: by riders boarding and alighting in each town;',
+            "                                 # by_vehicle_km_inside, by_population, fixed are the others",
+            "",
+            "[municipalities.subsidy]",
+            "rate = 0.5                       # PILOTS.md intro: the prefecture's subsidy rate 1/2",
+            "cap_jpy_per_year = 9_266_000     # PILOTS.md intro: FY2023 awards of ¥27.8M for three projects,",
+            "                                 # ¥9.27M a project (assumption: one project's award caps it)",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -303,6 +322,7 @@ def init_cmd(
         stop_count=len(area.stops),
         fleet=fleet,
         hours=span,
+        towns=tuple(place or ()),
     )
     scenario.write_text(text, encoding="utf-8")
     try:

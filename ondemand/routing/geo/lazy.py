@@ -16,12 +16,20 @@ that many of the misses share, point-to-point queries for the rest. Both views (
 and ``distances``) share one cache of the combined weight ``time * M + length`` (see
 :mod:`ondemand.routing.geo.matrix`), so a row costs ``8 k`` bytes and answers both.
 
+Turning points. A vehicle driving from one point to another can turn at the next node of its
+road path: :meth:`OnDemandTravelTimes.turn_point` (the
+:class:`~ondemand.routing.solver.model.Divertible` protocol the dispatcher uses for mid-leg
+diversion) names that node as a further point, numbered from ``k`` on, and lookups from and to
+it are answered like any other (point-to-point queries, kept in a small cache of their own).
+Only with the CCH backend; with scipy it answers ``None`` (the leg stays committed).
+
 :func:`travel_times` picks the dense matrix where it fits (``mode="auto"``: when both matrices
 take at most ``TravelTimesParams.dense_limit_mb``) and this class otherwise.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,9 +206,84 @@ class OnDemandTravelTimes:
         self._q_pair: Any = None
         self.durations = LazyMatrix(self, "durations")
         self.distances = LazyMatrix(self, "distances")
+        # turning points: network nodes numbered from k on (each node once), their answers and paths
+        self._extra_nodes: list[int] = []
+        self._extra_of: dict[int, int] = {}
+        self._extra_pairs: dict[tuple[int, int], int] = {}
+        self._paths: dict[tuple[int, int], tuple[list[int], NDArray[np.int64]]] = {}
 
     def __len__(self) -> int:
         return self._k
+
+    @property
+    def n_points(self) -> int:
+        """Points answered: the ``k`` given ones and the turning points named so far."""
+        return self._k + len(self._extra_nodes)
+
+    def node_of(self, point: int) -> int:
+        """The network node of a point (a given one or a turning point)."""
+        return int(self.nodes[point]) if point < self._k else self._extra_nodes[point - self._k]
+
+    # -- turning points
+
+    def turn_point(self, origin: int, target: int, elapsed: int) -> tuple[int, int] | None:
+        """The next node of the road path from ``origin`` to ``target`` at or after ``elapsed`` s.
+
+        Returns ``(point, seconds until the vehicle is there)``, the node numbered as a point;
+        ``None`` when no node is left before ``target``, or without the CCH backend.
+        """
+        if self._cch is None:
+            return None
+        with self._lock:
+            a, b = self.node_of(origin), self.node_of(target)
+            if a == b:
+                return None
+            nodes, seconds = self._path(a, b)
+            i = int(np.searchsorted(seconds, max(0, int(elapsed)), side="left"))
+            if i >= len(nodes) - 1:
+                return None
+            node = nodes[i]
+            point = self._extra_of.get(node)
+            if point is None:
+                point = self._k + len(self._extra_nodes)
+                self._extra_nodes.append(node)
+                self._extra_of[node] = point
+            return point, int(seconds[i]) - max(0, int(elapsed))
+
+    def _path(self, a: int, b: int) -> tuple[list[int], NDArray[np.int64]]:
+        """Nodes of the fastest path from node ``a`` to node ``b`` and the seconds to reach each."""
+        key = (a, b)
+        hit = self._paths.get(key)
+        if hit is not None:
+            return hit
+        import routingkit_cch as rk
+
+        if self._q_pair is None:
+            self._q_pair = rk.CCHQuery(self._cch[0])
+        result = self._q_pair.run(a, b)
+        nodes = [int(x) for x in result.node_path]
+        del result  # the binding requires the result to go before its query
+        if not nodes or nodes[0] != a or nodes[-1] != b:
+            raise ValueError(_UNREACHABLE)
+        net = self.network
+        times = [int(net.edge_time[net.arc(u, v)]) for u, v in itertools.pairwise(nodes)]
+        seconds = np.concatenate(([0], np.cumsum(times, dtype=np.int64)))
+        if len(self._paths) >= 4096:
+            self._paths.clear()
+        self._paths[key] = (nodes, seconds)
+        return nodes, seconds
+
+    def _extra(self, a: int, b: int) -> int:
+        """The combined weight between two points of which one is a turning point (cached)."""
+        key = (a, b)
+        hit = self._extra_pairs.get(key)
+        if hit is not None:
+            return hit
+        value = self._compute_pair(a, b)
+        if len(self._extra_pairs) >= 1 << 18:
+            self._extra_pairs.clear()
+        self._extra_pairs[key] = value
+        return value
 
     # -- cache bookkeeping
 
@@ -346,7 +429,7 @@ class OnDemandTravelTimes:
 
     def _compute_pair(self, a: int, b: int) -> int:
         self._computed[2] += 1
-        na, nb = int(self.nodes[a]), int(self.nodes[b])
+        na, nb = self.node_of(a), self.node_of(b)
         if na == nb:
             return 0
         import routingkit_cch as rk
@@ -365,6 +448,8 @@ class OnDemandTravelTimes:
     def _one(self, a: int, b: int) -> int:
         """The combined weight from point ``a`` to point ``b`` (indices already valid)."""
         with self._lock:
+            if a >= self._k or b >= self._k:
+                return self._extra(a, b)
             slot = int(self._row_slot[a])
             if slot >= 0:
                 self._tick += 1
@@ -396,6 +481,15 @@ class OnDemandTravelTimes:
         with self._lock:
             self._tick += 1
             todo = np.ones(n, dtype=bool)
+            if self._extra_nodes:
+                beyond = (a >= self._k) | (b >= self._k)
+                if beyond.any():
+                    for i in np.flatnonzero(beyond).tolist():
+                        out[i] = self._extra(int(a[i]), int(b[i]))
+                    rest = np.flatnonzero(~beyond)
+                    if len(rest):
+                        out[rest] = self._gather(a[rest], b[rest])
+                    return out
             if self._n_rows:
                 slot = self._row_slot[a]
                 hit = slot >= 0
@@ -473,8 +567,9 @@ class LazyMatrix:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(k, k)``."""
-        return (self._owner._k, self._owner._k)
+        """``(n, n)``: the ``k`` points and the turning points named so far."""
+        n = self._owner.n_points
+        return (n, n)
 
     @property
     def ndim(self) -> int:
@@ -490,7 +585,7 @@ class LazyMatrix:
         return self._owner._k
 
     def _index(self, key: Any) -> NDArray[np.int64]:
-        k = self._owner._k
+        k = self._owner.n_points
         if isinstance(key, slice):
             return np.arange(k, dtype=np.int64)[key]
         arr = np.asarray(key)
@@ -510,7 +605,7 @@ class LazyMatrix:
         if len(key) != 2:
             raise IndexError(f"travel times take two indices, got {len(key)}")
         r, c = key
-        k = owner._k
+        k = owner.n_points
         if isinstance(r, (int, np.integer)) and isinstance(c, (int, np.integer)):
             a, b = int(r), int(c)
             if not (-k <= a < k and -k <= b < k):
@@ -526,7 +621,7 @@ class LazyMatrix:
         return owner._decode(flat, self._which).reshape(ra.shape)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
-        k = self._owner._k
+        k = self._owner.n_points
         if 8 * k * k > self._owner.max_bytes:
             raise MemoryError(
                 f"a dense {k} x {k} travel-time matrix takes {8 * k * k / 1e6:.0f} MB, more than the "

@@ -233,3 +233,48 @@ def test_the_column_of_point_zero_survives_eviction(grid: RoadNetwork) -> None:
         assert np.array_equal(tt.durations[r], ref.durations[r])
     assert np.array_equal(tt.durations[:, 0], ref.durations[:, 0])
     assert tt.cache_info().columns == 1
+
+
+def test_turning_points_are_the_next_node_of_the_road_path(grid: RoadNetwork) -> None:
+    """A vehicle turns at the next node of its fastest path, reached on that path's clock; lookups from
+    and to the turning point equal the dense reference, and the rest of the leg takes what is left."""
+    from ondemand.routing.geo.matrix import road_path
+    from ondemand.routing.solver.model import Divertible
+
+    n = grid.n_nodes
+    stops = [0, n - 1, n // 2, 3]
+    tt = OnDemandTravelTimes(grid, stops, backend="cch")
+    assert isinstance(tt, Divertible)
+    path = road_path(grid, stops[0], stops[1], backend="cch")
+    drive = int(tt.durations[0, 1])
+    assert drive == path.duration
+    seen = set()
+    for elapsed in range(drive + 2):
+        got = tt.turn_point(0, 1, elapsed)
+        later = path.node_seconds[path.node_seconds >= elapsed]
+        if len(later) <= 1:  # only the target is left
+            assert got is None
+            continue
+        assert got is not None
+        point, wait = got
+        i = int(np.flatnonzero(path.node_seconds >= elapsed)[0])
+        assert tt.node_of(point) == int(path.nodes[i])
+        assert point >= len(stops)  # numbered after the given points
+        assert wait == int(path.node_seconds[i]) - elapsed
+        assert int(tt.durations[point, 1]) == drive - int(path.node_seconds[i])
+        seen.add(point)
+    assert len(seen) == len(path.nodes) - 1
+    pts = sorted(seen)
+    ref = _dense(grid, [*stops, *(tt.node_of(p) for p in pts)])
+    every = np.arange(len(stops) + len(pts))
+    assert tt.durations.shape == (len(every), len(every))
+    assert np.array_equal(tt.durations[every[:, None], every[None, :]], ref.durations)
+    assert np.array_equal(tt.distances[np.ix_(every, every)], ref.distances)
+    assert int(tt.durations[pts[-1], 2]) == int(ref.durations[len(stops) + len(pts) - 1, 2])
+
+
+def test_without_cch_no_turning_point_is_named(grid: RoadNetwork) -> None:
+    """The scipy backend answers no turning point, so the dispatcher keeps the leg committed."""
+    tt = OnDemandTravelTimes(grid, [0, grid.n_nodes - 1], backend="scipy")
+    assert tt.turn_point(0, 1, 0) is None
+    assert tt.durations.shape == (2, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -18,8 +19,10 @@ from ondemand.dispatch import (
 )
 from ondemand.routing.solver.check import check_plan
 from ondemand.routing.solver.model import ArrayTravelTimes, Divertible, Request, StopKind, Vehicle
+from tests.routing.geo._network_fixtures import isolated_cache
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
+_cache = pytest.fixture(scope="module", autouse=True)(isolated_cache)
 
 
 class _Straight:
@@ -216,3 +219,33 @@ def test_diverted_plans_pass_the_checker_and_keep_promises(data: st.DataObject) 
         assert a.pickup_window[0] <= served[rid + "+"] <= a.pickup_window[1]
         assert served[rid + "-"] <= a.latest_dropoff
         assert served[rid + "-"] - served[rid + "+"] - a.request.pickup_service <= a.request.max_ride
+
+
+def test_on_the_road_graph_a_van_turns_at_the_next_node() -> None:
+    """On a grid's CCH travel times a van 60 s into a 220 s leg turns at the next node (reached at 66)
+    and fetches a rider back at its start (pickup 206) whom the committed leg refuses."""
+    from ondemand.routing.geo.lazy import OnDemandTravelTimes
+    from ondemand.routing.geo.matrix import road_path
+    from tests.routing.geo._network_fixtures import grid_network
+
+    grid = grid_network(7)
+    stops = [0, grid.n_nodes - 1, grid.n_nodes // 2]
+    for divert in (False, True):
+        tt = OnDemandTravelTimes(grid, stops, backend="cch")
+        d, _ = logged(tt, divert, [Vehicle("v", 4, 0, 0, 20_000)])
+        assert isinstance(d.submit(Request("r1", 1, 2, 0, 3000, 6000, 5000), now=0), Assignment)
+        d.advance(0)
+        assert int(tt.durations[0, 1]) == 220
+        answer = d.submit(Request("r2", 0, 2, 60, 300, 3000, 2000), now=60)
+        if not divert:
+            assert isinstance(answer, Refusal)
+            continue
+        assert isinstance(answer, Assignment)
+        start = d.plan.route_of("v").vehicle
+        path = road_path(grid, stops[0], stops[1], backend="cch")
+        i = list(path.nodes).index(tt.node_of(start.start))
+        assert (start.start, start.available_from, int(path.node_seconds[i])) == (3, 66, 66)
+        assert int(path.node_seconds[i - 1]) < 60
+        stops_seen = [(s.request_id, s.kind, s.eta) for s in d.itinerary("v")]
+        assert stops_seen == [("r2", P, 206), ("r1", P, 426), ("r2", D, 554), ("r1", D, 554)]
+        assert not check_plan(d.plan, tt).violations

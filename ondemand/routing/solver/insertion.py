@@ -36,7 +36,16 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes
+from ondemand.routing.solver.model import (
+    ArrayTravelTimes,
+    Plan,
+    Request,
+    Route,
+    Stop,
+    StopKind,
+    TravelTimes,
+    Vehicle,
+)
 from ondemand.routing.solver.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
 
 __all__ = [
@@ -48,6 +57,8 @@ __all__ = [
     "effective_request",
     "insert_into_route",
     "insertion_cost",
+    "use_compiled",
+    "warm_up",
 ]
 
 
@@ -292,6 +303,15 @@ class _Entry:
     old_drop: dict[str, int] | None = None
     old_time: int = 0
     old_distance: int = 0
+    pack: NDArray[np.int64] | None = None  # the profile's node arrays stacked (the compiled search)
+
+    def packed(self) -> NDArray[np.int64]:
+        """The profile's node arrays as rows of one array, in the order of :data:`_PACK`."""
+        if self.pack is None:
+            prof = self.profile
+            assert prof is not None
+            self.pack = np.array([getattr(prof, name) for name in _PACK], dtype=np.int64)
+        return self.pack
 
     def old_cost_data(self) -> tuple[dict[str, int], int, int]:
         """Least drop-off times, driving time and distance of the route before insertion."""
@@ -308,6 +328,25 @@ class _Entry:
             self.old_time = int(self.tt.durations[locs[:-1], locs[1:]].sum())
             self.old_distance = int(self.tt.distances[locs[:-1], locs[1:]].sum())
         return self.old_drop, self.old_time, self.old_distance
+
+
+_PACK = (
+    "loc",
+    "start",
+    "departure",
+    "cum_wait",
+    "fslack",
+    "load",
+    "wheel",
+    "is_drop",
+    "reach",
+    "service",
+    "travel_next",
+    "earliest",
+    "latest",
+    "pair",
+    "max_ride",
+)
 
 
 class _ProfileCache:
@@ -392,13 +431,23 @@ def _search(
     vindex: list[int] = []
     avails: list[int] = []
     dep0: list[int] = []
-    for vi, route in enumerate(plan.routes):
-        v = route.vehicle
-        if q > v.seats or w > v.wheelchair_places:
-            continue
+    routes = plan.routes
+    # Vectorised pre-filter (one travel-time look-up for the whole fleet): a vehicle that cannot
+    # reach the pickup from its start by the latest pickup cannot reach it from any later stop.
+    vehs = [r.vehicle for r in routes]
+    fleet = np.array(
+        [(v.seats, v.wheelchair_places, v.available_from, v.shift_end, v.start) for v in vehs],
+        dtype=np.int64,
+    ).reshape(-1, 5)
+    avail_all = np.maximum(fleet[:, 2], now)
+    maybe = (q <= fleet[:, 0]) & (w <= fleet[:, 1]) & (avail_all <= fleet[:, 3]) & (avail_all <= l_p)
+    near = np.flatnonzero(maybe)
+    if near.size:
+        near = near[avail_all[near] + np.asarray(dur[fleet[near, 4], pu], dtype=np.int64) <= l_p]
+    for vi in near.tolist():
+        route = routes[vi]
+        v = vehs[vi]
         avail = max(v.available_from, now)
-        if avail > v.shift_end or avail + int(dur[v.start, pu]) > l_p:
-            continue
         entry = _CACHE.get(route, plan.requests, tt, v.available_from)
         prof = entry.profile
         # Leaving later than the profile assumed changes nothing after the start when the
@@ -421,6 +470,8 @@ def _search(
     sizes = np.fromiter((len(p.loc) for p in profs), dtype=np.int64, count=len(profs))
     off = np.zeros(len(profs) + 1, dtype=np.int64)
     np.cumsum(sizes, out=off[1:])
+    if use_compiled():
+        return _search_compiled(request, tt, options, entries, profs, off, vindex, avails, dep0)
     total_nodes = int(off[-1])
     veh_of = np.repeat(np.arange(len(profs), dtype=np.int64), sizes)
     idx = np.arange(total_nodes, dtype=np.int64)
@@ -574,6 +625,163 @@ def _search(
         if best is None or cost < best[0]:
             best = (cost, vindex[vi], cand, sched)
     return best
+
+
+USE_COMPILED = True
+"""Whether :func:`best_insertion` runs its compiled search (Numba) when Numba is installed.
+
+``False``: the numpy path (the reference the compiled one is tested against; same answers)."""
+
+
+def use_compiled() -> bool:
+    """Whether the compiled search runs (:data:`USE_COMPILED` and Numba importable)."""
+    if not USE_COMPILED:
+        return False
+    from ondemand.routing.solver._insert_kernel import HAVE_NUMBA
+
+    return HAVE_NUMBA
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the compiled search now, not at the first request.
+
+    A no-op without Numba or with :data:`USE_COMPILED` off. Servers and benchmarks call it at start-up.
+    """
+    if not use_compiled():
+        return
+    tt = ArrayTravelTimes(np.array([[0, 60], [60, 0]], dtype=np.int64))
+    plan = Plan((Route(Vehicle("warm-up", 1, 0, 0, 10_000), ()),), {})
+    best_insertion(plan, Request("warm-up", 0, 1, 0, 600, 2_000, 600), tt, now=0)
+
+
+def _search_compiled(
+    request: Request,
+    tt: TravelTimes,
+    options: InsertionOptions,
+    entries: list[_Entry],
+    profs: list[RouteProfile],
+    off: NDArray[np.int64],
+    vindex: list[int],
+    avails: list[int],
+    dep0: list[int],
+) -> tuple[float, int, Route, RouteSchedule] | None:
+    """:func:`_search` after the vehicle pre-filter, with the compiled kernel."""
+    from ondemand.routing.solver._insert_kernel import search_kernel
+
+    packed = np.concatenate([e.packed() for e in entries], axis=1)
+    (
+        loc,
+        start,
+        dep,
+        cum,
+        fs,
+        load,
+        wheel,
+        is_drop,
+        reach,
+        svc,
+        travel_next,
+        earliest,
+        latest,
+        pair,
+        max_ride,
+    ) = packed
+    total = int(off[-1])
+    pu, do = request.pickup, request.dropoff
+    dep[off[:-1]] = dep0
+    vehicles = [e.route.vehicle for e in entries]
+    endloc = np.array([-1 if v.end is None else v.end for v in vehicles], dtype=np.int64)
+    has_end = endloc >= 0
+    last = off[1:] - 1
+    # successor of each node: the next node, or the end depot after the last one (if any)
+    succ = np.empty(total, dtype=np.int64)
+    succ[:-1] = loc[1:]
+    succ[last] = np.where(has_end, endloc, loc[last])
+    has_succ = np.ones(total, dtype=np.bool_)
+    has_succ[last] = has_end
+    pu_rep = np.full(total, pu, dtype=np.int64)
+    do_rep = np.full(total, do, dtype=np.int64)
+    rows = np.concatenate((loc, pu_rep, loc, do_rep, [pu]))
+    cols = np.concatenate((pu_rep, succ, do_rep, succ, [do]))
+    got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
+    to_pu, pu_next, to_do, do_next = (got[k * total : (k + 1) * total] for k in range(4))
+    pu_next = np.where(has_succ, pu_next, 0)
+    do_next = np.where(has_succ, do_next, 0)
+    pu_do = int(got[-1])
+    if options.cost == "time":
+        m_to_pu, m_pu_next, m_to_do, m_do_next, m_pu_do = to_pu, pu_next, to_do, do_next, pu_do
+        m_leg = travel_next
+    else:
+        rows = np.concatenate((rows, loc))
+        cols = np.concatenate((cols, succ))
+        gd = np.asarray(tt.distances[rows, cols], dtype=np.int64)
+        m_to_pu, m_pu_next, m_to_do, m_do_next = (gd[k * total : (k + 1) * total] for k in range(4))
+        m_pu_next = np.where(has_succ, m_pu_next, 0)
+        m_do_next = np.where(has_succ, m_do_next, 0)
+        m_pu_do = int(gd[4 * total])
+        m_leg = np.where(has_succ, gd[4 * total + 1 :], 0)
+    found, cost, vi, a, b = search_kernel(
+        off,
+        start,
+        dep,
+        cum,
+        fs,
+        load,
+        wheel,
+        is_drop,
+        reach,
+        svc,
+        travel_next,
+        earliest,
+        latest,
+        pair,
+        max_ride,
+        np.array([v.seats for v in vehicles], dtype=np.int64),
+        np.array([v.wheelchair_places for v in vehicles], dtype=np.int64),
+        np.array([v.shift_end for v in vehicles], dtype=np.int64),
+        has_end,
+        np.array(avails, dtype=np.int64),
+        np.array(
+            [-1 if v.max_route_duration is None else v.max_route_duration for v in vehicles], dtype=np.int64
+        ),
+        to_pu,
+        pu_next,
+        to_do,
+        do_next,
+        m_to_pu,
+        m_pu_next,
+        m_to_do,
+        m_do_next,
+        m_leg,
+        pu_do,
+        m_pu_do,
+        request.passengers,
+        request.wheelchair,
+        request.earliest_pickup,
+        request.latest_pickup,
+        request.pickup_service,
+        request.earliest_dropoff,
+        request.latest_dropoff,
+        request.dropoff_service,
+        request.max_ride,
+        float(options.delay_weight),
+        float(options.wait_weight),
+        float(options.ride_weight),
+        options.max_exact_checks,
+    )
+    if not found:
+        return None
+    entry = entries[vi]
+    route = entry.route
+    if route.vehicle.available_from != avails[vi]:
+        route = Route(replace(route.vehicle, available_from=avails[vi]), route.stops)
+    cand = Route(route.vehicle, _insert(route.stops, int(a), int(b), request))
+    reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
+    reqs[request.id] = request
+    sched = evaluate_route(cand, reqs, tt)
+    if not sched.feasible:  # pragma: no cover - the kernel ports evaluate_route's least schedule
+        raise AssertionError(f"compiled insertion chose an infeasible route: {sched.reason}")
+    return float(cost), vindex[vi], cand, sched
 
 
 def insert_into_route(

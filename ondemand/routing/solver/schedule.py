@@ -548,6 +548,14 @@ class RouteProfile:
         End of the least schedule (see :attr:`RouteSchedule.end_time`).
     end_travel
         Travel time from the last node to the end depot (0 for an open route).
+    earliest, latest
+        Window of each stop's service start as :func:`evaluate_route` applies it (a drop-off
+        of a rider on board: the ride limit included); node 0: 0 and unlimited.
+    pair
+        For a drop-off, the node of its pickup (0: on board at the start); -1 for a pickup
+        and for node 0.
+    max_ride
+        For a drop-off, its request's maximum ride (0 otherwise).
     """
 
     loc: NDArray[np.int64]
@@ -565,6 +573,10 @@ class RouteProfile:
     reach: NDArray[np.int64]
     end_time: int
     end_travel: int
+    earliest: NDArray[np.int64]
+    latest: NDArray[np.int64]
+    pair: NDArray[np.int64]
+    max_ride: NDArray[np.int64]
 
 
 def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> RouteProfile | None:
@@ -629,4 +641,8 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
         reach=np.concatenate(([0], np.cumsum(travel_next[:-1] + svc[:-1]))).astype(np.int64),
         end_time=end,
         end_travel=c.end_travel,
+        earliest=np.array([0, *c.earliest], dtype=np.int64),
+        latest=np.array([big, *c.latest], dtype=np.int64),
+        pair=np.array([-1, *(p + 1 if p >= 0 else (0 if p == -1 else -1) for p in c.pair)], dtype=np.int64),
+        max_ride=np.array([0, *c.max_ride], dtype=np.int64),
     )

@@ -1,0 +1,461 @@
+"""The compiled hot loop of :func:`ondemand.routing.solver.insertion.best_insertion`.
+
+One call checks every (vehicle, pickup position, drop-off position) of the vehicles that may
+reach the pickup, with the same necessary tests and lower bounds as the numpy path of
+:mod:`ondemand.routing.solver.insertion`, then checks candidates exactly in order of their
+bound (a port of the least schedule of :mod:`ondemand.routing.solver.schedule`, run on the
+stored route profiles with the two new stops spliced in) until the bound reaches the best
+exact cost. Integer arithmetic throughout (the costs are formed from integers in the same
+order as the Python code), the same candidate order and a stable sort: the answer is the
+numpy path's, bit for bit, on every machine.
+
+Numba compiles it on first use (``cache=True``: once per machine); this module is imported
+only when an insertion is searched, never by ``import ondemand.api``. Without numba the same
+functions run as plain Python (slow; the numpy path is used instead, see
+:data:`ondemand.routing.solver.insertion.USE_COMPILED`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever environment runs the tests
+    from numba import njit as _njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+    def _njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        def wrap(f: Any) -> Any:
+            return f
+
+        return wrap
+
+
+__all__ = ["HAVE_NUMBA", "search_kernel"]
+
+_BIG = 1 << 60
+
+
+@_njit(cache=True, nogil=True)
+def _delay_sum(lo, hi, base, push, cum, is_drop):  # type: ignore[no-untyped-def]
+    """Sum over drop-off nodes ``k`` in ``(lo, hi]`` of ``max(0, push - (cum[k] - cum[base]))``."""
+    if push <= 0:
+        return 0
+    total = 0
+    for k in range(lo + 1, hi + 1):
+        x = push - (cum[k] - cum[base])
+        if x <= 0:
+            break  # cumulative waiting never decreases along a route
+        if is_drop[k]:
+            total += x
+    return total
+
+
+@_njit(cache=True, nogil=True)
+def _exact(  # type: ignore[no-untyped-def]
+    o,
+    n,
+    a,
+    b,
+    start,
+    load,
+    wheel,
+    is_drop,
+    svc,
+    travel_next,
+    earliest,
+    latest,
+    pair,
+    max_ride,
+    to_pu,
+    pu_next,
+    to_do,
+    do_next,
+    pu_do,
+    avail,
+    shift_end,
+    has_end,
+    max_dur,
+    seats,
+    chairs,
+    q,
+    w,
+    e_p,
+    l_p,
+    s_p,
+    e_d,
+    l_d,
+    s_d,
+    ride_p,
+    out,
+):
+    """Least schedule of the route with the pickup after node ``a`` and the drop-off after node ``b``.
+
+    ``o``: global index of the vehicle's node 0; ``n``: its number of stops. Returns whether it is
+    feasible; ``out[0..3]`` gets the new rider's pickup and drop-off times and the summed delay
+    of the other drop-offs (least schedule).
+    """
+    m = n + 2
+    trav = np.empty(m, np.int64)
+    ear = np.empty(m, np.int64)
+    lat = np.empty(m, np.int64)
+    sv = np.empty(m, np.int64)
+    pr = np.empty(m, np.int64)
+    mr = np.empty(m, np.int64)
+    old = np.full(m, -1, np.int64)  # old node of each new stop (-1: a new stop)
+    pos_new = np.empty(n + 1, np.int64)  # new index of each old node (1..n)
+    ip = a
+    idp = b + 1
+    for k in range(n):  # old stop k is node k + 1
+        j = k + (1 if k >= a else 0) + (1 if k >= b else 0)
+        pos_new[k + 1] = j
+    for k in range(n):
+        node = o + k + 1
+        j = pos_new[k + 1]
+        old[j] = k + 1
+        if k == b:
+            trav[j] = do_next[o + b]
+        elif k == a:
+            trav[j] = pu_next[o + a]
+        else:
+            trav[j] = travel_next[node - 1]
+        ear[j] = earliest[node]
+        lat[j] = latest[node]
+        sv[j] = svc[node]
+        mr[j] = max_ride[node]
+        mid = (k >= a) and (k < b)
+        if load[node] + (q if mid else 0) > seats or wheel[node] + (w if mid else 0) > chairs:
+            return False
+        p = pair[node]
+        pr[j] = -2 if p < 0 else (-1 if p == 0 else pos_new[p])
+    trav[ip] = to_pu[o + a]
+    ear[ip] = e_p
+    lat[ip] = l_p
+    sv[ip] = s_p
+    pr[ip] = -2
+    mr[ip] = 0
+    if load[o + a] + q > seats or wheel[o + a] + w > chairs:
+        return False
+    trav[idp] = pu_do if a == b else to_do[o + b]
+    ear[idp] = e_d
+    lat[idp] = l_d
+    sv[idp] = s_d
+    pr[idp] = ip
+    mr[idp] = ride_p
+    end_travel = (do_next[o + b] if b == n else travel_next[o + n]) if has_end else 0
+    # pure ride (and route) times without waiting
+    reach = np.empty(m, np.int64)
+    t = 0
+    total = 0
+    for k in range(m):
+        t += trav[k]
+        reach[k] = t
+        t += sv[k]
+        total += trav[k] + sv[k]
+    n_drops = 0
+    for k in range(m):
+        p = pr[k]
+        if p < 0:
+            continue
+        n_drops += 1
+        if reach[k] - reach[p] - sv[p] > mr[k]:
+            return False
+    if max_dur >= 0 and total + end_travel > max_dur:
+        return False
+    lower = ear.copy()
+    st = np.empty(m, np.int64)
+    d0 = avail
+    for _ in range(n_drops + 3):
+        t = d0
+        for k in range(m):
+            x = t + trav[k]
+            y = x if x > lower[k] else lower[k]
+            st[k] = y
+            t = y + sv[k]
+        end = t + end_travel
+        for k in range(m):
+            if st[k] > lat[k]:
+                return False
+        if end > shift_end:
+            return False
+        changed = False
+        for k in range(m):
+            p = pr[k]
+            if p < 0:
+                continue
+            need = st[k] - sv[p] - mr[k]
+            if need > lower[p]:
+                lower[p] = need
+                changed = True
+        if max_dur >= 0 and end - d0 > max_dur:
+            d0 = end - max_dur
+            changed = True
+        if not changed:
+            delay = 0
+            for j in range(m):
+                k = old[j]
+                if k > 0 and is_drop[o + k]:
+                    delay += st[j] - start[o + k]
+            out[0] = st[ip]
+            out[1] = st[idp]
+            out[2] = delay
+            return True
+    return False
+
+
+@_njit(cache=True, nogil=True)
+def search_kernel(  # type: ignore[no-untyped-def]
+    off,
+    start,
+    dep,
+    cum,
+    fs,
+    load,
+    wheel,
+    is_drop,
+    reach,
+    svc,
+    travel_next,
+    earliest,
+    latest,
+    pair,
+    max_ride,
+    v_seats,
+    v_chairs,
+    v_shift_end,
+    v_has_end,
+    v_avail,
+    v_max_dur,
+    to_pu,
+    pu_next,
+    to_do,
+    do_next,
+    m_to_pu,
+    m_pu_next,
+    m_to_do,
+    m_do_next,
+    m_leg,
+    pu_do,
+    m_pu_do,
+    q,
+    w,
+    e_p,
+    l_p,
+    s_p,
+    e_d,
+    l_d,
+    s_d,
+    ride_p,
+    dw,
+    ww,
+    rw,
+    max_checks,
+):
+    """Cheapest feasible insertion over the vehicles of ``off`` (see the module docstring).
+
+    Node arrays hold every vehicle's profile nodes one after another (vehicle ``v``'s nodes are
+    ``off[v]..off[v+1]-1``, node ``off[v]`` its start, departure already no earlier than now);
+    ``to_pu[k]`` is the time from node ``k`` to the pickup, ``pu_next[k]`` from the pickup to
+    the node after ``k`` (the end depot after the last node, 0 without one), likewise for the
+    drop-off; ``m_*`` the same in the cost metric, ``m_leg[k]`` from node ``k`` to its
+    successor. Returns ``(found, cost, vehicle, a, b)``: the pickup goes after node ``a`` and the
+    drop-off after node ``b`` of vehicle ``vehicle`` (local node numbers).
+    """
+    nv = off.shape[0] - 1
+    total_nodes = off[nv]
+    # candidates: first every same-position one (node order), then every pair (node order)
+    cap = 16
+    ca = np.empty(cap, np.int64)
+    cb = np.empty(cap, np.int64)
+    cl = np.empty(cap, np.float64)
+    nc = 0
+    b_p = np.empty(total_nodes, np.int64)
+    d_p = np.empty(total_nodes, np.int64)
+    ok_a = np.zeros(total_nodes, np.bool_)
+    for v in range(nv):
+        last = off[v + 1] - 1
+        for k in range(off[v], last + 1):
+            arr = dep[k] + to_pu[k]
+            bp = arr if arr > e_p else e_p
+            b_p[k] = bp
+            d_p[k] = bp + s_p
+            ok_a[k] = bp <= l_p and load[k] + q <= v_seats[v] and wheel[k] + w <= v_chairs[v]
+    for v in range(nv):
+        last = off[v + 1] - 1
+        for k in range(off[v], last + 1):
+            if not ok_a[k]:
+                continue
+            bd = d_p[k] + pu_do
+            if bd < e_d:
+                bd = e_d
+            if bd > l_d:
+                continue
+            leave = bd + s_d
+            has_next = k < last
+            push = 0
+            if has_next:
+                push = leave + do_next[k] - start[k + 1]
+                if push < 0:
+                    push = 0
+                if push > fs[k + 1]:
+                    continue
+            elif leave + (do_next[k] if v_has_end[v] else 0) > v_shift_end[v]:
+                continue
+            if bd - l_p - s_p > ride_p:
+                continue
+            delay = _delay_sum(k, last, k + 1, push, cum, is_drop) if has_next else 0
+            has_succ = has_next or v_has_end[v]
+            veh = m_to_pu[k] + m_pu_do + (m_do_next[k] - m_leg[k] if has_succ else 0)
+            ride = bd - l_p - s_p
+            if ride < pu_do:
+                ride = pu_do
+            lb = veh + dw * delay + ww * (b_p[k] - e_p) + rw * ride
+            if nc == cap:
+                cap *= 2
+                ca = np.concatenate((ca, np.empty(cap - nc, np.int64)))
+                cb = np.concatenate((cb, np.empty(cap - nc, np.int64)))
+                cl = np.concatenate((cl, np.empty(cap - nc, np.float64)))
+            ca[nc] = k
+            cb[nc] = k
+            cl[nc] = lb
+            nc += 1
+    for v in range(nv):
+        last = off[v + 1] - 1
+        for pa in range(off[v], last):
+            if not ok_a[pa]:
+                continue
+            a1 = pa + 1
+            push1 = d_p[pa] + pu_next[pa] - start[a1]
+            if push1 < 0:
+                push1 = 0
+            if push1 > fs[a1]:
+                continue
+            for pb in range(a1, last + 1):
+                if load[pb] + q > v_seats[v] or wheel[pb] + w > v_chairs[v]:
+                    break
+                push_b = push1 - (cum[pb] - cum[a1])
+                if push_b < 0:
+                    push_b = 0
+                bd = dep[pb] + push_b + to_do[pb]
+                if bd < e_d:
+                    bd = e_d
+                pure = pu_next[pa] + reach[pb] - reach[a1] + svc[pb] + to_do[pb]
+                if bd > l_d or pure > ride_p or bd - l_p - s_p > ride_p:
+                    continue
+                leave = bd + s_d
+                has_next = pb < last
+                push2 = 0
+                if has_next:
+                    push2 = leave + do_next[pb] - start[pb + 1]
+                    if push2 < 0:
+                        push2 = 0
+                    if push2 > fs[pb + 1]:
+                        continue
+                elif leave + (do_next[pb] if v_has_end[v] else 0) > v_shift_end[v]:
+                    continue
+                delay = _delay_sum(pa, pb, a1, push1, cum, is_drop)
+                if has_next:
+                    delay += _delay_sum(pb, last, pb + 1, push2, cum, is_drop)
+                succ_b = has_next or v_has_end[v]
+                veh = (m_to_pu[pa] + m_pu_next[pa] - m_leg[pa]) + (
+                    m_to_do[pb] + (m_do_next[pb] - m_leg[pb] if succ_b else 0)
+                )
+                ride = bd - l_p - s_p
+                if ride < pure:
+                    ride = pure
+                lb = veh + dw * delay + ww * (b_p[pa] - e_p) + rw * ride
+                if nc == cap:
+                    cap *= 2
+                    ca = np.concatenate((ca, np.empty(cap - nc, np.int64)))
+                    cb = np.concatenate((cb, np.empty(cap - nc, np.int64)))
+                    cl = np.concatenate((cl, np.empty(cap - nc, np.float64)))
+                ca[nc] = pa
+                cb[nc] = pb
+                cl[nc] = lb
+                nc += 1
+    order = np.argsort(cl[:nc], kind="mergesort")
+    veh_of = np.empty(total_nodes, np.int64)
+    for v in range(nv):
+        for k in range(off[v], off[v + 1]):
+            veh_of[k] = v
+    out = np.zeros(3, np.int64)
+    found = False
+    best = 0.0
+    best_v = -1
+    best_a = -1
+    best_b = -1
+    checks = 0
+    for r in range(nc):
+        c = order[r]
+        bound = cl[c]
+        if found and bound >= best - 1e-9:
+            break
+        if checks >= max_checks:
+            break
+        checks += 1
+        ga = ca[c]
+        gb = cb[c]
+        v = veh_of[ga]
+        o = off[v]
+        n = off[v + 1] - o - 1
+        a = ga - o
+        b = gb - o
+        if not _exact(
+            o,
+            n,
+            a,
+            b,
+            start,
+            load,
+            wheel,
+            is_drop,
+            svc,
+            travel_next,
+            earliest,
+            latest,
+            pair,
+            max_ride,
+            to_pu,
+            pu_next,
+            to_do,
+            do_next,
+            pu_do,
+            v_avail[v],
+            v_shift_end[v],
+            v_has_end[v],
+            v_max_dur[v],
+            v_seats[v],
+            v_chairs[v],
+            q,
+            w,
+            e_p,
+            l_p,
+            s_p,
+            e_d,
+            l_d,
+            s_d,
+            ride_p,
+            out,
+        ):
+            continue
+        succ_b = (gb < off[v + 1] - 1) or v_has_end[v]
+        if ga == gb:
+            veh = m_to_pu[ga] + m_pu_do + (m_do_next[ga] - m_leg[ga] if succ_b else 0)
+        else:
+            veh = (m_to_pu[ga] + m_pu_next[ga] - m_leg[ga]) + (
+                m_to_do[gb] + (m_do_next[gb] - m_leg[gb] if succ_b else 0)
+            )
+        pick = out[0]
+        drop = out[1]
+        cost = float(veh) + dw * out[2] + ww * (pick - e_p) + rw * (drop - pick - s_p)
+        if not found or cost < best:
+            found = True
+            best = cost
+            best_v = v
+            best_a = a
+            best_b = b
+    return found, best, best_v, best_a, best_b

@@ -254,6 +254,7 @@ def search_kernel(  # type: ignore[no-untyped-def]
     ww,
     rw,
     max_checks,
+    include,
 ):
     """Cheapest feasible insertion over the vehicles of ``off`` (see the module docstring).
 
@@ -262,8 +263,9 @@ def search_kernel(  # type: ignore[no-untyped-def]
     ``to_pu[k]`` is the time from node ``k`` to the pickup, ``pu_next[k]`` from the pickup to
     the node after ``k`` (the end depot after the last node, 0 without one), likewise for the
     drop-off; ``m_*`` the same in the cost metric, ``m_leg[k]`` from node ``k`` to its
-    successor. Returns ``(found, cost, vehicle, a, b)``: the pickup goes after node ``a`` and the
-    drop-off after node ``b`` of vehicle ``vehicle`` (local node numbers).
+    successor. Only vehicles with ``include[v]`` are tried. Returns ``(found, cost, vehicle, a,
+    b)``: the pickup goes after node ``a`` and the drop-off after node ``b`` of vehicle
+    ``vehicle`` (local node numbers).
     """
     nv = off.shape[0] - 1
     total_nodes = off[nv]
@@ -277,6 +279,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
     d_p = np.empty(total_nodes, np.int64)
     ok_a = np.zeros(total_nodes, np.bool_)
     for v in range(nv):
+        if not include[v]:
+            continue
         last = off[v + 1] - 1
         for k in range(off[v], last + 1):
             arr = dep[k] + to_pu[k]
@@ -285,6 +289,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
             d_p[k] = bp + s_p
             ok_a[k] = bp <= l_p and load[k] + q <= v_seats[v] and wheel[k] + w <= v_chairs[v]
     for v in range(nv):
+        if not include[v]:
+            continue
         last = off[v + 1] - 1
         for k in range(off[v], last + 1):
             if not ok_a[k]:
@@ -324,6 +330,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
             cl[nc] = lb
             nc += 1
     for v in range(nv):
+        if not include[v]:
+            continue
         last = off[v + 1] - 1
         for pa in range(off[v], last):
             if not ok_a[pa]:

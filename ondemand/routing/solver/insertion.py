@@ -29,8 +29,10 @@ later feasible plan keeps the promise.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -420,6 +422,13 @@ def _search(
     cost found, so the result is the exact optimum over all positions (for travel times
     that obey the triangle inequality, which the bounds assume).
     """
+    if use_compiled():
+        store = _FLEETS.fleet
+        if store is None:
+            store = _FLEETS.fleet = _Fleet()
+        got = store.search(plan, request, tt, options, now)
+        if got is not _SLOW:
+            return got  # type: ignore[return-value]
     dur = tt.durations
     dist = tt.distances
     pu, do = request.pickup, request.dropoff
@@ -471,7 +480,7 @@ def _search(
     off = np.zeros(len(profs) + 1, dtype=np.int64)
     np.cumsum(sizes, out=off[1:])
     if use_compiled():
-        return _search_compiled(request, tt, options, entries, profs, off, vindex, avails, dep0)
+        return _search_compiled(request, tt, options, entries, off, vindex, avails, dep0)
     total_nodes = int(off[-1])
     veh_of = np.repeat(np.arange(len(profs), dtype=np.int64), sizes)
     idx = np.arange(total_nodes, dtype=np.int64)
@@ -654,21 +663,227 @@ def warm_up() -> None:
     best_insertion(plan, Request("warm-up", 0, 1, 0, 600, 2_000, 600), tt, now=0)
 
 
+_SLOW = object()
+""":meth:`_Fleet.search` could not answer from the stored arrays: take the general path."""
+
+
+class _Fleet:
+    """The fleet's profiles packed into arrays, updated only for the vehicles whose route changed.
+
+    Between two searches a dispatcher changes few routes; unchanged ``Route`` objects (by
+    identity) keep their packed profile, and the requests they mention are checked for
+    identity in one pass (a changed request re-profiles its vehicle, as :class:`_ProfileCache`
+    does). One per thread (see :data:`_FLEETS`).
+    """
+
+    def __init__(self) -> None:
+        self.tt: TravelTimes | None = None
+        self.routes: list[Route] = []
+        self.entries: list[_Entry] = []
+        self.usable = np.zeros(0, dtype=np.bool_)
+        self.ids: list[str] = []
+        self.reqs: list[Request | None] = []
+        self.packed = np.zeros((len(_PACK), 0), dtype=np.int64)
+        self.off = np.zeros(1, dtype=np.int64)
+        self.columns = np.zeros((0, 5), dtype=np.int64)
+        self.fleet = np.zeros((0, 4), dtype=np.int64)  # seats, chairs, available from, start
+        self.packs: list[NDArray[np.int64]] = []
+
+    def _sync(self, plan: Plan, tt: TravelTimes) -> None:
+        routes = plan.routes
+        requests = plan.requests
+        if tt is not self.tt or len(routes) != len(self.routes):
+            self.tt = tt
+            self.routes = []
+        old = self.routes
+        if not old:
+            changed = list(range(len(routes)))
+        else:
+            changed = [vi for vi, (r, o) in enumerate(zip(routes, old, strict=True)) if r is not o]
+            if not changed:
+                if list(map(requests.get, self.ids)) == self.reqs:
+                    return
+                changed = list(range(len(routes)))  # a request changed: check every vehicle again
+        if len(changed) < len(routes):
+            for vi in changed:
+                r = routes[vi]
+                self._put(vi, _CACHE.get(r, requests, tt, r.vehicle.available_from))
+            self._flatten()
+            if list(map(requests.get, self.ids)) != self.reqs:
+                changed = list(range(len(routes)))  # a request of an unchanged route changed
+        if len(changed) == len(routes):
+            self.entries = [_CACHE.get(r, requests, tt, r.vehicle.available_from) for r in routes]
+            self.packs = [_pack_of(e) for e in self.entries]
+            self.usable = np.array([e.profile is not None for e in self.entries], dtype=np.bool_)
+            vehicles = [r.vehicle for r in routes]
+            self.columns = _vehicle_columns(vehicles)
+            self.fleet = np.array([_fleet_row(v) for v in vehicles], dtype=np.int64).reshape(-1, 4)
+            self._flatten()
+        self.routes = list(routes)
+        sizes = np.fromiter((p.shape[1] for p in self.packs), dtype=np.int64, count=len(self.packs))
+        self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=self.off[1:])
+        self.packed = np.concatenate(self.packs, axis=1)
+
+    def _put(self, vi: int, entry: _Entry) -> None:
+        """Store one vehicle's new profile and its fleet columns."""
+        self.entries[vi] = entry
+        self.packs[vi] = _pack_of(entry)
+        self.usable[vi] = entry.profile is not None
+        v = entry.source.vehicle
+        self.columns[vi] = _vehicle_columns([v])[0]
+        self.fleet[vi] = _fleet_row(v)
+
+    def _flatten(self) -> None:
+        self.ids = list(chain.from_iterable(e.ids for e in self.entries))
+        self.reqs = list(chain.from_iterable(e.reqs for e in self.entries))
+
+    def search(
+        self, plan: Plan, request: Request, tt: TravelTimes, options: InsertionOptions, now: int
+    ) -> tuple[float, int, Route, RouteSchedule] | object | None:
+        """:func:`_search` from the stored arrays, or :data:`_SLOW`."""
+        self._sync(plan, tt)
+        if not self.routes:
+            return None
+        fleet, columns = self.fleet, self.columns
+        avail = np.maximum(fleet[:, 2], now)
+        l_p = request.latest_pickup
+        include = (
+            (request.passengers <= fleet[:, 0])
+            & (request.wheelchair <= fleet[:, 1])
+            & (avail <= columns[:, 2])
+            & (avail <= l_p)
+        )
+        near = np.flatnonzero(include)
+        if near.size:
+            reach = avail[near] + np.asarray(tt.durations[fleet[near, 3], request.pickup], dtype=np.int64)
+            include[near[reach > l_p]] = False
+        off = self.off
+        packed = self.packed
+        first = off[:-1]
+        # Leaving later than the profile assumed: the first stop's least start must absorb it
+        # (else the general path profiles the route from ``avail``).
+        late = include & (avail > fleet[:, 2]) & (np.diff(off) > 1)
+        if late.any():
+            nodes = first[late]
+            if bool((avail[late] + packed[10, nodes] > packed[1, nodes + 1]).any()):
+                return _SLOW
+        include &= self.usable
+        if not include.any():
+            return None
+        work = packed.copy()
+        work[2, first] = np.maximum(packed[2, first], avail)
+        found = _run_kernel(request, tt, options, work, off, columns, avail, include)
+        if found is None:
+            return None
+        cost, vi, a, b = found
+        return _finish(request, tt, self.entries[vi], int(avail[vi]), cost, vi, a, b)
+
+
+def _pack_of(entry: _Entry) -> NDArray[np.int64]:
+    """The packed profile; one node for an infeasible route (never searched: not usable)."""
+    if entry.profile is not None:
+        return entry.packed()
+    out = np.zeros((len(_PACK), 1), dtype=np.int64)
+    out[0, 0] = entry.route.vehicle.start
+    return out
+
+
+def _fleet_row(v: Vehicle) -> tuple[int, int, int, int]:
+    return (v.seats, v.wheelchair_places, v.available_from, v.start)
+
+
+class _Fleets(threading.local):
+    fleet: _Fleet | None = None
+
+
+_FLEETS = _Fleets()
+
+
 def _search_compiled(
     request: Request,
     tt: TravelTimes,
     options: InsertionOptions,
     entries: list[_Entry],
-    profs: list[RouteProfile],
     off: NDArray[np.int64],
     vindex: list[int],
     avails: list[int],
     dep0: list[int],
 ) -> tuple[float, int, Route, RouteSchedule] | None:
-    """:func:`_search` after the vehicle pre-filter, with the compiled kernel."""
+    """:func:`_search` after its vehicle pre-filter, with the compiled kernel."""
+    packed = np.concatenate([e.packed() for e in entries], axis=1)
+    packed[2, off[:-1]] = dep0  # the departure from each vehicle's start, no earlier than now
+    vehicles = [e.route.vehicle for e in entries]
+    found = _run_kernel(
+        request,
+        tt,
+        options,
+        packed,
+        off,
+        _vehicle_columns(vehicles),
+        np.array(avails, dtype=np.int64),
+        np.ones(len(entries), dtype=np.bool_),
+    )
+    if found is None:
+        return None
+    cost, vi, a, b = found
+    return _finish(request, tt, entries[vi], avails[vi], cost, vindex[vi], a, b)
+
+
+def _vehicle_columns(vehicles: list[Vehicle]) -> NDArray[np.int64]:
+    """Per vehicle: seats, wheelchair places, shift end, end depot (-1: none), maximum duration (-1: none)."""
+    return np.array(
+        [
+            (
+                v.seats,
+                v.wheelchair_places,
+                v.shift_end,
+                -1 if v.end is None else v.end,
+                -1 if v.max_route_duration is None else v.max_route_duration,
+            )
+            for v in vehicles
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 5)
+
+
+def _finish(
+    request: Request,
+    tt: TravelTimes,
+    entry: _Entry,
+    avail: int,
+    cost: float,
+    vi: int,
+    a: int,
+    b: int,
+) -> tuple[float, int, Route, RouteSchedule]:
+    """The chosen insertion as a route and its schedule."""
+    route = entry.route
+    if route.vehicle.available_from != avail:
+        route = Route(replace(route.vehicle, available_from=avail), route.stops)
+    cand = Route(route.vehicle, _insert(route.stops, a, b, request))
+    reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
+    reqs[request.id] = request
+    sched = evaluate_route(cand, reqs, tt)
+    if not sched.feasible:  # pragma: no cover - the kernel ports evaluate_route's least schedule
+        raise AssertionError(f"compiled insertion chose an infeasible route: {sched.reason}")
+    return cost, vi, cand, sched
+
+
+def _run_kernel(
+    request: Request,
+    tt: TravelTimes,
+    options: InsertionOptions,
+    packed: NDArray[np.int64],
+    off: NDArray[np.int64],
+    columns: NDArray[np.int64],
+    avails: NDArray[np.int64],
+    include: NDArray[np.bool_],
+) -> tuple[float, int, int, int] | None:
+    """Call the kernel on packed profiles (rows as :data:`_PACK`, departures from the start
+    already no earlier than now); travel times are looked up for the included vehicles only."""
     from ondemand.routing.solver._insert_kernel import search_kernel
 
-    packed = np.concatenate([e.packed() for e in entries], axis=1)
     (
         loc,
         start,
@@ -688,9 +903,7 @@ def _search_compiled(
     ) = packed
     total = int(off[-1])
     pu, do = request.pickup, request.dropoff
-    dep[off[:-1]] = dep0
-    vehicles = [e.route.vehicle for e in entries]
-    endloc = np.array([-1 if v.end is None else v.end for v in vehicles], dtype=np.int64)
+    endloc = columns[:, 3]
     has_end = endloc >= 0
     last = off[1:] - 1
     # successor of each node: the next node, or the end depot after the last one (if any)
@@ -699,27 +912,37 @@ def _search_compiled(
     succ[last] = np.where(has_end, endloc, loc[last])
     has_succ = np.ones(total, dtype=np.bool_)
     has_succ[last] = has_end
-    pu_rep = np.full(total, pu, dtype=np.int64)
-    do_rep = np.full(total, do, dtype=np.int64)
-    rows = np.concatenate((loc, pu_rep, loc, do_rep, [pu]))
-    cols = np.concatenate((pu_rep, succ, do_rep, succ, [do]))
+    sel = np.flatnonzero(np.repeat(include, np.diff(off)))
+    k = sel.size
+    lsel, ssel = loc[sel], succ[sel]
+    pu_rep = np.full(k, pu, dtype=np.int64)
+    do_rep = np.full(k, do, dtype=np.int64)
+    rows = np.concatenate((lsel, pu_rep, lsel, do_rep, [pu]))
+    cols = np.concatenate((pu_rep, ssel, do_rep, ssel, [do]))
+
+    def spread(got: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+        out = []
+        for r in range(4):
+            full = np.zeros(total, dtype=np.int64)
+            full[sel] = got[r * k : (r + 1) * k]
+            out.append(full)
+        out[1] = np.where(has_succ, out[1], 0)
+        out[3] = np.where(has_succ, out[3], 0)
+        return out
+
     got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
-    to_pu, pu_next, to_do, do_next = (got[k * total : (k + 1) * total] for k in range(4))
-    pu_next = np.where(has_succ, pu_next, 0)
-    do_next = np.where(has_succ, do_next, 0)
-    pu_do = int(got[-1])
+    to_pu, pu_next, to_do, do_next = spread(got)
+    pu_do = int(got[4 * k])
     if options.cost == "time":
         m_to_pu, m_pu_next, m_to_do, m_do_next, m_pu_do = to_pu, pu_next, to_do, do_next, pu_do
         m_leg = travel_next
     else:
-        rows = np.concatenate((rows, loc))
-        cols = np.concatenate((cols, succ))
-        gd = np.asarray(tt.distances[rows, cols], dtype=np.int64)
-        m_to_pu, m_pu_next, m_to_do, m_do_next = (gd[k * total : (k + 1) * total] for k in range(4))
-        m_pu_next = np.where(has_succ, m_pu_next, 0)
-        m_do_next = np.where(has_succ, m_do_next, 0)
-        m_pu_do = int(gd[4 * total])
-        m_leg = np.where(has_succ, gd[4 * total + 1 :], 0)
+        gd = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
+        m_to_pu, m_pu_next, m_to_do, m_do_next = spread(gd)
+        m_pu_do = int(gd[4 * k])
+        m_leg = np.zeros(total, dtype=np.int64)
+        m_leg[sel] = gd[4 * k + 1 :]
+        m_leg = np.where(has_succ, m_leg, 0)
     found, cost, vi, a, b = search_kernel(
         off,
         start,
@@ -736,14 +959,12 @@ def _search_compiled(
         latest,
         pair,
         max_ride,
-        np.array([v.seats for v in vehicles], dtype=np.int64),
-        np.array([v.wheelchair_places for v in vehicles], dtype=np.int64),
-        np.array([v.shift_end for v in vehicles], dtype=np.int64),
+        np.ascontiguousarray(columns[:, 0]),
+        np.ascontiguousarray(columns[:, 1]),
+        np.ascontiguousarray(columns[:, 2]),
         has_end,
-        np.array(avails, dtype=np.int64),
-        np.array(
-            [-1 if v.max_route_duration is None else v.max_route_duration for v in vehicles], dtype=np.int64
-        ),
+        avails,
+        np.ascontiguousarray(columns[:, 4]),
         to_pu,
         pu_next,
         to_do,
@@ -768,20 +989,11 @@ def _search_compiled(
         float(options.wait_weight),
         float(options.ride_weight),
         options.max_exact_checks,
+        include,
     )
     if not found:
         return None
-    entry = entries[vi]
-    route = entry.route
-    if route.vehicle.available_from != avails[vi]:
-        route = Route(replace(route.vehicle, available_from=avails[vi]), route.stops)
-    cand = Route(route.vehicle, _insert(route.stops, int(a), int(b), request))
-    reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
-    reqs[request.id] = request
-    sched = evaluate_route(cand, reqs, tt)
-    if not sched.feasible:  # pragma: no cover - the kernel ports evaluate_route's least schedule
-        raise AssertionError(f"compiled insertion chose an infeasible route: {sched.reason}")
-    return float(cost), vindex[vi], cand, sched
+    return float(cost), int(vi), int(a), int(b)
 
 
 def insert_into_route(

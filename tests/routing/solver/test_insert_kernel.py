@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ondemand.routing.solver import insertion
-from ondemand.routing.solver.insertion import Insertion, best_insertion
+from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion
 from ondemand.routing.solver.model import ArrayTravelTimes, Plan, Request, Route
 from tests.routing.solver.test_insertion import scenario
 
@@ -59,3 +60,52 @@ def test_compiled_search_is_what_runs_by_default() -> None:
     """With numba installed, best_insertion takes the compiled path unless USE_COMPILED is off."""
     assert insertion.USE_COMPILED is True
     assert insertion.use_compiled()
+
+
+def _day(seed: int, cancel_every: int) -> list[tuple[object, ...]]:
+    """Every answer of a dispatcher over a random day (bookings, cancellations, legs completing)."""
+    from ondemand.dispatch import InsertionDispatcher
+    from ondemand.dispatch.base import DispatchOptions
+    from ondemand.routing.solver.model import Vehicle
+
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, 2_000, size=(60, 2))
+    d = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8).astype(np.int64)
+    tt = ArrayTravelTimes(d, d * 8)
+    vehicles = [Vehicle(f"v{k}", 3, int(k), 0, 20_000, end=0 if k == 0 else None) for k in range(6)]
+    opts = DispatchOptions(
+        insertion=insertion.InsertionOptions(promise_before=60, promise_after=240, delay_weight=0.5),
+        auto_complete=True,
+    )
+    disp = InsertionDispatcher(vehicles, tt, options=opts)
+    out: list[tuple[object, ...]] = []
+    t = 0
+    for i in range(120):
+        t += int(rng.integers(0, 90))
+        a, b = (int(x) for x in rng.choice(60, size=2, replace=False))
+        direct = int(d[a, b])
+        req = Request(f"r{i}", a, b, t, t + 600, t + 600 + 2 * direct + 120, 2 * direct + 120)
+        res = disp.submit(req, now=t)
+        if isinstance(res, Refusal):
+            out.append((req.id, res.code))
+        else:
+            out.append((req.id, res.vehicle_id, res.pickup_window, res.dropoff_eta))
+        if cancel_every and i % cancel_every == 0 and not isinstance(res, Refusal):
+            disp.cancel(req.id, now=t)
+    disp.advance(40_000)
+    out.append(tuple(sorted(disp.plan.requests)))
+    out.append((disp.counts(),))
+    return out
+
+
+@pytest.mark.parametrize(("seed", "cancel_every"), [(0, 0), (1, 7), (2, 3)])
+def test_compiled_dispatcher_day_equals_numpy_day(seed: int, cancel_every: int) -> None:
+    """A dispatcher's whole day (fleet arrays updated vehicle by vehicle) answers as the numpy path does."""
+    fast = _day(seed, cancel_every)
+    insertion.USE_COMPILED = False
+    try:
+        slow = _day(seed, cancel_every)
+    finally:
+        insertion.USE_COMPILED = True
+    assert fast == slow
+    assert sum(1 for x in fast[:-2] if len(x) == 4) > 30  # the day is not all refusals

@@ -14,3 +14,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+TIMEOUT_MS = 60_000
+"""Playwright's waits in the browser tests (launch, page loads, selectors, clicks).
+
+A page is ready within a second or two on a quiet machine and took up to 15 s at load 7
+on 2 cores; 60 s leaves room for a machine 5x slower. Only a page that never gets there
+waits this long.
+"""

@@ -14,7 +14,7 @@ import pytest
 
 from ondemand.api.persistence import Database
 from tests.api._proc import REPO, free_port, kill, make_key, start_server
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 NAME, PHONE = "仙北 太郎", "0187-43-9876"
 
@@ -51,16 +51,19 @@ def test_clerk_registers_books_and_cancels_for_a_caller(tmp_path: Path) -> None:
             httpx.Client(base_url=base, headers=headers, timeout=10) as api,
             sync_api.sync_playwright() as pw,
         ):
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+            )
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 860})
+                page.set_default_timeout(TIMEOUT_MS)
                 errors: list[str] = []
                 urls: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.on("request", lambda req: urls.append(req.url))
                 page.route("https://**/*", lambda route: route.abort())  # offline: no tiles
                 page.goto(f"{base}/desk#key={key}")
-                page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                page.wait_for_selector("body[data-ready='1']", timeout=TIMEOUT_MS)
                 assert "key=" not in page.url  # the key is taken out of the address bar
                 assert page.locator("h1").inner_text() == "電話予約デスク"  # Japanese first
                 page.click("#lang")
@@ -156,9 +159,12 @@ def test_a_refusal_shows_the_reason_and_books_a_nearby_time(tmp_path: Path) -> N
             sync_api.sync_playwright() as pw,
         ):
             rider = api.post("/v1/riders", json={"name": "Jane Roe", "phone": "03-1234-5678"}).json()
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+            )
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 860})
+                page.set_default_timeout(TIMEOUT_MS)
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.route("https://**/*", lambda route: route.abort())
@@ -166,7 +172,7 @@ def test_a_refusal_shows_the_reason_and_books_a_nearby_time(tmp_path: Path) -> N
                 page.wait_for_selector("#login:not([hidden])")
                 page.fill("#apikey", key)
                 page.click("#login button[type=submit]")
-                page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                page.wait_for_selector("body[data-ready='1']", timeout=TIMEOUT_MS)
                 page.click("#lang")
                 assert page.locator("html").get_attribute("lang") == "en"
                 page.fill("#search-q", "Roe")

@@ -21,7 +21,7 @@ import pytest
 from ondemand.api.db import create_api_key
 from ondemand.api.persistence import Database
 from tests.api._proc import free_port, kill, start_server
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,7 +81,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         kill(proc)
 
 
-def _wait(check: Any, what: str, timeout: float = 15.0) -> None:
+def _wait(check: Any, what: str, timeout: float = TIMEOUT_MS / 1000) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -90,13 +90,14 @@ def _wait(check: Any, what: str, timeout: float = 15.0) -> None:
 
 
 def _open(pw: Any, served: Served) -> tuple[Any, Any, Any, list[str]]:
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
     context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="ja-JP")
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{served.base}/driver#key={served.vehicle_key}")
-    page.wait_for_selector("#next [data-action='arrived']", timeout=20_000)
+    page.wait_for_selector("#next [data-action='arrived']", timeout=TIMEOUT_MS)
     return browser, context, page, errors
 
 
@@ -106,7 +107,7 @@ def _press(page: Any, action: str, rid: str | None = None) -> None:
 
 
 def _sent(page: Any) -> None:
-    page.wait_for_selector("#queue[data-count='0']", timeout=15_000)
+    page.wait_for_selector("#queue[data-count='0']", timeout=TIMEOUT_MS)
 
 
 def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:

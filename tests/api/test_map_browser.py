@@ -11,7 +11,7 @@ import pytest
 from ondemand.api.db import RideRequestRow
 from ondemand.api.persistence import Database
 from tests.api._proc import free_port, kill, make_key, start_server
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 
 @pytest.mark.browser
@@ -40,16 +40,21 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
             session.commit()
         db.dispose()
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+            )
             try:
                 page = browser.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 # offline: tile requests fail at once instead of waiting for a network
                 page.route("https://**/*", lambda route: route.abort())
                 page.goto(f"{base}/map#key={key}")
-                page.wait_for_selector(".od-vehicle", timeout=20_000)
-                page.wait_for_function("document.querySelectorAll('.od-vehicle').length === 3", timeout=20000)
+                page.wait_for_selector(".od-vehicle", timeout=TIMEOUT_MS)
+                page.wait_for_function(
+                    "document.querySelectorAll('.od-vehicle').length === 3", timeout=TIMEOUT_MS
+                )
                 labels = sorted(page.locator(".od-vehicle").all_inner_texts())
                 assert labels == ["v1", "v2", "v3"]
                 assert page.locator(".od-request").count() >= 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api._proc import REPO, free_port
+from tests.api._proc import REPO, START_TIMEOUT_S, free_port
 
 _SERVE = """
 import sys
@@ -39,7 +39,7 @@ def _start_and_stop(db_url: str, port: int) -> str:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

@@ -23,7 +23,7 @@ from ondemand.viz._assets import (
 )
 from ondemand.viz.maps import ATTRIBUTION, VEHICLE_COLOURS, day_map, write_map
 from ondemand.viz.network_map import write_network_map
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.routing.geo._network_fixtures import grid_network
 from tests.viz._day import AREA
 
@@ -141,13 +141,14 @@ def test_day_map_renders_offline_in_chromium(day_html: Path, events: list[Any], 
             route.abort()
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 700}, timezone_id="Asia/Tokyo")
+            page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.route("**/*", local_only)
             page.goto(day_html.as_uri())
-            page.wait_for_selector(".leaflet-overlay-pane svg path", state="attached", timeout=15_000)
+            page.wait_for_selector(".leaflet-overlay-pane svg path", state="attached", timeout=TIMEOUT_MS)
             state = page.evaluate(
                 """(colours) => {
                 const paths = [...document.querySelectorAll('.leaflet-overlay-pane svg path')];
@@ -203,9 +204,10 @@ def test_default_marker_icon_loads_offline(tmp_path: Path) -> None:
     html = tmp_path / "marker.html"
     html.write_text(offline_html(m), encoding="utf-8")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
         try:
             page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
             page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
             page.goto(html.as_uri())
             page.wait_for_selector("img.leaflet-marker-icon")

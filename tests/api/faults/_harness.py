@@ -34,10 +34,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from ondemand.api.db import RideRequestRow, normalise_url
-from tests.api._proc import REPO, free_port, make_key
+from tests.api._proc import REPO, START_TIMEOUT_S, free_port, make_key
 
 __all__ = [
     "COMMIT_TIMEOUT_S",
+    "START_TIMEOUT_S",
     "FaultReport",
     "Server",
     "Workload",
@@ -72,7 +73,7 @@ class Server:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+    def start(self, *, wait: bool = True, timeout: float = START_TIMEOUT_S) -> None:
         """Start the process (its own session and process group); wait for ``/healthz`` unless told not to."""
         env = dict(os.environ, ONDEMAND_COMMIT_TIMEOUT_S=str(COMMIT_TIMEOUT_S))
         self.starts += 1
@@ -111,7 +112,7 @@ class Server:
         path = self.log_dir / f"{self.name}-{self.starts}.log"
         return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
-    def wait_healthy(self, timeout: float = 30.0) -> float:
+    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> float:
         """Wait until ``/healthz`` answers 200; the seconds it took."""
         t = time.monotonic()
         deadline = t + timeout
@@ -327,6 +328,19 @@ class Workload:
         with self._lock:
             times = [a.t for a in self.answers if a.op == "book" and a.code == 201 and a.t >= t]
         return min(times) - t if times else None
+
+    def acked(self) -> int:
+        """How many bookings have been answered 201 so far."""
+        with self._lock:
+            return sum(1 for a in self.answers if a.op == "book" and a.code == 201)
+
+    def wait_acked(self, n: int, timeout: float = 60.0) -> None:
+        """Wait until ``n`` bookings are answered 201: the load really runs, however busy the machine."""
+        deadline = time.monotonic() + timeout
+        while self.acked() < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {self.acked()} bookings acknowledged within {timeout} s")
+            time.sleep(0.05)
 
     def wait_acked_since(self, t: float, timeout: float) -> float:
         """Wait until a booking sent after ``t`` is answered 201; the seconds from ``t``."""

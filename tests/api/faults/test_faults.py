@@ -23,6 +23,7 @@ import pytest
 from tests.api._pg import PgServer, find_pg_bin
 from tests.api.faults._harness import (
     COMMIT_TIMEOUT_S,
+    START_TIMEOUT_S,
     FaultReport,
     Server,
     Workload,
@@ -32,9 +33,12 @@ from tests.api.faults._harness import (
     process_group_gone,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a hang guard: up to 4 starts of START_TIMEOUT_S
 
 Report = Callable[[str], FaultReport]
+
+WARM = 5
+"""Bookings acknowledged before a fault is injected: the load is running, however busy the machine."""
 
 
 def _watch_health(server: Server, seconds: float) -> list[int]:
@@ -65,7 +69,7 @@ def test_sqlite_write_lock_held_past_the_commit_timeout(tmp_path: Path, fault_re
     report = fault_report("sqlite write lock held 2.5x the commit timeout")
     try:
         with Workload(server, key, seed=1) as load:
-            time.sleep(1.5)
+            load.wait_acked(WARM)
             holder = sqlite3.connect(str(path), isolation_level=None, timeout=30)
             holder.execute("BEGIN IMMEDIATE")
             codes = _watch_health(server, 2.5 * COMMIT_TIMEOUT_S)
@@ -112,7 +116,7 @@ def test_postgresql_lock_holder_and_killed_backends(
     killed = fault_report("postgresql backends terminated (twice)")
     try:
         with Workload(server, key, seed=2) as load:
-            time.sleep(1.5)
+            load.wait_acked(WARM)
             with own_pg.connect(dbname) as holder:
                 holder.autocommit = False
                 # one table (several would deadlock with the server's transactions): every booking,
@@ -128,8 +132,8 @@ def test_postgresql_lock_holder_and_killed_backends(
         server.wait_healthy(COMMIT_TIMEOUT_S + 5)
         check_invariants(url, server, key, load.answers, stall)
         with Workload(server, key, seed=3) as load:
-            for _ in range(2):
-                time.sleep(1.5)
+            for round_ in range(2):
+                load.wait_acked(WARM * (round_ + 1))
                 assert own_pg.terminate_backends(dbname) > 0
                 cut = time.monotonic()
                 killed.recovery_s = load.wait_acked_since(cut, 20)
@@ -153,7 +157,7 @@ def test_postgresql_server_stopped_and_restarted(
     report = fault_report("postgresql server stopped 3 s and restarted")
     try:
         with Workload(server, key, seed=4) as load:
-            time.sleep(1.5)
+            load.wait_acked(WARM)
             own_pg.halt("fast")
             codes = _watch_health(server, 3.0)
             own_pg.start()
@@ -216,7 +220,7 @@ def test_sqlite_disk_full(tmp_path: Path, fault_report: Report) -> None:
         report = fault_report("sqlite disk full for 5 s")
         try:
             with Workload(server, key, seed=5) as load:
-                time.sleep(1.5)
+                load.wait_acked(WARM)
                 _fill(disk / "filler")
                 codes = _watch_health(server, 5.0)
                 os.unlink(disk / "filler")
@@ -254,14 +258,15 @@ def test_kill_9_repeated(
                 f"kill -9 of the {'process group' if group else 'server'} ({database}, {round_ + 1}/3)"
             )
             with Workload(server, key, seed=10 + round_) as load:
-                time.sleep(rng.uniform(1.0, 2.0))
+                load.wait_acked(WARM)
+                time.sleep(rng.uniform(0.0, 1.0))
                 pgid = server.proc.pid if server.proc else 0
                 server.kill(group=group)
                 killed = time.monotonic()
                 # nothing of the server may outlive it: its group must be empty also when only it was killed
                 assert process_group_gone(pgid) == [], "processes left behind after kill -9"
                 server.start()
-                report.recovery_s = load.wait_acked_since(killed, 30)
+                report.recovery_s = load.wait_acked_since(killed, START_TIMEOUT_S + 30)
                 time.sleep(0.5)
             check_invariants(url, server, key, load.answers, report)
     finally:

@@ -59,8 +59,8 @@ def lock(db_path: Path) -> Iterator[Lock]:
         holder.conn.close()
 
 
-def wait_healthy(client: TestClient, timeout: float = 5.0) -> None:
-    """Wait until /healthz answers 200 again."""
+def wait_healthy(client: TestClient, timeout: float = 30.0) -> None:
+    """Wait until /healthz answers 200 again (about 2 s: a probe a second, then one commit timeout)."""
     deadline = time.monotonic() + timeout
     while client.get("/healthz").status_code != 200:
         assert time.monotonic() < deadline, "/healthz did not recover"

@@ -21,6 +21,13 @@ from ondemand.api.writer import GroupCommitter
 from ondemand.errors import CommitFailedError
 from tests.api._pg import PgServer
 
+RECOVERY_S = 30.0
+"""How long a test waits for ``health`` to clear once the database takes writes again.
+
+The probe runs every second and health clears one commit timeout (0.5 s here) after the last
+failure: about 2 s on a quiet machine; the wait ends as soon as it clears.
+"""
+
 
 @dataclass(eq=False)
 class Owner:
@@ -89,7 +96,7 @@ def test_a_change_refused_while_the_file_is_locked_is_never_saved(
     committer.run(add("kept"))  # type: ignore[arg-type]
     time.sleep(0.3)
     assert names(path) == {"kept"}
-    deadline = time.monotonic() + 3  # health stays failing for one commit timeout after the failure
+    deadline = time.monotonic() + RECOVERY_S  # health stays failing a commit timeout after the failure
     while committer.health() is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert committer.health() is None
@@ -186,7 +193,7 @@ def test_health_fails_while_the_writer_cannot_write_and_recovers_alone(
         time.sleep(0.05)
     assert committer.health() is not None
     locked.execute("ROLLBACK")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + RECOVERY_S
     while committer.health() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert committer.health() is None
@@ -218,7 +225,7 @@ def test_health_stays_failing_while_one_postgresql_table_is_locked(pg_server: Pg
                 time.sleep(0.1)
             assert None not in seen, f"health said ok while operators was locked: {seen}"
             holder.rollback()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + RECOVERY_S
         while committer.health() is not None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert committer.health() is None

@@ -31,7 +31,7 @@ def test_kill_9_during_bookings_keeps_every_acknowledged_booking(
     stop = threading.Event()
 
     def booker(offset: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
             k = offset
             while not stop.is_set():
                 body = {
@@ -65,7 +65,7 @@ def test_kill_9_during_bookings_keeps_every_acknowledged_booking(
     port2 = free_port()
     proc2 = start_server(url, port2, t0)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port2}", headers=headers, timeout=5) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port2}", headers=headers, timeout=30) as client:
             for rid, before in acked.items():
                 after = client.get(f"/v1/ride-requests/{rid}").json()
                 assert after == before

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api._proc import free_port, kill, make_key, start_server
+from tests.api._proc import START_TIMEOUT_S, free_port, kill, make_key, start_server
 
 TRIPS = [("s00", "s15"), ("s03", "s12"), ("s05", "s10"), ("s01", "s14")]
 
@@ -58,7 +58,7 @@ def test_solver_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
                 timeout=10,
             )
             assert r.status_code == 201, r.text
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT_S  # the worker starts and imports the solver
         workers: dict[int, str] = {}
         while time.monotonic() < deadline and not workers:
             workers = {p: c for p, c in _children(proc.pid).items() if "spawn_main" in c}

@@ -12,8 +12,11 @@ Solvers:
 * ``pyvrp``: PyVRP 0.14 (``Model.add_shipment``; iterated local search). PyVRP has no
   ride-time limit, so it runs on Li & Lim only (a/b rows say ``n/a``).
 
-Every solution, whoever made it, is verified by :func:`ondemand.routing.solver.check.check_solution`
-in the instance's float units; ``feasible`` below is the checker's verdict.
+The LNS kernels (Numba) are loaded before the first instance, outside its time limit;
+the time it took is printed, with date, host, cores and load average before and after.
+Every solution, whoever made it, is verified by
+:func:`ondemand.routing.solver.check.check_solution` in the instance's float units;
+``feasible`` below is the checker's verdict.
 
 Usage::
 
@@ -27,6 +30,7 @@ import argparse
 import csv
 import math
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from ondemand.routing.solver import _darp_fast
 from ondemand.routing.solver.check import check_solution
 from ondemand.routing.solver.darp import solve_instance
 from ondemand.routing.solver.instances import DarpInstance, best_known, read_instance, resolve_instance_set
@@ -165,6 +170,13 @@ def run_pyvrp(inst: DarpInstance, limit: float, seed: int) -> Routes | None:
 SOLVERS = {"ours": run_ours, "ortools_plain": run_ortools_plain, "pyvrp": run_pyvrp}
 
 
+def _machine() -> str:
+    """Date (UTC), host, cores and load average, for the table's header and footer."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"# {when}, host {platform.node()}, {os.cpu_count()} cores, load average {load}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print/write one row per (instance, solver)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     files: list[Path] = []
     for spec in args.sets:
         files.extend(resolve_instance_set(spec, bdir))
+    print(_machine(), flush=True)
+    if "ours" in args.solvers.split(",") and _darp_fast.HAVE_NUMBA:
+        # Load (or compile) the LNS kernels once, outside every instance's time limit.
+        print(f"LNS kernels loaded in {_darp_fast.warm_up():.1f} s (not counted below)", flush=True)
     rows: list[dict[str, Any]] = []
     out = None
     if args.csv:
@@ -234,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             msg += f"/{len(lil)}"
         print(msg)
+    print(_machine())
     return 0
 
 

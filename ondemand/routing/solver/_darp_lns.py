@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ondemand.routing.solver import _darp_fast
 from ondemand.routing.solver.model import Request, Route, Stop, StopKind, TravelTimes, Vehicle
 from ondemand.routing.solver.schedule import RouteProfile, evaluate_route, route_profile
 
@@ -520,6 +521,7 @@ def lns(
     deadline: float | None = None,
     iterations: int | None = None,
     seed: int = 0,
+    fast: bool = False,
 ) -> LnsResult:
     """Improve ``initial`` (one stop tuple per vehicle) until ``deadline`` or for ``iterations``.
 
@@ -533,4 +535,274 @@ def lns(
         raise ValueError("give the LNS exactly one budget: deadline= (wall clock) or iterations=")
     if iterations is not None and iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
-    return _Lns(vehicles, requests, tt, seed).run(initial, deadline, iterations)
+    cls = _FastLns if fast and _fast_ok(vehicles, requests) else _Lns
+    return cls(vehicles, requests, tt, seed).run(initial, deadline, iterations)
+
+
+class _FastLns(_Lns):
+    """The same search on integer node routes, with the compiled kernels of :mod:`._darp_fast`.
+
+    Node ``r`` is request ``r``'s pickup, ``n + r`` its drop-off. Insertions are exact
+    (the cheapest *feasible* position per request and vehicle), so no applied insertion
+    ever fails. Only for vehicles with nobody on board and requests without wheelchairs
+    (:func:`_fast_ok`); the destroy operators and the acceptance are those of :class:`_Lns`.
+    """
+
+    def __init__(
+        self,
+        vehicles: Sequence[Vehicle],
+        requests: Sequence[Request],
+        tt: TravelTimes,
+        seed: int,
+    ) -> None:
+        super().__init__(vehicles, requests, tt, seed)
+        rq = list(requests)
+        n = self.n = len(rq)
+        self.k_loc = np.concatenate([self.a_pu, self.a_do]).astype(np.int64)
+        self.k_early = np.concatenate([self.a_ep, self.a_ed]).astype(np.int64)
+        self.k_late = np.concatenate([self.a_lp, self.a_ld]).astype(np.int64)
+        self.k_serv = np.concatenate([self.a_sp, self.a_sd]).astype(np.int64)
+        self.k_dq = np.concatenate([self.a_q, -self.a_q]).astype(np.int64)
+        self.k_ride = np.concatenate([np.zeros(n, dtype=np.int64), self.a_L]).astype(np.int64)
+        self.k_dur = np.ascontiguousarray(self.dur, dtype=np.int64)
+        self.k_dist = np.ascontiguousarray(self.dista, dtype=np.int64)
+        self.vpar = [
+            (
+                v.start,
+                -1 if v.end is None else v.end,
+                v.seats,
+                v.available_from,
+                v.shift_end,
+                -1 if v.max_route_duration is None else v.max_route_duration,
+            )
+            for v in self.vehicles
+        ]
+        self.k_vpar = np.array(self.vpar, dtype=np.int64).reshape(len(self.vpar), 6)
+        self.idestroy: list[Callable[[list[list[int]], int], set[int]]] = [
+            self._irandom,
+            self._ishaw,
+            self._iworst,
+            self._iroute,
+        ]
+
+    # ---- conversions ---------------------------------------------------------------
+
+    def to_nodes(self, sol: Sequence[Sequence[Stop]]) -> list[list[int]]:
+        n = self.n
+        return [
+            [self.index[s.request_id] + (0 if s.kind is StopKind.PICKUP else n) for s in st] for st in sol
+        ]
+
+    def to_stops(self, routes: Sequence[Sequence[int]]) -> tuple[tuple[Stop, ...], ...]:
+        n, order = self.n, self.order
+        out = []
+        for r in routes:
+            stops = []
+            for x in r:
+                if x < n:
+                    stops.append(Stop(order[x], StopKind.PICKUP, int(self.a_pu[x])))
+                else:
+                    stops.append(Stop(order[x - n], StopKind.DROPOFF, int(self.a_do[x - n])))
+            out.append(tuple(stops))
+        return tuple(out)
+
+    # ---- costs and checks ----------------------------------------------------------
+
+    def icost(self, vi: int, r: Sequence[int]) -> int:
+        if not r:
+            return 0
+        dist, loc = self.dist, self.k_loc
+        v = self.vehicles[vi]
+        prev = v.start
+        total = 0
+        for x in r:
+            lx = int(loc[x])
+            total += dist[prev][lx]
+            prev = lx
+        if v.end is not None:
+            total += dist[prev][v.end]
+        return total
+
+    def itotal(self, sol: Sequence[Sequence[int]], bank: Sequence[int]) -> int:
+        return sum(self.icost(vi, r) for vi, r in enumerate(sol)) + self.penalty * len(bank)
+
+    def ifeasible_route(self, vi: int, r: Sequence[int]) -> bool:
+        s, e, q, a, se, md = self.vpar[vi]
+        arr = np.asarray(r, dtype=np.int64)
+        ok = _darp_fast.route_feasible(arr, len(r), self.n, s, e, q, a, se, md, self.k_loc,
+                                       self.k_early, self.k_late, self.k_serv, self.k_dq, self.k_ride,
+                                       self.k_dur)  # fmt: skip
+        return bool(ok)
+
+    def ifeasible(self, sol: Sequence[Sequence[int]]) -> bool:
+        return all(self.ifeasible_route(vi, r) for vi, r in enumerate(sol) if r)
+
+    # ---- destroy -------------------------------------------------------------------
+
+    def _irouted(self, sol: Sequence[Sequence[int]]) -> list[int]:
+        n = self.n
+        return [x for r in sol for x in r if x < n]
+
+    def _irandom(self, sol: list[list[int]], q: int) -> set[int]:
+        routed = self._irouted(sol)
+        return set(self.rng.choice(routed, size=min(q, len(routed)), replace=False).tolist())
+
+    def _ishaw(self, sol: list[list[int]], q: int) -> set[int]:
+        routed = self._irouted(sol)
+        seed_id = routed[int(self.rng.integers(len(routed)))]
+        rel = self._related_row(seed_id)[np.asarray(routed)]
+        ranked = [routed[i] for i in np.argsort(rel, kind="stable") if routed[i] != seed_id]
+        out = {seed_id}
+        while len(out) < q and ranked:
+            out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 6)))
+        return out
+
+    def _iworst(self, sol: list[list[int]], q: int) -> set[int]:
+        gains: list[tuple[int, int]] = []
+        n = self.n
+        for vi, r in enumerate(sol):
+            if not r:
+                continue
+            base = self.icost(vi, r)
+            for x in r:
+                if x < n:
+                    gains.append((base - self.icost(vi, [y for y in r if y != x and y != x + n]), x))
+        gains.sort(reverse=True)
+        ranked = [x for _, x in gains]
+        out: set[int] = set()
+        while len(out) < q and ranked:
+            out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 3)))
+        return out
+
+    def _iroute(self, sol: list[list[int]], q: int) -> set[int]:
+        used = [k for k, r in enumerate(sol) if r]
+        sizes = np.array([len(sol[k]) for k in used], dtype=np.float64)
+        w = 1.0 / sizes
+        k = int(self.rng.choice(used, p=w / w.sum()))
+        out = {x for x in sol[k] if x < self.n}
+        if len(out) < q:
+            out |= self._ishaw(sol, q - len(out))
+        return out
+
+    # ---- repair --------------------------------------------------------------------
+
+    def irepair(self, sol: list[list[int]], bank: list[int], k: int, noise: bool) -> list[int]:
+        """Insert the bank into ``sol`` (in place, exact, compiled); returns what could not be inserted."""
+        if not bank:
+            return []
+        nveh = len(sol)
+        routes = np.zeros((nveh, 2 * self.n + 2), dtype=np.int64)
+        lens = np.zeros(nveh, dtype=np.int64)
+        for vi, r in enumerate(sol):
+            routes[vi, : len(r)] = r
+            lens[vi] = len(r)
+        noise_amp = 0.05 * self.mean_dist if noise else 0.0
+        left = _darp_fast.repair(
+            routes, lens, np.asarray(bank, dtype=np.int64), k, noise_amp, int(self.rng.integers(2**31)),
+            self.n, self.k_vpar, self.k_loc, self.k_early, self.k_late, self.k_serv, self.k_dq,
+            self.k_ride, self.k_dur, self.k_dist,
+        )  # fmt: skip
+        for vi in range(nveh):
+            sol[vi] = routes[vi, : lens[vi]].tolist()
+        return [int(x) for x in left]
+
+    # ---- main loop -----------------------------------------------------------------
+
+    def run(
+        self, initial: Sequence[tuple[Stop, ...]], deadline: float | None, iterations: int | None
+    ) -> LnsResult:
+        """Search from ``initial`` until ``deadline`` or for ``iterations`` iterations (one is given)."""
+        t0 = _time.monotonic()
+        cur = self.to_nodes(initial)
+        routed = set(self._irouted(cur))
+        bank = [x for x in range(self.n) if x not in routed]
+        if bank:
+            bank = self.irepair(cur, bank, 2, False)
+        cur_cost = self.itotal(cur, bank)
+        ok0 = not bank and self.ifeasible(cur)
+        best, best_cost, best_bank = [list(r) for r in cur], cur_cost, list(bank)
+        best_ok = ok0
+        best_at = _time.monotonic() - t0
+        n = self.n
+        if n < 1:
+            return LnsResult(self.to_stops(best), best_cost, best_ok and not best_bank, 0, 0, best_at)
+        lo = min(n, max(2, n // 20))
+        hi = max(lo, min(self.q_max, (3 * n) // 10))
+        routing_cost = max(1, cur_cost - self.penalty * len(bank))
+        t_start = _T_START * routing_cost / math.log(2.0)
+        t_end = t_start * 0.002
+        total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
+        iters = improvements = 0
+        sc_d = np.zeros(len(self.w_destroy))
+        cnt_d = np.zeros(len(self.w_destroy))
+        sc_r = np.zeros(len(self.w_repair))
+        cnt_r = np.zeros(len(self.w_repair))
+        seen: set[int] = set()
+        while True:
+            if iterations is not None:
+                if iters >= iterations:
+                    break
+                frac = iters / iterations
+            else:
+                assert deadline is not None
+                now = _time.monotonic()
+                if now >= deadline:
+                    break
+                frac = (now - t0) / total_time
+            iters += 1
+            temp = t_start * (t_end / t_start) ** frac
+            q = int(self.rng.integers(lo, hi + 1))
+            di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
+            ri = int(self.rng.choice(len(self.w_repair), p=self.w_repair / self.w_repair.sum()))
+            cand = [list(r) for r in cur]
+            removed = self.idestroy[di](cand, q) if self._irouted(cand) else set()
+            if removed:
+                cand = [[x for x in r if (x if x < n else x - n) not in removed] for r in cand]
+            new_bank = self.irepair(cand, [*bank, *sorted(removed)], self.repair_k[ri % 3], ri >= 3)
+            cost = self.itotal(cand, new_bank)
+            key = hash((cost, tuple(len(r) for r in cand)))
+            score = 0.0
+            if cost < best_cost and not new_bank and self.ifeasible(cand):
+                best, best_cost, best_bank, best_ok = [list(r) for r in cand], cost, [], True
+                best_at = _time.monotonic() - t0
+                improvements += 1
+                score = _SIGMA_BEST
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost < cur_cost:
+                score = _SIGMA_BETTER if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost == cur_cost:
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif self.rng.random() < math.exp(-(cost - cur_cost) / max(1e-9, temp)):
+                score = _SIGMA_ACCEPT if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            seen.add(key)
+            sc_d[di] += score
+            cnt_d[di] += 1
+            sc_r[ri] += score
+            cnt_r[ri] += 1
+            if iters % _SEGMENT == 0:
+                for w, sc, cnt in ((self.w_destroy, sc_d, cnt_d), (self.w_repair, sc_r, cnt_r)):
+                    upd = np.where(cnt > 0, sc / np.maximum(cnt, 1), w)
+                    w[:] = np.maximum(0.05, (1 - _REACTION) * w + _REACTION * upd)
+                    sc[:] = 0
+                    cnt[:] = 0
+        stops = self.to_stops(best)
+        complete = best_ok and not best_bank
+        if complete:
+            # The reference check, once, on the answer.
+            complete = all(
+                evaluate_route(Route(v, st), self.reqs, self.tt).feasible
+                for v, st in zip(self.vehicles, stops, strict=True)
+                if st
+            )
+        return LnsResult(stops, best_cost, complete, iters, improvements, best_at)
+
+
+def _fast_ok(vehicles: Sequence[Vehicle], requests: Sequence[Request]) -> bool:
+    """Whether the compiled search applies: nobody on board, no wheelchairs, Numba installed."""
+    return (
+        _darp_fast.HAVE_NUMBA
+        and all(not v.onboard for v in vehicles)
+        and all(r.wheelchair == 0 for r in requests)
+    )

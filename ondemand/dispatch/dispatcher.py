@@ -26,9 +26,11 @@ when its state does, and the caches keyed by route identity stay valid between c
 
 Mid-leg diversion. With ``options.divert_mid_leg`` and travel times that can name the point
 where a driving vehicle can next turn (:class:`~ondemand.routing.solver.model.Divertible`), a
-booking sees each vehicle driving a committed leg as starting at that point, at the time it
-gets there, with the committed stop back among its planned stops: the new rider may be picked
-up before it. The leg stays committed unless the chosen insertion needs the turn; then the
+booking is tried a second time with vehicles driving a committed leg starting at that point, at
+the time they get there, with the committed stop back among their planned stops, so that the new
+rider may be picked up before it (only vehicles for which that turn could beat the best insertion
+with every leg committed; the cheaper answer wins). The leg stays committed unless the chosen
+insertion needs the turn; then the
 vehicle is planned from the turning point (its ``location`` until ``free_at``). Where it is
 on its leg comes from the plan (it left when planned, at the travel times' pace) or from its
 latest report (:meth:`InsertionDispatcher.record_progress`); the same rule serves both.
@@ -41,6 +43,7 @@ start, which is never before the window): that reproduces the plan exactly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -347,13 +350,12 @@ class InsertionDispatcher:
             return Refusal(request.id, why, "duplicate_id")
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
-        plan, turns = self._divertible_plan(now)
-        result = best_insertion(plan, request, self._tt, now=now, options=self.options.insertion)
+        result, turn = self._best(request, now)
         if isinstance(result, Refusal):
             self._requests[request.id] = request
             self._set_status(request.id, RequestStatus.REFUSED)
             return result
-        return self._adopt_insertion(result, turns.get(result.vehicle_id))
+        return self._adopt_insertion(result, turn)
 
     def quote(self, request: Request, *, now: int) -> Assignment | Refusal:
         """What :meth:`submit` would answer now, without booking anything.
@@ -364,8 +366,7 @@ class InsertionDispatcher:
         """
         self.advance(now)
         now = max(now, self._now if self._now is not None else now)
-        plan, _ = self._divertible_plan(now)
-        result = best_insertion(plan, request, self._tt, now=now, options=self.options.insertion)
+        result, _ = self._best(request, now)
         if isinstance(result, Refusal):
             return result
         return self._promise(result)
@@ -925,12 +926,40 @@ class InsertionDispatcher:
             return None
         return point, at
 
-    def _divertible_plan(self, now: int) -> tuple[Plan, dict[str, tuple[int, int]]]:
-        """The plan a booking sees: with ``options.divert_mid_leg``, driving vehicles start where they
-        can next turn, their committed stop first among the planned ones; and those turning points."""
-        plan = self.plan
+    def _best(self, request: Request, now: int) -> tuple[Insertion | Refusal, tuple[int, int] | None]:
+        """The best insertion of a booking, and the turning point it needs (``None``: no turn).
+
+        First with every leg committed; then, with ``options.divert_mid_leg``, again with the
+        driving vehicles that could beat it by turning toward the pickup diverted
+        (:meth:`_divertible_plan`); the second answer is taken only if it is cheaper.
+        """
+        opts = self.options.insertion
+        result = best_insertion(self.plan, request, self._tt, now=now, options=opts)
         if not (self.options.divert_mid_leg and self._turns is not None):
-            return plan, {}
+            return result, None
+        bound = math.inf if isinstance(result, Refusal) else result.cost
+        plan, turns = self._divertible_plan(now, request.pickup, bound)
+        if not turns:
+            return result, None
+        other = best_insertion(plan, request, self._tt, now=now, options=opts)
+        if isinstance(other, Refusal) or (not isinstance(result, Refusal) and other.cost >= result.cost):
+            return result, None
+        return other, turns.get(other.vehicle_id)
+
+    def _divertible_plan(
+        self, now: int, pickup: int, bound: float
+    ) -> tuple[Plan, dict[str, tuple[int, int]]]:
+        """The plan with driving vehicles diverted: each starts where it can next turn, its committed
+        stop first among the planned ones; and those turning points.
+
+        Only vehicles for which turning toward ``pickup`` could cost less than ``bound`` are
+        diverted: picked up first from the turning point ``P`` on the way to the committed stop
+        ``B``, the rider adds at least ``c(P, pickup) + c(pickup, B) - c(P, B)`` (``c``: the
+        insertion's cost measure; every other term of the cost is not negative). A turn that
+        picks the rider up later is the committed leg again, which the first search covered.
+        """
+        plan = self.plan
+        cost = self._tt.durations if self.options.insertion.cost == "time" else self._tt.distances
         turns: dict[str, tuple[int, int]] = {}
         routes: list[Route] = []
         for route in plan.routes:
@@ -938,6 +967,10 @@ class InsertionDispatcher:
             turn = self._turn(vs, now)
             if turn is not None and vs.leg is not None and vs.leg.stop is not None:
                 point, at = turn
+                b = vs.leg.location
+                if int(cost[point, pickup]) + int(cost[pickup, b]) - int(cost[point, b]) >= bound:
+                    routes.append(route)
+                    continue
                 vehicle = replace(
                     route.vehicle,
                     start=point,

@@ -30,10 +30,11 @@ booking is tried a second time with vehicles driving a committed leg starting at
 the time they get there, with the committed stop back among their planned stops, so that the new
 rider may be picked up before it (only vehicles for which that turn could beat the best insertion
 with every leg committed; the cheaper answer wins). The leg stays committed unless the chosen
-insertion needs the turn; then the
-vehicle is planned from the turning point (its ``location`` until ``free_at``). Where it is
-on its leg comes from the plan (it left when planned, at the travel times' pace) or from its
-latest report (:meth:`InsertionDispatcher.record_progress`); the same rule serves both.
+insertion needs the turn; then the vehicle is planned from the turning point (its ``location``
+until ``free_at``). Where it is on its leg comes from the plan (it left when planned, at the
+travel times' pace) or from its latest report (:meth:`InsertionDispatcher.record_progress`);
+the same rule serves both. Neither the simulator nor the live API follows a turn yet, so the
+option is off by default and no scenario sets it.
 
 For a simulator or a vehicle app: call :meth:`InsertionDispatcher.advance` at
 :meth:`InsertionDispatcher.next_departure` (when a vehicle has to leave), drive to the
@@ -888,8 +889,9 @@ class InsertionDispatcher:
         """A vehicle reported that it had driven ``driven_s`` seconds of its committed leg at ``at``.
 
         Where it can turn next is then counted from this report (at the leg's pace) instead of
-        from its planned departure; a vehicle not driving a committed leg ignores it. The live
-        API turns a reported position into ``driven_s`` along the leg's road path.
+        from its planned departure; a vehicle not driving a committed leg ignores it. A vehicle
+        app would derive ``driven_s`` from its position along the leg's road path (the live API
+        does not call this yet).
         """
         vs = self._state(vehicle_id)
         leg = vs.leg

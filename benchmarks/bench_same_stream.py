@@ -35,7 +35,7 @@ headers are needed, on Debian/Ubuntu ``apt-get install build-essential cmake lib
 Without it, only our side runs and the table says so.
 
 Run: ``python -m benchmarks.bench_same_stream [--fleets 50,200,500] [--requests 5000,20000,20000]
-[--seed 0] [--ours-only]``.
+[--seed 0] [--ours-only] [--no-turn]``.
 """
 
 from __future__ import annotations
@@ -316,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--requests", default="5000,20000,20000", help="requests per fleet, comma separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ours-only", action="store_true", help="do not run RidePy even when installed")
+    ap.add_argument("--no-turn", action="store_true", help="do not run ours+turn (mid-leg diversion)")
     args = ap.parse_args(argv)
     fleets = [int(x) for x in args.fleets.split(",")]
     counts = [int(x) for x in args.requests.split(",")]
@@ -336,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if peer is not None:
             print(_row(n_veh, n_req, "RidePy", run_ridepy(stream)), flush=True)
         print(_row(n_veh, n_req, "ours", run_ours(stream)), flush=True)
-        print(_row(n_veh, n_req, "ours+turn", run_ours(stream, divert=True)), flush=True)
+        if not args.no_turn:
+            print(_row(n_veh, n_req, "ours+turn", run_ours(stream, divert=True)), flush=True)
 
 
 if __name__ == "__main__":

@@ -34,17 +34,18 @@ def _day(name: str, *, fleet: int | None, demand: float | None, reoptimise: bool
     t0 = time.perf_counter()
     area = sc.service_area()
     t_area = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = simulate(sc, seed=seed, fleet=fleet, riders_per_day=demand, area=area, reoptimise=reoptimise)
-    t_sim = time.perf_counter() - t0
+    t_sim, c_sim = time.perf_counter() - t0, time.process_time() - c0
     k = compute_kpis(res.events)
     outcomes = set(request_outcomes(res.events).values())
     closed = outcomes <= {"served", "refused", "cancelled", "no_show"}
     print(
         f"{name:14s} fleet {res.fleet:3d}  requests {k['requests']:5d}  served {k['served']:5d}  "
         f"refused {k['refused']:4d}  wait {k['wait_mean_s'] or 0:7.0f} s  pax/veh-h "
-        f"{k['passengers_per_vehicle_hour'] or 0:5.2f}  events {len(res.events):7d}  "
-        f"area {t_area:5.1f} s  day {t_sim:6.1f} s  all requests closed: {closed}",
+        f"{k['passengers_per_vehicle_hour'] or 0:5.2f}  km {k['vehicle_km'] or 0:8.1f}  "
+        f"events {len(res.events):7d}  "
+        f"area {t_area:5.1f} s  day {t_sim:6.1f} s (CPU {c_sim:6.1f} s)  all requests closed: {closed}",
         flush=True,
     )
 
@@ -58,7 +59,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     reopt = not args.no_reoptimise
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.node()}, {os.cpu_count()} cores (shared)")
+    print(
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.node()}, {os.cpu_count()} cores (shared); "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     print(f"re-optimisation: {'as in each scenario' if reopt else 'off'}; seed {args.seed}\n")
     if not args.stress_only:
         for name in PILOTS:

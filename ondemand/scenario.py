@@ -75,6 +75,8 @@ _REOPTIMISE_ITERATIONS = 20
 """Default ``service.reoptimise_iterations``: LNS iterations per simulated re-optimisation."""
 _REOPTIMISE_VEHICLES = 4
 """Default ``service.reoptimise_vehicles``: vehicles re-planned per simulated re-optimisation."""
+_REOPTIMISE_MOVES = 50
+"""Default ``service.reoptimise_moves``: relocation searches per simulated re-optimisation."""
 OBSERVED_METRICS = (
     "riders_per_day",
     "requests_per_day",
@@ -187,6 +189,11 @@ class ServiceParams:
         whole fleet): a vehicle with stops drawn from the seed and the time, and the
         vehicles nearest to it. Keeps the work of a round bounded however large the
         fleet; fleets this small or smaller are always re-planned whole.
+    reoptimise_moves
+        Simulator: before that search, each re-optimisation moves single requests to their
+        cheapest feasible place in the whole fleet (largest saving first), with at most
+        this many fleet-wide insertion searches (0 = none): a work budget, whole-fleet
+        reach at a small fraction of a whole-fleet search's work.
     depot
         Where vehicles start and end: ``"centre"`` (the stop nearest the centroid of
         all stops) or a stop id.
@@ -237,6 +244,7 @@ class ServiceParams:
     ride_weight: float = 1.0
     reoptimise_iterations: int = _REOPTIMISE_ITERATIONS
     reoptimise_vehicles: int = _REOPTIMISE_VEHICLES
+    reoptimise_moves: int = _REOPTIMISE_MOVES
     holiday_country: str = "JP"
     closures: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
     closed_dates: tuple[_dt.date, ...] = ()
@@ -690,6 +698,7 @@ def _service(t: _Table) -> ServiceParams:
         ride_weight=t.number("ride_weight", 1.0, lo=0.0, hi=100.0),
         reoptimise_iterations=t.integer("reoptimise_iterations", _REOPTIMISE_ITERATIONS, lo=0, hi=1_000_000),
         reoptimise_vehicles=t.integer("reoptimise_vehicles", _REOPTIMISE_VEHICLES, lo=0, hi=1_000_000),
+        reoptimise_moves=t.integer("reoptimise_moves", _REOPTIMISE_MOVES, lo=0, hi=1_000_000),
         holiday_country=t.string("holiday_country", "JP"),
         closures=closures,
         closed_dates=closed,

@@ -102,6 +102,12 @@ def _mutate(tmp_path: Path, old: str, new: str, base: str = "senboku") -> Path:
             "integer",
         ),
         (
+            "reoptimise_iterations = 20 ",
+            "reoptimise_iterations = 20\nreoptimise_moves = -5\n#",
+            "service.reoptimise_moves",
+            ">= 0",
+        ),
+        (
             "booking_horizon_days = 7 ",
             "booking_horizon_days = 0 ",
             "demand.booking_lead_s",
@@ -133,6 +139,10 @@ def test_reoptimise_budgets_live_and_simulated(tmp_path: Path) -> None:
     assert without.reoptimise_iterations == default == 20
     hood = next(f.default for f in dataclasses.fields(ServiceParams) if f.name == "reoptimise_vehicles")
     assert s.reoptimise_vehicles == without.reoptimise_vehicles == hood == 4
+    moves = next(f.default for f in dataclasses.fields(ServiceParams) if f.name == "reoptimise_moves")
+    assert s.reoptimise_moves == without.reoptimise_moves == moves == 50
+    none = load_scenario(_mutate(tmp_path, line, line + "\nreoptimise_moves = 0")).service
+    assert none.reoptimise_moves == 0
     assert (
         load_scenario(_mutate(tmp_path, line, "reoptimise_iterations = 0")).service.reoptimise_iterations == 0
     )

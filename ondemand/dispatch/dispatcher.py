@@ -113,17 +113,25 @@ class DarpReoptimiser:
     ----------
     neighbourhood
         With ``iterations`` (the simulator), at most this many vehicles are re-planned per
-        call (``reoptimise(..., neighbourhood=...)``: a vehicle drawn from the seed and
-        ``now`` and those nearest to it); ``None``: all. A wall-clock budget (the live API)
-        always re-plans the whole fleet.
+        call by the search (``reoptimise(..., neighbourhood=...)``: a vehicle drawn from the
+        seed and ``now`` and those nearest to it); ``None``: all. A wall-clock budget (the
+        live API) always re-plans the whole fleet.
+    moves
+        With ``iterations``, first a relocation descent over the whole fleet with at most
+        this many fleet-wide insertion searches (``reoptimise(..., moves=...)``; ``0``: none).
+        A wall-clock budget (the live API) never uses it.
     """
 
     neighbourhood: int | None = None
+    moves: int = 0
 
     def __post_init__(self) -> None:
         n = self.neighbourhood
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"neighbourhood must be a whole number of vehicles >= 1 or None, got {n!r}")
+        m = self.moves
+        if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+            raise ValueError(f"moves must be a whole number of searches >= 0, got {m!r}")
 
     def __call__(
         self,
@@ -138,9 +146,16 @@ class DarpReoptimiser:
         """Re-optimise ``plan`` (see :func:`ondemand.routing.solver.darp.reoptimise`)."""
         from ondemand.routing.solver.darp import reoptimise
 
-        hood = self.neighbourhood if iterations is not None else None
+        hood, moves = (self.neighbourhood, self.moves) if iterations is not None else (None, 0)
         return reoptimise(
-            plan, tt, now=now, time_limit=time_limit, iterations=iterations, seed=seed, neighbourhood=hood
+            plan,
+            tt,
+            now=now,
+            time_limit=time_limit,
+            iterations=iterations,
+            seed=seed,
+            neighbourhood=hood,
+            moves=moves,
         )
 
 

@@ -58,7 +58,9 @@ live API gives the solver ``service.reoptimise_time_limit_s`` seconds of wall-cl
 ``service.reoptimise_iterations`` LNS iterations (``0``: never), so that a simulated day is
 the same on any machine and under any load, on at most ``service.reoptimise_vehicles``
 vehicles per round (a vehicle drawn from the seed and the time and those nearest to it), so that
-the work of a round stays bounded however large the fleet.
+the work of a round stays bounded however large the fleet; before that search each simulated
+round moves single requests to their cheapest feasible place in the whole fleet with at most
+``service.reoptimise_moves`` insertion searches (:mod:`ondemand.routing.solver.relocate`).
 """
 
 from __future__ import annotations
@@ -390,6 +392,11 @@ class ServicePolicy:
         return n if n > 0 else None
 
     @property
+    def reoptimise_moves(self) -> int:
+        """The simulator's relocation budget per re-optimisation: fleet-wide insertion searches (0: none)."""
+        return int(self.service.reoptimise_moves)
+
+    @property
     def reoptimises(self) -> bool:
         """Whether the live service re-optimises (a cadence and a wall-clock limit above 0)."""
         return self.reoptimise_every_s > 0 and self.reoptimise_time_limit_s > 0
@@ -528,7 +535,7 @@ class ServicePolicy:
             budget: the simulator).
         """
         if reoptimiser is None:
-            reoptimiser = DarpReoptimiser(neighbourhood=self.reoptimise_vehicles)
+            reoptimiser = DarpReoptimiser(neighbourhood=self.reoptimise_vehicles, moves=self.reoptimise_moves)
         return InsertionDispatcher(vehicles, tt, options=self.dispatch_options(), reoptimiser=reoptimiser)
 
     # ------------------------------------------------------------------ refusals

@@ -14,10 +14,11 @@ Processes
   and reports exactly what a live vehicle would report — arrival, pickup, drop-off,
   no-show — through ``record_*``; before it leaves, ``advance(now)`` lets the dispatcher
   commit the leg. After its shift, with nothing left to do, it drives back to its depot.
-- *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the whole
-  plan (rolling horizon, ``reoptimise(now=..., iterations=service.reoptimise_iterations)``):
-  a work budget, not a time limit, so the same scenario and seed give the same day on any
-  machine and under any load.
+- *Re-optimiser*: every ``service.reoptimise_every_s`` the dispatcher re-optimises the
+  plan (rolling horizon, ``reoptimise(now=..., iterations=service.reoptimise_iterations)``:
+  relocations over the whole fleet, then a search over a neighbourhood of vehicles, see
+  :class:`~ondemand.dispatch.policy.ServicePolicy`): a work budget, not a time limit, so the
+  same scenario and seed give the same day on any machine and under any load.
 
 Every service rule (requests and their windows, the promise, the fleet and its depot,
 walking, re-optimisation) comes from the :class:`~ondemand.dispatch.policy.ServicePolicy`,

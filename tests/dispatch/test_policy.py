@@ -256,14 +256,17 @@ def test_calendar_and_booking_horizon() -> None:
 
 
 def test_dispatcher_reoptimises_a_bounded_neighbourhood_under_a_work_budget() -> None:
-    """``service.reoptimise_vehicles`` (0 = all) becomes the default re-optimiser's neighbourhood."""
+    """``service.reoptimise_vehicles`` (0 = all) and ``reoptimise_moves`` make the default re-optimiser."""
     from ondemand.dispatch.dispatcher import DarpReoptimiser
 
     vehicles = POLICY.vehicles(AREA.stops)
     assert POLICY.reoptimise_vehicles == SC.service.reoptimise_vehicles == 4
+    assert POLICY.reoptimise_moves == SC.service.reoptimise_moves == 50
     d = POLICY.dispatcher(vehicles, AREA.matrix)
     assert isinstance(d, InsertionDispatcher)
-    assert d.reoptimiser == DarpReoptimiser(neighbourhood=4)
+    assert d.reoptimiser == DarpReoptimiser(neighbourhood=4, moves=50)
+    with pytest.raises(ValueError, match="moves"):
+        DarpReoptimiser(moves=-1)
     whole = ServicePolicy.from_scenario(
         dataclasses.replace(SC, service=dataclasses.replace(SC.service, reoptimise_vehicles=0))
     )

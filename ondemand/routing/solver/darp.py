@@ -64,6 +64,7 @@ from ondemand.routing.solver.check import check_plan, check_solution
 from ondemand.routing.solver.compact import compact_plan, is_dense
 from ondemand.routing.solver.instances import DarpInstance, InstanceCore
 from ondemand.routing.solver.model import Plan, Request, Route, Stop, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.relocate import relocate
 
 __all__ = ["InstanceSolution", "SearchStats", "reoptimise", "solve_instance"]
 
@@ -721,6 +722,7 @@ def reoptimise(
     refusal_penalty: int | None = None,
     method: str = "lns",
     neighbourhood: int | None = None,
+    moves: int = 0,
 ) -> Plan:
     """Re-optimise a live plan, warm-starting from it.
 
@@ -760,6 +762,15 @@ def reoptimise(
         ``plan.unassigned`` requests the OR-Tools search runs instead (and with the time
         left if the LNS finds no complete plan). ``"ortools"``: always the OR-Tools search (guided local
         search, then ruin and recreate).
+    neighbourhood
+        Re-plan at most this many routes with the search (``None``: all): a route with
+        stops drawn from ``seed`` and ``now`` and the routes nearest to it.
+    moves
+        First a relocation descent over the whole plan, to this work budget
+        (:func:`ondemand.routing.solver.relocate.relocate`: single requests moved to their
+        cheapest feasible place in the fleet, at most ``moves`` fleet-wide insertion
+        searches; ``0``: none, and never with ``plan.unassigned`` requests); the search
+        then starts from its result.
 
     Returns
     -------
@@ -773,6 +784,25 @@ def reoptimise(
     check_budget(time_limit, iterations)
     if method not in ("lns", "ortools"):
         raise ValueError(f"method must be 'lns' or 'ortools', got {method!r}")
+    if isinstance(moves, bool) or not isinstance(moves, int) or moves < 0:
+        raise ValueError(f"moves must be a whole number >= 0, got {moves!r}")
+    if moves and not plan.unassigned:
+        moved = relocate(plan, tt, now=now, moves=moves).plan
+        if moved is not plan:
+            if time_limit is not None:
+                time_limit = max(1e-3, time_limit - (_time.monotonic() - t0))
+            again = reoptimise(
+                moved,
+                tt,
+                now=now,
+                time_limit=time_limit,
+                iterations=iterations,
+                seed=seed,
+                refusal_penalty=refusal_penalty,
+                method=method,
+                neighbourhood=neighbourhood,
+            )
+            return again
     if neighbourhood is not None:
         if isinstance(neighbourhood, bool) or neighbourhood < 1:
             raise ValueError(f"neighbourhood must be a whole number of vehicles >= 1, got {neighbourhood}")

@@ -56,6 +56,7 @@ __all__ = [
     "InsertionOptions",
     "Refusal",
     "best_insertion",
+    "cheapest_insertion",
     "effective_request",
     "insert_into_route",
     "insertion_cost",
@@ -1015,6 +1016,34 @@ def insert_into_route(
     if found is None:
         return None
     return found[2], found[3]
+
+
+def cheapest_insertion(
+    plan: Plan,
+    request: Request,
+    tt: TravelTimes,
+    *,
+    now: int,
+    options: InsertionOptions | None = None,
+) -> tuple[int, Route, RouteSchedule, float] | None:
+    """The cheapest feasible insertion of ``request`` into any route of ``plan``, windows taken as given.
+
+    The fleet-wide search of :func:`best_insertion` without its tightening and promise (used
+    by re-optimisation to move a request that already has its promise); no vehicle leaves
+    before ``now``. ``request`` must be in ``plan.requests`` or nowhere in the plan's routes.
+
+    Returns
+    -------
+    tuple or None
+        ``(route index, new route, its schedule, cost)`` (cost as in the module docstring), or
+        ``None`` when no position of any route is feasible.
+    """
+    opts = options if options is not None else InsertionOptions()
+    found = _search(plan, request, tt, opts, now)
+    if found is None:
+        return None
+    cost, vi, route, sched = found
+    return vi, route, sched, cost
 
 
 def best_insertion(

@@ -494,3 +494,31 @@ def test_reoptimise_rejects_a_bad_neighbourhood(bad: int) -> None:
     plan, tt = _random_plan(np.random.default_rng(1), 4, 2)
     with pytest.raises(ValueError, match="neighbourhood"):
         reoptimise(plan, tt, now=0, iterations=5, neighbourhood=bad)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), moves=st.integers(0, 20), size=st.sampled_from([None, 2]))
+def test_reoptimise_with_relocation_moves_is_checked_and_never_worse(
+    seed: int, moves: int, size: int | None
+) -> None:
+    """``moves=`` (relocation first, then the search) gives a checked plan, no dearer, reproducibly."""
+    plan, tt = _random_plan(np.random.default_rng(seed), 14, 5)
+    plan = Plan(plan.routes, plan.requests)
+    out = reoptimise(plan, tt, now=0, iterations=10, seed=seed, neighbourhood=size, moves=moves)
+    res = check_plan(out, tt)
+    assert res.feasible, res.violations
+    assert sorted(s.request_id for r in out.routes for s in r.stops) == sorted(
+        s.request_id for r in plan.routes for s in r.stops
+    )
+    assert [r.vehicle for r in out.routes] == [r.vehicle for r in plan.routes]
+    assert res.cost <= check_plan(plan, tt).cost
+    again = reoptimise(plan, tt, now=0, iterations=10, seed=seed, neighbourhood=size, moves=moves)
+    assert _stop_ids(again) == _stop_ids(out)
+
+
+@pytest.mark.parametrize("bad", [-1, True])
+def test_reoptimise_rejects_a_bad_relocation_budget(bad: int) -> None:
+    """A relocation budget below zero (or a bool) is refused with a message naming it."""
+    plan, tt = _random_plan(np.random.default_rng(1), 4, 2)
+    with pytest.raises(ValueError, match="moves"):
+        reoptimise(plan, tt, now=0, iterations=5, moves=bad)

@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No wall-clock limits on property tests: Hypothesis fails an example that takes over 200 ms
+# (``deadline``) and a test whose data takes long to generate (``too_slow``), which a loaded
+# machine turns into failures of correct code. Speed is measured in benchmarks/, not here.
+settings.register_profile("ondemand", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ondemand")
 
 _REPO = Path(__file__).resolve().parents[1]
 _SHARED = _REPO.parent / "shared"

@@ -68,7 +68,11 @@ _offset = st.one_of(st.none(), st.integers(-7200, 40_000))
     earliest=_offset,
     latest=_offset,
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_generated_bookings_are_answered_or_refused_cleanly(
     booking_client: tuple[TestClient, dict[str, str]],
     clock: FixedClock,

@@ -154,7 +154,11 @@ def test_crowded_sources_become_rows_scattered_pairs_stay_pairs(grid: RoadNetwor
     )  # all three were cache hits
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     nodes=st.lists(st.integers(0, 48), min_size=1, max_size=20),
     pairs=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=60).map(

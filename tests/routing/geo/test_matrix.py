@@ -221,7 +221,11 @@ def toyono(data_dir: Path) -> RoadNetwork:
 
 
 @pytest.mark.data
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(st.lists(st.integers(0, 2925), min_size=2, max_size=5, unique=True))
 def test_real_toyono_matches_networkx(toyono: RoadNetwork, nodes: list[int]) -> None:
     """On the Toyono graph, random node sets: matrix == networkx (time, then length) on every pair."""

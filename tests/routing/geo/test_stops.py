@@ -270,9 +270,11 @@ def test_real_toyono_placement(data_dir: Path) -> None:
     import time
 
     net = load_network("toyono", data_dir=data_dir)
-    t0 = time.perf_counter()
+    # CPU seconds of this process, not wall time: 0.6 s of CPU took 4-5 s of wall time at load 11
+    # on 2 cores, so a wall-clock bound fails on a busy machine; the CPU bound does not
+    t0 = time.process_time()
     s = place_stops(net, StopParams(), data_dir=data_dir)
-    assert time.perf_counter() - t0 < 10
+    assert time.process_time() - t0 < 10
     assert len(s.stops) == 115
     assert len({m.node for m in s.stops}) == 115
     assert s.coverage is not None

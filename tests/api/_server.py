@@ -1,7 +1,7 @@
 """A small uvicorn runner of the API on a synthetic area, for the restart and browser tests.
 
 ``python -m tests.api._server --db URL --port P --t0 EPOCH`` serves until killed. The clock
-reads today 10:00 (Tokyo) at wall time ``t0`` and runs in real time, so a restarted server
+reads 10:00 (Tokyo) on the day of ``t0`` at wall time ``t0`` and runs in real time, so a restarted server
 continues the same timeline.
 """
 
@@ -35,8 +35,10 @@ def main() -> None:
     ap.add_argument("--head-timeout", type=float, default=HttpLimits().head_timeout_s)
     ap.add_argument("--max-connections", type=int, default=HttpLimits().max_connections)
     args = ap.parse_args()
-    start = dt.datetime.combine(dt.datetime.now(TZ).date(), dt.time(10, 0), tzinfo=TZ)
     t0 = args.t0
+    # the day of t0, not of now: a server restarted after midnight in Tokyo (15:00 UTC) must
+    # continue the same timeline, not jump to the next day
+    start = dt.datetime.combine(dt.datetime.fromtimestamp(t0, TZ).date(), dt.time(10, 0), tzinfo=TZ)
 
     def clock() -> dt.datetime:
         return start + dt.timedelta(seconds=time.time() - t0)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api._proc import REPO, START_TIMEOUT_S, free_port
+from tests.api._proc import REPO, START_TIMEOUT_S, compiled_search_cached, free_port
 
 _SERVE = """
 import sys
@@ -30,6 +30,7 @@ run_api(area, config, settings, scenario="synthetic (grid of 9)", host="127.0.0.
 
 def _start_and_stop(db_url: str, port: int) -> str:
     """Start the server as ``ondemand serve`` does, wait for /healthz, stop it with SIGINT; its stderr."""
+    compiled_search_cached()
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVE, db_url, str(port)],

@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from ondemand.api.db import RideRequestRow, normalise_url
-from tests.api._proc import REPO, START_TIMEOUT_S, free_port, make_key
+from tests.api._proc import REPO, START_TIMEOUT_S, compiled_search_cached, free_port, make_key
 
 __all__ = [
     "COMMIT_TIMEOUT_S",
@@ -75,6 +75,7 @@ class Server:
 
     def start(self, *, wait: bool = True, timeout: float = START_TIMEOUT_S) -> None:
         """Start the process (its own session and process group); wait for ``/healthz`` unless told not to."""
+        compiled_search_cached()
         env = dict(os.environ, ONDEMAND_COMMIT_TIMEOUT_S=str(COMMIT_TIMEOUT_S))
         self.starts += 1
         log = open(self.log_dir / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115 - closed by the child

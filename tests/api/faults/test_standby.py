@@ -19,7 +19,7 @@ from tests.api.faults._harness import (
     process_group_gone,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a hang guard: three starts of START_TIMEOUT_S
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a hang guard: three starts of START_TIMEOUT_S
 
 
 def test_standby_takes_over_after_kill_9_of_the_leader(

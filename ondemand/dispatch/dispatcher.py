@@ -951,7 +951,9 @@ class InsertionDispatcher:
         (:meth:`_divertible_plan`); the second answer is taken only if it is cheaper.
         """
         opts = self.options.insertion
-        result = best_insertion(self.plan, request, self._tt, now=now, options=opts)
+        result = self._busy_is_not_closed(
+            best_insertion(self.plan, request, self._tt, now=now, options=opts), request, now
+        )
         if not (self.options.divert_mid_leg and self._turns is not None):
             return result, None
         bound = math.inf if isinstance(result, Refusal) else result.cost
@@ -962,6 +964,33 @@ class InsertionDispatcher:
         if isinstance(other, Refusal) or (not isinstance(result, Refusal) and other.cost >= result.cost):
             return result, None
         return other, turns.get(other.vehicle_id)
+
+    def _busy_is_not_closed(
+        self, result: Insertion | Refusal, request: Request, now: int
+    ) -> Insertion | Refusal:
+        """``no_feasible_time`` for an ``outside_hours`` refusal when a vehicle's shift covers the window.
+
+        The solver sees a vehicle driving a committed leg as available only from that leg's
+        end, which it cannot tell from a shift that has not begun; the shifts of the day
+        (:attr:`_VehicleState.base`) can: the service runs then, its vehicles are busy.
+        """
+        if not isinstance(result, Refusal) or result.code != "outside_hours":
+            return result
+        earliest = max(request.earliest_pickup, now)
+        for vs in self._vehicles.values():
+            v = vs.base
+            if (
+                v.available_from <= request.latest_pickup
+                and max(v.available_from, earliest) + request.pickup_service <= v.shift_end
+                and v.seats >= request.passengers
+                and v.wheelchair_places >= request.wheelchair
+            ):
+                why = (
+                    "no feasible time: the vehicles in service then are busy and none can fit this trip "
+                    "into its schedule within the requested windows"
+                )
+                return Refusal(request.id, why, "no_feasible_time")
+        return result
 
     def _divertible_plan(
         self, now: int, pickup: int, bound: float

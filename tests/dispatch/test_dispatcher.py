@@ -799,3 +799,22 @@ def test_itinerary_of_a_plan_reality_broke_gives_the_earliest_times() -> None:
         ("late", D, 800, 800),
         ("wait", D, 1000, 1000),
     ]
+
+
+def test_a_busy_van_in_service_is_no_feasible_time_not_outside_hours() -> None:
+    """A van in service but driving a committed leg past the window: no_feasible_time, not outside_hours.
+
+    The solver sees the busy van as available only from the end of its leg, which looked like
+    the service's hours; riders and operators were told no vehicle was in service.
+    """
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("a", 5, 0), now=0), Assignment)
+    d.advance(0)
+    assert d.itinerary("v0")[0].committed  # driving 0 -> 5 until 500 s
+    busy = d.submit(req("b", 1, 2, e=10, lp=300), now=10)
+    assert isinstance(busy, Refusal)
+    assert busy.code == "no_feasible_time", busy
+    closed = InsertionDispatcher([Vehicle("v0", 4, 0, 5_000, 20_000)], line())  # shift from 5,000 s
+    late = closed.submit(req("c", 1, 2, e=10, lp=300), now=10)
+    assert isinstance(late, Refusal)
+    assert late.code == "outside_hours", late  # the van's shift has not begun: the service is closed

@@ -33,7 +33,6 @@ import heapq
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ondemand.routing.solver.insertion import InsertionOptions, cheapest_insertion
 from ondemand.routing.solver.model import Plan, Route, StopKind, TravelTimes
@@ -119,74 +118,6 @@ def _from(route: Route, now: int) -> Route:
     return route if start == v.available_from else Route(replace(v, available_from=start), route.stops)
 
 
-class _Fleet:
-    """Every route's nodes (start and stops) and their successors, for a vectorised pre-filter.
-
-    Inserting a location ``x`` after node ``a`` (successor ``s``, or none after the last stop
-    of a route without an end) adds ``d(a, x) + d(x, s) - d(a, s)``, or ``d(a, x)``; under the
-    triangle inequality inserting a pickup and a drop-off into a route adds at least the
-    larger of the two cheapest single detours, whatever the positions. Routes whose bound
-    is not below the saving are not searched (a filter: the search itself is exact).
-    """
-
-    def __init__(self, routes: list[Route], tt: TravelTimes) -> None:
-        self.dist = tt.distances
-        self.loc: list[NDArray[np.int64]] = []
-        self.succ: list[NDArray[np.int64]] = []
-        self.base: list[NDArray[np.int64]] = []
-        for r in routes:
-            self._add(r)
-        self._packed: (
-            tuple[
-                NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64]
-            ]
-            | None
-        ) = None
-
-    def _arrays(self, r: Route) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-        v = r.vehicle
-        loc = np.array([v.start, *(s.location for s in r.stops)], dtype=np.int64)
-        end = -1 if v.end is None else int(v.end)
-        succ = np.append(loc[1:], end)
-        has = succ >= 0
-        base = np.zeros(len(loc), dtype=np.int64)
-        if has.any():
-            base[has] = np.asarray(self.dist[loc[has], succ[has]], dtype=np.int64)
-        return loc, succ, base
-
-    def _add(self, r: Route) -> None:
-        loc, succ, base = self._arrays(r)
-        self.loc.append(loc)
-        self.succ.append(succ)
-        self.base.append(base)
-
-    def update(self, k: int, r: Route) -> None:
-        """Route ``k`` changed."""
-        self.loc[k], self.succ[k], self.base[k] = self._arrays(r)
-        self._packed = None
-
-    def candidates(self, pickup: int, dropoff: int, below: int) -> list[int]:
-        """Routes where inserting ``pickup`` and ``dropoff`` may add less than ``below``."""
-        if self._packed is None:
-            sizes = np.fromiter((len(x) for x in self.loc), dtype=np.int64, count=len(self.loc))
-            starts = np.zeros(len(sizes), dtype=np.int64)
-            np.cumsum(sizes[:-1], out=starts[1:])
-            loc = np.concatenate(self.loc)
-            succ = np.concatenate(self.succ)
-            has: NDArray[np.bool_] = succ >= 0
-            self._packed = (starts, loc, np.where(has, succ, 0), has, np.concatenate(self.base))
-        starts, loc, succ, has, base = self._packed
-        best = None
-        for x in (pickup, dropoff):
-            detour = np.asarray(self.dist[loc, x], dtype=np.int64) + np.where(
-                has, np.asarray(self.dist[x, succ], dtype=np.int64) - base, 0
-            )
-            low = np.minimum.reduceat(detour, starts)
-            best = low if best is None else np.maximum(best, low)
-        assert best is not None
-        return np.flatnonzero(best < below).tolist()
-
-
 def relocate(plan: Plan, tt: TravelTimes, *, now: int, moves: int) -> RelocationResult:
     """Improve ``plan`` by moving single requests to their cheapest feasible place (module docstring).
 
@@ -219,7 +150,6 @@ def relocate(plan: Plan, tt: TravelTimes, *, now: int, moves: int) -> Relocation
             if gain > 0:
                 heap.append((-gain, k, pos, rid, 0))
     heapq.heapify(heap)
-    fleet = _Fleet(routes, tt)
     searches = made = saved = 0
     moved: set[str] = set()
     while heap and searches < moves:
@@ -235,25 +165,23 @@ def relocate(plan: Plan, tt: TravelTimes, *, now: int, moves: int) -> Relocation
         route = routes[k]
         req = requests[rid]
         reduced = Route(route.vehicle, tuple(s for s in route.stops if s.request_id != rid))
-        # Only routes that could take the request for less than it saves (lower bound).
-        near = [j for j in fleet.candidates(req.pickup, req.dropoff, gain) if j != k]
-        chosen = sorted([k, *near])
-        sub = [reduced if j == k else routes[j] for j in chosen]
+        trial = [*routes]
+        trial[k] = reduced
         searches += 1
-        found = cheapest_insertion(Plan(tuple(sub), requests), req, tt, now=now, options=_DISTANCE)
+        # The whole fleet, route objects unchanged but one: the insertion search's packed
+        # fleet arrays are then updated for that route only.
+        found = cheapest_insertion(Plan(tuple(trial), requests), req, tt, now=now, options=_DISTANCE)
         if found is None:
             continue
-        at, cand, _sched, added = found
+        vi, cand, _sched, added = found
         if not added < gain:
             continue
-        vi = chosen[at]
         if vi != k and not evaluate_route(reduced, requests, tt).feasible:
             continue  # leaving the request out breaks the route (travel times without triangle inequality)
-        routes[k] = reduced
+        routes = trial
         routes[vi] = Route(routes[vi].vehicle, cand.stops)
-        for j in {k, vi}:
-            version[j] += 1
-            fleet.update(j, routes[j])
+        version[k] += 1
+        version[vi] += 1
         moved.add(rid)
         made += 1
         saved += gain - int(added)

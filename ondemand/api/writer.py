@@ -373,7 +373,13 @@ class GroupCommitter:
                 if not claimed:
                     session.rollback()
                     return
-                claimed = self._fenced(session, claimed)
+                try:
+                    claimed = self._fenced(session, claimed)
+                except OperationalError as exc:  # the leadership check lost the database: all fail
+                    session.rollback()
+                    self._failed(exc)
+                    self._finish(claimed, exc)
+                    return
                 try:
                     for t in claimed:
                         t.work(session)

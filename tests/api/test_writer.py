@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ondemand.api.db import Operator
@@ -235,3 +237,35 @@ def test_health_stays_failing_while_one_postgresql_table_is_locked(pg_server: Pg
     finally:
         committer.close()
         db.dispose()
+
+
+class _LostFence:
+    """A leadership check whose connection the database server has just killed."""
+
+    def fence(self, session: Session, operator_ids: object) -> set[int]:
+        """Raise as psycopg does when the server terminated the connection."""
+        raise OperationalError("SELECT 1 FROM pg_locks", {}, Exception("terminating connection"))
+
+
+def test_a_leadership_check_that_loses_the_database_fails_its_changes_quietly(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fence's lost connection fails the batch (nothing saved, health says why) without a traceback."""
+    db = Database(f"sqlite:///{path}")
+    committer = GroupCommitter(db, timeout=0.5, fence=_LostFence())
+    owner = Owner(1)
+    try:
+        with (
+            caplog.at_level(logging.ERROR, logger="ondemand.api"),
+            pytest.raises(CommitFailedError, match="terminating connection"),
+        ):
+            committer.enqueue(add("x"), owner=owner).wait()  # type: ignore[arg-type]
+        assert owner.stale
+        assert committer.health() is not None
+        assert committer._thread.is_alive()
+        assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+        assert any("database write failed" in r.getMessage() for r in caplog.records)
+    finally:
+        committer.close()
+        db.dispose()
+    assert names(path) == set()

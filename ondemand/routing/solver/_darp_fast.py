@@ -580,6 +580,7 @@ def warm_up() -> float:
     ride = np.array([0, 0, 100, 100], dtype=np.int64)
     pts = np.arange(5, dtype=np.int64)
     dur = np.abs(pts[:, None] - pts[None, :]).astype(np.int64)
+    dur.setflags(write=False)  # as the instances' travel times: a read-only array is its own signature
     vpar = np.array([[0, 0, 3, 0, 1000, -1], [0, -1, 3, 0, 1000, 500]], dtype=np.int64)
     routes = np.zeros((2, 2 * n + 2), dtype=np.int64)
     lens = np.zeros(2, dtype=np.int64)

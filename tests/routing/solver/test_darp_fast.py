@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,20 @@ def test_fast_lns_is_not_used_with_riders_on_board_or_wheelchairs() -> None:
     assert _fast_ok(vehicles, reqs)
     chair = [Request("w", 1, 4, 0, 50, 150, 60, wheelchair=1)]
     assert not _fast_ok(vehicles, chair)
+
+
+@pytest.mark.slow
+def test_warm_up_loads_the_signatures_a_benchmark_solve_uses(bench_dir: Path) -> None:
+    """After warm_up a benchmark solve compiles nothing more (read-only travel times were once missed)."""
+    from numba.core.registry import CPUDispatcher
+
+    from ondemand.routing.solver.darp import solve_instance
+    from ondemand.routing.solver.instances import read_instance
+
+    kernels = [k for k in vars(_darp_fast).values() if isinstance(k, CPUDispatcher)]
+    _darp_fast.warm_up()
+    before = [set(map(str, k.signatures)) for k in kernels]
+    sol = solve_instance(read_instance(bench_dir / "ropke2007" / "a5-40.txt"), time_limit=10.0, seed=0)
+    assert sol.feasible
+    after = [set(map(str, k.signatures)) for k in kernels]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [set()] * len(kernels)

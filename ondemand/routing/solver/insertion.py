@@ -1080,8 +1080,9 @@ def best_insertion(
     :func:`evaluate_route`, see :func:`ondemand.routing.solver.reference.brute_force_insertion`)
     when travel times obey the triangle inequality, which its lower bounds assume;
     otherwise the answer is still feasible and keeps every promise, but may not be the
-    cheapest. Typical cost: 1 ms with 10 vehicles and 100 active requests, 15-30 ms with
-    200 vehicles and 4,000 (``benchmarks/bench_insertion.py``).
+    cheapest. The search runs compiled (Numba, :mod:`ondemand.routing.solver._insert_kernel`;
+    ``USE_COMPILED = False`` selects the numpy path it is tested against); its latency is
+    measured by ``benchmarks/bench_insertion.py``.
     """
     opts = options if options is not None else InsertionOptions()
     if request.id in plan.requests:

@@ -12,7 +12,10 @@ from hypothesis import HealthCheck, settings
 # (``deadline``) and a test whose data takes long to generate (``too_slow``), which a loaded
 # machine turns into failures of correct code. Speed is measured in benchmarks/, not here.
 settings.register_profile("ondemand", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ondemand")
+# CI gates every landing, so there the examples are the same on every run (derandomize: a fixed
+# seed per test); a developer's run draws new examples each time and so keeps exploring.
+settings.register_profile("ci", parent=settings.get_profile("ondemand"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("ONDEMAND_CI") else "ondemand")
 
 _REPO = Path(__file__).resolve().parents[1]
 _SHARED = _REPO.parent / "shared"

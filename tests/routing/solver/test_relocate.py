@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ondemand.routing.solver.check import check_plan
@@ -24,9 +24,13 @@ from ondemand.routing.solver.model import (
 from ondemand.routing.solver.relocate import relocate
 from ondemand.routing.solver.schedule import evaluate_route
 
+NOW = 200
+"""When the tests relocate: a vehicle free earlier leaves no earlier than this."""
+
 
 def _plan(rng: np.random.Generator, n_req: int, n_veh: int) -> tuple[Plan, ArrayTravelTimes]:
-    """A random feasible live plan on a grid (Manhattan metres, so the triangle inequality holds).
+    """A random live plan on a grid (Manhattan metres, so the triangle inequality holds), feasible
+    with no vehicle leaving before :data:`NOW` — as the dispatcher hands plans over.
 
     Requests are appended to random vehicles where that stays feasible; some vehicles
     carry a rider on board (dropped off first) and leave later than time 0.
@@ -59,7 +63,7 @@ def _plan(rng: np.random.Generator, n_req: int, n_veh: int) -> tuple[Plan, Array
                     passengers=int(rng.integers(1, 3)))  # fmt: skip
         j = int(rng.integers(n_veh))
         trial = [*stops[j], Stop(r.id, StopKind.PICKUP, p), Stop(r.id, StopKind.DROPOFF, q)]
-        if evaluate_route(Route(vehicles[j], tuple(trial)), {**reqs, r.id: r}, tt).feasible:
+        if evaluate_route(Route(_not_before(vehicles[j], NOW), tuple(trial)), {**reqs, r.id: r}, tt).feasible:
             reqs[r.id] = r
             stops[j] = trial
     return Plan(tuple(Route(v, tuple(s)) for v, s in zip(vehicles, stops, strict=True)), reqs), tt
@@ -74,6 +78,7 @@ def _ids(plan: Plan) -> list[list[tuple[str, str]]]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=13, n_req=5, n_veh=3, moves=0)  # CI: a generated plan infeasible from NOW (fixed above)
 @given(
     seed=st.integers(0, 100_000), n_req=st.integers(0, 14), n_veh=st.integers(1, 4), moves=st.integers(0, 12)
 )
@@ -82,7 +87,7 @@ def test_relocation_is_checked_keeps_promises_and_never_costs_more(
 ) -> None:
     """Every result passes the checker, keeps each promise and rider, and saves exactly what it says."""
     plan, tt = _plan(np.random.default_rng(seed), n_req, n_veh)
-    now = 200
+    now = NOW
     out = relocate(plan, tt, now=now, moves=moves)
     res = check_plan(out.plan, tt)
     assert res.feasible, res.violations
@@ -142,7 +147,7 @@ def _brute_best_move(plan: Plan, tt: ArrayTravelTimes, now: int) -> int:
 def test_a_full_descent_leaves_no_single_move_that_saves(seed: int, n_req: int, n_veh: int) -> None:
     """After the descent runs out of candidates, the brute-force reference finds no saving move either."""
     plan, tt = _plan(np.random.default_rng(seed), n_req, n_veh)
-    now = 200
+    now = NOW
     out = relocate(plan, tt, now=now, moves=10_000)
     assert out.searches < 10_000
     # the pre-filter and the descent together miss nothing: repeat until no move is made

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -380,43 +379,60 @@ def road_path(network: RoadNetwork, a_node: int, b_node: int, *, backend: Backen
                 "the cch backend is unavailable (routingkit_cch missing) or inexact for this network"
             )
         nodes = found if found is not None else _path_scipy(network, a, b)
-    node_s = [0]
-    node_m = [0]
-    lons = [float(network.lon[a])]
-    lats = [float(network.lat[a])]
-    secs: list[float] = [0.0]
-    mets: list[float] = [0.0]
-    edges = [network.arc(u, v) for u, v in itertools.pairwise(nodes)]
-    # Every edge's geometry projected at once (the projection is pointwise); segment lengths
-    # across two edges' boundary are computed but never used.
-    spans = [(int(network.geom_offsets[e]), int(network.geom_offsets[e + 1])) for e in edges]
-    if spans:
-        where = np.concatenate([np.arange(p, q) for p, q in spans])
-        all_xy = network.project(network.geom_lon[where], network.geom_lat[where])
-        all_seg = np.hypot(*np.diff(all_xy, axis=0).T)
-    else:
-        all_seg = np.zeros(0)
-    at = 0
-    for e, (p, q) in zip(edges, spans, strict=True):
-        t_e, l_e = int(network.edge_time[e]), int(network.edge_length[e])
-        glon, glat = network.geom_lon[p:q], network.geom_lat[p:q]
-        seg = all_seg[at : at + (q - p) - 1]
-        at += q - p
-        total = float(seg.sum())
-        frac = np.cumsum(seg) / total if total > 0 else np.linspace(1, 1, len(seg))
-        frac[-1] = 1.0
-        lons.extend(glon[1:].tolist())
-        lats.extend(glat[1:].tolist())
-        secs.extend((node_s[-1] + frac * t_e).tolist())
-        mets.extend((node_m[-1] + frac * l_e).tolist())
-        node_s.append(node_s[-1] + t_e)
-        node_m.append(node_m[-1] + l_e)
+    return _along(network, nodes)
+
+
+def _along(network: RoadNetwork, nodes: list[int]) -> RoadPath:
+    """The :class:`RoadPath` along ``nodes`` (consecutive nodes joined by their fastest arc).
+
+    Every edge's geometry is handled at once: within an edge, time and distance are spread over
+    its geometry in proportion to the projected segment lengths; nodes carry exact integers.
+    """
+    first = nodes[0]
+    edges = network.arcs(np.array(nodes, dtype=np.int64))
+    t_e = network.edge_time[edges].astype(np.int64)
+    l_e = network.edge_length[edges].astype(np.int64)
+    node_s = np.concatenate(([0], np.cumsum(t_e))).astype(np.int64)
+    node_m = np.concatenate(([0], np.cumsum(l_e))).astype(np.int64)
+    if len(edges) == 0:
+        lon0, lat0 = float(network.lon[first]), float(network.lat[first])
+        return RoadPath(
+            nodes=np.array(nodes, dtype=np.int64),
+            node_seconds=node_s,
+            node_metres=node_m,
+            lon=np.array([lon0]),
+            lat=np.array([lat0]),
+            seconds=np.zeros(1),
+            metres=np.zeros(1),
+        )
+    p = network.geom_offsets[edges].astype(np.int64)
+    n_pts = network.geom_offsets[edges + 1].astype(np.int64) - p  # >= 2: both end nodes
+    starts = np.concatenate(([0], np.cumsum(n_pts)[:-1]))  # each edge's first point in `where`
+    where = np.arange(int(n_pts.sum())) + np.repeat(p - starts, n_pts)
+    xy = network.project(network.geom_lon[where], network.geom_lat[where])
+    step = np.hypot(*np.diff(xy, axis=0).T)  # also across edge boundaries (dropped below)
+    n_seg = n_pts - 1
+    inside = np.ones(len(where), dtype=bool)
+    inside[starts] = False  # a segment ends at every point but an edge's first
+    seg = step[inside[1:]]
+    run = np.cumsum(seg)
+    last = np.cumsum(n_seg) - 1  # each edge's last segment in `seg`
+    before = np.concatenate(([0.0], run[last[:-1]]))
+    within = run - np.repeat(before, n_seg)
+    total = within[last]
+    frac = np.divide(
+        within, np.repeat(total, n_seg), out=np.ones_like(within), where=np.repeat(total > 0, n_seg)
+    )
+    frac[last] = 1.0
+    secs = np.repeat(node_s[:-1], n_seg) + frac * np.repeat(t_e, n_seg)
+    mets = np.repeat(node_m[:-1], n_seg) + frac * np.repeat(l_e, n_seg)
+    pts = where[inside]
     return RoadPath(
         nodes=np.array(nodes, dtype=np.int64),
-        node_seconds=np.array(node_s, dtype=np.int64),
-        node_metres=np.array(node_m, dtype=np.int64),
-        lon=np.array(lons),
-        lat=np.array(lats),
-        seconds=np.array(secs),
-        metres=np.array(mets),
+        node_seconds=node_s,
+        node_metres=node_m,
+        lon=np.concatenate(([float(network.lon[first])], network.geom_lon[pts])),
+        lat=np.concatenate(([float(network.lat[first])], network.geom_lat[pts])),
+        seconds=np.concatenate(([0.0], secs)),
+        metres=np.concatenate(([0.0], mets)),
     )

@@ -620,6 +620,32 @@ class RoadNetwork:
             raise ValueError(f"no edge from node {u} to node {v}")
         return int(self.arc_edge[a + pos])
 
+    def arcs(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The edge indices of the arcs ``nodes[k] -> nodes[k + 1]`` (each as :meth:`arc`).
+
+        One search over the arcs' (tail, head) keys, which the CSR layout keeps sorted.
+
+        Raises
+        ------
+        ValueError
+            When two consecutive nodes are not joined by an edge.
+        """
+        keys = self._memo.get("arc_keys")
+        if keys is None:
+            n = np.int64(self.n_nodes)
+            tails = np.repeat(np.arange(self.n_nodes, dtype=np.int64), np.diff(self.times.indptr))
+            keys = tails * n + self.times.indices.astype(np.int64)
+            self._memo["arc_keys"] = keys
+        nodes = np.asarray(nodes, dtype=np.int64)
+        want = nodes[:-1] * np.int64(self.n_nodes) + nodes[1:]
+        pos = np.searchsorted(keys, want)
+        ok = pos < len(keys)
+        ok[ok] = keys[pos[ok]] == want[ok]
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"no edge from node {int(nodes[k])} to node {int(nodes[k + 1])}")
+        return self.arc_edge[pos].astype(np.int64)
+
     @property
     def graph(self) -> Any:
         """A :class:`networkx.MultiDiGraph` view (built on first use; nodes are dense indices).

@@ -253,3 +253,62 @@ def test_real_higashiosaka_cch_equals_scipy(data_dir: Path) -> None:
     assert np.array_equal(a.distances, b.distances)
     d = a.durations
     assert np.all(d[:60, None, :60] <= d[:60, :60, None] + d[None, :60, :60])
+
+
+def _reference_geometry(net: RoadNetwork, nodes: list[int]) -> tuple[list[float], ...]:
+    """Lon, lat, seconds and metres along ``nodes``, one edge at a time (the plain loop)."""
+    lons, lats, secs, mets = [float(net.lon[nodes[0]])], [float(net.lat[nodes[0]])], [0.0], [0.0]
+    node_s = node_m = 0
+    for u, v in itertools.pairwise(nodes):
+        e = net.arc(u, v)
+        p, q = int(net.geom_offsets[e]), int(net.geom_offsets[e + 1])
+        xy = net.project(net.geom_lon[p:q], net.geom_lat[p:q])
+        seg = np.hypot(*np.diff(xy, axis=0).T)
+        total = float(seg.sum())
+        frac = np.cumsum(seg) / total if total > 0 else np.ones(len(seg))
+        frac[-1] = 1.0
+        t_e, l_e = int(net.edge_time[e]), int(net.edge_length[e])
+        lons += net.geom_lon[p + 1 : q].tolist()
+        lats += net.geom_lat[p + 1 : q].tolist()
+        secs += (node_s + frac * t_e).tolist()
+        mets += (node_m + frac * l_e).tolist()
+        node_s, node_m = node_s + t_e, node_m + l_e
+    return lons, lats, secs, mets
+
+
+@pytest.mark.data
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.integers(0, 2925), st.integers(0, 2925))
+def test_road_path_geometry_equals_the_edge_by_edge_reference(toyono: RoadNetwork, a: int, b: int) -> None:
+    """road_path's vectorised geometry equals the edge-by-edge loop: points exactly, times and
+    metres to rounding, nodes at exact integers, seconds and metres increasing."""
+    p = road_path(toyono, a, b, backend="scipy")
+    lons, lats, secs, mets = _reference_geometry(toyono, p.nodes.tolist())
+    assert p.lon.tolist() == lons
+    assert p.lat.tolist() == lats
+    np.testing.assert_allclose(p.seconds, secs, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(p.metres, mets, rtol=1e-12, atol=1e-9)
+    assert np.all(np.diff(p.seconds) >= 0)
+    assert np.all(np.diff(p.metres) >= 0)
+    assert (p.seconds[-1], p.metres[-1]) == (p.duration, p.distance)
+
+
+def test_arcs_equal_arc_one_by_one() -> None:
+    """network.arcs over a node path gives each consecutive pair's arc() edge; a missing edge raises."""
+    net = grid_network(5)
+    m_path = road_path(net, 0, 24, backend="scipy").nodes
+    assert net.arcs(m_path).tolist() == [net.arc(u, v) for u, v in itertools.pairwise(m_path.tolist())]
+    everywhere = [
+        (u, int(v))
+        for u in range(net.n_nodes)
+        for v in net.times.indices[net.times.indptr[u] : net.times.indptr[u + 1]]
+    ]
+    for u, v in everywhere:
+        assert net.arcs(np.array([u, v])).tolist() == [net.arc(u, v)]
+    with pytest.raises(ValueError, match="no edge from node 0 to node 24"):
+        net.arcs(np.array([0, 24]))
+    assert net.arcs(np.array([7])).tolist() == []

@@ -23,6 +23,7 @@ import math
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +42,11 @@ _T_START = 0.03
 """Start temperature: a solution this much (relative) worse is accepted with probability 1/2."""
 _REACTION = 0.15
 
+S = TypeVar("S")
+"""A solution: stop tuples per vehicle (:class:`_Lns`) or node arrays (:class:`_FastLns`)."""
+K = TypeVar("K", str, int)
+"""A request's key in that representation: its id or its index."""
+
 
 @dataclass(frozen=True, slots=True)
 class LnsResult:
@@ -54,7 +60,19 @@ class LnsResult:
     seconds_to_best: float
 
 
-class _Lns:
+class _LnsBase(Generic[S, K]):
+    """The adaptive LNS of the module docstring, over either route representation.
+
+    Subclasses give a solution type ``S`` (copied, never shared, by :meth:`_copy`) and its
+    request keys ``K``; the destroy operators (:attr:`destroy`), repair, costs and checks;
+    :meth:`run` is the one driver: operator weights, annealing, budget, acceptance. Its
+    random draws per iteration, in order: q, destroy operator, repair operator, then
+    whatever the destroy and repair operators draw, then the acceptance draw (only when a
+    worse candidate is considered).
+    """
+
+    destroy: list[Callable[[S, int], set[K]]]
+
     def __init__(
         self,
         vehicles: Sequence[Vehicle],
@@ -82,13 +100,6 @@ class _Lns:
         self._rel_ld = np.array([r.passengers for r in requests], dtype=np.float64)
         self._rel_dur = np.asarray(tt.durations)
         self._rel_scale = self._relatedness_scales()
-        self.destroy: list[Callable[[list[tuple[Stop, ...]], int], set[str]]] = [
-            self._random,
-            self._shaw,
-            self._worst,
-            self._route,
-        ]
-        self._profiles: dict[tuple[int, int], tuple[tuple[Stop, ...], RouteProfile | None]] = {}
         self.failures = 0
         self.dur = np.asarray(tt.durations)
         self.dista = np.asarray(tt.distances)
@@ -106,7 +117,7 @@ class _Lns:
         self.a_q = np.array([r.passengers for r in rq], dtype=np.int64)
         self.repair_k = [1, 2, 3]
         self.q_max = _Q_MAX
-        self.w_destroy = np.ones(len(self.destroy))
+        self.w_destroy = np.ones(4)
         self.w_repair = np.ones(len(self.repair_k) * 2)
 
     # ---- relatedness -----------------------------------------------------------------
@@ -153,6 +164,144 @@ class _Lns:
         a, b, c = self._rel_scale
         row: NDArray[np.float64] = (a * space + b * tim + c * load)[0]
         return row
+
+    # ---- what each representation provides -----------------------------------------
+
+    def _start(self, initial: Sequence[tuple[Stop, ...]]) -> tuple[S, list[K]]:
+        """The initial solution in this representation and the requests it leaves out (in order)."""
+        raise NotImplementedError
+
+    def _copy(self, sol: S) -> S:
+        raise NotImplementedError
+
+    def _any_routed(self, sol: S) -> bool:
+        raise NotImplementedError
+
+    def _strip(self, sol: S, removed: set[K]) -> S:
+        """``sol`` without the requests ``removed`` (may change ``sol`` itself)."""
+        raise NotImplementedError
+
+    def repair(self, sol: S, bank: list[K], k: int, noise: bool) -> list[K]:
+        """Insert the bank into ``sol`` (in place); returns what could not be inserted."""
+        raise NotImplementedError
+
+    def total(self, sol: S, bank: Sequence[K]) -> int:
+        raise NotImplementedError
+
+    def feasible(self, sol: S) -> bool:
+        raise NotImplementedError
+
+    def _shape(self, sol: S) -> tuple[int, ...]:
+        """Number of stops per route (with the cost, the key of a solution already seen)."""
+        raise NotImplementedError
+
+    def _result(
+        self, best: S, cost: int, complete: bool, iters: int, improvements: int, best_at: float
+    ) -> LnsResult:
+        raise NotImplementedError
+
+    # ---- the driver ----------------------------------------------------------------
+
+    def run(
+        self, initial: Sequence[tuple[Stop, ...]], deadline: float | None, iterations: int | None
+    ) -> LnsResult:
+        """Search from ``initial`` until ``deadline`` or for ``iterations`` iterations (one is given)."""
+        t0 = _time.monotonic()
+        cur, bank0 = self._start(initial)
+        bank: list[K] = bank0
+        if bank:
+            bank = self.repair(cur, bank, 2, False)
+        cur_cost = self.total(cur, bank)
+        ok0 = not bank and self.feasible(cur)
+        best, best_cost, best_bank = self._copy(cur), cur_cost, list(bank)
+        best_ok = ok0
+        best_at = _time.monotonic() - t0
+        n = len(self.order)
+        if n < 1:
+            return self._result(best, best_cost, best_ok and not best_bank, 0, 0, best_at)
+        # One request can still move (to another vehicle or position): q is then 1.
+        lo = min(n, max(2, n // 20))
+        hi = max(lo, min(self.q_max, (3 * n) // 10))
+        routing_cost = max(1, cur_cost - self.penalty * len(bank))
+        t_start = _T_START * routing_cost / math.log(2.0)
+        t_end = t_start * 0.002
+        total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
+        iters = improvements = 0
+        sc_d = np.zeros(len(self.w_destroy))
+        cnt_d = np.zeros(len(self.w_destroy))
+        sc_r = np.zeros(len(self.w_repair))
+        cnt_r = np.zeros(len(self.w_repair))
+        seen: set[int] = set()
+        while True:
+            if iterations is not None:
+                if iters >= iterations:
+                    break
+                frac = iters / iterations
+            else:
+                assert deadline is not None
+                now = _time.monotonic()
+                if now >= deadline:
+                    break
+                frac = (now - t0) / total_time
+            iters += 1
+            temp = t_start * (t_end / t_start) ** frac
+            q = int(self.rng.integers(lo, hi + 1))
+            di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
+            ri = int(self.rng.choice(len(self.w_repair), p=self.w_repair / self.w_repair.sum()))
+            cand = self._copy(cur)
+            removed: set[K] = self.destroy[di](cand, q) if self._any_routed(cand) else set()
+            if removed:
+                cand = self._strip(cand, removed)
+            pending = list(bank)
+            pending.extend(sorted(removed))
+            new_bank = self.repair(cand, pending, self.repair_k[ri % 3], ri >= 3)
+            cost = self.total(cand, new_bank)
+            key = hash((cost, self._shape(cand)))
+            score = 0.0
+            if cost < best_cost and not new_bank and self.feasible(cand):
+                best, best_cost, best_bank, best_ok = self._copy(cand), cost, [], True
+                best_at = _time.monotonic() - t0
+                improvements += 1
+                score = _SIGMA_BEST
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost < cur_cost:
+                score = _SIGMA_BETTER if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif cost == cur_cost:
+                cur, cur_cost, bank = cand, cost, new_bank
+            elif self.rng.random() < math.exp(-(cost - cur_cost) / max(1e-9, temp)):
+                score = _SIGMA_ACCEPT if key not in seen else 0.0
+                cur, cur_cost, bank = cand, cost, new_bank
+            seen.add(key)
+            sc_d[di] += score
+            cnt_d[di] += 1
+            sc_r[ri] += score
+            cnt_r[ri] += 1
+            if iters % _SEGMENT == 0:
+                for w, sc, cnt in ((self.w_destroy, sc_d, cnt_d), (self.w_repair, sc_r, cnt_r)):
+                    upd = np.where(cnt > 0, sc / np.maximum(cnt, 1), w)
+                    w[:] = np.maximum(0.05, (1 - _REACTION) * w + _REACTION * upd)
+                    sc[:] = 0
+                    cnt[:] = 0
+        return self._result(best, best_cost, best_ok and not best_bank, iters, improvements, best_at)
+
+
+_Stops = list[tuple[Stop, ...]]
+
+
+class _Lns(_LnsBase[_Stops, str]):
+    """The search on stop tuples with NumPy insertion batches (riders on board, wheelchairs)."""
+
+    def __init__(
+        self,
+        vehicles: Sequence[Vehicle],
+        requests: Sequence[Request],
+        tt: TravelTimes,
+        seed: int,
+    ) -> None:
+        super().__init__(vehicles, requests, tt, seed)
+        self.destroy = [self._random, self._shaw, self._worst, self._route]
+        self._profiles: dict[tuple[int, int], tuple[tuple[Stop, ...], RouteProfile | None]] = {}
 
     # ---- costs ---------------------------------------------------------------------
 
@@ -411,7 +560,26 @@ class _Lns:
         self.failures += failures
         return left
 
-    # ---- main loop -----------------------------------------------------------------
+    # ---- driver hooks --------------------------------------------------------------
+
+    def _start(self, initial: Sequence[tuple[Stop, ...]]) -> tuple[_Stops, list[str]]:
+        cur = list(initial)
+        routed = set(self._routed(cur))
+        return cur, [rid for rid in self.order if rid not in routed]
+
+    def _copy(self, sol: _Stops) -> _Stops:
+        return list(sol)
+
+    def _any_routed(self, sol: _Stops) -> bool:
+        return bool(self._routed(sol))
+
+    def _strip(self, sol: _Stops, removed: set[str]) -> _Stops:
+        return [
+            st
+            if not any(s.request_id in removed for s in st)
+            else tuple(s for s in st if s.request_id not in removed)
+            for st in sol
+        ]
 
     def total(self, sol: Sequence[tuple[Stop, ...]], bank: Sequence[str]) -> int:
         return sum(
@@ -424,92 +592,13 @@ class _Lns:
                 return False
         return True
 
-    def run(
-        self, initial: Sequence[tuple[Stop, ...]], deadline: float | None, iterations: int | None
+    def _shape(self, sol: _Stops) -> tuple[int, ...]:
+        return tuple(len(st) for st in sol)
+
+    def _result(
+        self, best: _Stops, cost: int, complete: bool, iters: int, improvements: int, best_at: float
     ) -> LnsResult:
-        """Search from ``initial`` until ``deadline`` or for ``iterations`` iterations (one is given)."""
-        t0 = _time.monotonic()
-        cur = list(initial)
-        routed = set(self._routed(cur))
-        bank = [rid for rid in self.order if rid not in routed]
-        if bank:
-            bank = self.repair(cur, bank, 2, False)
-        cur_cost = self.total(cur, bank)
-        ok0 = not bank and self.feasible(cur)
-        best, best_cost, best_bank = list(cur), cur_cost, list(bank)
-        best_ok = ok0
-        best_at = _time.monotonic() - t0
-        n = len(self.order)
-        if n < 1:
-            return LnsResult(tuple(best), best_cost, best_ok and not best_bank, 0, 0, best_at)
-        # One request can still move (to another vehicle or position): q is then 1.
-        lo = min(n, max(2, n // 20))
-        hi = max(lo, min(self.q_max, (3 * n) // 10))
-        routing_cost = max(1, cur_cost - self.penalty * len(bank))
-        t_start = _T_START * routing_cost / math.log(2.0)
-        t_end = t_start * 0.002
-        total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
-        iters = improvements = 0
-        sc_d = np.zeros(len(self.w_destroy))
-        cnt_d = np.zeros(len(self.w_destroy))
-        sc_r = np.zeros(len(self.w_repair))
-        cnt_r = np.zeros(len(self.w_repair))
-        seen: set[int] = set()
-        while True:
-            if iterations is not None:
-                if iters >= iterations:
-                    break
-                frac = iters / iterations
-            else:
-                assert deadline is not None
-                now = _time.monotonic()
-                if now >= deadline:
-                    break
-                frac = (now - t0) / total_time
-            iters += 1
-            temp = t_start * (t_end / t_start) ** frac
-            q = int(self.rng.integers(lo, hi + 1))
-            di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
-            ri = int(self.rng.choice(len(self.w_repair), p=self.w_repair / self.w_repair.sum()))
-            cand = list(cur)
-            removed = self.destroy[di](cand, q) if self._routed(cand) else set()
-            if removed:
-                cand = [
-                    st
-                    if not any(s.request_id in removed for s in st)
-                    else tuple(s for s in st if s.request_id not in removed)
-                    for st in cand
-                ]
-            new_bank = self.repair(cand, [*bank, *sorted(removed)], self.repair_k[ri % 3], ri >= 3)
-            cost = self.total(cand, new_bank)
-            key = hash((cost, tuple(len(st) for st in cand)))
-            score = 0.0
-            if cost < best_cost and not new_bank and self.feasible(cand):
-                best, best_cost, best_bank, best_ok = list(cand), cost, [], True
-                best_at = _time.monotonic() - t0
-                improvements += 1
-                score = _SIGMA_BEST
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif cost < cur_cost:
-                score = _SIGMA_BETTER if key not in seen else 0.0
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif cost == cur_cost:
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif self.rng.random() < math.exp(-(cost - cur_cost) / max(1e-9, temp)):
-                score = _SIGMA_ACCEPT if key not in seen else 0.0
-                cur, cur_cost, bank = cand, cost, new_bank
-            seen.add(key)
-            sc_d[di] += score
-            cnt_d[di] += 1
-            sc_r[ri] += score
-            cnt_r[ri] += 1
-            if iters % _SEGMENT == 0:
-                for w, sc, cnt in ((self.w_destroy, sc_d, cnt_d), (self.w_repair, sc_r, cnt_r)):
-                    upd = np.where(cnt > 0, sc / np.maximum(cnt, 1), w)
-                    w[:] = np.maximum(0.05, (1 - _REACTION) * w + _REACTION * upd)
-                    sc[:] = 0
-                    cnt[:] = 0
-        return LnsResult(tuple(best), best_cost, best_ok and not best_bank, iters, improvements, best_at)
+        return LnsResult(tuple(best), cost, complete, iters, improvements, best_at)
 
 
 def lns(
@@ -539,13 +628,18 @@ def lns(
     return cls(vehicles, requests, tt, seed).run(initial, deadline, iterations)
 
 
-class _FastLns(_Lns):
+_Nodes = tuple[NDArray[np.int64], NDArray[np.int64]]
+"""Node routes: row ``v`` of the first array holds vehicle ``v``'s nodes, the second their number."""
+
+
+class _FastLns(_LnsBase[_Nodes, int]):
     """The same search on integer node routes, with the compiled kernels of :mod:`._darp_fast`.
 
-    Node ``r`` is request ``r``'s pickup, ``n + r`` its drop-off. Insertions are exact
-    (the cheapest *feasible* position per request and vehicle), so no applied insertion
-    ever fails. Only for vehicles with nobody on board and requests without wheelchairs
-    (:func:`_fast_ok`); the destroy operators and the acceptance are those of :class:`_Lns`.
+    Node ``r`` is request ``r``'s pickup, ``n + r`` its drop-off; a solution is a
+    ``(vehicles, 2n + 2)`` array of routes and their lengths, changed in place by the
+    kernels (removal, repair, costs, removal gains). Insertions are exact (the cheapest
+    *feasible* position per request and vehicle), so no applied insertion ever fails.
+    Only for vehicles with nobody on board and requests without wheelchairs (:func:`_fast_ok`).
     """
 
     def __init__(
@@ -578,12 +672,10 @@ class _FastLns(_Lns):
             for v in self.vehicles
         ]
         self.k_vpar = np.array(self.vpar, dtype=np.int64).reshape(len(self.vpar), 6)
-        self.idestroy: list[Callable[[list[list[int]], int], set[int]]] = [
-            self._irandom,
-            self._ishaw,
-            self._iworst,
-            self._iroute,
-        ]
+        self._cols = np.arange(2 * n + 2)
+        self.destroy = [self._irandom, self._ishaw, self._iworst, self._iroute]
+
+    # ---- conversions ---------------------------------------------------------------
 
     # ---- conversions ---------------------------------------------------------------
 
@@ -606,6 +698,10 @@ class _FastLns(_Lns):
             out.append(tuple(stops))
         return tuple(out)
 
+    def _lists(self, sol: _Nodes) -> list[list[int]]:
+        routes, lens = sol
+        return [routes[v, : lens[v]].tolist() for v in range(len(lens))]
+
     # ---- costs and checks ----------------------------------------------------------
 
     def icost(self, vi: int, r: Sequence[int]) -> int:
@@ -623,9 +719,6 @@ class _FastLns(_Lns):
             total += dist[prev][v.end]
         return total
 
-    def itotal(self, sol: Sequence[Sequence[int]], bank: Sequence[int]) -> int:
-        return sum(self.icost(vi, r) for vi, r in enumerate(sol)) + self.penalty * len(bank)
-
     def ifeasible_route(self, vi: int, r: Sequence[int]) -> bool:
         s, e, q, a, se, md = self.vpar[vi]
         arr = np.asarray(r, dtype=np.int64)
@@ -634,20 +727,20 @@ class _FastLns(_Lns):
                                        self.k_dur)  # fmt: skip
         return bool(ok)
 
-    def ifeasible(self, sol: Sequence[Sequence[int]]) -> bool:
-        return all(self.ifeasible_route(vi, r) for vi, r in enumerate(sol) if r)
-
     # ---- destroy -------------------------------------------------------------------
 
-    def _irouted(self, sol: Sequence[Sequence[int]]) -> list[int]:
-        n = self.n
-        return [x for r in sol for x in r if x < n]
+    def _irouted(self, sol: _Nodes) -> list[int]:
+        """Routed requests (pickup nodes) in route order."""
+        routes, lens = sol
+        flat = routes[self._cols[None, :] < lens[:, None]]
+        out: list[int] = flat[flat < self.n].tolist()
+        return out
 
-    def _irandom(self, sol: list[list[int]], q: int) -> set[int]:
+    def _irandom(self, sol: _Nodes, q: int) -> set[int]:
         routed = self._irouted(sol)
         return set(self.rng.choice(routed, size=min(q, len(routed)), replace=False).tolist())
 
-    def _ishaw(self, sol: list[list[int]], q: int) -> set[int]:
+    def _ishaw(self, sol: _Nodes, q: int) -> set[int]:
         routed = self._irouted(sol)
         seed_id = routed[int(self.rng.integers(len(routed)))]
         rel = self._related_row(seed_id)[np.asarray(routed)]
@@ -657,138 +750,81 @@ class _FastLns(_Lns):
             out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 6)))
         return out
 
-    def _iworst(self, sol: list[list[int]], q: int) -> set[int]:
-        gains: list[tuple[int, int]] = []
-        n = self.n
-        for vi, r in enumerate(sol):
-            if not r:
-                continue
-            base = self.icost(vi, r)
-            for x in r:
-                if x < n:
-                    gains.append((base - self.icost(vi, [y for y in r if y != x and y != x + n]), x))
-        gains.sort(reverse=True)
-        ranked = [x for _, x in gains]
+    def _iworst(self, sol: _Nodes, q: int) -> set[int]:
+        routes, lens = sol
+        gains, routed = _darp_fast.removal_gains(routes, lens, self.n, self.k_vpar, self.k_loc, self.k_dist)
+        xs = np.flatnonzero(routed)
+        # Largest saving first, ties by larger index (as sorting (gain, index) pairs descending).
+        ranked: list[int] = xs[np.lexsort((-xs, -gains[xs]))].tolist()
         out: set[int] = set()
         while len(out) < q and ranked:
             out.add(ranked.pop(int(len(ranked) * self.rng.random() ** 3)))
         return out
 
-    def _iroute(self, sol: list[list[int]], q: int) -> set[int]:
-        used = [k for k, r in enumerate(sol) if r]
-        sizes = np.array([len(sol[k]) for k in used], dtype=np.float64)
+    def _iroute(self, sol: _Nodes, q: int) -> set[int]:
+        routes, lens = sol
+        used = np.flatnonzero(lens).tolist()
+        sizes = lens[used].astype(np.float64)
         w = 1.0 / sizes
         k = int(self.rng.choice(used, p=w / w.sum()))
-        out = {x for x in sol[k] if x < self.n}
+        r = routes[k, : lens[k]]
+        out = set(r[r < self.n].tolist())
         if len(out) < q:
             out |= self._ishaw(sol, q - len(out))
         return out
 
-    # ---- repair --------------------------------------------------------------------
+    # ---- driver hooks --------------------------------------------------------------
 
-    def irepair(self, sol: list[list[int]], bank: list[int], k: int, noise: bool) -> list[int]:
+    def _start(self, initial: Sequence[tuple[Stop, ...]]) -> tuple[_Nodes, list[int]]:
+        nodes = self.to_nodes(initial)
+        routes = np.zeros((len(nodes), 2 * self.n + 2), dtype=np.int64)
+        lens = np.zeros(len(nodes), dtype=np.int64)
+        for vi, r in enumerate(nodes):
+            routes[vi, : len(r)] = r
+            lens[vi] = len(r)
+        sol = (routes, lens)
+        routed = set(self._irouted(sol))
+        return sol, [x for x in range(self.n) if x not in routed]
+
+    def _copy(self, sol: _Nodes) -> _Nodes:
+        return sol[0].copy(), sol[1].copy()
+
+    def _any_routed(self, sol: _Nodes) -> bool:
+        return bool(sol[1].any())
+
+    def _strip(self, sol: _Nodes, removed: set[int]) -> _Nodes:
+        mask = np.zeros(self.n, dtype=np.bool_)
+        mask[list(removed)] = True
+        _darp_fast.strip_requests(sol[0], sol[1], mask, self.n)
+        return sol
+
+    def repair(self, sol: _Nodes, bank: list[int], k: int, noise: bool) -> list[int]:
         """Insert the bank into ``sol`` (in place, exact, compiled); returns what could not be inserted."""
         if not bank:
             return []
-        nveh = len(sol)
-        routes = np.zeros((nveh, 2 * self.n + 2), dtype=np.int64)
-        lens = np.zeros(nveh, dtype=np.int64)
-        for vi, r in enumerate(sol):
-            routes[vi, : len(r)] = r
-            lens[vi] = len(r)
+        routes, lens = sol
         noise_amp = 0.05 * self.mean_dist if noise else 0.0
         left = _darp_fast.repair(
             routes, lens, np.asarray(bank, dtype=np.int64), k, noise_amp, int(self.rng.integers(2**31)),
             self.n, self.k_vpar, self.k_loc, self.k_early, self.k_late, self.k_serv, self.k_dq,
             self.k_ride, self.k_dur, self.k_dist,
         )  # fmt: skip
-        for vi in range(nveh):
-            sol[vi] = routes[vi, : lens[vi]].tolist()
         return [int(x) for x in left]
 
-    # ---- main loop -----------------------------------------------------------------
+    def total(self, sol: _Nodes, bank: Sequence[int]) -> int:
+        cost = _darp_fast.routes_distance(sol[0], sol[1], self.k_vpar, self.k_loc, self.k_dist)
+        return int(cost) + self.penalty * len(bank)
 
-    def run(
-        self, initial: Sequence[tuple[Stop, ...]], deadline: float | None, iterations: int | None
+    def feasible(self, sol: _Nodes) -> bool:
+        return all(self.ifeasible_route(vi, r) for vi, r in enumerate(self._lists(sol)) if r)
+
+    def _shape(self, sol: _Nodes) -> tuple[int, ...]:
+        return tuple(sol[1].tolist())
+
+    def _result(
+        self, best: _Nodes, cost: int, complete: bool, iters: int, improvements: int, best_at: float
     ) -> LnsResult:
-        """Search from ``initial`` until ``deadline`` or for ``iterations`` iterations (one is given)."""
-        t0 = _time.monotonic()
-        cur = self.to_nodes(initial)
-        routed = set(self._irouted(cur))
-        bank = [x for x in range(self.n) if x not in routed]
-        if bank:
-            bank = self.irepair(cur, bank, 2, False)
-        cur_cost = self.itotal(cur, bank)
-        ok0 = not bank and self.ifeasible(cur)
-        best, best_cost, best_bank = [list(r) for r in cur], cur_cost, list(bank)
-        best_ok = ok0
-        best_at = _time.monotonic() - t0
-        n = self.n
-        if n < 1:
-            return LnsResult(self.to_stops(best), best_cost, best_ok and not best_bank, 0, 0, best_at)
-        lo = min(n, max(2, n // 20))
-        hi = max(lo, min(self.q_max, (3 * n) // 10))
-        routing_cost = max(1, cur_cost - self.penalty * len(bank))
-        t_start = _T_START * routing_cost / math.log(2.0)
-        t_end = t_start * 0.002
-        total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
-        iters = improvements = 0
-        sc_d = np.zeros(len(self.w_destroy))
-        cnt_d = np.zeros(len(self.w_destroy))
-        sc_r = np.zeros(len(self.w_repair))
-        cnt_r = np.zeros(len(self.w_repair))
-        seen: set[int] = set()
-        while True:
-            if iterations is not None:
-                if iters >= iterations:
-                    break
-                frac = iters / iterations
-            else:
-                assert deadline is not None
-                now = _time.monotonic()
-                if now >= deadline:
-                    break
-                frac = (now - t0) / total_time
-            iters += 1
-            temp = t_start * (t_end / t_start) ** frac
-            q = int(self.rng.integers(lo, hi + 1))
-            di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
-            ri = int(self.rng.choice(len(self.w_repair), p=self.w_repair / self.w_repair.sum()))
-            cand = [list(r) for r in cur]
-            removed = self.idestroy[di](cand, q) if self._irouted(cand) else set()
-            if removed:
-                cand = [[x for x in r if (x if x < n else x - n) not in removed] for r in cand]
-            new_bank = self.irepair(cand, [*bank, *sorted(removed)], self.repair_k[ri % 3], ri >= 3)
-            cost = self.itotal(cand, new_bank)
-            key = hash((cost, tuple(len(r) for r in cand)))
-            score = 0.0
-            if cost < best_cost and not new_bank and self.ifeasible(cand):
-                best, best_cost, best_bank, best_ok = [list(r) for r in cand], cost, [], True
-                best_at = _time.monotonic() - t0
-                improvements += 1
-                score = _SIGMA_BEST
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif cost < cur_cost:
-                score = _SIGMA_BETTER if key not in seen else 0.0
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif cost == cur_cost:
-                cur, cur_cost, bank = cand, cost, new_bank
-            elif self.rng.random() < math.exp(-(cost - cur_cost) / max(1e-9, temp)):
-                score = _SIGMA_ACCEPT if key not in seen else 0.0
-                cur, cur_cost, bank = cand, cost, new_bank
-            seen.add(key)
-            sc_d[di] += score
-            cnt_d[di] += 1
-            sc_r[ri] += score
-            cnt_r[ri] += 1
-            if iters % _SEGMENT == 0:
-                for w, sc, cnt in ((self.w_destroy, sc_d, cnt_d), (self.w_repair, sc_r, cnt_r)):
-                    upd = np.where(cnt > 0, sc / np.maximum(cnt, 1), w)
-                    w[:] = np.maximum(0.05, (1 - _REACTION) * w + _REACTION * upd)
-                    sc[:] = 0
-                    cnt[:] = 0
-        stops = self.to_stops(best)
-        complete = best_ok and not best_bank
+        stops = self.to_stops(self._lists(best))
         if complete:
             # The reference check, once, on the answer.
             complete = all(
@@ -796,7 +832,7 @@ class _FastLns(_Lns):
                 for v, st in zip(self.vehicles, stops, strict=True)
                 if st
             )
-        return LnsResult(stops, best_cost, complete, iters, improvements, best_at)
+        return LnsResult(stops, cost, complete, iters, improvements, best_at)
 
 
 def _fast_ok(vehicles: Sequence[Vehicle], requests: Sequence[Request]) -> bool:

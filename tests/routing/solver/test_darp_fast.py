@@ -147,6 +147,36 @@ def test_best_insertion_is_the_cheapest_exactly_feasible_position(seed: int, n: 
     assert checked + n * 2 > n * 2 or all(not r for r in routes)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), n=st.integers(1, 7))
+def test_route_kernels_agree_with_the_python_costs(seed: int, n: int) -> None:
+    """Removal gains, total length and request removal of the kernels equal the list-based ones."""
+    vehicles, reqs, tt = random_case(seed, n)
+    state = _FastLns(vehicles, reqs, tt, seed)
+    rng = np.random.default_rng(seed + 3)
+    owner = rng.integers(0, 2, size=n)
+    lists = []
+    for vi in (0, 1):
+        ids = [r for r in range(n) if owner[r] == vi]
+        lists.append([r if kind is StopKind.PICKUP else n + r for r, kind in random_order(rng, ids)])
+    routes = np.zeros((2, 2 * n + 2), dtype=np.int64)
+    lens = np.array([len(r) for r in lists], dtype=np.int64)
+    for vi, r in enumerate(lists):
+        routes[vi, : len(r)] = r
+    total = _darp_fast.routes_distance(routes, lens, state.k_vpar, state.k_loc, state.k_dist)
+    assert total == sum(state.icost(vi, r) for vi, r in enumerate(lists))
+    gains, routed = _darp_fast.removal_gains(routes, lens, n, state.k_vpar, state.k_loc, state.k_dist)
+    assert routed.all()
+    for x in range(n):
+        vi = int(owner[x])
+        without = [y for y in lists[vi] if y not in (x, n + x)]
+        assert gains[x] == state.icost(vi, lists[vi]) - state.icost(vi, without)
+    removed = rng.random(n) < 0.5
+    _darp_fast.strip_requests(routes, lens, removed, n)
+    for vi, r in enumerate(lists):
+        assert routes[vi, : lens[vi]].tolist() == [y for y in r if not removed[y % n]]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fast_lns_serves_everyone_and_passes_the_checker(seed: int) -> None:
     """The compiled LNS from an empty start serves every request; its plan passes the checker."""

@@ -77,6 +77,8 @@ _REOPTIMISE_VEHICLES = 4
 """Default ``service.reoptimise_vehicles``: vehicles re-planned per simulated re-optimisation."""
 _REOPTIMISE_MOVES = 50
 """Default ``service.reoptimise_moves``: relocation searches per simulated re-optimisation."""
+_DIVERT_MID_LEG = False
+"""Default ``service.divert_mid_leg``: whether a booking may turn a van mid-leg."""
 OBSERVED_METRICS = (
     "riders_per_day",
     "requests_per_day",
@@ -218,6 +220,11 @@ class ServiceParams:
     outside_hours
         A booking made while its channel is closed is taken when it next opens
         (``"next_open"``) or lost (``"lost"``).
+    divert_mid_leg
+        Whether a booking may turn a van before it reaches the stop it is driving to (at the
+        next point of its road path where it can turn), when that serves the new rider better
+        and every promise still holds; only with travel times that name such points
+        (on-demand travel times over the road graph), elsewhere the leg stays committed.
     """
 
     start: int
@@ -251,6 +258,7 @@ class ServiceParams:
     period: tuple[_dt.date, _dt.date] | None = None
     channels: tuple[ChannelParams, ...] = ()
     outside_hours: str = "next_open"
+    divert_mid_leg: bool = _DIVERT_MID_LEG
 
     @property
     def hours(self) -> float:
@@ -705,6 +713,7 @@ def _service(t: _Table) -> ServiceParams:
         period=period,
         channels=_channels(t, tuple(channels)),
         outside_hours=t.string("outside_hours", "next_open", choices=OUTSIDE_HOURS),
+        divert_mid_leg=t.boolean("divert_mid_leg", _DIVERT_MID_LEG),
     )
     if s.pickup_window_s > s.max_wait_s:
         raise t.err("pickup_window_s", f"must not exceed service.max_wait_s ({s.max_wait_s})")

@@ -513,8 +513,13 @@ class ServicePolicy:
         )
 
     def dispatch_options(self) -> DispatchOptions:
-        """The dispatcher's options: :meth:`insertion_options` and :attr:`auto_complete`."""
-        return DispatchOptions(insertion=self.insertion_options(), auto_complete=self.auto_complete)
+        """The dispatcher's options: :meth:`insertion_options`, :attr:`auto_complete` and
+        ``service.divert_mid_leg`` (whether a booking may turn a driving van mid-leg)."""
+        return DispatchOptions(
+            insertion=self.insertion_options(),
+            auto_complete=self.auto_complete,
+            divert_mid_leg=bool(self.service.divert_mid_leg),
+        )
 
     def dispatcher(
         self,

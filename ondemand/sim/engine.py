@@ -45,7 +45,14 @@ from ondemand.dispatch import Assignment, Dispatcher
 from ondemand.dispatch.policy import Booking, ClockText, ServicePolicy
 from ondemand.errors import InvalidRequestError
 from ondemand.routing.geo.geodesy import haversine_m
-from ondemand.routing.solver.model import BookingKind, Request, StopKind, TravelTimes, Vehicle
+from ondemand.routing.solver.model import (
+    BookingKind,
+    Divertible,
+    Request,
+    StopKind,
+    TravelTimes,
+    Vehicle,
+)
 from ondemand.scenario import FareParams, Scenario
 from ondemand.sim.demand import DemandModel, StopLike, SyntheticDemand, TripRequest
 from ondemand.sim.events import (
@@ -97,7 +104,10 @@ class SimArea(Protocol):
     @property
     def matrix(self) -> TravelTimes: ...
 
-    def path(self, i: int, j: int) -> Any: ...
+    def path(self, i: int, j: int) -> Any:
+        """The road path from stop ``i`` to ``j`` (``position_at``, ``duration``); with mid-leg
+        diversion either may be a turning point ``len(stops) + network node``."""
+        ...
 
 
 DispatcherFactory = Callable[[Sequence[Vehicle], TravelTimes, ServicePolicy], Dispatcher]
@@ -265,6 +275,12 @@ class _Day:
         self.last_advance: int | None = None
         self.vehicle_of: dict[str, str] = {}
         self.suspect: set[str] = set()
+        # mid-leg diversion: vehicles drive ready to turn when the policy allows it and the
+        # travel times can name turning points (else every leg stays committed, as before)
+        self.divert = bool(policy.service.divert_mid_leg) and isinstance(self.tt, Divertible)
+        self.progress: Callable[..., None] | None = getattr(dispatcher, "record_progress", None)
+        self.n_stops = len(self.stops)
+        self.node_of: Callable[[int], int] | None = getattr(self.tt, "node_of", None)
 
     # -- plumbing
     @property
@@ -299,10 +315,19 @@ class _Day:
         return per * trip.passengers
 
     def path(self, i: int, j: int) -> Any:
-        key = (i, j)
+        """The road path between two points of the travel times (turning points included)."""
+        key = (self.point(i), self.point(j))
         if key not in self._paths:
-            self._paths[key] = self.area.path(i, j)
+            self._paths[key] = self.area.path(*key)
         return self._paths[key]
+
+    def point(self, p: int) -> int:
+        """A point of the travel times as events name it: a stop index, or for a turning point
+        past the stops ``len(stops) + network node`` (the travel times number turning points in
+        the order they name them, which depends on earlier days sharing them)."""
+        if p < self.n_stops or self.node_of is None:
+            return p
+        return self.n_stops + int(self.node_of(p))
 
     # -- bookings and riders
     def bookings(self) -> Generator[simpy.Event, Any, None]:
@@ -436,7 +461,11 @@ class _Day:
         wake = self._fresh_wake(vid)
         yield self.env.any_of([self.env.timeout(max(0, until - self.now)), wake])
 
-    def _drive(self, vid: str, a: int, b: int) -> Generator[simpy.Event, Any, None]:
+    def _drive(self, vid: str, a: int, b: int) -> Generator[simpy.Event, Any, int]:
+        """Drive from ``a`` to ``b``; returns where the vehicle is at the end (``b``, or the
+        point where the dispatcher turned it mid-leg: see :meth:`_drive_divertible`)."""
+        if self.divert:
+            return (yield from self._drive_divertible(vid, a, b))
         duration = int(self.dur[a, b])
         self.emit(
             VehicleDeparted(
@@ -459,6 +488,10 @@ class _Day:
             if path is not None and elapsed < duration:
                 lon, lat = path.position_at(elapsed * scale)
                 self.emit(VehiclePosition(self.now, vid, round(lon, 6), round(lat, 6), self.onboard[vid]))
+        self._arrive(vid, b)
+        return b
+
+    def _arrive(self, vid: str, b: int) -> None:
         s = self.stops[b]
         if self.pos_every > 0:
             self.emit(
@@ -469,6 +502,79 @@ class _Day:
         self.emit(VehicleArrived(t=self.now, vehicle_id=vid, stop=b))
         self.disp.record_arrival(vid, b, at=self.now)
         self.dirty = True
+
+    def _drive_divertible(self, vid: str, a: int, b: int) -> Generator[simpy.Event, Any, int]:
+        """Drive from ``a`` to ``b`` ready to turn (``service.divert_mid_leg``).
+
+        The vehicle reports its departure to the dispatcher (``record_progress``: 0 s driven
+        now), so that the turning point it names is where this vehicle really is. Woken while
+        driving (its plan changed), it asks whether the dispatcher turned it: then it drives on
+        to the turning point, reaching it when the dispatcher planned, and the leg's
+        ``VehicleDeparted`` record is rewritten to the leg driven (to the turning point, its
+        time and distance), so that kilometres, hours and map lines follow the real path; the
+        next leg departs from the turning point (numbered after the stops). No arrival is
+        reported there: it is not a stop, and the dispatcher already has the vehicle free there.
+        """
+        start = self.now
+        duration = int(self.dur[a, b])
+        k = len(self.events)
+        self.emit(
+            VehicleDeparted(
+                t=start,
+                vehicle_id=vid,
+                from_stop=self.point(a),
+                to_stop=self.point(b),
+                onboard=self.onboard[vid],
+                duration_s=duration,
+                distance_m=int(self.dist[a, b]),
+            )
+        )
+        if self.progress is not None and duration > 0:
+            self.progress(vid, 0, at=start)
+        path = self.path(a, b) if self.pos_every > 0 else None
+        scale = (path.duration / duration) if (path is not None and duration > 0) else 1.0
+        end, target = start + duration, b
+        report = start + self.pos_every if self.pos_every > 0 else end
+        while self.now < end:
+            until = min(report, end)
+            wake = self._fresh_wake(vid)
+            yield self.env.any_of([self.env.timeout(until - self.now), wake])
+            if wake.triggered and target == b:  # the plan changed: did the dispatcher turn it?
+                turn = self._turned(vid, b)
+                if turn is not None:
+                    target, end = turn[0], max(turn[1], self.now)
+                    dep = self.events[k]
+                    assert isinstance(dep, VehicleDeparted)
+                    self.events[k] = dataclasses.replace(
+                        dep,
+                        to_stop=self.point(target),
+                        duration_s=end - start,
+                        distance_m=int(self.dist[a, target]),
+                    )
+            if self.now < until:
+                continue
+            if path is not None and self.now == report and self.now < end:
+                lon, lat = path.position_at((self.now - start) * scale)
+                self.emit(VehiclePosition(self.now, vid, round(lon, 6), round(lat, 6), self.onboard[vid]))
+            if self.now >= report:
+                report += self.pos_every if self.pos_every > 0 else 0
+        if target == b:
+            self._arrive(vid, b)
+        elif path is not None:
+            lon, lat = path.position_at((self.now - start) * scale)
+            self.emit(VehiclePosition(self.now, vid, round(lon, 6), round(lat, 6), self.onboard[vid]))
+        self.dirty = True
+        return target
+
+    def _turned(self, vid: str, b: int) -> tuple[int, int] | None:
+        """The turning point and time if the dispatcher turned the vehicle off its leg to ``b``."""
+        head = self.disp.itinerary(vid)
+        if head and head[0].committed and int(head[0].location) == b:
+            return None
+        vehicle = self.disp.plan.route_of(vid).vehicle
+        if int(vehicle.start) == b:
+            return None  # the leg's stop was cancelled: it drives on to it
+        return int(vehicle.start), int(vehicle.available_from)
 
     def vehicle(self, veh: Vehicle) -> Generator[simpy.Event, Any, None]:
         vid = veh.id
@@ -486,8 +592,7 @@ class _Day:
             if not itinerary:
                 committed_at = self._cancelled_leg(vid, loc)
                 if committed_at is not None:  # a committed leg whose stop was cancelled
-                    yield from self._drive(vid, loc, committed_at)
-                    loc = committed_at
+                    loc = yield from self._drive(vid, loc, committed_at)
                     continue
                 if self.now >= veh.shift_end and self._no_more_bookings():
                     break
@@ -501,8 +606,7 @@ class _Day:
                 # from there, so it leaves now, not when the next stop would be due.
                 committed_at = self._cancelled_leg(vid, loc)
                 if committed_at is not None:
-                    yield from self._drive(vid, loc, committed_at)
-                    loc = committed_at
+                    loc = yield from self._drive(vid, loc, committed_at)
                     continue
                 # Leave so as to arrive at the planned service start; the dispatcher has
                 # committed the leg by then (its planned departure is not later).
@@ -511,8 +615,7 @@ class _Day:
                     yield from self._wait(vid, until)
                     continue
             if target != loc:
-                yield from self._drive(vid, loc, target)
-                loc = target
+                loc = yield from self._drive(vid, loc, target)
                 continue
             rid = str(head.request_id)
             if self.state.get(rid) not in ("assigned", "onboard"):
@@ -574,7 +677,7 @@ class _Day:
                     yield self.env.timeout(req.dropoff_service)
         home = veh.end if veh.end is not None else self.depot
         if loc != home:
-            yield from self._drive(vid, loc, home)
+            loc = yield from self._drive(vid, loc, home)
         self.emit(ShiftEnded(t=self.now, vehicle_id=vid, stop=home))
 
     def _cancelled_leg(self, vid: str, loc: int) -> int | None:

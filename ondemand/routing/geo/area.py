@@ -187,15 +187,28 @@ class ServiceArea:
         return idx, round(dist)
 
     def path(self, i: int, j: int) -> RoadPath:
-        """The road path from meeting point ``i`` to ``j`` (memoised)."""
+        """The road path from meeting point ``i`` to ``j`` (memoised).
+
+        An index past the meeting points, ``len(stops) + node``, is the road network's node
+        ``node``: a turning point where a van diverted mid-leg turned (simulated events number
+        turning points so, the same on every run).
+        """
         key = (int(i), int(j))
         got = self._paths.get(key)
         if got is None:
-            if not (0 <= key[0] < len(self.stops) and 0 <= key[1] < len(self.stops)):
-                raise IndexError(f"meeting point index out of range 0..{len(self.stops) - 1}: {key}")
-            got = road_path(self.network, self.stops[key[0]].node, self.stops[key[1]].node)
+            got = road_path(self.network, self._node(key[0], key), self._node(key[1], key))
             self._paths[key] = got
         return got
+
+    def _node(self, point: int, key: tuple[int, int]) -> int:
+        """The network node of a meeting point, or of a turning point ``len(stops) + node``."""
+        k = len(self.stops)
+        if 0 <= point < k:
+            return int(self.stops[point].node)
+        if k <= point < k + self.network.n_nodes:
+            return point - k
+        last = k + self.network.n_nodes - 1
+        raise IndexError(f"meeting point index out of range 0..{k - 1} (turning points {k}..{last}): {key}")
 
 
 def fold_name(text: str) -> str:

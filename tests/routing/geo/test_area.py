@@ -75,8 +75,12 @@ def test_path_between_stops_matches_matrix() -> None:
             assert p.nodes[-1] == area.stops[j].node
             assert (p.duration, p.distance) == (area.durations[i, j], area.distances[i, j])
     assert area.path(0, 2) is area.path(0, 2)
-    with pytest.raises(IndexError):
-        area.path(0, 7)
+    k, n = len(area.stops), area.network.n_nodes
+    turn = area.path(k + 5, 1)  # a turning point: the network node past the stops
+    assert (turn.nodes[0], turn.nodes[-1]) == (5, area.stops[1].node)
+    for bad in (k + n, -1):
+        with pytest.raises(IndexError, match="out of range"):
+            area.path(0, bad)
 
 
 def test_service_area_pickles() -> None:

@@ -201,9 +201,9 @@ class OnDemandTravelTimes:
         self._pairs: dict[int, int] = {}
         self._bytes = 0
         self._computed = [0, 0, 0]
-        self._q_rows: Any = None
-        self._q_cols: Any = None
-        self._q_pair: Any = None
+        # CCH query objects may only be used by the thread that made them (the live API answers
+        # from several threads): one set per thread
+        self._queries = threading.local()
         self.durations = LazyMatrix(self, "durations")
         self.distances = LazyMatrix(self, "distances")
         # turning points: network nodes numbered from k on (each node once), their answers and paths
@@ -242,13 +242,23 @@ class OnDemandTravelTimes:
             i = int(np.searchsorted(seconds, max(0, int(elapsed)), side="left"))
             if i >= len(nodes) - 1:
                 return None
-            node = nodes[i]
+            return self.point_of_node(nodes[i]), int(seconds[i]) - max(0, int(elapsed))
+
+    def point_of_node(self, node: int) -> int:
+        """The turning point at network node ``node``, named (numbered after the points) if new.
+
+        The live API names again, after a restart, the point where a van was turned.
+        """
+        node = int(node)
+        if not 0 <= node < self.network.n_nodes:
+            raise IndexError(f"network node {node} out of range 0..{self.network.n_nodes - 1}")
+        with self._lock:
             point = self._extra_of.get(node)
             if point is None:
                 point = self._k + len(self._extra_nodes)
                 self._extra_nodes.append(node)
                 self._extra_of[node] = point
-            return point, int(seconds[i]) - max(0, int(elapsed))
+            return point
 
     def _path(self, a: int, b: int) -> tuple[list[int], NDArray[np.int64]]:
         """Nodes of the fastest path from node ``a`` to node ``b`` and the seconds to reach each."""
@@ -258,9 +268,7 @@ class OnDemandTravelTimes:
             return hit
         import routingkit_cch as rk
 
-        if self._q_pair is None:
-            self._q_pair = rk.CCHQuery(self._cch[0])
-        result = self._q_pair.run(a, b)
+        result = self._query("pair", rk.CCHQuery, self._cch[0]).run(a, b)
         nodes = [int(x) for x in result.node_path]
         del result  # the binding requires the result to go before its query
         if not nodes or nodes[0] != a or nodes[-1] != b:
@@ -272,6 +280,14 @@ class OnDemandTravelTimes:
             self._paths.clear()
         self._paths[key] = (nodes, seconds)
         return nodes, seconds
+
+    def _query(self, kind: str, make: Any, *args: Any) -> Any:
+        """This thread's CCH query object of a kind (made on first use: they cannot change threads)."""
+        q = getattr(self._queries, kind, None)
+        if q is None:
+            q = make(*args)
+            setattr(self._queries, kind, q)
+        return q
 
     def _extra(self, a: int, b: int) -> int:
         """The combined weight between two points of which one is a turning point (cached)."""
@@ -393,10 +409,9 @@ class OnDemandTravelTimes:
             return self._scipy_lines(sources, reverse=False)
         import routingkit_cch as rk
 
-        if self._q_rows is None:
-            self._q_rows = rk.CCHOneToMany(self._cch[0], self.nodes.tolist())
+        q_rows = self._query("rows", rk.CCHOneToMany, self._cch[0], self.nodes.tolist())
         nodes = self.nodes
-        return [self._as_int(self._q_rows.distances_from(int(nodes[s]))) for s in sources]
+        return [self._as_int(q_rows.distances_from(int(nodes[s]))) for s in sources]
 
     def _compute_cols(self, targets: list[int]) -> list[NDArray[np.int64]]:
         self._computed[1] += len(targets)
@@ -404,10 +419,9 @@ class OnDemandTravelTimes:
             return self._scipy_lines(targets, reverse=True)
         import routingkit_cch as rk
 
-        if self._q_cols is None:
-            self._q_cols = rk.CCHManyToOne(self._cch[0], self.nodes.tolist())
+        q_cols = self._query("cols", rk.CCHManyToOne, self._cch[0], self.nodes.tolist())
         nodes = self.nodes
-        return [self._as_int(self._q_cols.distances_to(int(nodes[t]))) for t in targets]
+        return [self._as_int(q_cols.distances_to(int(nodes[t]))) for t in targets]
 
     def _scipy_lines(self, points: list[int], *, reverse: bool) -> list[NDArray[np.int64]]:
         key = "scipy_w_rev" if reverse else "scipy_w"
@@ -434,9 +448,7 @@ class OnDemandTravelTimes:
             return 0
         import routingkit_cch as rk
 
-        if self._q_pair is None:
-            self._q_pair = rk.CCHQuery(self._cch[0])
-        result = self._q_pair.run(na, nb)
+        result = self._query("pair", rk.CCHQuery, self._cch[0]).run(na, nb)
         d = result.distance
         del result  # the binding requires the result to go before its query
         if d is None:

@@ -282,3 +282,29 @@ def test_without_cch_no_turning_point_is_named(grid: RoadNetwork) -> None:
     tt = OnDemandTravelTimes(grid, [0, grid.n_nodes - 1], backend="scipy")
     assert tt.turn_point(0, 1, 0) is None
     assert tt.durations.shape == (2, 2)
+
+
+def test_answers_from_several_threads(grid: RoadNetwork) -> None:
+    """Pair, row and column queries answer from a thread other than the one that first asked
+    (CCH query objects cannot change threads; the live API answers from several)."""
+    import threading
+
+    n = grid.n_nodes
+    stops = [0, n - 1, n // 2, 3]
+    tt = OnDemandTravelTimes(grid, stops, backend="cch", cache_mb=1e-4)  # too small to cache a line
+    ref = _dense(grid, stops)
+    assert int(tt.durations[0, 1]) == int(ref.durations[0, 1])
+    point, _ = tt.turn_point(0, 1, 10) or (None, 0)
+    assert point is not None
+    got: list[Any] = []
+
+    def ask() -> None:
+        every = np.arange(len(stops))
+        got.append((tt.durations[np.ix_(every, every)], int(tt.durations[point, 2]), tt.turn_point(1, 0, 5)))
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    worker.join()
+    assert np.array_equal(got[0][0], ref.durations)
+    assert got[0][1] == int(tt.durations[point, 2])
+    assert got[0][2] is not None

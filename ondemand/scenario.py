@@ -35,6 +35,7 @@ in the dataclasses.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import tomllib
@@ -223,8 +224,9 @@ class ServiceParams:
     divert_mid_leg
         Whether a booking may turn a van before it reaches the stop it is driving to (at the
         next point of its road path where it can turn), when that serves the new rider better
-        and every promise still holds; only with travel times that name such points
-        (on-demand travel times over the road graph), elsewhere the leg stays committed.
+        and every promise still holds. Turning points are named by travel times answered on
+        demand, so ``true`` selects them (``[travel_times] mode = "auto"`` becomes
+        ``"on_demand"``, the same answers as the matrix); ``mode = "matrix"`` is refused.
     """
 
     start: int
@@ -1276,6 +1278,15 @@ def load_scenario(path: str | Path) -> Scenario:
     network = _params_from_table(net_t, "ondemand.routing.geo.network", "NetworkParams")
     stops = _params_from_table(stops_t, "ondemand.routing.geo.stops", "StopParams")
     travel_times = _params_from_table(tt_t, "ondemand.routing.geo.lazy", "TravelTimesParams")
+    if service.divert_mid_leg:
+        # a van can turn only where the travel times name turning points: on demand, not a matrix
+        if travel_times.mode == "matrix":
+            raise svc_t.err(
+                "divert_mid_leg",
+                'needs travel times that name turning points: [travel_times] mode = "on_demand" or '
+                '"auto" (a dense stop matrix keeps every leg committed)',
+            )
+        travel_times = dataclasses.replace(travel_times, mode="on_demand")
     return Scenario(
         name=name,
         area=area,

@@ -21,7 +21,14 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ondemand.api.db import RideRequestRow, VehiclePlanRow, make_engine, migrate, normalise_url
+from ondemand.api.db import (
+    RideRequestRow,
+    VehicleEventRow,
+    VehiclePlanRow,
+    make_engine,
+    migrate,
+    normalise_url,
+)
 from ondemand.api.writer import GroupCommitter
 from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import DatabaseUrlError, InvalidRequestError
@@ -143,6 +150,41 @@ def request_from_row(row: RideRequestRow, stop_index: Callable[[str], int]) -> R
 def plan_sequences(d: Dispatcher, vehicle_ids: Iterable[str]) -> dict[str, list[list[str]]]:
     """The stop order of each vehicle (``[[request_id, kind], ...]``); call under the dispatcher lock."""
     return {vid: [[str(ps.request_id), stop_kind(ps.kind)] for ps in d.itinerary(vid)] for vid in vehicle_ids}
+
+
+TURNED = "turned"
+"""Kind of the stored event of a mid-leg turn (a ``vehicle_events`` row the server writes)."""
+
+
+def note_turn(svc: OperatorService, area: Any, vehicle_id: str) -> VehicleEventRow | None:
+    """The record of a mid-leg turn the dispatcher has just made for a vehicle, else ``None``.
+
+    Call under the dispatcher lock after a booking. A vehicle turned mid-leg
+    (``service.divert_mid_leg``) is planned from a turning point of the travel times (past the
+    meeting points), free from when it gets there; the record (kind ``"turned"``, the road
+    node's coordinates and that time) lets a restart plan it from there again
+    (:meth:`~ondemand.api.registry.ServiceRegistry` replays it like an arrival). A turn already
+    recorded is not recorded again.
+    """
+    if not svc.divert:
+        return None
+    vehicle = svc.dispatcher.plan.route_of(vehicle_id).vehicle
+    if vehicle.start < len(area.stops):
+        return None
+    turn = (int(vehicle.start), int(vehicle.available_from))
+    if svc.turns.get(vehicle_id) == turn:
+        return None
+    svc.turns[vehicle_id] = turn
+    node = int(area.matrix.node_of(turn[0]))
+    return VehicleEventRow(
+        operator_id=svc.operator_id,
+        vehicle_id=vehicle_id,
+        service_date=svc.day.date.isoformat(),
+        kind=TURNED,
+        at_s=turn[1],
+        lon=float(area.network.lon[node]),
+        lat=float(area.network.lat[node]),
+    )
 
 
 def add_ride(session: Session, row: RideRequestRow) -> None:

@@ -29,7 +29,7 @@ from ondemand.api.booking import AreaLike, DispatcherFactory, ServiceConfig
 from ondemand.api.clock import Clock, ServiceDay
 from ondemand.api.db import RideRequestRow, VehicleEventRow, VehiclePlanRow, VehicleRow
 from ondemand.api.leader import Leadership
-from ondemand.api.persistence import Database, GroupCommitter, request_from_row
+from ondemand.api.persistence import TURNED, Database, GroupCommitter, request_from_row
 from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import CommitFailedError, ServiceUnavailableError
 from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
@@ -70,6 +70,10 @@ class OperatorService:
         self.restore_failures = 0
         self.tt = tt
         self.stale = False
+        # mid-leg diversion (service.divert_mid_leg with travel times that name turning points):
+        # the turn recorded last for each vehicle (point, time), see persistence.note_turn
+        self.divert = False
+        self.turns: dict[str, tuple[int, int]] = {}
 
     def check_live(self) -> None:
         """Raise :class:`ServiceUnavailableError` unless the dispatcher takes changes (call under the lock).
@@ -192,6 +196,11 @@ class ServiceRegistry:
     def _create(self, operator_id: int, day: ServiceDay) -> OperatorService:
         dispatcher = self.dispatcher_factory(self.config.vehicles, self.area.matrix)
         svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
+        svc.divert = (
+            bool(self.config.policy.service.divert_mid_leg)
+            and callable(getattr(self.area.matrix, "turn_point", None))
+            and hasattr(self.area, "network")
+        )
         with self.db.read() as session:
             have = set(session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id)))
         missing = [v for v in self.config.vehicles if v.id not in have]
@@ -243,7 +252,7 @@ class ServiceRegistry:
                     .where(
                         VehicleEventRow.operator_id == svc.operator_id,
                         VehicleEventRow.service_date == date,
-                        VehicleEventRow.kind == "arrived",
+                        VehicleEventRow.kind.in_(("arrived", TURNED)),
                     )
                     .order_by(VehicleEventRow.id)
                 )
@@ -257,12 +266,23 @@ class ServiceRegistry:
                 )
             }
         d = svc.dispatcher
-        last_arrival = {ev.vehicle_id: ev for ev in arrivals if ev.stop_id is not None}
+        # where each vehicle last was: its last arrival, or the turning point where a booking
+        # turned it mid-leg (it is planned from there, free from when it gets there)
+        last_arrival = {
+            ev.vehicle_id: ev
+            for ev in arrivals
+            if ev.stop_id is not None or (ev.kind == TURNED and ev.lon is not None and ev.lat is not None)
+        }
         for ev in last_arrival.values():
             try:
-                d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
-            except (LookupError, ValueError) as exc:
-                log.warning("could not replay the arrival of %s: %s", ev.vehicle_id, exc)
+                if ev.kind == TURNED:
+                    point = self._turning_point(float(ev.lon or 0.0), float(ev.lat or 0.0))
+                    d.record_arrival(ev.vehicle_id, point, at=ev.at_s)
+                    svc.turns[ev.vehicle_id] = (point, ev.at_s)
+                else:
+                    d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
+            except (LookupError, ValueError, AttributeError) as exc:
+                log.warning("could not replay the %s event of %s: %s", ev.kind, ev.vehicle_id, exc)
         by_vehicle: dict[str, list[RideRequestRow]] = {}
         for row in rows:
             if row.vehicle_id is not None:
@@ -295,6 +315,11 @@ class ServiceRegistry:
                 "restored %d of %d open ride requests for operator %d", restored, len(rows), svc.operator_id
             )
         svc.restore_failures = failed
+
+    def _turning_point(self, lon: float, lat: float) -> int:
+        """The travel times' turning point at the road node stored for a turn (by its coordinates)."""
+        nodes, _ = self.area.network.nearest_nodes(lon, lat)  # type: ignore[attr-defined]
+        return int(self.area.matrix.point_of_node(int(nodes[0])))  # type: ignore[attr-defined]
 
     def _restore_vehicle(
         self,

@@ -219,7 +219,9 @@ class VehicleEventIn(BaseModel):
 
     ``type`` decides which fields are needed: ``position`` needs ``lon``/``lat``;
     ``arrived`` needs ``stop_id``; ``picked_up``, ``dropped_off`` and ``no_show`` need
-    ``request_id``. ``at`` defaults to now.
+    ``request_id``. ``at`` defaults to now. A ``position`` may also say how far the van has
+    got on the leg it is driving (``driven_s``): with mid-leg diversion the dispatcher then
+    counts from there where the van can next turn.
     """
 
     model_config = _STRICT
@@ -229,6 +231,12 @@ class VehicleEventIn(BaseModel):
     lat: Lat | None = None
     stop_id: Id | None = None
     request_id: Id | None = None
+    driven_s: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=86_400,
+        description="position only: seconds driven since the van left its last stop for the next one",
+    )
 
 
 class DriverStop(ItineraryStop):

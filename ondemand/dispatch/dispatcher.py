@@ -33,8 +33,9 @@ with every leg committed; the cheaper answer wins). The leg stays committed unle
 insertion needs the turn; then the vehicle is planned from the turning point (its ``location``
 until ``free_at``). Where it is on its leg comes from the plan (it left when planned, at the
 travel times' pace) or from its latest report (:meth:`InsertionDispatcher.record_progress`);
-the same rule serves both. Neither the simulator nor the live API follows a turn yet, so the
-option is off by default and no scenario sets it.
+the same rule serves both. A scenario sets it with ``[service] divert_mid_leg``
+(:class:`~ondemand.dispatch.policy.ServicePolicy`); the simulator drives to the turning point
+and the live API stores the turn so that a restart plans the vehicle from there again.
 
 For a simulator or a vehicle app: call :meth:`InsertionDispatcher.advance` at
 :meth:`InsertionDispatcher.next_departure` (when a vehicle has to leave), drive to the
@@ -904,9 +905,8 @@ class InsertionDispatcher:
         """A vehicle reported that it had driven ``driven_s`` seconds of its committed leg at ``at``.
 
         Where it can turn next is then counted from this report (at the leg's pace) instead of
-        from its planned departure; a vehicle not driving a committed leg ignores it. A vehicle
-        app would derive ``driven_s`` from its position along the leg's road path (the live API
-        does not call this yet).
+        from its planned departure; a vehicle not driving a committed leg ignores it. The
+        simulator reports each departure; the live API passes on a position event's ``driven_s``.
         """
         vs = self._state(vehicle_id)
         leg = vs.leg

@@ -238,9 +238,13 @@ def municipal_accounts(
                 e.distance_m / float(p.metres[-1])
             )
         else:
+            # a straight line; a turning point (past the stops, no road path given) counts as the
+            # leg's stop end
+            known = [x for x in (e.from_stop, e.to_stop) if 0 <= x < len(lon)] or [0]
+            u, v = known[0], known[-1]
             metres += municipalities.metres_inside(
-                lon[[e.from_stop, e.to_stop]],
-                lat[[e.from_stop, e.to_stop]],
+                lon[[u, v]],
+                lat[[u, v]],
                 np.array([0.0, float(e.distance_m)]),
             )
 

@@ -147,7 +147,12 @@ class RequestCancelled:
 
 @dataclass(frozen=True, slots=True)
 class VehicleDeparted:
-    """A vehicle leaves a stop for the next one (``onboard``: passengers on board)."""
+    """A vehicle leaves a stop for the next one (``onboard``: passengers on board).
+
+    With mid-leg diversion (``service.divert_mid_leg``) a leg may end, or start, at a turning
+    point instead of a stop: ``len(stops) + node`` for the road network's node ``node``; the
+    record then holds the leg as driven (to the turning point, its seconds and metres).
+    """
 
     t: int
     vehicle_id: str

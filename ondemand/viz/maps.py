@@ -197,7 +197,9 @@ def _leg_coords(
         lon, lat = getattr(p, "lon", None), getattr(p, "lat", None)
         if lon is not None and lat is not None and len(lon) >= 2:
             return [[float(y), float(x)] for x, y in zip(lon, lat, strict=True)]
-    return [[float(stops[a].lat), float(stops[a].lon)], [float(stops[b].lat), float(stops[b].lon)]]
+    # straight; a turning point of a diverted leg (past the stops) has no position without paths
+    ends = [x for x in (a, b) if 0 <= x < len(stops)]
+    return [[float(stops[x].lat), float(stops[x].lon)] for x in ends] if len(ends) == 2 else []
 
 
 def _add_roads(m: folium.Map, network: Any) -> None:
@@ -330,8 +332,11 @@ def day_map(
         km = sum(leg.distance_m for leg in legs[vid]) / 1000
         fg = folium.FeatureGroup(name=f"Vehicle {vid} route ({km:.1f} km)")
         for leg in legs[vid]:
+            coords = _leg_coords(path, stops, leg.from_stop, leg.to_stop)
+            if not coords:
+                continue
             folium.PolyLine(  # type: ignore[no-untyped-call]
-                _leg_coords(path, stops, leg.from_stop, leg.to_stop),
+                coords,
                 color=colour[vid],
                 weight=3 if leg.onboard else 2,
                 opacity=0.8 if leg.onboard else 0.45,

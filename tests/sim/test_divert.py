@@ -187,7 +187,8 @@ def test_divert_keeps_promises_and_plans_valid(seed: int, every: int) -> None:
 
 
 def test_scenario_setting(tmp_path: Path) -> None:
-    """[service] divert_mid_leg reaches the dispatcher's options (default off); a non-boolean is refused."""
+    """[service] divert_mid_leg reaches the dispatcher's options (default off) and selects on-demand
+    travel times; a non-boolean, or with travel times forced to a matrix, is refused."""
     text = (REPO / "scenarios" / "senboku.toml").read_text(encoding="utf-8")
     sc = load_scenario(REPO / "scenarios" / "senboku.toml")
     assert sc.service.divert_mid_leg is False
@@ -199,3 +200,27 @@ def test_scenario_setting(tmp_path: Path) -> None:
     bad.write_text(text.replace("[service]\n", '[service]\ndivert_mid_leg = "yes"\n', 1), encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"service\.divert_mid_leg.*must be true or false"):
         load_scenario(bad)
+    assert load_scenario(on).travel_times.mode == "on_demand"  # turning points need them
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(
+        on.read_text(encoding="utf-8") + '\n[travel_times]\nmode = "matrix"\n', encoding="utf-8"
+    )
+    with pytest.raises(ScenarioError, match=r"service\.divert_mid_leg.*mode = \"on_demand\""):
+        load_scenario(matrix)
+
+
+def test_the_day_map_draws_turned_legs() -> None:
+    """The day map draws a turned leg along the road to its turning point (with paths), and skips it
+    without them (a turning point has no stop position) instead of failing."""
+    pytest.importorskip("folium", reason="the day map needs folium (extra viz)")
+    from ondemand.viz.maps import day_map
+
+    events, area = _day(0, divert=True, every=3600)
+    legs = [e for e in events if isinstance(e, VehicleDeparted) and e.from_stop != e.to_stop]
+    turned = _turned(events, area)
+    assert turned
+    with_paths = day_map(events, area.stops, path=area.path).get_root().render()
+    without = day_map(events, area.stops).get_root().render()
+    assert with_paths.count("L.polyline(") == len(legs)
+    touching = {id(e) for e in legs if max(e.from_stop, e.to_stop) >= len(area.stops)}
+    assert without.count("L.polyline(") == len(legs) - len(touching)

@@ -16,9 +16,16 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ondemand.api.clock import ServiceDay
-from ondemand.api.db import RideRequestRow
+from ondemand.api.db import RideRequestRow, VehicleEventRow
 from ondemand.api.deps import AUTH_ERRORS, ApiContext, Context, OperatorWho, Principal
-from ondemand.api.persistence import add_ride, flush_rides, new_request_id, plan_sequences, write_plans
+from ondemand.api.persistence import (
+    add_ride,
+    flush_rides,
+    new_request_id,
+    note_turn,
+    plan_sequences,
+    write_plans,
+)
 from ondemand.api.registry import OperatorService
 from ondemand.api.riders import own_rider
 from ondemand.api.schemas import ApiError, RideRequestIn, RideRequestOut
@@ -102,6 +109,7 @@ async def _book(
         channel=body.channel,
     )
     seqs: dict[str, list[list[str]]] = {}
+    turned: VehicleEventRow | None = None
     with svc.lock:
         svc.check_live()
         result = svc.dispatcher.submit(req, now=now_s)
@@ -109,6 +117,7 @@ async def _book(
             vehicle_id = result.vehicle_id
             svc.version += 1
             seqs = plan_sequences(svc.dispatcher, [vehicle_id])
+            turned = note_turn(svc, ctx.area, vehicle_id)
             start, end = result.pickup_window
             row.status, row.vehicle_id = "assigned", vehicle_id
             row.promise_pickup_start_s = int(start)
@@ -129,6 +138,8 @@ async def _book(
                 row.rider_id = None  # the rider was erased while this ride was being decided
             add_ride(session, row)
             write_plans(session, svc, seqs)
+            if turned is not None:
+                session.add(turned)
 
         # queued under the lock: database order = dispatcher order. If it is not committed,
         # the writer marks svc stale and the registry rebuilds it from the database.

@@ -240,10 +240,18 @@ def _apply_event(
         idempotency_key=key,
         body_hash=digest,
     )
+    if ev.driven_s is not None and ev.type != "position":
+        raise InvalidRequestError(f"'driven_s' belongs to a position event, not to {ev.type!r}")
     if ev.type == "position":
         if ev.lon is None or ev.lat is None:
             raise InvalidRequestError("a position event needs 'lon' and 'lat'")
         lon, lat = ev.lon, ev.lat
+        if ev.driven_s is not None:  # where the van is on its leg: where it can next turn
+            progress = getattr(svc.dispatcher, "record_progress", None)
+            if progress is not None:
+                with svc.lock:
+                    svc.check_live()
+                    progress(vehicle_id, ev.driven_s, at=at_s)
 
         def moved(session: Session) -> None:
             vrow = session.get(VehicleRow, (who.operator_id, vehicle_id))

@@ -1,0 +1,156 @@
+"""The live API follows mid-leg diversion: progress reports, a turned van's new next stop, a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from ondemand.api.db import VehicleEventRow
+from ondemand.errors import UnknownStopError
+from ondemand.routing.geo.geodesy import haversine_m
+from ondemand.routing.geo.network import RoadNetwork
+from ondemand.routing.solver.check import check_plan
+from tests.api._synthetic import SyntheticStop, synthetic_service
+from tests.api.conftest import FixedClock, new_key
+
+pytest.importorskip("routingkit_cch", reason="turning points need the CCH backend (routingkit-cch)")
+
+
+@dataclass(frozen=True, eq=False)
+class RoadArea:
+    """Three meeting points on a 7 x 7 road grid, travel times on demand (turning points named)."""
+
+    network: RoadNetwork
+    stops: tuple[SyntheticStop, ...]
+    matrix: Any
+
+    @classmethod
+    def build(cls) -> RoadArea:
+        from ondemand.routing.geo.lazy import OnDemandTravelTimes
+        from tests.routing.geo._network_fixtures import grid_network
+
+        net = grid_network(7)
+        nodes = [0, net.n_nodes - 1, net.n_nodes // 2]
+        stops = tuple(
+            SyntheticStop(f"s{i}", f"Stop {i}", float(net.lon[n]), float(net.lat[n]), n)
+            for i, n in enumerate(nodes)
+        )
+        return cls(net, stops, OnDemandTravelTimes(net, nodes, backend="cch"))
+
+    def stop_index(self, stop_id: str) -> int:
+        for i, s in enumerate(self.stops):
+            if s.id == stop_id:
+                return i
+        raise UnknownStopError(f"unknown stop {stop_id!r}")
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        d = [haversine_m(lon, lat, s.lon, s.lat) for s in self.stops]
+        best = min(range(len(d)), key=d.__getitem__)
+        return best, float(d[best])
+
+
+def _book(client: TestClient, auth: dict[str, str], a: str, b: str) -> dict[str, Any]:
+    body = {"pickup": {"stop_id": a}, "dropoff": {"stop_id": b}}
+    answer = client.post("/v1/ride-requests", headers=auth, json=body)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def _sheet(client: TestClient, auth: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    got = client.get("/v1/driver?vehicle_id=v1", headers=auth)
+    assert got.status_code == 200, got.text
+    return [(s["request_id"], s["kind"], s["stop_id"], s["eta"]) for s in got.json()["stops"]]
+
+
+def _day(make_app: Callable[..., FastAPI], clock: FixedClock, divert: bool) -> tuple[Any, ...]:
+    """One van leaves s0 for s1 (rider r1); 60 s later (reported) a rider books at s0."""
+    area = RoadArea.build()
+    config = synthetic_service(
+        area, n_vehicles=1, seats=4, start=9 * 3600, end=18 * 3600, divert_mid_leg=divert
+    )
+    app = make_app(area=area, config=config)
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {new_key(app, 'acme')}"}
+        r1 = _book(client, auth, "s1", "s2")
+        clock.advance(30)
+        _sheet(client, auth)  # the van has left: its leg is committed (the views advance the plan)
+        clock.advance(30)
+        # 45 s driven, not the 60 planned (a slow start): where it can turn is counted from the report
+        ev = {"type": "position", "lon": area.stops[0].lon, "lat": area.stops[0].lat, "driven_s": 45}
+        assert client.post("/v1/vehicles/v1/events", headers=auth, json=ev).status_code == 200
+        r2 = _book(client, auth, "s0", "s2")
+        sheet = _sheet(client, auth)
+        svc = app.state.registry.get(1)
+        assert svc.dispatcher.options.divert_mid_leg is divert  # the policy's, as in the simulator
+        with svc.lock:
+            plan = svc.dispatcher.plan
+            start = plan.route_of("v1").vehicle
+        assert not check_plan(plan, area.matrix).violations
+        with app.state.db.read() as session:
+            turned = list(session.scalars(select(VehicleEventRow).where(VehicleEventRow.kind == "turned")))
+    return area, config, app, auth, r1, r2, sheet, start, turned
+
+
+def test_a_booking_turns_the_van_and_a_restart_keeps_it(
+    make_app: Callable[..., FastAPI], clock: FixedClock
+) -> None:
+    """With divert_mid_leg the van reported 45 s into its leg turns back for a rider at s0: the driver's
+    next stop is that pickup, promises hold, and a restart rebuilds the same turned plan."""
+    area, config, _, auth, r1, r2, sheet, start, turned = _day(make_app, clock, True)
+    assert r1["status"] == r2["status"] == "assigned"
+    assert sheet[0][:3] == (r2["id"], "pickup", "s0")  # the new next stop: back to s0
+    assert [s[0] for s in sheet].count(r1["id"]) == 2
+    assert start.start >= len(area.stops)  # planned from a turning point ...
+    assert len(turned) == 1  # ... stored, with the time the van gets there
+    assert turned[0].at_s == start.available_from
+    point, wait = area.matrix.turn_point(0, 1, 45)
+    assert (start.start, start.available_from) == (point, 10 * 3600 + 60 + wait)
+    node = int(area.matrix.node_of(start.start))
+    assert (turned[0].lon, turned[0].lat) == (float(area.network.lon[node]), float(area.network.lat[node]))
+    restarted = make_app(area=RoadArea.build(), config=config)  # a new process: its own numbering
+    with TestClient(restarted) as client:
+        assert _sheet(client, auth) == sheet
+        svc = restarted.state.registry.get(1)
+        assert svc.restore_failures == 0
+        with svc.lock:
+            again = svc.dispatcher.plan.route_of("v1").vehicle
+            assert not check_plan(svc.dispatcher.plan, svc.tt).violations
+        assert again.available_from == start.available_from
+        assert restarted.state.registry.area.matrix.node_of(again.start) == node
+
+
+def test_without_the_setting_the_leg_stays_committed(
+    make_app: Callable[..., FastAPI], clock: FixedClock
+) -> None:
+    """Setting off: the same reports and booking leave the van on its leg (r1 first) and store no turn."""
+    _, _, _, _, r1, _, sheet, start, turned = _day(make_app, clock, False)
+    assert sheet[0][:3] == (r1["id"], "pickup", "s1")
+    assert turned == []
+    assert start.start == 1  # planned from the end of its committed leg
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        ({"type": "position", "lon": 135.5, "lat": 34.5, "driven_s": -1}, "driven_s"),
+        ({"type": "position", "lon": 135.5, "lat": 34.5, "driven_s": "60"}, "driven_s"),
+        ({"type": "position", "lon": 135.5, "lat": 34.5, "driven_s": 100_000}, "driven_s"),
+        ({"type": "arrived", "stop_id": "s00", "driven_s": 5}, "'driven_s' belongs to a position event"),
+    ],
+)
+def test_bad_progress_reports_are_refused(
+    client: TestClient, auth: dict[str, str], event: dict[str, Any], why: str
+) -> None:
+    """A progress report with a bad driven_s is a 422 naming the field, and nothing is stored."""
+    got = client.post("/v1/vehicles/v1/events", headers=auth, json=event)
+    assert got.status_code == 422, got.text
+    assert why in got.text
+    app = client.app
+    with app.state.db.read() as session:  # type: ignore[attr-defined]
+        assert list(session.scalars(select(VehicleEventRow))) == []

@@ -45,6 +45,7 @@ start, which is never before the window): that reproduces the plan exactly.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,7 +60,14 @@ from ondemand.dispatch.base import (
 )
 from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.budget import check_budget
-from ondemand.routing.solver.insertion import Insertion, Refusal, best_insertion, insert_into_route
+from ondemand.routing.solver.insertion import (
+    Insertion,
+    Refusal,
+    SearchIndex,
+    best_insertion,
+    insert_into_route,
+    prime_profile,
+)
 from ondemand.routing.solver.model import (
     Divertible,
     OnboardRider,
@@ -71,7 +79,7 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route
+from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, schedule_and_profile
 
 __all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
 
@@ -197,6 +205,7 @@ class _VehicleState:
     cache: tuple[Route, RouteSchedule] | None = None
     wake: int | None = None  # when advance() next has work for this vehicle (None: not known yet)
     shown: list[PlannedStop] | None = None  # the itinerary, until the vehicle's state changes
+    index: int = 0  # position in the fleet (and in the plan's routes)
 
 
 _NEVER = 2**62
@@ -247,13 +256,26 @@ class InsertionDispatcher:
                     f"vehicle {v.id!r} has riders on board; start it empty and "
                     "put them back with restore(..., picked_up_at=...)"
                 )
-            self._vehicles[v.id] = _VehicleState(base=v, location=v.start, free_at=v.available_from)
+            self._vehicles[v.id] = _VehicleState(
+                base=v, location=v.start, free_at=v.available_from, index=len(self._vehicles)
+            )
         if not self._vehicles:
             raise ValueError("a dispatcher needs at least one vehicle")
         self._now: int | None = None
         self._requests: dict[str, Request] = {}  # promised requests, every status
         self._status: dict[str, RequestStatus] = {}
-        self._active: dict[str, None] = {}  # assigned or on board, in order of acceptance
+        self._active: dict[str, Request] = {}  # assigned or on board, in order of acceptance
+        # Kept up to date per changed vehicle (not rebuilt per call): the solver routes in fleet
+        # order, the vehicles changed since they were last built, and the heap of wake-up times
+        # (``(wake, index)``; an entry is current while the vehicle's cached wake equals it).
+        fleet = list(self._vehicles.values())
+        self._fleet = fleet
+        self._route_list: list[Route | None] = [None] * len(fleet)
+        self._routes_tuple: tuple[Route, ...] | None = None
+        self._stale: dict[int, None] = dict.fromkeys(range(len(fleet)))  # routes to rebuild
+        self._unwoken: dict[int, None] = dict.fromkeys(range(len(fleet)))  # wake-ups to recompute
+        self._wakes: list[tuple[int, int]] = []
+        self._index = SearchIndex()  # the compiled search's arrays, updated per changed route
         self._vehicle_of: dict[str, str] = {}
         self._snap_id = 0
         self._snapshot: tuple[int, Plan, dict[str, Route]] | None = None
@@ -274,9 +296,17 @@ class InsertionDispatcher:
     @property
     def plan(self) -> Plan:
         """The plan the solvers see: uncommitted stops, vehicles at their committed stop."""
-        routes = tuple(self._route(vs) for vs in self._vehicles.values())
-        active = dict(zip(self._active, map(self._requests.__getitem__, self._active), strict=True))
-        return Plan(routes, active)
+        return Plan(self._routes(), self._active)
+
+    def _routes(self) -> tuple[Route, ...]:
+        """The solver routes in fleet order, rebuilt only for the vehicles changed since the last call."""
+        if self._stale or self._routes_tuple is None:
+            lst, fleet = self._route_list, self._fleet
+            for i in self._stale:
+                lst[i] = self._route(fleet[i])
+            self._stale.clear()
+            self._routes_tuple = tuple(r for r in lst if r is not None)
+        return self._routes_tuple
 
     def status(self, request_id: str) -> RequestStatus:
         """The status of a request (``KeyError`` if the dispatcher never saw it)."""
@@ -396,12 +426,22 @@ class InsertionDispatcher:
 
     def _adopt_insertion(self, ins: Insertion, turn: tuple[int, int] | None = None) -> Assignment:
         vs = self._vehicles[ins.vehicle_id]
-        stops = ins.plan.route_of(ins.vehicle_id).stops
+        routes = ins.plan.routes
+        if vs.index < len(routes) and routes[vs.index].vehicle.id == ins.vehicle_id:
+            chosen = routes[vs.index]
+        else:
+            chosen = ins.plan.route_of(ins.vehicle_id)
+        stops = chosen.stops
         if turn is None:
             vs.stops = stops
         else:
             self._divert(vs, stops, turn, ins.plan.requests)
         self._touch(vs)
+        if turn is None and ins.schedule is not None:
+            route = self._route(vs)
+            if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
+                vs.cache = (route, ins.schedule)
+                prime_profile(route, ins.plan.requests, self._tt, ins.profile)
         rid = ins.request.id
         self._requests[rid] = ins.request
         self._set_status(rid, RequestStatus.ASSIGNED)
@@ -474,7 +514,7 @@ class InsertionDispatcher:
             sched, stops = best
             vs.onboard[request.id] = rider
             vs.stops = stops
-            self._touch(vs)
+            self._touch(vs, new_requests=True)
             status = RequestStatus.ONBOARD
             eta = sched.service_start[stops.index(drop)]
         else:
@@ -486,7 +526,7 @@ class InsertionDispatcher:
                 )
             new_route, sched = found
             vs.stops = new_route.stops
-            self._touch(vs)
+            self._touch(vs, new_requests=True)
             status = RequestStatus.ASSIGNED
             idx = next(
                 k
@@ -581,7 +621,7 @@ class InsertionDispatcher:
         vs.stops = tuple(
             Stop(req.id, kind, req.pickup if kind is StopKind.PICKUP else req.dropoff) for req, kind in stops
         )
-        self._touch(vs)
+        self._touch(vs, new_requests=True)
         for rid, req in requests.items():
             if rid not in mine:
                 self._requests[rid] = req
@@ -718,9 +758,7 @@ class InsertionDispatcher:
         """
         if self._now is not None and now < self._now:
             now = self._now  # time never runs backwards; late callers see the current state
-        for vs in self._vehicles.values():
-            if self._wake(vs) > now:
-                continue  # nothing to commit or complete yet (the common case)
+        for vs in self._due(now):
             for _ in range(2 * len(vs.stops) + 2):
                 leg = vs.leg
                 if leg is not None:
@@ -749,8 +787,36 @@ class InsertionDispatcher:
                 )
                 vs.stops = vs.stops[1:]
                 self._touch(vs)
+            self._unwoken[vs.index] = None  # its wake-up is looked at again next time
         if self._now is None or now > self._now:
             self._now = now
+
+    def _due(self, now: int) -> list[_VehicleState]:
+        """The vehicles whose wake-up time is not after ``now``, in fleet order.
+
+        Event-driven: only vehicles changed since the last call get their wake-up time
+        (:meth:`_wake`) computed again; the others wait in a heap until their time comes.
+        """
+        heap, fleet = self._wakes, self._fleet
+        for i in self._unwoken:
+            wake = self._wake(fleet[i])
+            if wake < _NEVER:
+                heapq.heappush(heap, (wake, i))
+        self._unwoken.clear()
+        due: dict[int, None] = {}
+        while heap and heap[0][0] <= now:
+            wake, i = heapq.heappop(heap)
+            vs = fleet[i]
+            if vs.wake is None:  # the cache was cleared without a change: look again
+                current = self._wake(vs)
+                if current > now:
+                    if current < _NEVER:
+                        heapq.heappush(heap, (current, i))
+                    continue
+            elif vs.wake != wake:
+                continue  # an older entry of a vehicle changed since
+            due[i] = None
+        return [fleet[i] for i in sorted(due)]
 
     def _complete_leg(self, vs: _VehicleState, leg: _Leg) -> None:
         if leg.stop is None:
@@ -952,7 +1018,9 @@ class InsertionDispatcher:
         """
         opts = self.options.insertion
         result = self._busy_is_not_closed(
-            best_insertion(self.plan, request, self._tt, now=now, options=opts), request, now
+            best_insertion(self.plan, request, self._tt, now=now, options=opts, index=self._index),
+            request,
+            now,
         )
         if not (self.options.divert_mid_leg and self._turns is not None):
             return result, None
@@ -1099,19 +1167,28 @@ class InsertionDispatcher:
     def _set_status(self, request_id: str, status: RequestStatus) -> None:
         self._status[request_id] = status
         if status is RequestStatus.ASSIGNED or status is RequestStatus.ONBOARD:
-            self._active[request_id] = None
+            self._active[request_id] = self._requests[request_id]
         else:
             self._active.pop(request_id, None)
 
-    def _touch(self, vs: _VehicleState) -> None:
-        """Mark a vehicle's state as changed: its solver route and schedule are rebuilt on demand."""
+    def _touch(self, vs: _VehicleState, *, new_requests: bool = False) -> None:
+        """Mark a vehicle's state as changed: its solver route and schedule are rebuilt on demand.
+
+        ``new_requests``: a request object of the route may have changed (a restore), so the
+        route before the change may not be reused even when its stops are equal (the search
+        index and the schedule cache key on route identity).
+        """
         if vs.route is not None:
             vs.previous = vs.route
             vs.previous_cache = vs.cache
+        if new_requests:
+            vs.previous = vs.previous_cache = None
         vs.route = None
         vs.cache = None
         vs.wake = None
         vs.shown = None
+        self._stale[vs.index] = None
+        self._unwoken[vs.index] = None
         vs.anchor = vs.free_at if self._now is None else max(vs.free_at, self._now)
 
     def _wake(self, vs: _VehicleState) -> int:
@@ -1166,7 +1243,9 @@ class InsertionDispatcher:
         if vs.cache is not None and vs.cache[0] is route:
             return vs.cache
         active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
-        vs.cache = (route, evaluate_route(route, active, self._tt))
+        sched, profile = schedule_and_profile(route, active, self._tt)
+        prime_profile(route, active, self._tt, profile)  # the next insertion search needs it too
+        vs.cache = (route, sched)
         return vs.cache
 
     def _planned(self, stop: Stop, eta: int, departure: int, *, committed: bool) -> PlannedStop:

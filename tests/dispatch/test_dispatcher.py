@@ -818,3 +818,90 @@ def test_a_busy_van_in_service_is_no_feasible_time_not_outside_hours() -> None:
     late = closed.submit(req("c", 1, 2, e=10, lp=300), now=10)
     assert isinstance(late, Refusal)
     assert late.code == "outside_hours", late  # the van's shift has not begun: the service is closed
+
+
+class _Rebuilt(InsertionDispatcher):
+    """The dispatcher without its incremental state: every vehicle scanned on advance, the plan and
+    every schedule rebuilt on each use, and the per-thread search index that re-checks every request."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._index = None  # type: ignore[assignment]
+
+    def _due(self, now: int) -> list:  # type: ignore[type-arg]
+        return [vs for vs in self._vehicles.values() if self._wake(vs) <= now]
+
+    @property
+    def plan(self) -> Plan:
+        routes = tuple(self._route(vs) for vs in self._vehicles.values())
+        return Plan(routes, {rid: self._requests[rid] for rid in self._active})
+
+    def _evaluate(self, vs):  # type: ignore[no-untyped-def]
+        route = self._route(vs)
+        active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
+        return route, evaluate_route(route, active, self._tt)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_incremental_fleet_state_matches_a_rebuilt_one(data: st.DataObject) -> None:
+    """Event-driven advance, the plan kept per changed vehicle, reused schedules and the dispatcher's own
+    search index answer every call as a dispatcher that rebuilds all of them; plans pass the checker."""
+    from ondemand.routing.solver.check import check_plan
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    pts = rng.uniform(0, 3000, size=(10, 2))
+    tt = ArrayTravelTimes(
+        np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0).astype(np.int64)
+    )
+    auto = data.draw(st.booleans())
+    vehicles = [
+        Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(data.draw(st.integers(1, 4)))
+    ]
+    ins = InsertionOptions(
+        max_wait=data.draw(st.sampled_from([None, 900])),
+        promise_before=data.draw(st.sampled_from([0, 300, 86_400])),
+        promise_after=data.draw(st.sampled_from([300, 86_400])),
+    )
+    options = DispatchOptions(auto_complete=auto, insertion=ins)
+    fast, slow = InsertionDispatcher(vehicles, tt, options=options), _Rebuilt(vehicles, tt, options=options)
+    now = 0
+    booked: list[str] = []
+    for k in range(data.draw(st.integers(1, 40))):
+        now += data.draw(st.integers(0, 400))
+        action = data.draw(st.sampled_from(["book", "book", "book", "cancel", "advance", "event"]))
+        if action == "book":
+            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+            r = Request(f"r{k}", a, b, now, now + 1800, now + 6000, 4000)
+            got = fast.submit(r, now=now)
+            assert got == slow.submit(r, now=now)
+            booked.append(r.id)
+        elif action == "cancel" and booked:
+            rid = data.draw(st.sampled_from(booked))
+            assert fast.cancel(rid, now=now) == slow.cancel(rid, now=now)
+        elif action == "advance":
+            fast.advance(now)
+            slow.advance(now)
+        elif action == "event" and not auto:
+            # the vehicle serves its committed stop as planned (the simulator's part)
+            vid = data.draw(st.sampled_from([v.id for v in vehicles]))
+            fast.advance(now)
+            slow.advance(now)
+            leg = fast._vehicles[vid].leg
+            if leg is not None and leg.stop is not None:
+                stop, now = leg.stop, max(now, leg.service_start)
+                for d in (fast, slow):
+                    d.record_arrival(vid, stop.location, at=now)
+                    if stop.kind is P:
+                        d.record_pickup(stop.request_id, at=now)
+                    else:
+                        d.record_dropoff(stop.request_id, at=now)
+        assert fast.plan == slow.plan
+        for v in vehicles:
+            assert fast.itinerary(v.id) == slow.itinerary(v.id)
+        assert fast.next_departure() == slow.next_departure()
+        assert fast.counts() == slow.counts()
+        if auto:  # legs complete as planned (with events, a late vehicle may break the plan)
+            plan_ok(fast)
+            result = check_plan(fast.plan, tt)
+            assert result.feasible, result.violations

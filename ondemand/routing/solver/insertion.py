@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Literal
 
@@ -48,18 +48,27 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.solver.schedule import RouteProfile, RouteSchedule, evaluate_route, route_profile
+from ondemand.routing.solver.schedule import (
+    PROFILE_ROWS,
+    RouteProfile,
+    RouteSchedule,
+    evaluate_route,
+    route_profile,
+    schedule_and_profile,
+)
 
 __all__ = [
     "REFUSAL_CODES",
     "Insertion",
     "InsertionOptions",
     "Refusal",
+    "SearchIndex",
     "best_insertion",
     "cheapest_insertion",
     "effective_request",
     "insert_into_route",
     "insertion_cost",
+    "prime_profile",
     "use_compiled",
     "warm_up",
 ]
@@ -147,6 +156,9 @@ class Insertion:
         Promised latest drop-off.
     cost
         Insertion cost (see the module docstring).
+    schedule, profile
+        The new route's schedule with the promise applied, and its least-schedule profile
+        (for callers that cache them, see :func:`prime_profile`); not compared.
     """
 
     request: Request
@@ -156,6 +168,8 @@ class Insertion:
     dropoff_eta: int
     latest_dropoff: int
     cost: float
+    schedule: RouteSchedule | None = field(default=None, compare=False, repr=False)
+    profile: RouteProfile | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +327,10 @@ class _Entry:
         if self.pack is None:
             prof = self.profile
             assert prof is not None
-            self.pack = np.array([getattr(prof, name) for name in _PACK], dtype=np.int64)
+            if prof.rows is not None:
+                self.pack = prof.rows
+            else:
+                self.pack = np.array([getattr(prof, name) for name in _PACK], dtype=np.int64)
         return self.pack
 
     def old_cost_data(self) -> tuple[dict[str, int], int, int]:
@@ -333,23 +350,7 @@ class _Entry:
         return self.old_drop, self.old_time, self.old_distance
 
 
-_PACK = (
-    "loc",
-    "start",
-    "departure",
-    "cum_wait",
-    "fslack",
-    "load",
-    "wheel",
-    "is_drop",
-    "reach",
-    "service",
-    "travel_next",
-    "earliest",
-    "latest",
-    "pair",
-    "max_ride",
-)
+_PACK = PROFILE_ROWS
 
 
 class _ProfileCache:
@@ -379,14 +380,37 @@ class _ProfileCache:
         v = route.vehicle
         timed = route if v.available_from == avail else Route(replace(v, available_from=avail), route.stops)
         entry = _Entry(route, timed, ids, reqs, tt, route_profile(timed, requests, tt))
+        self._store(key, entry)
+        return entry
+
+    def put(
+        self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: RouteProfile | None
+    ) -> None:
+        """Remember ``profile`` as ``route``'s (from its own availability time), computed by the caller."""
+        ids = tuple(s.request_id for s in route.stops)
+        entry = _Entry(route, route, ids, list(map(requests.get, ids)), tt, profile)
+        self._store((id(route), route.vehicle.available_from), entry)
+
+    def _store(self, key: tuple[int, int], entry: _Entry) -> None:
         if len(self._data) >= self._size:
             for old in list(self._data)[: self._size // 2]:
                 self._data.pop(old, None)  # tolerant of another thread evicting the same key
         self._data[key] = entry
-        return entry
 
 
 _CACHE = _ProfileCache()
+
+
+def prime_profile(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: RouteProfile | None
+) -> None:
+    """Give the insertion search a route's profile computed elsewhere (it would compute the same).
+
+    ``profile`` must be ``route_profile(route, requests, tt)`` (e.g. from
+    :func:`~ondemand.routing.solver.schedule.schedule_and_profile`), ``requests`` holding every
+    request of the route; the next search that meets this route object uses it.
+    """
+    _CACHE.put(route, requests, tt, profile)
 
 
 def _delay_sum(
@@ -412,7 +436,12 @@ def _delay_sum(
 
 
 def _search(
-    plan: Plan, request: Request, tt: TravelTimes, options: InsertionOptions, now: int
+    plan: Plan,
+    request: Request,
+    tt: TravelTimes,
+    options: InsertionOptions,
+    now: int,
+    index: SearchIndex | None = None,
 ) -> tuple[float, int, Route, RouteSchedule] | None:
     """Cheapest feasible insertion: vectorised necessary checks and lower bounds, then exact checks.
 
@@ -424,7 +453,7 @@ def _search(
     that obey the triangle inequality, which the bounds assume).
     """
     if use_compiled():
-        store = _FLEETS.fleet
+        store = index.fleet if index is not None else _FLEETS.fleet
         if store is None:
             store = _FLEETS.fleet = _Fleet()
         got = store.search(plan, request, tt, options, now)
@@ -677,7 +706,8 @@ class _Fleet:
     does). One per thread (see :data:`_FLEETS`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, trusted: bool = False) -> None:
+        self.trusted = trusted  # the caller guarantees: a route passed again serves the same requests
         self.tt: TravelTimes | None = None
         self.routes: list[Route] = []
         self.entries: list[_Entry] = []
@@ -689,10 +719,12 @@ class _Fleet:
         self.columns = np.zeros((0, 5), dtype=np.int64)
         self.fleet = np.zeros((0, 4), dtype=np.int64)  # seats, chairs, available from, start
         self.packs: list[NDArray[np.int64]] = []
+        self.sizes = np.zeros(0, dtype=np.int64)
 
     def _sync(self, plan: Plan, tt: TravelTimes) -> None:
         routes = plan.routes
         requests = plan.requests
+        trusted = self.trusted
         if tt is not self.tt or len(routes) != len(self.routes):
             self.tt = tt
             self.routes = []
@@ -702,16 +734,17 @@ class _Fleet:
         else:
             changed = [vi for vi, (r, o) in enumerate(zip(routes, old, strict=True)) if r is not o]
             if not changed:
-                if list(map(requests.get, self.ids)) == self.reqs:
+                if trusted or list(map(requests.get, self.ids)) == self.reqs:
                     return
                 changed = list(range(len(routes)))  # a request changed: check every vehicle again
         if len(changed) < len(routes):
             for vi in changed:
                 r = routes[vi]
                 self._put(vi, _CACHE.get(r, requests, tt, r.vehicle.available_from))
-            self._flatten()
-            if list(map(requests.get, self.ids)) != self.reqs:
-                changed = list(range(len(routes)))  # a request of an unchanged route changed
+            if not trusted:
+                self._flatten()
+                if list(map(requests.get, self.ids)) != self.reqs:
+                    changed = list(range(len(routes)))  # a request of an unchanged route changed
         if len(changed) == len(routes):
             self.entries = [_CACHE.get(r, requests, tt, r.vehicle.available_from) for r in routes]
             self.packs = [_pack_of(e) for e in self.entries]
@@ -719,17 +752,19 @@ class _Fleet:
             vehicles = [r.vehicle for r in routes]
             self.columns = _vehicle_columns(vehicles)
             self.fleet = np.array([_fleet_row(v) for v in vehicles], dtype=np.int64).reshape(-1, 4)
-            self._flatten()
+            self.sizes = np.fromiter((p.shape[1] for p in self.packs), dtype=np.int64, count=len(self.packs))
+            if not trusted:
+                self._flatten()
         self.routes = list(routes)
-        sizes = np.fromiter((p.shape[1] for p in self.packs), dtype=np.int64, count=len(self.packs))
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self.off[1:])
+        np.cumsum(self.sizes, out=self.off[1:])
         self.packed = np.concatenate(self.packs, axis=1)
 
     def _put(self, vi: int, entry: _Entry) -> None:
         """Store one vehicle's new profile and its fleet columns."""
         self.entries[vi] = entry
         self.packs[vi] = _pack_of(entry)
+        self.sizes[vi] = self.packs[vi].shape[1]
         self.usable[vi] = entry.profile is not None
         v = entry.source.vehicle
         self.columns[vi] = _vehicle_columns([v])[0]
@@ -796,6 +831,21 @@ def _fleet_row(v: Vehicle) -> tuple[int, int, int, int]:
 
 class _Fleets(threading.local):
     fleet: _Fleet | None = None
+
+
+class SearchIndex:
+    """The packed fleet arrays of the compiled search, kept by one caller between searches.
+
+    For a caller that changes few routes between fleet-wide searches (a dispatcher): only
+    the routes that are new objects are profiled again. The caller guarantees that a
+    ``Route`` object passed again (by identity) serves the same requests (by identity) as
+    before, so the per-search check of every request in the plan is skipped. Not thread-safe.
+    """
+
+    __slots__ = ("fleet",)
+
+    def __init__(self) -> None:
+        self.fleet = _Fleet(trusted=True)
 
 
 _FLEETS = _Fleets()
@@ -1053,6 +1103,7 @@ def best_insertion(
     *,
     now: int,
     options: InsertionOptions | None = None,
+    index: SearchIndex | None = None,
 ) -> Insertion | Refusal:
     """Insert one request where it costs least, or say why it cannot be served.
 
@@ -1068,6 +1119,9 @@ def best_insertion(
         Current time: no pickup is planned before it.
     options
         Tightening, promise and cost options (defaults: :class:`InsertionOptions`).
+    index
+        The caller's :class:`SearchIndex` (its guarantee applies to ``plan``); ``None``: a
+        per-thread one that checks every request of the plan.
 
     Returns
     -------
@@ -1111,7 +1165,7 @@ def best_insertion(
             f"{eff.earliest_pickup} and {eff.latest_pickup}; ask for another time",
             "outside_hours",
         )
-    found = _search(plan, eff, tt, opts, now)
+    found = _search(plan, eff, tt, opts, now, index)
     if found is None:
         return Refusal(
             request.id,
@@ -1133,7 +1187,8 @@ def _promise(
     sched: RouteSchedule,
 ) -> Insertion | Refusal:
     vid = route.vehicle.id
-    vi = next(k for k, r in enumerate(plan.routes) if r.vehicle.id == vid)
+    if not (0 <= vi < len(plan.routes) and plan.routes[vi].vehicle.id == vid):
+        vi = next(k for k, r in enumerate(plan.routes) if r.vehicle.id == vid)
     ip = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.PICKUP)
     eta = sched.service_start[ip]  # the realistic ETA: what the vehicle will follow
     start = max(eff.earliest_pickup, eta - opts.promise_before)
@@ -1150,7 +1205,7 @@ def _promise(
     promised = eff.with_promise(start, end, latest_drop)
     requests = dict(plan.requests)
     requests[eff.id] = promised
-    final = evaluate_route(route, requests, tt)
+    final, profile = schedule_and_profile(route, requests, tt)
     if not final.feasible:  # pragma: no cover - the planned schedule keeps the promise by construction
         return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})", "internal")
     idp = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.DROPOFF)
@@ -1165,4 +1220,6 @@ def _promise(
         dropoff_eta=final.service_start[idp],
         latest_dropoff=latest_drop,
         cost=cost,
+        schedule=final,
+        profile=profile,
     )

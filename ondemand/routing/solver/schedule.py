@@ -48,13 +48,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
 
-__all__ = ["RouteProfile", "RouteSchedule", "evaluate_route", "route_profile"]
+__all__ = ["RouteProfile", "RouteSchedule", "evaluate_route", "route_profile", "schedule_and_profile"]
 
 _BIG = 1 << 60
 
@@ -457,22 +458,40 @@ def evaluate_route(route: Route, requests: Mapping[str, Request], tt: TravelTime
     departure delays. Stop service start is ``max(arrival, earliest)``; ride time is
     measured from the end of pickup service to the start of drop-off service.
     """
+    return _schedule(route, requests, tt, profile=False)[0]
+
+
+def schedule_and_profile(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes
+) -> tuple[RouteSchedule, RouteProfile | None]:
+    """:func:`evaluate_route` and :func:`route_profile` of one route, computed together.
+
+    The profile is ``None`` exactly when the schedule is infeasible; both are what the two
+    functions return on their own (one pass over the route instead of two).
+    """
+    return _schedule(route, requests, tt, profile=True)
+
+
+def _schedule(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes, *, profile: bool
+) -> tuple[RouteSchedule, RouteProfile | None]:
     c = _compile(route, requests, tt)
     v = route.vehicle
     if isinstance(c, str):
-        return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from)
+        return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from), None
     least = _least(c, route)
     if isinstance(least, str):
         arrival, start, end = _forward(c, v.available_from, c.earliest)
-        return _result(c, route, False, least, v.available_from, arrival, start, end, start)
+        return _result(c, route, False, least, v.available_from, arrival, start, end, start), None
+    prof = _profile(c, route, least) if profile else None
     d0, arrival, start, end = least
     # The least schedule keeps every constraint by construction (tests compare it with a
     # Bellman-Ford reference); the planned one is verified below before it is returned.
     pd0, parr, pstart = _delay(c, d0, arrival, start)
     pend = pstart[-1] + c.service[-1] + c.end_travel if c.loc else pd0 + c.end_travel
     if _violation(c, route, pd0, parr, pstart, pend) is not None:  # pragma: no cover - defensive
-        return _result(c, route, True, None, d0, arrival, start, end, start)
-    return _result(c, route, True, None, pd0, parr, pstart, pend, start)
+        return _result(c, route, True, None, d0, arrival, start, end, start), prof
+    return _result(c, route, True, None, pd0, parr, pstart, pend, start), prof
 
 
 def _result(
@@ -556,6 +575,9 @@ class RouteProfile:
         and for node 0.
     max_ride
         For a drop-off, its request's maximum ride (0 otherwise).
+    rows
+        The arrays named in :data:`PROFILE_ROWS` as the rows of one read-only array (the
+        fields above are views of it), or ``None``.
     """
 
     loc: NDArray[np.int64]
@@ -577,6 +599,27 @@ class RouteProfile:
     latest: NDArray[np.int64]
     pair: NDArray[np.int64]
     max_ride: NDArray[np.int64]
+    rows: NDArray[np.int64] | None = None
+
+
+PROFILE_ROWS = (
+    "loc",
+    "start",
+    "departure",
+    "cum_wait",
+    "fslack",
+    "load",
+    "wheel",
+    "is_drop",
+    "reach",
+    "service",
+    "travel_next",
+    "earliest",
+    "latest",
+    "pair",
+    "max_ride",
+)
+"""The arrays of a :class:`RouteProfile` stacked in :attr:`RouteProfile.rows` (``is_drop`` as 0/1)."""
 
 
 def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> RouteProfile | None:
@@ -591,58 +634,89 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     least = _least(c, route)
     if isinstance(least, str):
         return None
+    return _profile(c, route, least)
+
+
+def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int], int]) -> RouteProfile:
+    """The profile arrays of a route from its compiled form and least schedule (one array allocation)."""
     d0, arrival, start, end = least
     v = route.vehicle
     n = len(c.loc)
     big = _BIG
-    loc = np.array([v.start, *c.loc], dtype=np.int64)
-    st = np.array([d0, *start], dtype=np.int64)
-    svc = np.array([0, *c.service], dtype=np.int64)
-    wait = np.array([0, *(b - a for a, b in zip(arrival, start, strict=True))], dtype=np.int64)
-    cum = np.cumsum(wait)
-    late = np.array(c.latest, dtype=np.int64)
-    least_start = st[1:]
-    sl = late - least_start
-    pair = np.array(c.pair, dtype=np.int64)
-    inner = np.flatnonzero(pair >= 0)
-    if inner.size:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
-        p_idx = pair[inner]
-        ride_bound = (
-            np.array(c.max_ride, dtype=np.int64)[inner] + late[p_idx] + svc[1:][p_idx] - least_start[inner]
-        )
-        sl[inner] = np.minimum(sl[inner], ride_bound)
-    slack = np.concatenate(([big], sl)).astype(np.int64)
+    svc = [0, *c.service]
+    st = [d0, *start]
+    wait = [0, *(b - a for a, b in zip(arrival, start, strict=True))]
+    cum = list(accumulate(wait))
+    late = c.latest
+    cpair = c.pair
+    slack = [big, *(lk - bk for lk, bk in zip(late, start, strict=True))]
+    for k in range(n):
+        p = cpair[k]
+        if p >= 0:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
+            bound = c.max_ride[k] + late[p] + c.service[p] - start[k]
+            if bound < slack[k + 1]:
+                slack[k + 1] = bound
     # Slack at the end: the shift end only. (The route-duration limit is left to the exact
     # evaluation: a later departure from the start can absorb a push, so it is no O(1) test.)
-    end_slack = v.shift_end - end
     # fslack[k] = min(min_{j>=k}(cum[j] + slack[j]), cum[n] + end_slack) - cum[k]
-    vals = slack + cum
-    vals[n] = min(int(vals[n]), int(cum[n]) + end_slack)
-    fs = np.minimum.accumulate(vals[::-1])[::-1] - cum
-    travel_next = np.zeros(n + 1, dtype=np.int64)
-    if n:
-        travel_next[:-1] = np.array(c.travel, dtype=np.int64)
-    travel_next[n] = c.end_travel
+    vals = [a + b for a, b in zip(slack, cum, strict=True)]
+    vals[n] = min(vals[n], cum[n] + v.shift_end - end)
+    fs = [0] * (n + 1)
+    low = vals[n]
+    for k in range(n, -1, -1):
+        if vals[k] < low:
+            low = vals[k]
+        fs[k] = low - cum[k]
+    travel_next = [*c.travel, c.end_travel]
+    reach = [0] * (n + 1)
+    t = 0
+    for k in range(n):
+        t += travel_next[k] + svc[k]
+        reach[k + 1] = t
     onboard_seats = sum(r.request.passengers for r in v.onboard)
     onboard_wheel = sum(r.request.wheelchair for r in v.onboard)
+    rows = np.array(
+        [
+            [v.start, *c.loc],
+            st,
+            [b + s for b, s in zip(st, svc, strict=True)],
+            cum,
+            fs,
+            [onboard_seats, *c.load],
+            [onboard_wheel, *c.wheel],
+            [0, *(p != -2 for p in cpair)],
+            reach,
+            svc,
+            travel_next,
+            [0, *c.earliest],
+            [big, *late],
+            [-1, *(p + 1 if p >= 0 else (0 if p == -1 else -1) for p in cpair)],
+            [0, *c.max_ride],
+            wait,
+            slack,
+        ],
+        dtype=np.int64,
+    )
+    rows.flags.writeable = False  # shared by caches: views of it must not be written
     return RouteProfile(
-        loc=loc,
-        start=st,
-        departure=st + svc,
-        wait=wait,
-        cum_wait=cum,
-        slack=slack,
-        fslack=fs,
-        load=np.array([onboard_seats, *c.load], dtype=np.int64),
-        wheel=np.array([onboard_wheel, *c.wheel], dtype=np.int64),
-        is_drop=np.array([False, *(p != -2 for p in c.pair)], dtype=np.bool_),
-        service=svc,
-        travel_next=travel_next,
-        reach=np.concatenate(([0], np.cumsum(travel_next[:-1] + svc[:-1]))).astype(np.int64),
+        loc=rows[0],
+        start=rows[1],
+        departure=rows[2],
+        wait=rows[15],
+        cum_wait=rows[3],
+        slack=rows[16],
+        fslack=rows[4],
+        load=rows[5],
+        wheel=rows[6],
+        is_drop=rows[7].astype(np.bool_),
+        service=rows[9],
+        travel_next=rows[10],
+        reach=rows[8],
         end_time=end,
         end_travel=c.end_travel,
-        earliest=np.array([0, *c.earliest], dtype=np.int64),
-        latest=np.array([big, *c.latest], dtype=np.int64),
-        pair=np.array([-1, *(p + 1 if p >= 0 else (0 if p == -1 else -1) for p in c.pair)], dtype=np.int64),
-        max_ride=np.array([0, *c.max_ride], dtype=np.int64),
+        earliest=rows[11],
+        latest=rows[12],
+        pair=rows[13],
+        max_ride=rows[14],
+        rows=rows[: len(PROFILE_ROWS)],
     )

@@ -19,7 +19,13 @@ from ondemand.routing.solver.model import (
     Vehicle,
 )
 from ondemand.routing.solver.reference import reference_schedule
-from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, route_profile
+from ondemand.routing.solver.schedule import (
+    PROFILE_ROWS,
+    RouteSchedule,
+    evaluate_route,
+    route_profile,
+    schedule_and_profile,
+)
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -426,3 +432,94 @@ def _least_arrival(
         r = next(o.request for o in route.vehicle.onboard if o.request.id == prev.request_id)
     svc = r.pickup_service if prev.kind is P else r.dropoff_service
     return s.earliest_start[j - 1] + svc + int(dur[prev.location, route.stops[j].location])
+
+
+def _profile_reference(route: Route, requests: dict[str, Request], tt: ArrayTravelTimes) -> dict[str, object]:
+    """The profile arrays from their definitions (RouteProfile's docstring), evaluate_route's least times."""
+    s = evaluate_route(route, requests, tt)
+    v = route.vehicle
+    n = len(route.stops)
+    big = 1 << 60
+    loc = [v.start, *(x.location for x in route.stops)]
+    onboard = {r.request.id: r for r in v.onboard}
+    windows, service, pair, max_ride = [(0, big)], [0], [-1], [0]
+    picked: dict[str, int] = {}
+    for k, stop in enumerate(route.stops):
+        r = onboard[stop.request_id].request if stop.request_id in onboard else requests[stop.request_id]
+        if stop.kind is P:
+            picked[stop.request_id] = k + 1
+            windows.append((r.earliest_pickup, r.latest_pickup))
+            service.append(r.pickup_service)
+            pair.append(-1)
+            max_ride.append(0)
+        else:
+            late = r.latest_dropoff
+            if stop.request_id in onboard:
+                late = min(late, onboard[stop.request_id].picked_up_at + r.pickup_service + r.max_ride)
+            windows.append((r.earliest_dropoff, late))
+            service.append(r.dropoff_service)
+            pair.append(picked.get(stop.request_id, 0))
+            max_ride.append(r.max_ride)
+    travel = [int(tt.durations[loc[k], loc[k + 1]]) for k in range(n)]
+    end_travel = int(tt.durations[loc[-1], v.end]) if v.end is not None else 0
+    # the least departure: the vehicle's availability, or later as the route-duration limit requires
+    d0 = v.available_from
+    if n and v.max_route_duration is not None:
+        d0 = max(d0, s.earliest_start[-1] + service[-1] + end_travel - v.max_route_duration)
+    start = [d0, *s.earliest_start]
+    arrival = [0] + [start[k] + service[k] + travel[k] for k in range(n)]
+    wait = [0] + [start[k] - arrival[k] for k in range(1, n + 1)]
+    cum = [sum(wait[: k + 1]) for k in range(n + 1)]
+    slack = [big] + [windows[k][1] - start[k] for k in range(1, n + 1)]
+    for k in range(1, n + 1):
+        if pair[k] > 0:
+            p = pair[k]
+            slack[k] = min(slack[k], max_ride[k] + windows[p][1] + service[p] - start[k])
+    end = start[n] + service[n] + end_travel
+    fs = [
+        min(min(cum[j] - cum[k] + slack[j] for j in range(k, n + 1)), cum[n] - cum[k] + v.shift_end - end)
+        for k in range(n + 1)
+    ]
+    reach = [sum(travel[j] + service[j] for j in range(k)) for k in range(n + 1)]
+    return {
+        "loc": loc,
+        "start": start,
+        "departure": [b + x for b, x in zip(start, service, strict=True)],
+        "wait": wait,
+        "cum_wait": cum,
+        "slack": slack,
+        "fslack": fs,
+        "service": service,
+        "travel_next": [*travel, end_travel],
+        "reach": reach,
+        "earliest": [w[0] for w in windows],
+        "latest": [w[1] for w in windows],
+        "pair": pair,
+        "max_ride": max_ride,
+        "is_drop": [False] + [x.kind is D for x in route.stops],
+        "end_time": end,
+    }
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route())
+def test_schedule_and_profile_equal_the_separate_functions_and_the_definitions(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes],
+) -> None:
+    """schedule_and_profile gives evaluate_route's schedule and route_profile's profile (None: infeasible),
+    whose arrays match their definitions, stacked in ``rows`` in PROFILE_ROWS order and read-only."""
+    route, requests, tt = case
+    sched, prof = schedule_and_profile(route, requests, tt)
+    assert sched == evaluate_route(route, requests, tt)
+    alone = route_profile(route, requests, tt)
+    assert (prof is None) == (alone is None) == (not sched.feasible)
+    if prof is None or alone is None:
+        return
+    want = _profile_reference(route, requests, tt)
+    for name, value in want.items():
+        got = getattr(prof, name)
+        assert np.array_equal(got, value), name
+        assert np.array_equal(getattr(alone, name), value), name
+    assert prof.rows is not None
+    assert not prof.rows.flags.writeable
+    assert np.array_equal(prof.rows, np.array([getattr(prof, n) for n in PROFILE_ROWS], dtype=np.int64))

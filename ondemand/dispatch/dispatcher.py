@@ -79,7 +79,7 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, schedule_and_profile
+from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, schedule_and_lazy_profile
 
 __all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
 
@@ -1017,8 +1017,10 @@ class InsertionDispatcher:
         (:meth:`_divertible_plan`); the second answer is taken only if it is cheaper.
         """
         opts = self.options.insertion
+        # The plan over the live table of active requests (no copy): it is only read during the search.
+        live = Plan._wrap(self._routes(), self._active)
         result = self._busy_is_not_closed(
-            best_insertion(self.plan, request, self._tt, now=now, options=opts, index=self._index),
+            best_insertion(live, request, self._tt, now=now, options=opts, index=self._index),
             request,
             now,
         )
@@ -1243,8 +1245,8 @@ class InsertionDispatcher:
         if vs.cache is not None and vs.cache[0] is route:
             return vs.cache
         active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
-        sched, profile = schedule_and_profile(route, active, self._tt)
-        prime_profile(route, active, self._tt, profile)  # the next insertion search needs it too
+        sched, profile = schedule_and_lazy_profile(route, active, self._tt)
+        prime_profile(route, active, self._tt, profile)  # for the next insertion search, if it meets it
         vs.cache = (route, sched)
         return vs.cache
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Literal
@@ -321,6 +321,7 @@ class _Entry:
     old_time: int = 0
     old_distance: int = 0
     pack: NDArray[np.int64] | None = None  # the profile's node arrays stacked (the compiled search)
+    lazy: Callable[[], RouteProfile | None] | None = None  # builds ``profile`` at the first use
 
     def packed(self) -> NDArray[np.int64]:
         """The profile's node arrays as rows of one array, in the order of :data:`_PACK`."""
@@ -374,6 +375,8 @@ class _ProfileCache:
             and hit.tt is tt
             and list(map(requests.get, hit.ids)) == hit.reqs
         ):
+            if hit.lazy is not None:
+                hit.profile, hit.lazy = hit.lazy(), None
             return hit
         ids = tuple(s.request_id for s in route.stops)
         reqs = list(map(requests.get, ids))
@@ -383,12 +386,14 @@ class _ProfileCache:
         self._store(key, entry)
         return entry
 
-    def put(
-        self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: RouteProfile | None
-    ) -> None:
-        """Remember ``profile`` as ``route``'s (from its own availability time), computed by the caller."""
+    def put(self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: _Given) -> None:
+        """Remember ``profile`` as ``route``'s (from its own availability time), computed by the caller
+        (or a function that computes it, called at the first use)."""
         ids = tuple(s.request_id for s in route.stops)
-        entry = _Entry(route, route, ids, list(map(requests.get, ids)), tt, profile)
+        if callable(profile):
+            entry = _Entry(route, route, ids, list(map(requests.get, ids)), tt, None, lazy=profile)
+        else:
+            entry = _Entry(route, route, ids, list(map(requests.get, ids)), tt, profile)
         self._store((id(route), route.vehicle.available_from), entry)
 
     def _store(self, key: tuple[int, int], entry: _Entry) -> None:
@@ -401,14 +406,17 @@ class _ProfileCache:
 _CACHE = _ProfileCache()
 
 
-def prime_profile(
-    route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: RouteProfile | None
-) -> None:
+_Given = RouteProfile | None | Callable[[], RouteProfile | None]
+
+
+def prime_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: _Given) -> None:
     """Give the insertion search a route's profile computed elsewhere (it would compute the same).
 
     ``profile`` must be ``route_profile(route, requests, tt)`` (e.g. from
-    :func:`~ondemand.routing.solver.schedule.schedule_and_profile`), ``requests`` holding every
-    request of the route; the next search that meets this route object uses it.
+    :func:`~ondemand.routing.solver.schedule.schedule_and_profile`), or a function returning it
+    (:func:`~ondemand.routing.solver.schedule.schedule_and_lazy_profile`: built only if a search
+    meets the route), ``requests`` holding every request of the route; the next search that meets
+    this route object uses it.
     """
     _CACHE.put(route, requests, tt, profile)
 
@@ -442,8 +450,11 @@ def _search(
     options: InsertionOptions,
     now: int,
     index: SearchIndex | None = None,
-) -> tuple[float, int, Route, RouteSchedule] | None:
+    schedule: bool = True,
+) -> tuple[float, int, Route, RouteSchedule | None] | None:
     """Cheapest feasible insertion: vectorised necessary checks and lower bounds, then exact checks.
+
+    ``schedule=False``: the compiled search may leave out the chosen route's schedule (``None``).
 
     Every (vehicle, pickup position, drop-off position) passes O(1) necessary tests
     (capacity over the range, windows through the forward slack, ride-time bounds, shift
@@ -456,7 +467,7 @@ def _search(
         store = index.fleet if index is not None else _FLEETS.fleet
         if store is None:
             store = _FLEETS.fleet = _Fleet()
-        got = store.search(plan, request, tt, options, now)
+        got = store.search(plan, request, tt, options, now, schedule)
         if got is not _SLOW:
             return got  # type: ignore[return-value]
     dur = tt.durations
@@ -720,6 +731,7 @@ class _Fleet:
         self.fleet = np.zeros((0, 4), dtype=np.int64)  # seats, chairs, available from, start
         self.packs: list[NDArray[np.int64]] = []
         self.sizes = np.zeros(0, dtype=np.int64)
+        self.route_ids = np.zeros(0, dtype=np.uint64)
 
     def _sync(self, plan: Plan, tt: TravelTimes) -> None:
         routes = plan.routes
@@ -729,14 +741,18 @@ class _Fleet:
             self.tt = tt
             self.routes = []
         old = self.routes
+        # Identity of every route in one vectorised comparison (the old routes are kept alive in
+        # ``self.routes``, so no new route can have an old one's id).
+        ids = np.fromiter(map(id, routes), dtype=np.uint64, count=len(routes))
         if not old:
             changed = list(range(len(routes)))
         else:
-            changed = [vi for vi, (r, o) in enumerate(zip(routes, old, strict=True)) if r is not o]
+            changed = np.flatnonzero(ids != self.route_ids).tolist()
             if not changed:
                 if trusted or list(map(requests.get, self.ids)) == self.reqs:
                     return
                 changed = list(range(len(routes)))  # a request changed: check every vehicle again
+        old_off = self.off
         if len(changed) < len(routes):
             for vi in changed:
                 r = routes[vi]
@@ -756,9 +772,20 @@ class _Fleet:
             if not trusted:
                 self._flatten()
         self.routes = list(routes)
+        self.route_ids = ids
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
         np.cumsum(self.sizes, out=self.off[1:])
-        self.packed = np.concatenate(self.packs, axis=1)
+        if len(changed) < len(routes) and 4 * len(changed) < len(routes):
+            # Splice the changed vehicles' nodes into the stored arrays (one copy, few pieces).
+            pieces, pos = [], 0
+            for vi in changed:
+                pieces.append(self.packed[:, pos : old_off[vi]])
+                pieces.append(self.packs[vi])
+                pos = int(old_off[vi + 1])
+            pieces.append(self.packed[:, pos:])
+            self.packed = np.concatenate(pieces, axis=1)
+        else:
+            self.packed = np.concatenate(self.packs, axis=1)
 
     def _put(self, vi: int, entry: _Entry) -> None:
         """Store one vehicle's new profile and its fleet columns."""
@@ -775,8 +802,14 @@ class _Fleet:
         self.reqs = list(chain.from_iterable(e.reqs for e in self.entries))
 
     def search(
-        self, plan: Plan, request: Request, tt: TravelTimes, options: InsertionOptions, now: int
-    ) -> tuple[float, int, Route, RouteSchedule] | object | None:
+        self,
+        plan: Plan,
+        request: Request,
+        tt: TravelTimes,
+        options: InsertionOptions,
+        now: int,
+        schedule: bool = True,
+    ) -> tuple[float, int, Route, RouteSchedule | None] | object | None:
         """:func:`_search` from the stored arrays, or :data:`_SLOW`."""
         self._sync(plan, tt)
         if not self.routes:
@@ -813,7 +846,7 @@ class _Fleet:
         if found is None:
             return None
         cost, vi, a, b = found
-        return _finish(request, tt, self.entries[vi], int(avail[vi]), cost, vi, a, b)
+        return _finish(request, tt, self.entries[vi], int(avail[vi]), cost, vi, a, b, schedule)
 
 
 def _pack_of(entry: _Entry) -> NDArray[np.int64]:
@@ -860,7 +893,7 @@ def _search_compiled(
     vindex: list[int],
     avails: list[int],
     dep0: list[int],
-) -> tuple[float, int, Route, RouteSchedule] | None:
+) -> tuple[float, int, Route, RouteSchedule | None] | None:
     """:func:`_search` after its vehicle pre-filter, with the compiled kernel."""
     packed = np.concatenate([e.packed() for e in entries], axis=1)
     packed[2, off[:-1]] = dep0  # the departure from each vehicle's start, no earlier than now
@@ -907,12 +940,15 @@ def _finish(
     vi: int,
     a: int,
     b: int,
-) -> tuple[float, int, Route, RouteSchedule]:
-    """The chosen insertion as a route and its schedule."""
+    schedule: bool = True,
+) -> tuple[float, int, Route, RouteSchedule | None]:
+    """The chosen insertion as a route and its schedule (``schedule=False``: ``None``, not evaluated)."""
     route = entry.route
     if route.vehicle.available_from != avail:
         route = Route(replace(route.vehicle, available_from=avail), route.stops)
     cand = Route(route.vehicle, _insert(route.stops, a, b, request))
+    if not schedule:
+        return cost, vi, cand, None
     reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
     reqs[request.id] = request
     sched = evaluate_route(cand, reqs, tt)
@@ -1065,6 +1101,7 @@ def insert_into_route(
     found = _search(plan, request, tt, opts, route.vehicle.available_from)
     if found is None:
         return None
+    assert found[3] is not None
     return found[2], found[3]
 
 
@@ -1093,6 +1130,7 @@ def cheapest_insertion(
     if found is None:
         return None
     cost, vi, route, sched = found
+    assert sched is not None
     return vi, route, sched, cost
 
 
@@ -1165,7 +1203,11 @@ def best_insertion(
             f"{eff.earliest_pickup} and {eff.latest_pickup}; ask for another time",
             "outside_hours",
         )
-    found = _search(plan, eff, tt, opts, now, index)
+    # When the promised window cannot depend on the planned pickup time (it is as wide as the
+    # request's own window on both sides), the chosen route is evaluated once, with the promise.
+    width = eff.latest_pickup - eff.earliest_pickup
+    eta_free = opts.promise_before >= width and opts.promise_after >= width
+    found = _search(plan, eff, tt, opts, now, index, schedule=not eta_free)
     if found is None:
         return Refusal(
             request.id,
@@ -1184,13 +1226,15 @@ def _promise(
     cost: float,
     vi: int,
     route: Route,
-    sched: RouteSchedule,
+    sched: RouteSchedule | None,
 ) -> Insertion | Refusal:
     vid = route.vehicle.id
     if not (0 <= vi < len(plan.routes) and plan.routes[vi].vehicle.id == vid):
         vi = next(k for k, r in enumerate(plan.routes) if r.vehicle.id == vid)
     ip = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.PICKUP)
-    eta = sched.service_start[ip]  # the realistic ETA: what the vehicle will follow
+    # The realistic ETA: what the vehicle will follow. Without the schedule (best_insertion's
+    # eta_free) any ETA in the window gives the same promise: the earliest pickup.
+    eta = sched.service_start[ip] if sched is not None else eff.earliest_pickup
     start = max(eff.earliest_pickup, eta - opts.promise_before)
     # With promise_full_width a window cut at the earliest pickup is shifted later instead.
     width_end = start + opts.promise_before + opts.promise_after if opts.promise_full_width else eta
@@ -1211,7 +1255,7 @@ def _promise(
     idp = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.DROPOFF)
     routes = list(plan.routes)
     routes[vi] = route
-    new_plan = Plan(tuple(routes), requests, tuple(u for u in plan.unassigned if u != eff.id))
+    new_plan = Plan._wrap(tuple(routes), requests, tuple(u for u in plan.unassigned if u != eff.id))
     return Insertion(
         request=promised,
         vehicle_id=route.vehicle.id,

@@ -349,6 +349,19 @@ class Plan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "requests", MappingProxyType(dict(self.requests)))
 
+    @classmethod
+    def _wrap(
+        cls, routes: tuple[Route, ...], requests: dict[str, Request], unassigned: tuple[str, ...] = ()
+    ) -> Plan:
+        """The plan over ``requests`` without copying it (the hot paths of the solvers and the
+        dispatcher; everyone else uses the constructor): the caller must not change that dict
+        while the plan is in use, or must drop every other reference to it."""
+        plan = object.__new__(cls)
+        object.__setattr__(plan, "routes", routes)
+        object.__setattr__(plan, "requests", MappingProxyType(requests))
+        object.__setattr__(plan, "unassigned", unassigned)
+        return plan
+
     def route_of(self, vehicle_id: str) -> Route:
         """The route of the vehicle with this id (``KeyError`` if there is none)."""
         for route in self.routes:

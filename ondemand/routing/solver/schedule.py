@@ -46,7 +46,7 @@ least one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -55,7 +55,14 @@ from numpy.typing import NDArray
 
 from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
 
-__all__ = ["RouteProfile", "RouteSchedule", "evaluate_route", "route_profile", "schedule_and_profile"]
+__all__ = [
+    "RouteProfile",
+    "RouteSchedule",
+    "evaluate_route",
+    "route_profile",
+    "schedule_and_lazy_profile",
+    "schedule_and_profile",
+]
 
 _BIG = 1 << 60
 
@@ -142,7 +149,10 @@ def _where(k: int, route: Route) -> str:
 _PICKUP = StopKind.PICKUP
 
 
-def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> _Compiled | str:
+def _compile(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes, *, distance: bool = True
+) -> _Compiled | str:
+    """The route as per-stop lists, or why it is malformed; ``distance=False``: its length is left 0."""
     v = route.vehicle
     dur = tt.durations
     size = int(dur.shape[0])
@@ -159,11 +169,10 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
     # Travel times and distances along the route, in one vectorised look-up.
     path = np.array([v.start, *loc] if v.end is None else [v.start, *loc, v.end], dtype=np.int64)
     legs_t = dur[path[:-1], path[1:]]
-    legs_d = tt.distances[path[:-1], path[1:]]
     travel: list[int] = legs_t[:n].tolist()
     end_travel = int(legs_t[n]) if v.end is not None else 0
     drive = int(legs_t.sum())
-    distance = int(legs_d.sum())
+    length = int(tt.distances[path[:-1], path[1:]].sum()) if distance else 0
     onboard = {r.request.id: r for r in v.onboard}
     earliest: list[int] = []
     latest: list[int] = []
@@ -251,7 +260,7 @@ def _compile(route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> 
         max_ride,
         load,
         wheel,
-        distance,
+        length,
         drive,
     )
 
@@ -458,7 +467,7 @@ def evaluate_route(route: Route, requests: Mapping[str, Request], tt: TravelTime
     departure delays. Stop service start is ``max(arrival, earliest)``; ride time is
     measured from the end of pickup service to the start of drop-off service.
     """
-    return _schedule(route, requests, tt, profile=False)[0]
+    return _schedule(route, requests, tt)[0]
 
 
 def schedule_and_profile(
@@ -469,21 +478,37 @@ def schedule_and_profile(
     The profile is ``None`` exactly when the schedule is infeasible; both are what the two
     functions return on their own (one pass over the route instead of two).
     """
-    return _schedule(route, requests, tt, profile=True)
+    sched, make = _schedule(route, requests, tt)
+    return sched, make()
+
+
+def schedule_and_lazy_profile(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes
+) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
+    """:func:`schedule_and_profile` with the profile built only when the returned function is called."""
+    return _schedule(route, requests, tt)
+
+
+def _none() -> None:
+    return None
 
 
 def _schedule(
-    route: Route, requests: Mapping[str, Request], tt: TravelTimes, *, profile: bool
-) -> tuple[RouteSchedule, RouteProfile | None]:
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes
+) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
+    """The schedule, and a function that builds the profile (``None`` when infeasible)."""
     c = _compile(route, requests, tt)
     v = route.vehicle
     if isinstance(c, str):
-        return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from), None
+        return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from), _none
     least = _least(c, route)
     if isinstance(least, str):
         arrival, start, end = _forward(c, v.available_from, c.earliest)
-        return _result(c, route, False, least, v.available_from, arrival, start, end, start), None
-    prof = _profile(c, route, least) if profile else None
+        return _result(c, route, False, least, v.available_from, arrival, start, end, start), _none
+
+    def prof() -> RouteProfile:
+        return _profile(c, route, least)
+
     d0, arrival, start, end = least
     # The least schedule keeps every constraint by construction (tests compare it with a
     # Bellman-Ford reference); the planned one is verified below before it is returned.
@@ -628,7 +653,7 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     Used by :mod:`ondemand.routing.solver.insertion` for O(1) necessary checks per insertion
     position. See :class:`RouteProfile`.
     """
-    c = _compile(route, requests, tt)
+    c = _compile(route, requests, tt, distance=False)  # a profile has no use for the length
     if isinstance(c, str):
         return None
     least = _least(c, route)

@@ -437,7 +437,7 @@ class InsertionDispatcher:
         else:
             self._divert(vs, stops, turn, ins.plan.requests)
         self._touch(vs)
-        if turn is None and ins.schedule is not None:
+        if turn is None and ins.schedule is not None and ins.profile is not None:
             route = self._route(vs)
             if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
                 vs.cache = (route, ins.schedule)

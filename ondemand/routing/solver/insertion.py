@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import chain
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -54,7 +55,7 @@ from ondemand.routing.solver.schedule import (
     RouteSchedule,
     evaluate_route,
     route_profile,
-    schedule_and_profile,
+    schedule_and_lazy_profile,
 )
 
 __all__ = [
@@ -157,8 +158,8 @@ class Insertion:
     cost
         Insertion cost (see the module docstring).
     schedule, profile
-        The new route's schedule with the promise applied, and its least-schedule profile
-        (for callers that cache them, see :func:`prime_profile`); not compared.
+        The new route's schedule with the promise applied, and a function that builds its
+        least-schedule profile (for callers that cache them, see :func:`prime_profile`); not compared.
     """
 
     request: Request
@@ -169,7 +170,7 @@ class Insertion:
     latest_dropoff: int
     cost: float
     schedule: RouteSchedule | None = field(default=None, compare=False, repr=False)
-    profile: RouteProfile | None = field(default=None, compare=False, repr=False)
+    profile: Callable[[], RouteProfile | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1247,9 +1248,11 @@ def _promise(
     )
     latest_drop = min(eff.latest_dropoff, end + eff.pickup_service + eff.max_ride)
     promised = eff.with_promise(start, end, latest_drop)
-    requests = dict(plan.requests)
+    known = plan.requests
+    # A Plan's requests are a read-only proxy: its copy() is the dict's own (dict() goes key by key).
+    requests = known.copy() if isinstance(known, MappingProxyType) else dict(known)
     requests[eff.id] = promised
-    final, profile = schedule_and_profile(route, requests, tt)
+    final, profile = schedule_and_lazy_profile(route, requests, tt)
     if not final.feasible:  # pragma: no cover - the planned schedule keeps the promise by construction
         return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})", "internal")
     idp = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.DROPOFF)

@@ -347,7 +347,11 @@ class Plan:
     unassigned: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "requests", MappingProxyType(dict(self.requests)))
+        src = self.requests
+        # copy() of a dict or of a read-only proxy is the dict's own fast copy; dict() of a proxy
+        # goes key by key.
+        own = src.copy() if type(src) is MappingProxyType or type(src) is dict else dict(src)
+        object.__setattr__(self, "requests", MappingProxyType(own))
 
     @classmethod
     def _wrap(

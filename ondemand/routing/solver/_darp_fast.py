@@ -53,6 +53,7 @@ __all__ = [
     "HAVE_NUMBA",
     "best_insertions",
     "is_warm",
+    "relocate_descent",
     "removal_gains",
     "repair",
     "route_feasible",
@@ -465,6 +466,98 @@ def best_insertions(
 
 
 @_jit
+def relocate_descent(
+    routes: NDArray[np.int64],
+    lens: NDArray[np.int64],
+    n: int,
+    vpar: NDArray[np.int64],
+    loc: NDArray[np.int64],
+    early: NDArray[np.int64],
+    late: NDArray[np.int64],
+    serv: NDArray[np.int64],
+    dq: NDArray[np.int64],
+    ride: NDArray[np.int64],
+    dur: NDArray[np.int64],
+    dist: NDArray[np.int64],
+    max_passes: int,
+) -> int:
+    """Move single requests to their cheapest feasible place while that shortens the routes (in place).
+
+    A request is taken out of its route and put back at the cheapest exactly feasible
+    position over every non-empty route (:func:`best_insertions`), its own included; the
+    move is made when it saves distance. Passes over all requests repeat until one
+    changes nothing or ``max_passes`` are done. Returns the distance saved.
+    """
+    nveh = len(lens)
+    width = routes.shape[1]
+    tmp = np.empty(width, dtype=np.int64)
+    one = np.empty(1, dtype=np.int64)
+    saved = 0
+    for _ in range(max_passes):
+        moved = False
+        for x in range(n):
+            v = -1
+            for u in range(nveh):
+                for k in range(lens[u]):
+                    if routes[u, k] == x:
+                        v = u
+                        break
+                if v >= 0:
+                    break
+            if v < 0:
+                continue
+            m = lens[v]
+            w = 0
+            for k in range(m):
+                y = routes[v, k]
+                if y != x and y != x + n:
+                    tmp[w] = y
+                    w += 1
+            old = route_distance(routes[v], m, vpar[v, 0], vpar[v, 1], loc, dist)
+            gain = old - route_distance(tmp, w, vpar[v, 0], vpar[v, 1], loc, dist)
+            one[0] = x
+            best = 0
+            bu = -1
+            ba = 0
+            bb = 0
+            for u in range(nveh):
+                if u == v:
+                    c, pa, pb = best_insertions(tmp, w, one, n, vpar[u, 0], vpar[u, 1], vpar[u, 2],
+                                                vpar[u, 3], vpar[u, 4], vpar[u, 5], loc, early, late,
+                                                serv, dq, ride, dur, dist)  # fmt: skip
+                elif lens[u] > 0:
+                    c, pa, pb = best_insertions(routes[u], lens[u], one, n, vpar[u, 0], vpar[u, 1],
+                                                vpar[u, 2], vpar[u, 3], vpar[u, 4], vpar[u, 5], loc,
+                                                early, late, serv, dq, ride, dur, dist)  # fmt: skip
+                else:
+                    continue
+                if c[0] >= 0 and c[0] - gain < best:
+                    best = c[0] - gain
+                    bu = u
+                    ba = pa[0]
+                    bb = pb[0]
+            if bu < 0:
+                continue
+            for k in range(w):
+                routes[v, k] = tmp[k]
+            lens[v] = w
+            r = routes[bu]
+            mu = lens[bu]
+            for t in range(mu - 1, bb - 1, -1):
+                r[t + 2] = r[t]
+            r[bb + 1] = n + x
+            for t in range(bb - 1, ba - 1, -1):
+                r[t + 1] = r[t]
+            r[ba] = x
+            lens[bu] = mu + 2
+            saved -= best
+            moved = True
+        if not moved:
+            break
+    return saved
+
+
+@_jit
 def _refresh(
     v: int,
     routes: NDArray[np.int64],
@@ -688,5 +781,6 @@ def warm_up() -> float:
     routes_distance(routes, lens, vpar, loc, dur)
     removal_gains(routes, lens, n, vpar, loc, dur)
     strip_requests(routes, lens, np.array([True, False]), n)
+    relocate_descent(routes, lens, n, vpar, loc, zeros, late, zeros, dq, ride, dur, dur, 1)
     _WARM = True
     return time.monotonic() - t0

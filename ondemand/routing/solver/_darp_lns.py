@@ -10,6 +10,13 @@ Simulated annealing decides acceptance, its temperature falling with the share o
 budget used (time or iterations); operator weights adapt to their success. Every route of a
 new best solution is re-checked with :func:`ondemand.routing.solver.schedule.evaluate_route`.
 
+One driver (:class:`_LnsBase`) runs the search over two route representations: stop tuples
+with NumPy insertion batches (:class:`_Lns`: live plans, riders on board, wheelchairs) and
+node arrays with the compiled kernels of :mod:`ondemand.routing.solver._darp_fast`
+(:class:`_FastLns`: benchmark instances), which also starts cooler, returns to its best
+solution after 1,000 iterations without a new one and runs a relocate descent on every
+candidate that beats the best.
+
 Budgets. With a ``deadline`` the search stops at a wall-clock time (live plans,
 benchmarks); with ``iterations`` it does exactly that many iterations and nothing in it
 depends on the clock, so the same input and seed give the same result on any machine and
@@ -191,6 +198,22 @@ class _LnsBase(Generic[S, K]):
     def feasible(self, sol: S) -> bool:
         raise NotImplementedError
 
+    t_start_rel = _T_START
+    """Start temperature: a solution this much (relative) worse is accepted with probability 1/2."""
+
+    restart = 0
+    """Back to the best solution after this many iterations without a new best (0: never)."""
+
+    ls_best = False
+    """Local search (:meth:`_improve`) on the best solution at each restart."""
+
+    ls_band = -1.0
+    """Local search on candidates cheaper than the best times ``1 + ls_band`` (negative: never)."""
+
+    def _improve(self, sol: S) -> bool:
+        """Local search on a complete candidate (in place); whether it changed anything."""
+        return False
+
     def _shape(self, sol: S) -> tuple[int, ...]:
         """Number of stops per route (with the cost, the key of a solution already seen)."""
         raise NotImplementedError
@@ -223,7 +246,7 @@ class _LnsBase(Generic[S, K]):
         lo = min(n, max(2, n // 20))
         hi = max(lo, min(self.q_max, (3 * n) // 10))
         routing_cost = max(1, cur_cost - self.penalty * len(bank))
-        t_start = _T_START * routing_cost / math.log(2.0)
+        t_start = self.t_start_rel * routing_cost / math.log(2.0)
         t_end = t_start * 0.002
         total_time = max(1e-3, deadline - t0) if deadline is not None else 1.0
         iters = improvements = 0
@@ -232,6 +255,7 @@ class _LnsBase(Generic[S, K]):
         sc_r = np.zeros(len(self.w_repair))
         cnt_r = np.zeros(len(self.w_repair))
         seen: set[int] = set()
+        best_iter = 0
         while True:
             if iterations is not None:
                 if iters >= iterations:
@@ -244,6 +268,14 @@ class _LnsBase(Generic[S, K]):
                     break
                 frac = (now - t0) / total_time
             iters += 1
+            if self.restart and iters - best_iter > self.restart:
+                cur, cur_cost, bank, best_iter = self._copy(best), best_cost, list(best_bank), iters
+                if self.ls_best and not bank and self._improve(cur):
+                    cur_cost = self.total(cur, bank)
+                    if self.feasible(cur):
+                        best, best_cost = self._copy(cur), cur_cost
+                        best_at = _time.monotonic() - t0
+                        improvements += 1
             temp = t_start * (t_end / t_start) ** frac
             q = int(self.rng.integers(lo, hi + 1))
             di = int(self.rng.choice(len(self.w_destroy), p=self.w_destroy / self.w_destroy.sum()))
@@ -256,11 +288,19 @@ class _LnsBase(Generic[S, K]):
             pending.extend(sorted(removed))
             new_bank = self.repair(cand, pending, self.repair_k[ri % 3], ri >= 3)
             cost = self.total(cand, new_bank)
+            if (
+                self.ls_band >= 0
+                and not new_bank
+                and cost < best_cost * (1.0 + self.ls_band)
+                and self._improve(cand)
+            ):
+                cost = self.total(cand, new_bank)
             key = hash((cost, self._shape(cand)))
             score = 0.0
             if cost < best_cost and not new_bank and self.feasible(cand):
                 best, best_cost, best_bank, best_ok = self._copy(cand), cost, [], True
                 best_at = _time.monotonic() - t0
+                best_iter = iters
                 improvements += 1
                 score = _SIGMA_BEST
                 cur, cur_cost, bank = cand, cost, new_bank
@@ -640,7 +680,21 @@ class _FastLns(_LnsBase[_Nodes, int]):
     kernels (removal, repair, costs, removal gains). Insertions are exact (the cheapest
     *feasible* position per request and vehicle), so no applied insertion ever fails.
     Only for vehicles with nobody on board and requests without wheelchairs (:func:`_fast_ok`).
+
+    Tuned on the Ropke a/b instances (fixed iteration budgets, two seeds, twelve instances
+    of 60-96 requests, 8,000 iterations: mean gap 1.45 % with the NumPy search's settings,
+    1.33 % with these): a cooler start and a return to the best solution after 1,000
+    iterations without a new best. A candidate that beats the best is first improved by
+    the compiled relocate descent (:func:`._darp_fast.relocate_descent`): on the first 15 of
+    those runs 1.28 % with it, 1.36 % without (and 1.44 % vs 1.55 % in another sample: 6
+    instances x 3 seeds, 5,000 iterations, restarts after 600); it costs little, as few
+    candidates beat the best.
     """
+
+    t_start_rel = 0.01
+    restart = 1000
+    ls_band = 0.0
+    ls_passes = 3
 
     def __init__(
         self,
@@ -810,6 +864,13 @@ class _FastLns(_LnsBase[_Nodes, int]):
             self.k_ride, self.k_dur, self.k_dist,
         )  # fmt: skip
         return [int(x) for x in left]
+
+    def _improve(self, sol: _Nodes) -> bool:
+        saved = _darp_fast.relocate_descent(
+            sol[0], sol[1], self.n, self.k_vpar, self.k_loc, self.k_early, self.k_late, self.k_serv,
+            self.k_dq, self.k_ride, self.k_dur, self.k_dist, self.ls_passes,
+        )  # fmt: skip
+        return bool(saved > 0)
 
     def total(self, sol: _Nodes, bank: Sequence[int]) -> int:
         cost = _darp_fast.routes_distance(sol[0], sol[1], self.k_vpar, self.k_loc, self.k_dist)

@@ -6,7 +6,8 @@ Design (measured on the Cordeau/Ropke a/b sets, see ``benchmarks/darp_bench.py``
    default): OR-Tools builds a first solution (10 % of the time), then the adaptive
    large-neighbourhood search of :mod:`ondemand.routing.solver._darp_lns` (Ropke and Pisinger
    2006: random, Shaw, worst and route removal; greedy and regret-2/3 re-insertion;
-   simulated annealing) runs until the last 25 % of the time, when OR-Tools' guided local
+   simulated annealing, back to the best after 1,000 iterations without a new best, a
+   relocate descent on each new best) runs until the last 25 % of the time, when OR-Tools' guided local
    search polishes the LNS's best (kept only if better). The LNS runs on the compiled
    kernels of :mod:`ondemand.routing.solver._darp_fast` (Numba): every re-insertion is the
    cheapest *exactly* feasible position, screened in constant time per position from

@@ -177,6 +177,42 @@ def test_route_kernels_agree_with_the_python_costs(seed: int, n: int) -> None:
         assert routes[vi, : lens[vi]].tolist() == [y for y in r if not removed[y % n]]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), n=st.integers(2, 7))
+def test_relocate_descent_ends_where_no_single_move_saves_distance(seed: int, n: int) -> None:
+    """The descent keeps routes feasible and requests served, saves what it says, ends locally optimal."""
+    vehicles, reqs, tt = random_case(seed, n)
+    vehicles = [Vehicle(v.id, 4, 0, 0, 400, end=0) for v in vehicles]
+    state = _FastLns(vehicles, reqs, tt, seed)
+    sol, bank = state._start(tuple(() for _ in vehicles))
+    state.repair(sol, bank, 1, False)
+    routes, lens = sol
+    before = _darp_fast.routes_distance(routes, lens, state.k_vpar, state.k_loc, state.k_dist)
+    served = sorted(x for v in range(2) for x in routes[v, : lens[v]].tolist())
+    saved = _darp_fast.relocate_descent(
+        routes, lens, n, state.k_vpar, state.k_loc, state.k_early, state.k_late, state.k_serv,
+        state.k_dq, state.k_ride, state.k_dur, state.k_dist, 100,
+    )  # fmt: skip
+    lists = state._lists(sol)
+    assert sorted(x for r in lists for x in r) == served
+    assert all(state.ifeasible_route(vi, r) for vi, r in enumerate(lists) if r)
+    after = sum(state.icost(vi, r) for vi, r in enumerate(lists))
+    assert saved >= 0
+    assert after == before - saved
+    # Brute force: no request moves anywhere (any route, any positions) to a shorter feasible plan.
+    for x in (y for y in served if y < n):
+        rest = [[y for y in r if y not in (x, n + x)] for r in lists]
+        for vi in (0, 1):
+            r = rest[vi]
+            if not r and not lists[vi]:
+                continue
+            for a, b in itertools.combinations_with_replacement(range(len(r) + 1), 2):
+                new = [*r[:a], x, *r[a:b], n + x, *r[b:]]
+                if state.ifeasible_route(vi, new):
+                    other = sum(state.icost(u, rest[u]) for u in (0, 1) if u != vi)
+                    assert other + state.icost(vi, new) >= after
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fast_lns_serves_everyone_and_passes_the_checker(seed: int) -> None:
     """The compiled LNS from an empty start serves every request; its plan passes the checker."""

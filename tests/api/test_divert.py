@@ -154,3 +154,39 @@ def test_bad_progress_reports_are_refused(
     app = client.app
     with app.state.db.read() as session:  # type: ignore[attr-defined]
         assert list(session.scalars(select(VehicleEventRow))) == []
+
+
+def test_the_simulator_s_dispatcher_turns_the_same_way(
+    make_app: Callable[..., FastAPI], clock: FixedClock
+) -> None:
+    """The same requests, clock and progress report given to the policy's dispatcher as the simulator
+    drives it give the API's turned plan: the same turning point, stops and times."""
+    from ondemand.dispatch import InsertionDispatcher
+
+    seen: list[tuple[Any, int]] = []
+
+    class Recording(InsertionDispatcher):
+        def submit(self, request: Any, *, now: int) -> Any:
+            seen.append((request, now))
+            return super().submit(request, now=now)
+
+    def factory(vehicles: Any, tt: Any) -> Any:
+        policy = synthetic_service(RoadArea.build(), n_vehicles=1, divert_mid_leg=True).policy
+        return Recording(vehicles, tt, options=policy.dispatch_options())
+
+    _, config, app, *_ = _day(lambda **kw: make_app(dispatcher_factory=factory, **kw), clock, True)
+    with app.state.registry.get(1).lock:
+        api = app.state.registry.get(1).dispatcher
+        api_start = api.plan.route_of("v1").vehicle
+        api_stops = [(s.request_id, s.kind, s.eta) for s in api.itinerary("v1")]
+    tt = RoadArea.build().matrix
+    sim = config.policy.dispatcher(config.vehicles, tt)  # as the simulator builds it
+    (r1, t1), (r2, t2) = seen
+    sim.submit(r1, now=t1)
+    sim.advance(t1 + 30)  # the API's driver sheet advanced the plan then
+    sim.record_progress("v1", 45, at=t1 + 60)
+    sim.submit(r2, now=t2)
+    start = sim.plan.route_of("v1").vehicle
+    assert tt.node_of(start.start) == app.state.registry.area.matrix.node_of(api_start.start)
+    assert start.available_from == api_start.available_from
+    assert [(s.request_id, s.kind, s.eta) for s in sim.itinerary("v1")] == api_stops

@@ -175,6 +175,7 @@ def note_turn(svc: OperatorService, area: Any, vehicle_id: str) -> VehicleEventR
     if svc.turns.get(vehicle_id) == turn:
         return None
     svc.turns[vehicle_id] = turn
+    svc.last_point[vehicle_id] = turn[0]
     node = int(area.matrix.node_of(turn[0]))
     return VehicleEventRow(
         operator_id=svc.operator_id,
@@ -185,6 +186,38 @@ def note_turn(svc: OperatorService, area: Any, vehicle_id: str) -> VehicleEventR
         lon=float(area.network.lon[node]),
         lat=float(area.network.lat[node]),
     )
+
+
+def driven_on_leg(
+    svc: OperatorService, area: Any, vehicle_id: str, lon: float, lat: float, *, within_m: float = 50.0
+) -> int | None:
+    """Seconds a vehicle has driven on its committed leg, from a reported position, else ``None``.
+
+    Call under the dispatcher lock. The position is placed on the road path of the leg (from
+    where the vehicle last was, a stop or a turning point, to its committed stop) at the
+    nearest point of the path's geometry; ``None`` when the vehicle drives no committed leg,
+    the area has no road paths, or the position is more than ``within_m`` metres from the path
+    (then the dispatcher keeps counting from the leg's planned departure).
+    """
+    from ondemand.routing.geo.geodesy import haversine_m
+
+    if not hasattr(area, "path"):
+        return None
+    head = svc.dispatcher.itinerary(vehicle_id)
+    origin = svc.last_point.get(vehicle_id)
+    if not head or not head[0].committed or origin is None or origin == int(head[0].location):
+        return None
+    k = len(area.stops)
+
+    def named(point: int) -> int:  # a turning point as road paths name it: k + road node
+        return point if point < k else k + int(area.matrix.node_of(point))
+
+    path = area.path(named(origin), named(int(head[0].location)))
+    metres = haversine_m(lon, lat, path.lon, path.lat)
+    i = int(metres.argmin())
+    if float(metres[i]) > within_m:
+        return None
+    return int(path.seconds[i])
 
 
 def add_ride(session: Session, row: RideRequestRow) -> None:

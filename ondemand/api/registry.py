@@ -74,6 +74,9 @@ class OperatorService:
         # the turn recorded last for each vehicle (point, time), see persistence.note_turn
         self.divert = False
         self.turns: dict[str, tuple[int, int]] = {}
+        # where each vehicle last was (a stop, or a turning point): the start of the leg it drives,
+        # from which a position report is turned into seconds driven (persistence.driven_on_leg)
+        self.last_point: dict[str, int] = {}
 
     def check_live(self) -> None:
         """Raise :class:`ServiceUnavailableError` unless the dispatcher takes changes (call under the lock).
@@ -201,6 +204,7 @@ class ServiceRegistry:
             and callable(getattr(self.area.matrix, "turn_point", None))
             and hasattr(self.area, "network")
         )
+        svc.last_point = {v.id: int(v.start) for v in self.config.vehicles}
         with self.db.read() as session:
             have = set(session.scalars(select(VehicleRow.id).where(VehicleRow.operator_id == operator_id)))
         missing = [v for v in self.config.vehicles if v.id not in have]
@@ -280,7 +284,9 @@ class ServiceRegistry:
                     d.record_arrival(ev.vehicle_id, point, at=ev.at_s)
                     svc.turns[ev.vehicle_id] = (point, ev.at_s)
                 else:
-                    d.record_arrival(ev.vehicle_id, self.area.stop_index(str(ev.stop_id)), at=ev.at_s)
+                    point = self.area.stop_index(str(ev.stop_id))
+                    d.record_arrival(ev.vehicle_id, point, at=ev.at_s)
+                svc.last_point[ev.vehicle_id] = point
             except (LookupError, ValueError, AttributeError) as exc:
                 log.warning("could not replay the %s event of %s: %s", ev.kind, ev.vehicle_id, exc)
         by_vehicle: dict[str, list[RideRequestRow]] = {}

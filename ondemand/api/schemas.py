@@ -221,7 +221,8 @@ class VehicleEventIn(BaseModel):
     ``arrived`` needs ``stop_id``; ``picked_up``, ``dropped_off`` and ``no_show`` need
     ``request_id``. ``at`` defaults to now. A ``position`` may also say how far the van has
     got on the leg it is driving (``driven_s``): with mid-leg diversion the dispatcher then
-    counts from there where the van can next turn.
+    counts from there where the van can next turn (without it, from the position placed on the
+    leg's road path).
     """
 
     model_config = _STRICT

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -43,6 +44,13 @@ class RoadArea:
         )
         return cls(net, stops, OnDemandTravelTimes(net, nodes, backend="cch"))
 
+    def path(self, i: int, j: int) -> Any:
+        from ondemand.routing.geo.matrix import road_path
+
+        k = len(self.stops)
+        node = [self.stops[p].node if p < k else p - k for p in (i, j)]  # turning point: k + node
+        return road_path(self.network, node[0], node[1])
+
     def stop_index(self, stop_id: str) -> int:
         for i, s in enumerate(self.stops):
             if s.id == stop_id:
@@ -68,7 +76,9 @@ def _sheet(client: TestClient, auth: dict[str, str]) -> list[tuple[str, str, str
     return [(s["request_id"], s["kind"], s["stop_id"], s["eta"]) for s in got.json()["stops"]]
 
 
-def _day(make_app: Callable[..., FastAPI], clock: FixedClock, divert: bool) -> tuple[Any, ...]:
+def _day(
+    make_app: Callable[..., FastAPI], clock: FixedClock, divert: bool, report: dict[str, Any] | None = None
+) -> tuple[Any, ...]:
     """One van leaves s0 for s1 (rider r1); 60 s later (reported) a rider books at s0."""
     area = RoadArea.build()
     config = synthetic_service(
@@ -82,7 +92,12 @@ def _day(make_app: Callable[..., FastAPI], clock: FixedClock, divert: bool) -> t
         _sheet(client, auth)  # the van has left: its leg is committed (the views advance the plan)
         clock.advance(30)
         # 45 s driven, not the 60 planned (a slow start): where it can turn is counted from the report
-        ev = {"type": "position", "lon": area.stops[0].lon, "lat": area.stops[0].lat, "driven_s": 45}
+        ev = report or {
+            "type": "position",
+            "lon": area.stops[0].lon,
+            "lat": area.stops[0].lat,
+            "driven_s": 45,
+        }
         assert client.post("/v1/vehicles/v1/events", headers=auth, json=ev).status_code == 200
         r2 = _book(client, auth, "s0", "s2")
         sheet = _sheet(client, auth)
@@ -190,3 +205,21 @@ def test_the_simulator_s_dispatcher_turns_the_same_way(
     assert tt.node_of(start.start) == app.state.registry.area.matrix.node_of(api_start.start)
     assert start.available_from == api_start.available_from
     assert [(s.request_id, s.kind, s.eta) for s in sim.itinerary("v1")] == api_stops
+
+
+def test_a_position_alone_says_where_the_van_is(make_app: Callable[..., FastAPI], clock: FixedClock) -> None:
+    """A position report without driven_s is placed on the leg's road path: a van reported at a node of
+    the path reached before the 60 s planned turns there, at once, as a van that far into its leg can."""
+    area = RoadArea.build()
+    path = area.path(0, 1)
+    i = int(np.searchsorted(path.node_seconds, 38))
+    node, driven = int(path.nodes[i]), int(path.node_seconds[i])
+    assert 0 < driven < 60
+    report = {"type": "position", "lon": float(area.network.lon[node]), "lat": float(area.network.lat[node])}
+    area, *_, turned = _day(make_app, clock, True, report)
+    point, wait = area.matrix.turn_point(0, 1, driven)
+    assert wait == 0  # it is at that node: it turns there at once (and the view then commits its next leg)
+    assert len(turned) == 1
+    assert turned[0].at_s == 10 * 3600 + 60
+    assert (turned[0].lon, turned[0].lat) == (report["lon"], report["lat"])
+    assert area.matrix.node_of(point) == node

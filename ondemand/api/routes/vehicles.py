@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ondemand.api.db import RideRequestRow, RiderRow, VehicleEventRow, VehicleRow
 from ondemand.api.deps import AUTH_ERRORS, ApiContext, Context, OperatorWho, Principal, Who
-from ondemand.api.persistence import flush_rides, plan_sequences, write_plans
+from ondemand.api.persistence import driven_on_leg, flush_rides, plan_sequences, write_plans
 from ondemand.api.riders import split_needs
 from ondemand.api.schemas import (
     ApiError,
@@ -246,12 +246,16 @@ def _apply_event(
         if ev.lon is None or ev.lat is None:
             raise InvalidRequestError("a position event needs 'lon' and 'lat'")
         lon, lat = ev.lon, ev.lat
-        if ev.driven_s is not None:  # where the van is on its leg: where it can next turn
-            progress = getattr(svc.dispatcher, "record_progress", None)
-            if progress is not None:
-                with svc.lock:
-                    svc.check_live()
-                    progress(vehicle_id, ev.driven_s, at=at_s)
+        progress = getattr(svc.dispatcher, "record_progress", None)
+        if progress is not None and (ev.driven_s is not None or svc.divert):
+            # where the van is on its leg: where it can next turn (reported, or from the position)
+            with svc.lock:
+                svc.check_live()
+                driven = ev.driven_s
+                if driven is None:
+                    driven = driven_on_leg(svc, ctx.area, vehicle_id, lon, lat)
+                if driven is not None:
+                    progress(vehicle_id, driven, at=at_s)
 
         def moved(session: Session) -> None:
             vrow = session.get(VehicleRow, (who.operator_id, vehicle_id))
@@ -269,6 +273,7 @@ def _apply_event(
         with svc.lock:
             svc.check_live()
             svc.dispatcher.record_arrival(vehicle_id, loc, at=at_s)
+            svc.last_point[vehicle_id] = loc
             svc.version += 1
             seqs = plan_sequences(svc.dispatcher, [vehicle_id])
 

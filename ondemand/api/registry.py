@@ -32,7 +32,7 @@ from ondemand.api.leader import Leadership
 from ondemand.api.persistence import TURNED, Database, GroupCommitter, request_from_row
 from ondemand.dispatch.base import Dispatcher
 from ondemand.errors import CommitFailedError, ServiceUnavailableError
-from ondemand.routing.solver.model import Plan, Request, StopKind, TravelTimes
+from ondemand.routing.solver.model import Divertible, Plan, Request, StopKind, TravelTimes
 
 __all__ = ["OperatorService", "ServiceRegistry", "restore_open_days", "vehicle_of_requests"]
 
@@ -201,7 +201,7 @@ class ServiceRegistry:
         svc = OperatorService(operator_id, day, dispatcher, self.area.matrix)
         svc.divert = (
             bool(self.config.policy.service.divert_mid_leg)
-            and callable(getattr(self.area.matrix, "turn_point", None))
+            and isinstance(self.area.matrix, Divertible)
             and hasattr(self.area, "network")
         )
         svc.last_point = {v.id: int(v.start) for v in self.config.vehicles}

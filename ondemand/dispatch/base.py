@@ -214,6 +214,11 @@ class Dispatcher(Protocol):
         """A rider did not come to the pickup."""
         ...
 
+    def record_progress(self, vehicle_id: str, driven_s: int, *, at: int) -> None:
+        """A vehicle had driven ``driven_s`` seconds of its committed leg at ``at`` (where it can
+        turn next, for mid-leg diversion; a dispatcher that never diverts may ignore it)."""
+        ...
+
     def advance(self, now: int) -> None:
         """Commit every leg whose planned departure is not after ``now``."""
         ...

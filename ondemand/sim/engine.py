@@ -278,7 +278,6 @@ class _Day:
         # mid-leg diversion: vehicles drive ready to turn when the policy allows it and the
         # travel times can name turning points (else every leg stays committed, as before)
         self.divert = bool(policy.service.divert_mid_leg) and isinstance(self.tt, Divertible)
-        self.progress: Callable[..., None] | None = getattr(dispatcher, "record_progress", None)
         self.n_stops = len(self.stops)
         self.node_of: Callable[[int], int] | None = getattr(self.tt, "node_of", None)
 
@@ -529,8 +528,8 @@ class _Day:
                 distance_m=int(self.dist[a, b]),
             )
         )
-        if self.progress is not None and duration > 0:
-            self.progress(vid, 0, at=start)
+        if duration > 0:
+            self.disp.record_progress(vid, 0, at=start)
         path = self.path(a, b) if self.pos_every > 0 else None
         scale = (path.duration / duration) if (path is not None and duration > 0) else 1.0
         end, target = start + duration, b

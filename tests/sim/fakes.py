@@ -167,6 +167,9 @@ class OneAtATimeDispatcher:
         self._pop(request_id, StopKind.DROPOFF)
         self.free[vid] = at
 
+    def record_progress(self, vehicle_id: str, driven_s: int, *, at: int) -> None:
+        self.calls.append(f"progress {vehicle_id} {driven_s}")
+
     def advance(self, now: int) -> None:
         self.now = max(self.now, now)
 

@@ -246,8 +246,7 @@ def _apply_event(
         if ev.lon is None or ev.lat is None:
             raise InvalidRequestError("a position event needs 'lon' and 'lat'")
         lon, lat = ev.lon, ev.lat
-        progress = getattr(svc.dispatcher, "record_progress", None)
-        if progress is not None and (ev.driven_s is not None or svc.divert):
+        if ev.driven_s is not None or svc.divert:
             # where the van is on its leg: where it can next turn (reported, or from the position)
             with svc.lock:
                 svc.check_live()
@@ -255,7 +254,7 @@ def _apply_event(
                 if driven is None:
                     driven = driven_on_leg(svc, ctx.area, vehicle_id, lon, lat)
                 if driven is not None:
-                    progress(vehicle_id, driven, at=at_s)
+                    svc.dispatcher.record_progress(vehicle_id, driven, at=at_s)
 
         def moved(session: Session) -> None:
             vrow = session.get(VehicleRow, (who.operator_id, vehicle_id))

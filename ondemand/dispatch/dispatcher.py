@@ -305,7 +305,7 @@ class InsertionDispatcher:
             for i in self._stale:
                 lst[i] = self._route(fleet[i])
             self._stale.clear()
-            self._routes_tuple = tuple(r for r in lst if r is not None)
+            self._routes_tuple = tuple(lst)  # type: ignore[arg-type]  # every slot is filled now
         return self._routes_tuple
 
     def status(self, request_id: str) -> RequestStatus:

@@ -688,9 +688,15 @@ def use_compiled() -> bool:
     """Whether the compiled search runs (:data:`USE_COMPILED` and Numba importable)."""
     if not USE_COMPILED:
         return False
-    from ondemand.routing.solver._insert_kernel import HAVE_NUMBA
+    global _HAVE_NUMBA
+    if _HAVE_NUMBA is None:
+        from ondemand.routing.solver._insert_kernel import HAVE_NUMBA
 
-    return HAVE_NUMBA
+        _HAVE_NUMBA = HAVE_NUMBA
+    return _HAVE_NUMBA
+
+
+_HAVE_NUMBA: bool | None = None
 
 
 def warm_up() -> None:
@@ -841,9 +847,14 @@ class _Fleet:
         include &= self.usable
         if not include.any():
             return None
-        work = packed.copy()
-        work[2, first] = np.maximum(packed[2, first], avail)
-        found = _run_kernel(request, tt, options, work, off, columns, avail, include)
+        # The departure from each start no earlier than now: set in place for this search and
+        # restored after (copying every node's arrays per search cost more than the search).
+        saved = packed[2, first].copy()
+        packed[2, first] = np.maximum(saved, avail)
+        try:
+            found = _run_kernel(request, tt, options, packed, off, columns, avail, include)
+        finally:
+            packed[2, first] = saved
         if found is None:
             return None
         cost, vi, a, b = found

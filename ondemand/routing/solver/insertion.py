@@ -837,14 +837,36 @@ class _Fleet:
         off = self.off
         packed = self.packed
         first = off[:-1]
-        # Leaving later than the profile assumed: the first stop's least start must absorb it
-        # (else the general path profiles the route from ``avail``).
+        include &= self.usable
+        entries = self.entries
+        # Leaving later than the profile assumed: where the first stop's least start cannot absorb
+        # it, the route is profiled from ``avail`` for this search (as the general path does).
         late = include & (avail > fleet[:, 2]) & (np.diff(off) > 1)
         if late.any():
-            nodes = first[late]
-            if bool((avail[late] + packed[10, nodes] > packed[1, nodes + 1]).any()):
-                return _SLOW
-        include &= self.usable
+            cand = np.flatnonzero(late)
+            nodes = first[cand]
+            redo = cand[avail[cand] + packed[10, nodes] > packed[1, nodes + 1]].tolist()
+            if redo:
+                entries = list(entries)
+                sizes = self.sizes.copy()
+                pieces, pos = [], 0
+                for vi in redo:
+                    r = self.routes[vi]
+                    entry = _CACHE.get(r, plan.requests, tt, int(avail[vi]))
+                    entries[vi] = entry
+                    if entry.profile is None:
+                        include[vi] = False  # kept in the arrays as it was, not searched
+                        continue
+                    pack = entry.packed()
+                    sizes[vi] = pack.shape[1]
+                    pieces.append(packed[:, pos : off[vi]])
+                    pieces.append(pack)
+                    pos = int(off[vi + 1])
+                pieces.append(packed[:, pos:])
+                packed = np.concatenate(pieces, axis=1)  # this search's copy
+                off = np.zeros(len(sizes) + 1, dtype=np.int64)
+                np.cumsum(sizes, out=off[1:])
+                first = off[:-1]
         if not include.any():
             return None
         # The departure from each start no earlier than now: set in place for this search and
@@ -858,7 +880,7 @@ class _Fleet:
         if found is None:
             return None
         cost, vi, a, b = found
-        return _finish(request, tt, self.entries[vi], int(avail[vi]), cost, vi, a, b, schedule)
+        return _finish(request, tt, entries[vi], int(avail[vi]), cost, vi, a, b, schedule)
 
 
 def _pack_of(entry: _Entry) -> NDArray[np.int64]:

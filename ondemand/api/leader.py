@@ -172,18 +172,23 @@ class AdvisoryLeadership(Leadership):
         return operator_id in self._led
 
     def try_lead(self, operator_id: int) -> bool:
-        """Take the operator's lock if it is free (at most every 0.5 s per operator)."""
+        """Take the operator's lock if it is free (at most every 0.5 s per operator).
+
+        A call while another thread is taking the lead (the watcher, waiting on the old
+        leader's fence) waits for that attempt and answers with its outcome, rather than
+        "not led" because an attempt was made a moment ago.
+        """
         if operator_id in self._led:
             return True
-        now = time.monotonic()
-        if now - self._tried.get(operator_id, -1.0) < 0.5:
-            return False
-        self._tried[operator_id] = now
         gained = False
         lost: set[int] = set()
         with self._lock:
             if operator_id in self._led:
                 return True
+            now = time.monotonic()
+            if now - self._tried.get(operator_id, -1.0) < 0.5:
+                return False
+            self._tried[operator_id] = now
             try:
                 self._connection()
                 got = self._query("SELECT pg_try_advisory_lock(%s, %s)", LEAD_KEY, operator_id)[0][0]

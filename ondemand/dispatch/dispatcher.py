@@ -50,6 +50,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ondemand.dispatch.base import (
     Assignment,
     DispatchCounts,
@@ -280,6 +283,21 @@ class InsertionDispatcher:
         self._snap_id = 0
         self._snapshot: tuple[int, Plan, dict[str, Route]] | None = None
         self._turns: Divertible | None = tt if isinstance(tt, Divertible) else None
+        # The committed legs a vehicle might turn from, by fleet index, for a vectorised
+        # pre-filter of the diversion search (:meth:`_turn_candidates`): the leg's origin (-1:
+        # none), its stop's location, and its driving so far as ``base + max(0, now - since)``.
+        # Refreshed for the vehicles marked in ``_legs_dirty`` (by :meth:`_touch` and
+        # :meth:`record_progress`) when a search needs them.
+        n = len(fleet)
+        self._leg_from = np.full(n, -1, dtype=np.int64)
+        self._leg_to = np.zeros(n, dtype=np.int64)
+        self._leg_base = np.zeros(n, dtype=np.int64)
+        self._leg_since = np.zeros(n, dtype=np.int64)
+        # the committed stop's window and service time (a drop-off: the ride limit included)
+        self._leg_early = np.zeros(n, dtype=np.int64)
+        self._leg_late = np.zeros(n, dtype=np.int64)
+        self._leg_service = np.zeros(n, dtype=np.int64)
+        self._legs_dirty: dict[int, None] = dict.fromkeys(range(n))
 
     # -- views -------------------------------------------------------------------------
 
@@ -978,6 +996,7 @@ class InsertionDispatcher:
         leg = vs.leg
         if leg is not None and not leg.arrived and driven_s >= 0:
             leg.driven = (int(at), int(driven_s))
+            self._legs_dirty[vs.index] = None
 
     def _turn(self, vs: _VehicleState, now: int) -> tuple[int, int] | None:
         """Where and when a vehicle driving a committed leg can next turn (``None``: it cannot).
@@ -1027,9 +1046,11 @@ class InsertionDispatcher:
         if not (self.options.divert_mid_leg and self._turns is not None):
             return result, None
         bound = math.inf if isinstance(result, Refusal) else result.cost
-        plan, turns = self._divertible_plan(now, request.pickup, bound)
+        plan, turns = self._divertible_plan(now, request, bound)
         if not turns:
             return result, None
+        # Only the diverted vehicles: the others are as in the first search, which they cannot
+        # beat, so the cheapest insertion strictly cheaper than the first is among these.
         other = best_insertion(plan, request, self._tt, now=now, options=opts)
         if isinstance(other, Refusal) or (not isinstance(result, Refusal) and other.cost >= result.cost):
             return result, None
@@ -1062,49 +1083,110 @@ class InsertionDispatcher:
                 return Refusal(request.id, why, "no_feasible_time")
         return result
 
-    def _divertible_plan(
-        self, now: int, pickup: int, bound: float
-    ) -> tuple[Plan, dict[str, tuple[int, int]]]:
-        """The plan with driving vehicles diverted: each starts where it can next turn, its committed
-        stop first among the planned ones; and those turning points.
+    def _refresh_legs(self) -> None:
+        """Bring the turn pre-filter's arrays up to date for the vehicles changed since last time."""
+        for i in self._legs_dirty:
+            leg = self._fleet[i].leg
+            if leg is None or leg.stop is None or leg.arrived or leg.origin in (None, leg.location):
+                self._leg_from[i] = -1
+                continue
+            self._leg_from[i], self._leg_to[i] = leg.origin, leg.location
+            if leg.driven is None:
+                self._leg_base[i], self._leg_since[i] = 0, leg.left_at
+            else:
+                self._leg_since[i], self._leg_base[i] = leg.driven
+            rid = leg.stop.request_id
+            req = self._requests[rid]
+            if leg.stop.kind is StopKind.PICKUP:
+                window = (req.earliest_pickup, req.latest_pickup, req.pickup_service)
+            else:
+                late = req.latest_dropoff
+                rider = self._fleet[i].onboard.get(rid)
+                if rider is not None:
+                    late = min(late, rider.picked_up_at + req.pickup_service + req.max_ride)
+                window = (req.earliest_dropoff, late, req.dropoff_service)
+            self._leg_early[i], self._leg_late[i], self._leg_service[i] = window
+        self._legs_dirty.clear()
 
-        Only vehicles for which turning toward ``pickup`` could cost less than ``bound`` are
-        diverted: picked up first from the turning point ``P`` on the way to the committed stop
-        ``B``, the rider adds at least ``c(P, pickup) + c(pickup, B) - c(P, B)`` (``c``: the
+    def _turn_candidates(self, now: int, request: Request, bound: float) -> NDArray[np.int64]:
+        """Fleet indices of the driving vehicles that might beat ``bound`` by turning toward the pickup.
+
+        Vectorised over the fleet, without placing any turning point. A vehicle that left ``A``
+        for ``B`` and has driven ``e`` s turns at a point ``P`` with ``c(A, P) <= e + wait``
+        (it is on the way, reached ``wait`` s from now), so by the triangle inequality of
+        shortest travel times it cannot reach the pickup ``p`` before ``now + c(A, p) - e``, and
+        (with ``cost="time"``) turning adds at least ``c(A, p) + c(p, B) - c(A, B)``, the detour
+        from the leg's origin. A second of slack on each bound absorbs rounding to whole seconds.
+        The committed stop ``B`` is then reached no earlier than ``p``'s service and ``c(p, B)``
+        later (a drop-off on the way only adds), which must keep ``B``'s own window and push
+        the rest of the route no more than its slack (the first search's profiles, when the
+        index holds them). The exact test on the turning point (:meth:`_divertible_plan`)
+        follows for those kept.
+        """
+        self._refresh_legs()
+        idx = np.flatnonzero(self._leg_from >= 0)
+        if not idx.size:
+            return idx
+        a, b, p = self._leg_from[idx], self._leg_to[idx], request.pickup
+        elapsed = self._leg_base[idx] + np.maximum(0, now - self._leg_since[idx])
+        dur = self._tt.durations
+        a_p = np.asarray(dur[a, p], dtype=np.int64)
+        at_p = now + a_p - elapsed - 1  # the earliest it could be at the pickup
+        p_b = np.asarray(dur[p, b], dtype=np.int64)
+        left_p = np.maximum(at_p, request.earliest_pickup) + request.pickup_service
+        at_b = np.maximum(left_p + p_b, self._leg_early[idx])  # the earliest service start at B
+        keep = (at_p <= request.latest_pickup) & (at_b <= self._leg_late[idx])
+        slack = self._index.start_slack(self._routes())
+        if slack is not None:
+            start, room = slack[0][idx], slack[1][idx]
+            keep &= at_b + self._leg_service[idx] - start <= room
+        if self.options.insertion.cost == "time" and math.isfinite(bound):
+            keep &= a_p + p_b - np.asarray(dur[a, b], dtype=np.int64) - 2 < bound
+        kept: NDArray[np.int64] = idx[keep]
+        return kept
+
+    def _divertible_plan(
+        self, now: int, request: Request, bound: float
+    ) -> tuple[Plan, dict[str, tuple[int, int]]]:
+        """The driving vehicles that could beat ``bound`` by turning toward the pickup, each planned
+        from where it can next turn, its committed stop first among the planned ones; and those
+        turning points.
+
+        Picked up first from the turning point ``P`` on the way to the committed stop ``B``,
+        the rider adds at least ``c(P, pickup) + c(pickup, B) - c(P, B)`` (``c``: the
         insertion's cost measure; every other term of the cost is not negative). A turn that
         picks the rider up later is the committed leg again, which the first search covered.
+        The plan holds only the diverted vehicles (in fleet order), over the active requests.
         """
-        plan = self.plan
+        pickup = request.pickup
         cost = self._tt.durations if self.options.insertion.cost == "time" else self._tt.distances
         turns: dict[str, tuple[int, int]] = {}
         routes: list[Route] = []
-        for route in plan.routes:
-            vs = self._vehicles[route.vehicle.id]
+        for i in self._turn_candidates(now, request, bound).tolist():
+            vs = self._fleet[i]
             turn = self._turn(vs, now)
-            if turn is not None and vs.leg is not None and vs.leg.stop is not None:
-                point, at = turn
-                b = vs.leg.location
-                if int(cost[point, pickup]) + int(cost[pickup, b]) - int(cost[point, b]) >= bound:
-                    routes.append(route)
-                    continue
-                vehicle = replace(
-                    route.vehicle,
-                    start=point,
-                    available_from=at,
-                    shift_end=max(vs.base.shift_end, at),
-                    onboard=tuple(vs.onboard.values()),
-                )
-                turned = Route(vehicle, (vs.leg.stop, *vs.stops))
-                # From the turning point it reaches its stop by the planned start, so it can keep
-                # its plan (waiting there if early); if not (a late report), only if still feasible.
-                due = at + int(self._tt.durations[point, vs.leg.location]) <= vs.leg.service_start
-                if due or evaluate_route(turned, plan.requests, self._tt).feasible:
-                    route = turned
-                    turns[vehicle.id] = turn
-            routes.append(route)
-        if not turns:
-            return plan, {}
-        return Plan(tuple(routes), plan.requests), turns
+            if turn is None or vs.leg is None or vs.leg.stop is None:
+                continue
+            point, at = turn
+            b = vs.leg.location
+            if int(cost[point, pickup]) + int(cost[pickup, b]) - int(cost[point, b]) >= bound:
+                continue
+            route = self._route(vs)
+            vehicle = replace(
+                route.vehicle,
+                start=point,
+                available_from=at,
+                shift_end=max(vs.base.shift_end, at),
+                onboard=tuple(vs.onboard.values()),
+            )
+            turned = Route(vehicle, (vs.leg.stop, *vs.stops))
+            # From the turning point it reaches its stop by the planned start, so it can keep
+            # its plan (waiting there if early); if not (a late report), only if still feasible.
+            due = at + int(self._tt.durations[point, vs.leg.location]) <= vs.leg.service_start
+            if due or evaluate_route(turned, self._active, self._tt).feasible:
+                routes.append(turned)
+                turns[vehicle.id] = turn
+        return Plan._wrap(tuple(routes), self._active), turns
 
     def _divert(
         self,
@@ -1191,6 +1273,7 @@ class InsertionDispatcher:
         vs.shown = None
         self._stale[vs.index] = None
         self._unwoken[vs.index] = None
+        self._legs_dirty[vs.index] = None
         vs.anchor = vs.free_at if self._now is None else max(vs.free_at, self._now)
 
     def _wake(self, vs: _VehicleState) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -219,6 +219,60 @@ def test_diverted_plans_pass_the_checker_and_keep_promises(data: st.DataObject) 
         assert a.pickup_window[0] <= served[rid + "+"] <= a.pickup_window[1]
         assert served[rid + "-"] <= a.latest_dropoff
         assert served[rid + "-"] - served[rid + "+"] - a.request.pickup_service <= a.request.max_ride
+
+
+class _Exhaustive(InsertionDispatcher):
+    """The reference: every vehicle driving a leg is tried as a turn (no pre-filter)."""
+
+    def _turn_candidates(self, now: int, request: Request, bound: float) -> NDArray[np.int64]:
+        self._refresh_legs()
+        return np.flatnonzero(self._leg_from >= 0)
+
+
+def _seen(d: InsertionDispatcher, answer: Assignment | Refusal) -> tuple[Any, ...]:
+    """What a rider and the fleet see of an answer (turning points are numbered per run: left out)."""
+    if isinstance(answer, Refusal):
+        return ("refused", answer.code)
+    plans = tuple(
+        tuple((s.request_id, s.kind, s.eta, s.committed) for s in d.itinerary(v))
+        for v in ("v0", "v1", "v2", "v3")
+    )
+    return (answer.vehicle_id, answer.pickup_window, answer.latest_dropoff, plans)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(["time", "distance"]))
+def test_the_turn_prefilter_drops_no_turn_the_exhaustive_search_takes(data: st.DataObject, cost: str) -> None:
+    """With the vectorised pre-filter, every answer and itinerary equals trying every driving vehicle."""
+    from ondemand.dispatch.base import DispatchOptions as Options
+    from ondemand.routing.solver.insertion import InsertionOptions
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    points = rng.uniform(0, 4000, size=(10, 2))
+    vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 40_000) for i in range(4)]
+    opts = Options(auto_complete=True, divert_mid_leg=True, insertion=InsertionOptions(cost=cost))  # type: ignore[arg-type]
+    fast = InsertionDispatcher(vehicles, Plane(points, speed=8.0), options=opts)
+    slow = _Exhaustive(vehicles, Plane(points, speed=8.0), options=opts)
+    now, turned = 0, 0
+    for k in range(data.draw(st.integers(5, 40))):
+        now += int(rng.integers(0, 200))
+        if rng.random() < 0.2:
+            for d in (fast, slow):
+                d.advance(now)
+            continue
+        if rng.random() < 0.15:
+            v, driven = f"v{rng.integers(4)}", int(rng.integers(0, 300))
+            for d in (fast, slow):
+                d.record_progress(v, driven, at=now)
+            continue
+        a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+        r = Request(f"r{k}", a, b, now, now + int(rng.integers(60, 900)), now + 5000, 3000)
+        got, want = fast.submit(r, now=now), slow.submit(r, now=now)
+        assert _seen(fast, got) == _seen(slow, want)
+        turned += isinstance(got, Assignment) and fast.plan.route_of(got.vehicle_id).vehicle.start >= 10
+        assert not check_plan(fast.plan, fast._tt).violations  # type: ignore[arg-type]
+    assert fast.counts() == slow.counts()
+    event(f"vehicles turned: {min(turned, 3)}")  # hypothesis statistics: the turn path is exercised
 
 
 def test_on_the_road_graph_a_van_turns_at_the_next_node() -> None:

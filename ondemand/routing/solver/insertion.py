@@ -353,6 +353,8 @@ class _Entry:
 
 
 _PACK = PROFILE_ROWS
+_START_ROW = _PACK.index("start")
+_FSLACK_ROW = _PACK.index("fslack")
 
 
 class _ProfileCache:
@@ -913,6 +915,23 @@ class SearchIndex:
 
     def __init__(self) -> None:
         self.fleet = _Fleet(trusted=True)
+
+    def start_slack(self, routes: tuple[Route, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+        """Per route, the least departure from its start and how much later it may leave (the
+        forward slack of the windows, :attr:`RouteProfile.fslack` of node 0); a huge slack for an
+        infeasible route. ``None`` unless the index holds exactly these route objects (it does
+        after a search of a plan over them).
+        """
+        f = self.fleet
+        if len(f.routes) != len(routes) or not len(routes):
+            return None
+        ids = np.fromiter(map(id, routes), dtype=np.uint64, count=len(routes))
+        if not np.array_equal(ids, f.route_ids):
+            return None
+        first = f.off[:-1]
+        start = f.packed[_START_ROW, first]
+        slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], np.iinfo(np.int64).max // 4)
+        return start, slack
 
 
 _FLEETS = _Fleets()

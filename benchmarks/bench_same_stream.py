@@ -114,9 +114,19 @@ class _Euclidean:
 
     def __getitem__(self, key: tuple[Any, Any]) -> Any:
         a, b = key
-        xy = self._owner.xy
+        owner = self._owner
+        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+            # one pair (most look-ups): plain floats, the same IEEE operations as the arrays below
+            a, b = int(a), int(b)
+            if not (0 <= a < owner.n and 0 <= b < owner.n):
+                raise IndexError(f"point index out of range for {owner.n} points")
+            xs, ys = owner.xs, owner.ys
+            dx, dy = xs[a] - xs[b], ys[a] - ys[b]
+            return np.int64(math.ceil(math.sqrt(dx * dx + dy * dy) * self._per_metre))
+        xy = owner.xy[: owner.n]
         d = xy[a] - xy[b]
-        out = np.ceil(np.hypot(d[..., 0], d[..., 1]) * self._per_metre).astype(np.int64)
+        dx, dy = d[..., 0], d[..., 1]
+        out = np.ceil(np.sqrt(dx * dx + dy * dy) * self._per_metre).astype(np.int64)
         return out if out.ndim else np.int64(out)
 
 
@@ -130,6 +140,8 @@ class _LazyTravelTimes:
     def __init__(self, xy: NDArray[np.float64]) -> None:
         self.xy = np.array(xy, dtype=np.float64)
         self.n = len(xy)
+        self.xs: list[float] = self.xy[:, 0].tolist()  # the same points as Python floats (one pair)
+        self.ys: list[float] = self.xy[:, 1].tolist()
         self.durations = _Euclidean(self, 1.0 / SPEED_MPS)
         self.distances = _Euclidean(self, 1.0)
 
@@ -141,6 +153,8 @@ class _LazyTravelTimes:
         if self.n == len(self.xy):
             self.xy = np.concatenate([self.xy, np.empty_like(self.xy)])
         self.xy[self.n] = self.xy[origin] + (self.xy[target] - self.xy[origin]) * (elapsed / drive)
+        self.xs.append(float(self.xy[self.n, 0]))
+        self.ys.append(float(self.xy[self.n, 1]))
         self.n += 1
         return self.n - 1, 0
 

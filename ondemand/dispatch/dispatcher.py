@@ -105,7 +105,9 @@ def darp_reoptimiser(
     return reoptimise(plan, tt, now=now, time_limit=time_limit, iterations=iterations, seed=seed)
 
 
-def dropoff_estimate(request: Request, pickup_end: int, planned: int, tt: TravelTimes) -> int:
+def dropoff_estimate(
+    request: Request, pickup_end: int, planned: int, tt: TravelTimes, *, direct: int | None = None
+) -> int:
     """The drop-off time a rider is told: the planned drop-off, never before a direct ride from the
     end of the pickup window could arrive (boarding included), never after the promised latest drop-off.
 
@@ -113,7 +115,8 @@ def dropoff_estimate(request: Request, pickup_end: int, planned: int, tt: Travel
     early in a window centred on its pickup); the rider reads the window and the estimate
     together, so the estimate holds wherever in the window the vehicle comes.
     """
-    direct = int(tt.durations[request.pickup, request.dropoff])
+    if direct is None:  # else the caller looked it up already
+        direct = int(tt.durations[request.pickup, request.dropoff])
     return min(int(request.latest_dropoff), max(int(planned), pickup_end + request.pickup_service + direct))
 
 
@@ -438,7 +441,9 @@ class InsertionDispatcher:
 
     def _promise(self, ins: Insertion) -> Assignment:
         """The promise an insertion makes (the one answer of :meth:`submit` and :meth:`quote`)."""
-        eta = dropoff_estimate(ins.request, ins.pickup_window[1], ins.dropoff_eta, self._tt)
+        eta = dropoff_estimate(
+            ins.request, ins.pickup_window[1], ins.dropoff_eta, self._tt, direct=ins.direct
+        )
         rid = ins.request.id
         return Assignment(rid, ins.vehicle_id, ins.pickup_window, eta, ins.latest_dropoff, ins.request)
 

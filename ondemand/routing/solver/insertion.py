@@ -160,6 +160,8 @@ class Insertion:
     schedule, profile
         The new route's schedule with the promise applied, and a function that builds its
         least-schedule profile (for callers that cache them, see :func:`prime_profile`); not compared.
+    direct
+        The request's direct driving time (pickup to drop-off), if known; not compared.
     """
 
     request: Request
@@ -171,6 +173,7 @@ class Insertion:
     cost: float
     schedule: RouteSchedule | None = field(default=None, compare=False, repr=False)
     profile: Callable[[], RouteProfile | None] | None = field(default=None, compare=False, repr=False)
+    direct: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,18 +222,25 @@ def effective_request(
 def _effective(
     request: Request, tt: TravelTimes, *, now: int, options: InsertionOptions
 ) -> Request | Refusal:
+    return _effective_direct(request, tt, now=now, options=options)[0]
+
+
+def _effective_direct(
+    request: Request, tt: TravelTimes, *, now: int, options: InsertionOptions
+) -> tuple[Request | Refusal, int]:
+    """:func:`_effective` and the direct driving time of the request (-1 when not looked up)."""
     rid = request.id
     size = int(tt.durations.shape[0])
     if not (0 <= request.pickup < size and 0 <= request.dropoff < size):
         why = f"pickup {request.pickup} or drop-off {request.dropoff} is not a known location"
-        return Refusal(rid, why, "unknown_location")
+        return Refusal(rid, why, "unknown_location"), -1
     earliest = max(request.earliest_pickup, now)
     if earliest > request.latest_pickup:
         why = (
             f"outside hours: the pickup window ends at {request.latest_pickup}, "
             f"before now ({now}); ask for a later pickup"
         )
-        return Refusal(rid, why, "window_passed")
+        return Refusal(rid, why, "window_passed"), -1
     latest = request.latest_pickup
     if options.max_wait is not None:
         latest = min(latest, earliest + options.max_wait)
@@ -240,14 +250,14 @@ def _effective(
         max_ride = min(max_ride, math.ceil(direct * options.max_detour_factor) + options.detour_constant)
     if direct > max_ride:
         why = f"the direct trip takes {direct} s, more than the allowed ride of {max_ride} s"
-        return Refusal(rid, why, "ride_too_long")
+        return Refusal(rid, why, "ride_too_long"), direct
     if earliest + request.pickup_service + direct > request.latest_dropoff:
         why = (
             f"no feasible time: even a direct trip from {earliest} cannot reach the drop-off "
             f"by {request.latest_dropoff}"
         )
-        return Refusal(rid, why, "arrives_too_late")
-    return replace(request, earliest_pickup=earliest, latest_pickup=latest, max_ride=max_ride)
+        return Refusal(rid, why, "arrives_too_late"), direct
+    return replace(request, earliest_pickup=earliest, latest_pickup=latest, max_ride=max_ride), direct
 
 
 def insertion_cost(
@@ -305,6 +315,7 @@ def _insert(stops: tuple[Stop, ...], i: int, j: int, request: Request) -> tuple[
 
 
 _BIG = 1 << 60
+_FAR = 1 << 40  # a travel time no window can absorb (the compiled search's unreachable nodes)
 _VEHICLE_OFFSET = 1 << 40  # separates the cumulative-waiting arrays of different vehicles
 
 
@@ -1053,35 +1064,49 @@ def _run_kernel(
     has_succ = np.ones(total, dtype=np.bool_)
     has_succ[last] = has_end
     sel = np.flatnonzero(np.repeat(include, np.diff(off)))
-    k = sel.size
-    lsel, ssel = loc[sel], succ[sel]
-    pu_rep = np.full(k, pu, dtype=np.int64)
-    do_rep = np.full(k, do, dtype=np.int64)
-    rows = np.concatenate((lsel, pu_rep, lsel, do_rep, [pu]))
-    cols = np.concatenate((pu_rep, ssel, do_rep, ssel, [do]))
+    # Only nodes left by the latest pickup can be followed by the pickup, and only nodes left by
+    # the latest drop-off (or pickup) by the drop-off: the others get an unreachable time (the
+    # kernel rejects them as it would with the true one, travel times being non-negative), and
+    # half the look-ups are saved.
+    dsel = dep[sel]
+    selp = sel[dsel <= request.latest_pickup]
+    seld = sel[dsel <= max(request.latest_pickup, request.latest_dropoff)]
+    kp, kd = selp.size, seld.size
+    lp, sp = loc[selp], succ[selp]
+    ld, sd = loc[seld], succ[seld]
+    pu_rep = np.full(kp, pu, dtype=np.int64)
+    do_rep = np.full(kd, do, dtype=np.int64)
+    rows = np.concatenate((lp, pu_rep, ld, do_rep, [pu]))
+    cols = np.concatenate((pu_rep, sp, do_rep, sd, [do]))
 
-    def spread(got: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    def spread(got: NDArray[np.int64], far: int) -> list[NDArray[np.int64]]:
         out = []
-        for r in range(4):
-            full = np.zeros(total, dtype=np.int64)
-            full[sel] = got[r * k : (r + 1) * k]
+        for nodes, lo, hi, fill in (
+            (selp, 0, kp, far),
+            (selp, kp, 2 * kp, 0),
+            (seld, 2 * kp, 2 * kp + kd, far),
+            (seld, 2 * kp + kd, 2 * (kp + kd), 0),
+        ):
+            full = np.full(total, fill, dtype=np.int64)
+            full[nodes] = got[lo:hi]
             out.append(full)
         out[1] = np.where(has_succ, out[1], 0)
         out[3] = np.where(has_succ, out[3], 0)
         return out
 
     got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
-    to_pu, pu_next, to_do, do_next = spread(got)
-    pu_do = int(got[4 * k])
+    to_pu, pu_next, to_do, do_next = spread(got, _FAR)
+    pu_do = int(got[2 * (kp + kd)])
     if options.cost == "time":
         m_to_pu, m_pu_next, m_to_do, m_do_next, m_pu_do = to_pu, pu_next, to_do, do_next, pu_do
         m_leg = travel_next
     else:
+        lsel, ssel = loc[sel], succ[sel]
         gd = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
-        m_to_pu, m_pu_next, m_to_do, m_do_next = spread(gd)
-        m_pu_do = int(gd[4 * k])
+        m_to_pu, m_pu_next, m_to_do, m_do_next = spread(gd, 0)
+        m_pu_do = int(gd[2 * (kp + kd)])
         m_leg = np.zeros(total, dtype=np.int64)
-        m_leg[sel] = gd[4 * k + 1 :]
+        m_leg[sel] = gd[2 * (kp + kd) + 1 :]
         m_leg = np.where(has_succ, m_leg, 0)
     found, cost, vi, a, b = search_kernel(
         off,
@@ -1233,7 +1258,7 @@ def best_insertion(
     if request.id in plan.requests:
         why = f"request id {request.id!r} is already in the plan; use a new id"
         return Refusal(request.id, why, "duplicate_id")
-    eff = _effective(request, tt, now=now, options=opts)
+    eff, direct = _effective_direct(request, tt, now=now, options=opts)
     if isinstance(eff, Refusal):
         return eff
     if not any(
@@ -1268,7 +1293,7 @@ def best_insertion(
             "no_feasible_time",
         )
     cost, vi, route, sched = found
-    return _promise(plan, eff, tt, opts, cost, vi, route, sched)
+    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct)
 
 
 def _promise(
@@ -1280,6 +1305,7 @@ def _promise(
     vi: int,
     route: Route,
     sched: RouteSchedule | None,
+    direct: int,
 ) -> Insertion | Refusal:
     vid = route.vehicle.id
     if not (0 <= vi < len(plan.routes) and plan.routes[vi].vehicle.id == vid):
@@ -1291,8 +1317,8 @@ def _promise(
     start = max(eff.earliest_pickup, eta - opts.promise_before)
     # With promise_full_width a window cut at the earliest pickup is shifted later instead.
     width_end = start + opts.promise_before + opts.promise_after if opts.promise_full_width else eta
-    # No later than a direct trip could still make the latest drop-off.
-    direct = int(tt.durations[eff.pickup, eff.dropoff])
+    # No later than a direct trip (``direct``, looked up by _effective_direct) could still make
+    # the latest drop-off.
     end = min(
         eff.latest_pickup,
         max(eta + opts.promise_after, width_end),
@@ -1321,4 +1347,5 @@ def _promise(
         cost=cost,
         schedule=final,
         profile=profile,
+        direct=direct,
     )

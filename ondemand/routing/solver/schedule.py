@@ -48,7 +48,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 import numpy as np
 from numpy.typing import NDArray
@@ -668,60 +667,81 @@ def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int],
     v = route.vehicle
     n = len(c.loc)
     big = _BIG
-    svc = [0, *c.service]
-    st = [d0, *start]
-    wait = [0, *(b - a for a, b in zip(arrival, start, strict=True))]
-    cum = list(accumulate(wait))
-    late = c.latest
-    cpair = c.pair
-    slack = [big, *(lk - bk for lk, bk in zip(late, start, strict=True))]
-    for k in range(n):
-        p = cpair[k]
+    service, late, cpair, max_ride = c.service, c.latest, c.pair, c.max_ride
+    # One pass over the stops builds every per-node row (node 0: the start).
+    dep = [d0]
+    wait = [0]
+    cum = [0]
+    slack = [big]
+    drop = [0]
+    pair = [-1]
+    reach = [0]
+    w_sum = 0
+    t = 0
+    s_prev = 0
+    for k, (a, b, s, lk, p, tk) in enumerate(
+        zip(arrival, start, service, late, cpair, c.travel, strict=True)
+    ):
+        dep.append(b + s)
+        wk = b - a
+        wait.append(wk)
+        w_sum += wk
+        cum.append(w_sum)
+        sl = lk - b
         if p >= 0:  # the pickup can move no later than its window: ride' >= B'[k] - latest[p] - s[p]
-            bound = c.max_ride[k] + late[p] + c.service[p] - start[k]
-            if bound < slack[k + 1]:
-                slack[k + 1] = bound
+            bound = max_ride[k] + late[p] + service[p] - b
+            if bound < sl:
+                sl = bound
+            pair.append(p + 1)
+            drop.append(1)
+        elif p == -1:
+            pair.append(0)
+            drop.append(1)
+        else:
+            pair.append(-1)
+            drop.append(0)
+        slack.append(sl)
+        t += tk + s_prev
+        reach.append(t)
+        s_prev = s
     # Slack at the end: the shift end only. (The route-duration limit is left to the exact
     # evaluation: a later departure from the start can absorb a push, so it is no O(1) test.)
     # fslack[k] = min(min_{j>=k}(cum[j] + slack[j]), cum[n] + end_slack) - cum[k]
-    vals = [a + b for a, b in zip(slack, cum, strict=True)]
-    vals[n] = min(vals[n], cum[n] + v.shift_end - end)
+    low = slack[n] + cum[n]
+    end_slack = cum[n] + v.shift_end - end
+    if end_slack < low:
+        low = end_slack
     fs = [0] * (n + 1)
-    low = vals[n]
-    for k in range(n, -1, -1):
-        if vals[k] < low:
-            low = vals[k]
+    fs[n] = low - cum[n]
+    for k in range(n - 1, -1, -1):
+        x = slack[k] + cum[k]
+        if x < low:
+            low = x
         fs[k] = low - cum[k]
-    travel_next = [*c.travel, c.end_travel]
-    reach = [0] * (n + 1)
-    t = 0
-    for k in range(n):
-        t += travel_next[k] + svc[k]
-        reach[k + 1] = t
-    onboard_seats = sum(r.request.passengers for r in v.onboard)
-    onboard_wheel = sum(r.request.wheelchair for r in v.onboard)
-    rows = np.array(
-        [
-            [v.start, *c.loc],
-            st,
-            [b + s for b, s in zip(st, svc, strict=True)],
-            cum,
-            fs,
-            [onboard_seats, *c.load],
-            [onboard_wheel, *c.wheel],
-            [0, *(p != -2 for p in cpair)],
-            reach,
-            svc,
-            travel_next,
-            [0, *c.earliest],
-            [big, *late],
-            [-1, *(p + 1 if p >= 0 else (0 if p == -1 else -1) for p in cpair)],
-            [0, *c.max_ride],
-            wait,
-            slack,
-        ],
-        dtype=np.int64,
-    )
+    onboard = v.onboard
+    seats = sum(r.request.passengers for r in onboard) if onboard else 0
+    chairs = sum(r.request.wheelchair for r in onboard) if onboard else 0
+    # One flat list, one conversion (faster than a list of rows).
+    flat = [
+        *(v.start, *c.loc),
+        *(d0, *start),
+        *dep,
+        *cum,
+        *fs,
+        *(seats, *c.load),
+        *(chairs, *c.wheel),
+        *drop,
+        *reach,
+        *(0, *service),
+        *(*c.travel, c.end_travel),
+        *(0, *c.earliest),
+        *(big, *late),
+        *pair,
+        *(0, *max_ride),
+        *wait,
+        *slack,
+    ]
+    rows = np.array(flat, dtype=np.int64).reshape(17, n + 1)
     rows.flags.writeable = False  # shared by caches: views of it must not be written
     return RouteProfile(
         loc=rows[0],
@@ -733,7 +753,7 @@ def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int],
         fslack=rows[4],
         load=rows[5],
         wheel=rows[6],
-        is_drop=rows[7].astype(np.bool_),
+        is_drop=rows[7] != 0,
         service=rows[9],
         travel_next=rows[10],
         reach=rows[8],

@@ -109,3 +109,33 @@ def test_compiled_dispatcher_day_equals_numpy_day(seed: int, cancel_every: int) 
         insertion.USE_COMPILED = True
     assert fast == slow
     assert sum(1 for x in fast[:-2] if len(x) == 4) > 30  # the day is not all refusals
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario(), st.integers(0, 60), st.integers(0, 200))
+def test_compiled_search_equals_numpy_path_for_an_early_pickup(
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, insertion.InsertionOptions, int],
+    pickup_width: int,
+    ride_extra: int,
+) -> None:
+    """A pickup due before most planned stops are left (the compiled search skips their look-ups)
+    gets the numpy path's answer, bit for bit."""
+    plan, _, new, tt, opts, now = case
+    direct = int(tt.durations[new.pickup, new.dropoff])
+    lp = new.earliest_pickup + pickup_width
+    early = replace(
+        new,
+        latest_pickup=lp,
+        latest_dropoff=max(new.earliest_dropoff, lp + new.pickup_service + direct) + ride_extra,
+        max_ride=direct + ride_extra,
+    )
+    fast, slow = _both(plan, early, tt, now, opts)
+    assert type(fast) is type(slow)
+    if isinstance(fast, Insertion):
+        assert isinstance(slow, Insertion)
+        assert fast.vehicle_id == slow.vehicle_id
+        assert fast.plan.route_of(fast.vehicle_id) == slow.plan.route_of(slow.vehicle_id)
+        assert fast.cost == slow.cost
+        assert fast.request == slow.request
+    else:
+        assert fast == slow

@@ -810,6 +810,10 @@ class InsertionDispatcher:
                 )
                 vs.stops = vs.stops[1:]
                 self._touch(vs)
+                if vs.stops and sched.feasible:
+                    # The route from the committed stop, scheduled and profiled in one pass now: the
+                    # next search profiles it, and the stop's completion as planned reuses it.
+                    self._evaluate(vs)
             self._unwoken[vs.index] = None  # its wake-up is looked at again next time
         if self._now is None or now > self._now:
             self._now = now

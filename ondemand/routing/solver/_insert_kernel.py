@@ -35,9 +35,91 @@ except ImportError:  # pragma: no cover
         return wrap
 
 
-__all__ = ["HAVE_NUMBA", "search_kernel"]
+__all__ = ["HAVE_NUMBA", "look_up_nodes", "search_kernel", "spread_times"]
 
 _BIG = 1 << 60
+
+
+@_njit(cache=True, nogil=True)
+def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
+    """The travel-time look-ups of one search, and each node's successor.
+
+    Nodes of the included vehicles left by ``l_p`` (``selp``) get the times to and from the
+    pickup, those left by ``l_any`` (``seld``) to and from the drop-off. Returns ``(rows, cols,
+    selp, seld, succ, has_succ)``: look up ``durations[rows, cols]`` (pickup to drop-off last);
+    ``succ[k]`` is the node after ``k`` (the end depot after a vehicle's last node, ``endloc[v]``
+    when it is not negative; ``has_succ[k]`` false when there is none).
+    """
+    nv = off.shape[0] - 1
+    total = off[nv]
+    succ = np.empty(total, np.int64)
+    has_succ = np.ones(total, np.bool_)
+    selp = np.empty(total, np.int64)
+    seld = np.empty(total, np.int64)
+    kp = 0
+    kd = 0
+    for v in range(nv):
+        last = off[v + 1] - 1
+        for k in range(off[v], last):
+            succ[k] = loc[k + 1]
+        if endloc[v] >= 0:
+            succ[last] = endloc[v]
+        else:
+            succ[last] = loc[last]
+            has_succ[last] = False
+        if not include[v]:
+            continue
+        for k in range(off[v], last + 1):
+            if dep[k] <= l_p:
+                selp[kp] = k
+                kp += 1
+            if dep[k] <= l_any:
+                seld[kd] = k
+                kd += 1
+    m = 2 * (kp + kd) + 1
+    rows = np.empty(m, np.int64)
+    cols = np.empty(m, np.int64)
+    for i in range(kp):
+        k = selp[i]
+        rows[i] = loc[k]
+        cols[i] = pu
+        rows[kp + i] = pu
+        cols[kp + i] = succ[k]
+    base = 2 * kp
+    for i in range(kd):
+        k = seld[i]
+        rows[base + i] = loc[k]
+        cols[base + i] = do
+        rows[base + kd + i] = do
+        cols[base + kd + i] = succ[k]
+    rows[m - 1] = pu
+    cols[m - 1] = do
+    return rows, cols, selp[:kp], seld[:kd], succ, has_succ
+
+
+@_njit(cache=True, nogil=True)
+def spread_times(got, selp, seld, total, has_succ, far):  # type: ignore[no-untyped-def]
+    """The looked-up times of :func:`look_up_nodes` as node arrays ``(to_pu, pu_next, to_do,
+    do_next)``: ``far`` to the pickup (drop-off) from a node not looked up, 0 from it and after
+    a node without successor."""
+    kp = selp.shape[0]
+    kd = seld.shape[0]
+    to_pu = np.full(total, far, np.int64)
+    pu_next = np.zeros(total, np.int64)
+    to_do = np.full(total, far, np.int64)
+    do_next = np.zeros(total, np.int64)
+    for i in range(kp):
+        k = selp[i]
+        to_pu[k] = got[i]
+        if has_succ[k]:
+            pu_next[k] = got[kp + i]
+    base = 2 * kp
+    for i in range(kd):
+        k = seld[i]
+        to_do[k] = got[base + i]
+        if has_succ[k]:
+            do_next[k] = got[base + kd + i]
+    return to_pu, pu_next, to_do, do_next
 
 
 @_njit(cache=True, nogil=True)

@@ -1033,7 +1033,7 @@ def _run_kernel(
 ) -> tuple[float, int, int, int] | None:
     """Call the kernel on packed profiles (rows as :data:`_PACK`, departures from the start
     already no earlier than now); travel times are looked up for the included vehicles only."""
-    from ondemand.routing.solver._insert_kernel import search_kernel
+    from ondemand.routing.solver._insert_kernel import look_up_nodes, search_kernel, spread_times
 
     (
         loc,
@@ -1054,59 +1054,30 @@ def _run_kernel(
     ) = packed
     total = int(off[-1])
     pu, do = request.pickup, request.dropoff
-    endloc = columns[:, 3]
+    endloc = np.ascontiguousarray(columns[:, 3])
     has_end = endloc >= 0
-    last = off[1:] - 1
-    # successor of each node: the next node, or the end depot after the last one (if any)
-    succ = np.empty(total, dtype=np.int64)
-    succ[:-1] = loc[1:]
-    succ[last] = np.where(has_end, endloc, loc[last])
-    has_succ = np.ones(total, dtype=np.bool_)
-    has_succ[last] = has_end
-    sel = np.flatnonzero(np.repeat(include, np.diff(off)))
     # Only nodes left by the latest pickup can be followed by the pickup, and only nodes left by
     # the latest drop-off (or pickup) by the drop-off: the others get an unreachable time (the
     # kernel rejects them as it would with the true one, travel times being non-negative), and
     # half the look-ups are saved.
-    dsel = dep[sel]
-    selp = sel[dsel <= request.latest_pickup]
-    seld = sel[dsel <= max(request.latest_pickup, request.latest_dropoff)]
-    kp, kd = selp.size, seld.size
-    lp, sp = loc[selp], succ[selp]
-    ld, sd = loc[seld], succ[seld]
-    pu_rep = np.full(kp, pu, dtype=np.int64)
-    do_rep = np.full(kd, do, dtype=np.int64)
-    rows = np.concatenate((lp, pu_rep, ld, do_rep, [pu]))
-    cols = np.concatenate((pu_rep, sp, do_rep, sd, [do]))
-
-    def spread(got: NDArray[np.int64], far: int) -> list[NDArray[np.int64]]:
-        out = []
-        for nodes, lo, hi, fill in (
-            (selp, 0, kp, far),
-            (selp, kp, 2 * kp, 0),
-            (seld, 2 * kp, 2 * kp + kd, far),
-            (seld, 2 * kp + kd, 2 * (kp + kd), 0),
-        ):
-            full = np.full(total, fill, dtype=np.int64)
-            full[nodes] = got[lo:hi]
-            out.append(full)
-        out[1] = np.where(has_succ, out[1], 0)
-        out[3] = np.where(has_succ, out[3], 0)
-        return out
-
+    l_any = max(request.latest_pickup, request.latest_dropoff)
+    rows, cols, selp, seld, succ, has_succ = look_up_nodes(
+        off, include, loc, dep, endloc, pu, do, request.latest_pickup, l_any
+    )
     got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
-    to_pu, pu_next, to_do, do_next = spread(got, _FAR)
-    pu_do = int(got[2 * (kp + kd)])
+    to_pu, pu_next, to_do, do_next = spread_times(got, selp, seld, total, has_succ, _FAR)
+    pu_do = int(got[-1])
     if options.cost == "time":
         m_to_pu, m_pu_next, m_to_do, m_do_next, m_pu_do = to_pu, pu_next, to_do, do_next, pu_do
         m_leg = travel_next
     else:
+        sel = np.flatnonzero(np.repeat(include, np.diff(off)))
         lsel, ssel = loc[sel], succ[sel]
         gd = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
-        m_to_pu, m_pu_next, m_to_do, m_do_next = spread(gd, 0)
-        m_pu_do = int(gd[2 * (kp + kd)])
+        m_to_pu, m_pu_next, m_to_do, m_do_next = spread_times(gd, selp, seld, total, has_succ, 0)
+        m_pu_do = int(gd[rows.size - 1])
         m_leg = np.zeros(total, dtype=np.int64)
-        m_leg[sel] = gd[2 * (kp + kd) + 1 :]
+        m_leg[sel] = gd[rows.size :]
         m_leg = np.where(has_succ, m_leg, 0)
     found, cost, vi, a, b = search_kernel(
         off,

@@ -296,6 +296,7 @@ class InsertionDispatcher:
         self._leg_to = np.zeros(n, dtype=np.int64)
         self._leg_base = np.zeros(n, dtype=np.int64)
         self._leg_since = np.zeros(n, dtype=np.int64)
+        self._leg_drive = np.zeros(n, dtype=np.int64)  # c(A, B): the leg's driving time
         # the committed stop's window and service time (a drop-off: the ride limit included)
         self._leg_early = np.zeros(n, dtype=np.int64)
         self._leg_late = np.zeros(n, dtype=np.int64)
@@ -1100,6 +1101,7 @@ class InsertionDispatcher:
                 self._leg_from[i] = -1
                 continue
             self._leg_from[i], self._leg_to[i] = leg.origin, leg.location
+            self._leg_drive[i] = int(self._tt.durations[leg.origin, leg.location])
             if leg.driven is None:
                 self._leg_base[i], self._leg_since[i] = 0, leg.left_at
             else:
@@ -1136,12 +1138,14 @@ class InsertionDispatcher:
         idx = np.flatnonzero(self._leg_from >= 0)
         if not idx.size:
             return idx
-        a, b, p = self._leg_from[idx], self._leg_to[idx], request.pickup
+        n, p = len(idx), request.pickup
         elapsed = self._leg_base[idx] + np.maximum(0, now - self._leg_since[idx])
-        dur = self._tt.durations
-        a_p = np.asarray(dur[a, p], dtype=np.int64)
+        # c(A, p) and c(p, B) of every such vehicle in one look-up
+        pp = np.full(n, p, dtype=np.int64)
+        rows, cols = np.concatenate([self._leg_from[idx], pp]), np.concatenate([pp, self._leg_to[idx]])
+        got = np.asarray(self._tt.durations[rows, cols], dtype=np.int64)
+        a_p, p_b = got[:n], got[n:]
         at_p = now + a_p - elapsed - 1  # the earliest it could be at the pickup
-        p_b = np.asarray(dur[p, b], dtype=np.int64)
         left_p = np.maximum(at_p, request.earliest_pickup) + request.pickup_service
         at_b = np.maximum(left_p + p_b, self._leg_early[idx])  # the earliest service start at B
         keep = (at_p <= request.latest_pickup) & (at_b <= self._leg_late[idx])
@@ -1150,7 +1154,7 @@ class InsertionDispatcher:
             start, room = slack[0][idx], slack[1][idx]
             keep &= at_b + self._leg_service[idx] - start <= room
         if self.options.insertion.cost == "time" and math.isfinite(bound):
-            keep &= a_p + p_b - np.asarray(dur[a, b], dtype=np.int64) - 2 < bound
+            keep &= a_p + p_b - self._leg_drive[idx] - 2 < bound
         kept: NDArray[np.int64] = idx[keep]
         return kept
 

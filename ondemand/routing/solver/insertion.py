@@ -365,6 +365,7 @@ class _Entry:
 
 _PACK = PROFILE_ROWS
 _START_ROW = _PACK.index("start")
+_HUGE = np.iinfo(np.int64).max // 4
 _FSLACK_ROW = _PACK.index("fslack")
 
 
@@ -941,7 +942,7 @@ class SearchIndex:
             return None
         first = f.off[:-1]
         start = f.packed[_START_ROW, first]
-        slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], np.iinfo(np.int64).max // 4)
+        slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], _HUGE)
         return start, slack
 
 

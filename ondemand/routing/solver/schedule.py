@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -500,6 +501,17 @@ def _schedule(
     v = route.vehicle
     if isinstance(c, str):
         return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from), _none
+    fast = _run_compiled(c, route, planned=True)
+    if fast is not None:
+        _, d0, end, pd0, pend, violated, arr, st, parr, pst, rows = fast
+        least_start = st.tolist()
+
+        def fast_prof() -> RouteProfile:
+            return _profile_of_rows(rows, end, c.end_travel)
+
+        if violated:  # pragma: no cover - defensive, as below
+            return _result(c, route, True, None, d0, arr.tolist(), least_start, end, least_start), fast_prof
+        return _result(c, route, True, None, pd0, parr.tolist(), pst.tolist(), pend, least_start), fast_prof
     least = _least(c, route)
     if isinstance(least, str):
         arrival, start, end = _forward(c, v.available_from, c.earliest)
@@ -655,6 +667,9 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     c = _compile(route, requests, tt, distance=False)  # a profile has no use for the length
     if isinstance(c, str):
         return None
+    fast = _run_compiled(c, route, planned=False)
+    if fast is not None:
+        return _profile_of_rows(fast[10], fast[2], c.end_travel)
     least = _least(c, route)
     if isinstance(least, str):
         return None
@@ -742,6 +757,11 @@ def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int],
         *slack,
     ]
     rows = np.array(flat, dtype=np.int64).reshape(17, n + 1)
+    return _profile_of_rows(rows, end, c.end_travel)
+
+
+def _profile_of_rows(rows: NDArray[np.int64], end: int, end_travel: int) -> RouteProfile:
+    """The profile whose arrays are the rows of ``rows`` (made read-only), in :func:`_profile`'s order."""
     rows.flags.writeable = False  # shared by caches: views of it must not be written
     return RouteProfile(
         loc=rows[0],
@@ -758,10 +778,52 @@ def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int],
         travel_next=rows[10],
         reach=rows[8],
         end_time=end,
-        end_travel=c.end_travel,
+        end_travel=end_travel,
         earliest=rows[11],
         latest=rows[12],
         pair=rows[13],
         max_ride=rows[14],
         rows=rows[: len(PROFILE_ROWS)],
     )
+
+
+USE_COMPILED = True
+"""Whether feasible routes are scheduled by the compiled port (Numba, when installed) of this
+module's arithmetic; ``False``: the Python code alone (the reference it is tested against)."""
+
+_KERNEL: Any = None
+
+
+def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
+    """The compiled least (and with ``planned`` the planned) schedule and profile rows of a feasible
+    route, or ``None``: infeasible (the Python code says why), beyond 64-bit arithmetic, or no numba."""
+    global _KERNEL
+    if not USE_COMPILED:
+        return None
+    if _KERNEL is None:
+        from ondemand.routing.solver import _schedule_kernel
+
+        _KERNEL = _schedule_kernel.plan_route if _schedule_kernel.HAVE_NUMBA else False
+    if _KERNEL is False:
+        return None
+    v = route.vehicle
+    limit = _COMPILED_LIMIT
+    mx = v.max_route_duration
+    onboard = v.onboard
+    seats = sum(r.request.passengers for r in onboard) if onboard else 0
+    chairs = sum(r.request.wheelchair for r in onboard) if onboard else 0
+    scalars = (c.end_travel, v.available_from, v.shift_end, -1 if mx is None else mx, v.start, seats, chairs)
+    if (mx is not None and mx < 0) or any(not -limit <= x <= limit for x in scalars):
+        return None
+    try:
+        data = np.array(
+            [*c.travel, *c.service, *c.earliest, *c.latest, *c.pair, *c.max_ride, *c.loc, *c.load, *c.wheel],
+            dtype=np.int64,
+        )
+    except OverflowError:
+        return None
+    out = _KERNEL(data, len(c.loc), *scalars, planned)
+    return out if out[0] == 0 else None
+
+
+_COMPILED_LIMIT = 1 << 50  # _schedule_kernel.LIMIT (not imported with this module)

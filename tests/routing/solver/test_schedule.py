@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ondemand.routing.solver import schedule
 from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     OnboardRider,
@@ -21,6 +22,7 @@ from ondemand.routing.solver.model import (
 from ondemand.routing.solver.reference import reference_schedule
 from ondemand.routing.solver.schedule import (
     PROFILE_ROWS,
+    RouteProfile,
     RouteSchedule,
     evaluate_route,
     route_profile,
@@ -523,3 +525,53 @@ def test_schedule_and_profile_equal_the_separate_functions_and_the_definitions(
     assert prof.rows is not None
     assert not prof.rows.flags.writeable
     assert np.array_equal(prof.rows, np.array([getattr(prof, n) for n in PROFILE_ROWS], dtype=np.int64))
+
+
+def _profiles_equal(a: object, b: object) -> None:
+    """Assert two route profiles (or ``None``) hold the same values, array for array."""
+    assert (a is None) == (b is None)
+    if a is None or b is None:
+        return
+    for name in RouteProfile.__slots__:
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, np.ndarray):
+            assert isinstance(y, np.ndarray), name
+            assert x.dtype == y.dtype, name
+            assert np.array_equal(x, y), name
+        else:
+            assert x == y, name
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route())
+def test_compiled_schedule_equals_the_python_code(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes],
+) -> None:
+    """The compiled port answers as the Python code: same schedule (reason included) and same profile."""
+    pytest.importorskip("numba", reason="the compiled schedule needs numba")
+    route, requests, tt = case
+    fast = schedule_and_profile(route, requests, tt)
+    fast_profile = route_profile(route, requests, tt)
+    schedule.USE_COMPILED = False
+    try:
+        slow = schedule_and_profile(route, requests, tt)
+        slow_profile = route_profile(route, requests, tt)
+    finally:
+        schedule.USE_COMPILED = True
+    assert fast[0] == slow[0]
+    _profiles_equal(fast[1], slow[1])
+    _profiles_equal(fast_profile, slow_profile)
+    _profiles_equal(fast_profile, fast[1])
+
+
+def test_compiled_schedule_leaves_huge_values_to_the_python_code() -> None:
+    """Times beyond 64-bit-safe arithmetic (a shift ending in 2**62 s) still get the exact answer."""
+    tt = line_tt()
+    r = req("a", 1, 3)
+    route = Route(Vehicle("v", 4, 0, 0, 2**62), stops(("a", P, 1), ("a", D, 3)))
+    s = evaluate_route(route, {"a": r}, tt)
+    assert s.feasible
+    assert s.service_start == (10, 30)
+    prof = route_profile(route, {"a": r}, tt)
+    assert prof is not None
+    assert int(prof.fslack[0]) == 10_000 - 30  # the drop-off's latest bounds it, not the shift

@@ -1,0 +1,255 @@
+"""The compiled arithmetic of :mod:`ondemand.routing.solver.schedule` for feasible routes.
+
+:func:`plan_route` ports, statement for statement, the least schedule (``_least``), the planned
+departure delays (``_delay``), the defensive check of the planned schedule (``_violation``) and
+the profile rows (``_profile``) of a compiled route. Integer arithmetic throughout, in the same
+order: the answers are the Python code's, bit for bit. It reports only *whether* a route is
+feasible; for an infeasible route (or values too large for its 64-bit arithmetic) the caller runs
+the Python code, which says why.
+
+Imported at the first route evaluated (never by ``import ondemand.api``); without numba the
+Python code runs alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever environment runs the tests
+    from numba import njit as _njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+    def _njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        def wrap(f: Any) -> Any:
+            return f
+
+        return wrap
+
+
+__all__ = ["HAVE_NUMBA", "LIMIT", "plan_route"]
+
+_BIG = 1 << 60
+LIMIT = 1 << 50
+"""Inputs beyond ``±LIMIT`` are left to the Python code (no 64-bit overflow is possible below it)."""
+
+
+@_njit(cache=True, nogil=True)
+def _room(j, n, after, start, arrival, latest):  # type: ignore[no-untyped-def]
+    hi = after[j + 1]
+    if hi >= n:
+        return 0
+    best = latest[j] - start[j] if j >= 0 else _BIG
+    waited = 0
+    for k in range(j + 1, hi + 1):
+        waited += start[k] - arrival[k]
+        lim = waited if k == hi else waited + latest[k] - start[k]
+        if lim < best:
+            best = lim
+        if best <= waited:
+            break
+    return best
+
+
+@_njit(cache=True, nogil=True)
+def _propagate(k0, t, n, travel, service, arrival, start):  # type: ignore[no-untyped-def]
+    for k in range(k0, n):
+        a = t + travel[k]
+        arrival[k] = a
+        if a <= start[k]:
+            return
+        start[k] = a
+        t = a + service[k]
+
+
+@_njit(cache=True, nogil=True)
+def plan_route(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0, planned):  # type: ignore[no-untyped-def]
+    """Least and planned schedule and profile rows of a compiled route.
+
+    ``data`` holds ``n`` values each of: travel, service, earliest, latest, pair, max_ride, loc,
+    load, wheel (the lists of ``_Compiled``, in that order). ``max_dur < 0``: no route-duration
+    limit. ``planned``: also the planned schedule.
+
+    Returns ``(status, d0, end, pd0, pend, violated, arrival, start, parr, pstart, rows)``:
+    status 0 feasible, 1 infeasible, 2 left to the Python code (a value beyond :data:`LIMIT`).
+    """
+    empty = np.zeros(0, np.int64)
+    rows = np.zeros((17, n + 1), np.int64)
+    for i in range(data.shape[0]):
+        if data[i] > LIMIT or data[i] < -LIMIT:
+            return 2, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+    for x in (end_travel, avail, shift_end, max_dur, seats0, chairs0):
+        if x > LIMIT or x < -LIMIT:
+            return 2, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+    travel = data[0:n]
+    service = data[n : 2 * n]
+    earliest = data[2 * n : 3 * n]
+    latest = data[3 * n : 4 * n]
+    pair = data[4 * n : 5 * n]
+    max_ride = data[5 * n : 6 * n]
+    loc = data[6 * n : 7 * n]
+    load = data[7 * n : 8 * n]
+    wheel = data[8 * n : 9 * n]
+    # -- _least ----------------------------------------------------------------------
+    reach = np.empty(n, np.int64)
+    t = 0
+    for k in range(n):
+        t += travel[k]
+        reach[k] = t
+        t += service[k]
+    for k in range(n):
+        p = pair[k]
+        if p < 0:
+            continue
+        if reach[k] - reach[p] - service[p] > max_ride[k]:
+            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+    if max_dur >= 0:
+        pure = end_travel
+        for k in range(n):
+            pure += travel[k] + service[k]
+        if pure > max_dur:
+            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+    lower = earliest.copy()
+    d0 = avail
+    drops = 0
+    for k in range(n):
+        if pair[k] >= 0:
+            drops += 1
+    arrival = np.empty(n, np.int64)
+    start = np.empty(n, np.int64)
+    end = 0
+    done = False
+    for _ in range(drops + 3):
+        t = d0
+        for k in range(n):
+            a = t + travel[k]
+            b = a if a > lower[k] else lower[k]
+            arrival[k] = a
+            start[k] = b
+            t = b + service[k]
+        end = t + end_travel
+        for k in range(n):
+            if start[k] > latest[k]:
+                return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+        if end > shift_end:
+            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+        changed = False
+        for k in range(n):
+            p = pair[k]
+            if p < 0:
+                continue
+            need = start[k] - service[p] - max_ride[k]
+            if need > lower[p]:
+                lower[p] = need
+                changed = True
+        if max_dur >= 0 and end - d0 > max_dur:
+            d0 = end - max_dur
+            changed = True
+        if not changed:
+            done = True
+            break
+    if not done:
+        return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
+    # -- _profile --------------------------------------------------------------------
+    rows[0, 0] = v_start
+    rows[1, 0] = d0
+    rows[2, 0] = d0
+    rows[5, 0] = seats0
+    rows[6, 0] = chairs0
+    rows[11, 0] = 0
+    rows[12, 0] = _BIG
+    rows[13, 0] = -1
+    rows[16, 0] = _BIG
+    w_sum = 0
+    tr = 0
+    s_prev = 0
+    for k in range(n):
+        b = start[k]
+        s = service[k]
+        rows[0, k + 1] = loc[k]
+        rows[1, k + 1] = b
+        rows[2, k + 1] = b + s
+        wk = b - arrival[k]
+        rows[15, k + 1] = wk
+        w_sum += wk
+        rows[3, k + 1] = w_sum
+        rows[5, k + 1] = load[k]
+        rows[6, k + 1] = wheel[k]
+        sl = latest[k] - b
+        p = pair[k]
+        if p >= 0:
+            bound = max_ride[k] + latest[p] + service[p] - b
+            if bound < sl:
+                sl = bound
+            rows[13, k + 1] = p + 1
+            rows[7, k + 1] = 1
+        elif p == -1:
+            rows[13, k + 1] = 0
+            rows[7, k + 1] = 1
+        else:
+            rows[13, k + 1] = -1
+        rows[16, k + 1] = sl
+        tr += travel[k] + s_prev
+        rows[8, k + 1] = tr
+        s_prev = s
+        rows[9, k + 1] = s
+        rows[10, k] = travel[k]
+        rows[11, k + 1] = earliest[k]
+        rows[12, k + 1] = latest[k]
+        rows[14, k + 1] = max_ride[k]
+    rows[10, n] = end_travel
+    low = rows[16, n] + rows[3, n]
+    end_slack = rows[3, n] + shift_end - end
+    if end_slack < low:
+        low = end_slack
+    rows[4, n] = low - rows[3, n]
+    for k in range(n - 1, -1, -1):
+        x = rows[16, k] + rows[3, k]
+        if x < low:
+            low = x
+        rows[4, k] = low - rows[3, k]
+    if not planned:
+        return 0, d0, end, d0, end, False, arrival, start, arrival, start, rows
+    # -- _delay ----------------------------------------------------------------------
+    pd0 = d0
+    parr = arrival.copy()
+    pstart = start.copy()
+    if n > 0:
+        after = np.empty(n + 1, np.int64)
+        nd = n
+        for k in range(n - 1, -1, -1):
+            after[k + 1] = nd
+            if pair[k] != -2:
+                nd = k
+        after[0] = nd
+        for j in range(n - 1, -1, -1):
+            if pair[j] != -2:
+                continue
+            x = _room(j, n, after, pstart, parr, latest)
+            if x > 0:
+                pstart[j] += x
+                _propagate(j + 1, pstart[j] + service[j], n, travel, service, parr, pstart)
+        x = _room(-1, n, after, pstart, parr, latest)
+        if x > 0:
+            pd0 += x
+            _propagate(0, pd0, n, travel, service, parr, pstart)
+    pend = pstart[n - 1] + service[n - 1] + end_travel if n > 0 else pd0 + end_travel
+    # -- _violation (defensive) ------------------------------------------------------
+    violated = pd0 < avail
+    t = pd0
+    for k in range(n):
+        if violated:
+            break
+        p = pair[k]
+        ride_over = p >= 0 and pstart[k] - pstart[p] - service[p] > max_ride[k]
+        window = pstart[k] < earliest[k] or pstart[k] > latest[k]
+        if parr[k] != t + travel[k] or pstart[k] < parr[k] or window or ride_over:
+            violated = True
+        t = pstart[k] + service[k]
+    if not violated:
+        violated = pend != t + end_travel or pend > shift_end or (max_dur >= 0 and pend - pd0 > max_dur)
+    return 0, d0, end, pd0, pend, violated, arrival, start, parr, pstart, rows

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from types import MappingProxyType
@@ -753,6 +753,7 @@ class _Fleet:
         self.packs: list[NDArray[np.int64]] = []
         self.sizes = np.zeros(0, dtype=np.int64)
         self.route_ids = np.zeros(0, dtype=np.uint64)
+        self.synced: Sequence[Route] | None = None  # the routes object of the last sync (kept alive)
 
     def _sync(self, plan: Plan, tt: TravelTimes) -> None:
         routes = plan.routes
@@ -771,6 +772,7 @@ class _Fleet:
             changed = np.flatnonzero(ids != self.route_ids).tolist()
             if not changed:
                 if trusted or list(map(requests.get, self.ids)) == self.reqs:
+                    self.synced = routes
                     return
                 changed = list(range(len(routes)))  # a request changed: check every vehicle again
         old_off = self.off
@@ -794,6 +796,7 @@ class _Fleet:
                 self._flatten()
         self.routes = list(routes)
         self.route_ids = ids
+        self.synced = routes
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
         np.cumsum(self.sizes, out=self.off[1:])
         if len(changed) < len(routes) and 4 * len(changed) < len(routes):
@@ -931,14 +934,11 @@ class SearchIndex:
     def start_slack(self, routes: tuple[Route, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
         """Per route, the least departure from its start and how much later it may leave (the
         forward slack of the windows, :attr:`RouteProfile.fslack` of node 0); a huge slack for an
-        infeasible route. ``None`` unless the index holds exactly these route objects (it does
-        after a search of a plan over them).
+        infeasible route. ``None`` unless the index was last brought up to date with this very
+        ``routes`` object (as by a search of a plan over it).
         """
         f = self.fleet
-        if len(f.routes) != len(routes) or not len(routes):
-            return None
-        ids = np.fromiter(map(id, routes), dtype=np.uint64, count=len(routes))
-        if not np.array_equal(ids, f.route_ids):
+        if f.synced is not routes or not len(routes):
             return None
         first = f.off[:-1]
         start = f.packed[_START_ROW, first]

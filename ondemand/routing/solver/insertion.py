@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -923,7 +923,9 @@ class SearchIndex:
     For a caller that changes few routes between fleet-wide searches (a dispatcher): only
     the routes that are new objects are profiled again. The caller guarantees that a
     ``Route`` object passed again (by identity) serves the same requests (by identity) as
-    before, so the per-search check of every request in the plan is skipped. Not thread-safe.
+    before, so the per-search check of every request in the plan is skipped. The plan of an
+    insertion found with an index maps the searched plan's requests plus the new one without
+    copying them: the caller reads it before it changes those requests. Not thread-safe.
     """
 
     __slots__ = ("fleet",)
@@ -1265,7 +1267,54 @@ def best_insertion(
             "no_feasible_time",
         )
     cost, vi, route, sched = found
-    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct)
+    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct, shared=index is not None)
+
+
+class _WithOne(Mapping[str, Request]):
+    """The requests of a plan with one more (a new booking), without copying the plan's.
+
+    The plan of an insertion found with a :class:`SearchIndex`: its caller reads it before it
+    changes the mapping below (a dispatcher adopts the booking at once). Iterates as the copy it
+    replaces would (the plan's requests in their order, then the new one); ``copy()`` gives a dict.
+    """
+
+    __slots__ = ("_base", "_id", "_request")
+
+    def __init__(self, base: Mapping[str, Request], request_id: str, request: Request) -> None:
+        self._base = base
+        self._id = request_id
+        self._request = request
+
+    def __getitem__(self, key: str) -> Request:
+        if key == self._id:
+            return self._request
+        return self._base[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The request of ``key``, or ``default``."""
+        if key == self._id:
+            return self._request
+        return self._base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key == self._id or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        rid = self._id
+        for key in self._base:
+            if key != rid:
+                yield key
+        yield rid
+
+    def __len__(self) -> int:
+        return len(self._base) + (self._id not in self._base)
+
+    def copy(self) -> dict[str, Request]:
+        """The requests as a new dict."""
+        base = self._base
+        out = base.copy() if isinstance(base, MappingProxyType | dict) else dict(base)
+        out[self._id] = self._request
+        return out
 
 
 def _promise(
@@ -1278,6 +1327,8 @@ def _promise(
     route: Route,
     sched: RouteSchedule | None,
     direct: int,
+    *,
+    shared: bool = False,
 ) -> Insertion | Refusal:
     vid = route.vehicle.id
     if not (0 <= vi < len(plan.routes) and plan.routes[vi].vehicle.id == vid):
@@ -1299,9 +1350,14 @@ def _promise(
     latest_drop = min(eff.latest_dropoff, end + eff.pickup_service + eff.max_ride)
     promised = eff.with_promise(start, end, latest_drop)
     known = plan.requests
-    # A Plan's requests are a read-only proxy: its copy() is the dict's own (dict() goes key by key).
-    requests = known.copy() if isinstance(known, MappingProxyType) else dict(known)
-    requests[eff.id] = promised
+    requests: Mapping[str, Request]
+    if shared:  # a SearchIndex's caller reads the plan before it changes its requests: no copy
+        requests = _WithOne(known, eff.id, promised)
+    else:
+        # A Plan's requests are a read-only proxy: its copy() is the dict's own (dict() goes key by key).
+        own = known.copy() if isinstance(known, MappingProxyType) else dict(known)
+        own[eff.id] = promised
+        requests = own
     final, profile = schedule_and_lazy_profile(route, requests, tt)
     if not final.feasible:  # pragma: no cover - the planned schedule keeps the promise by construction
         return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})", "internal")

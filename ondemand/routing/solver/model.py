@@ -355,10 +355,10 @@ class Plan:
 
     @classmethod
     def _wrap(
-        cls, routes: tuple[Route, ...], requests: dict[str, Request], unassigned: tuple[str, ...] = ()
+        cls, routes: tuple[Route, ...], requests: Mapping[str, Request], unassigned: tuple[str, ...] = ()
     ) -> Plan:
         """The plan over ``requests`` without copying it (the hot paths of the solvers and the
-        dispatcher; everyone else uses the constructor): the caller must not change that dict
+        dispatcher; everyone else uses the constructor): the caller must not change that mapping
         while the plan is in use, or must drop every other reference to it."""
         plan = object.__new__(cls)
         object.__setattr__(plan, "routes", routes)

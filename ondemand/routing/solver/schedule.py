@@ -813,7 +813,7 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
     seats = sum(r.request.passengers for r in onboard) if onboard else 0
     chairs = sum(r.request.wheelchair for r in onboard) if onboard else 0
     scalars = (c.end_travel, v.available_from, v.shift_end, -1 if mx is None else mx, v.start, seats, chairs)
-    if (mx is not None and mx < 0) or any(not -limit <= x <= limit for x in scalars):
+    if (mx is not None and mx < 0) or min(scalars) < -limit or max(scalars) > limit:
         return None
     try:
         data = np.array(

@@ -371,3 +371,35 @@ def test_asap_rider_before_booked_stop_is_promised_the_earliest_pickup() -> None
     sched = evaluate_route(ins.plan.route_of("v"), ins.plan.requests, tt)
     k = next(i for i, s in enumerate(ins.plan.route_of("v").stops) if s.request_id == "b" and s.kind is P)
     assert sched.service_start[k] == reach  # the plan the vehicle follows picks b up on arrival
+
+
+def test_insertion_with_a_search_index_maps_the_same_requests_without_copying() -> None:
+    """With a SearchIndex the new plan's requests are the plan's plus the booking, in the same order as
+    the copy made without one; lookups, membership, copies and plans built from them all agree."""
+    from ondemand.routing.solver.insertion import SearchIndex
+
+    tt = line()
+    plan = empty_plan([Vehicle("v0", 4, 0, 0, 10_000), Vehicle("v1", 4, 5, 0, 10_000)])
+    for i, (a, b) in enumerate([(1, 3), (4, 2), (2, 5)]):
+        got = best_insertion(plan, Request(f"r{i}", a, b, 0, 600, 2_000, 600), tt, now=0)
+        assert isinstance(got, Insertion)
+        plan = got.plan
+    new = Request("new", 3, 1, 0, 600, 2_000, 600)
+    shared = best_insertion(plan, new, tt, now=0, index=SearchIndex())
+    copied = best_insertion(plan, new, tt, now=0)
+    assert isinstance(shared, Insertion)
+    assert isinstance(copied, Insertion)
+    assert shared == copied  # the same vehicle, route, promise and cost
+    mine, theirs = shared.plan.requests, copied.plan.requests
+    assert list(mine) == list(theirs) == ["r0", "r1", "r2", "new"]
+    assert len(mine) == 4
+    assert dict(mine) == dict(theirs)
+    assert "new" in mine
+    assert "r1" in mine
+    assert "gone" not in mine
+    assert mine.get("gone") is None
+    assert mine["new"] == shared.request
+    assert mine.copy() == theirs.copy()
+    assert type(mine.copy()) is dict
+    assert Plan(shared.plan.routes, mine) == copied.plan
+    assert plan.requests.keys() == {"r0", "r1", "r2"}  # the plan searched is left as it was

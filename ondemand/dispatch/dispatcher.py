@@ -82,7 +82,12 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.solver.schedule import RouteSchedule, evaluate_route, schedule_and_lazy_profile
+from ondemand.routing.solver.schedule import (
+    RouteSchedule,
+    evaluate_route,
+    schedule_after_first_stop,
+    schedule_lazy_profile_and_compiled,
+)
 
 __all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
 
@@ -211,6 +216,7 @@ class _VehicleState:
     cache: tuple[Route, RouteSchedule] | None = None
     wake: int | None = None  # when advance() next has work for this vehicle (None: not known yet)
     shown: list[PlannedStop] | None = None  # the itinerary, until the vehicle's state changes
+    compiled: tuple[Route, object | None] | None = None  # the last route evaluated, compiled
     index: int = 0  # position in the fleet (and in the plan's routes)
 
 
@@ -792,7 +798,7 @@ class InsertionDispatcher:
                     break
                 if not vs.stops:
                     break
-                _, sched = self._evaluate(vs)
+                route, sched = self._evaluate(vs)
                 if len(sched.service_start) != len(vs.stops):
                     break  # malformed route (cannot happen through this class's own methods)
                 if sched.feasible and sched.start_departure > now:
@@ -814,7 +820,7 @@ class InsertionDispatcher:
                 if vs.stops and sched.feasible:
                     # The route from the committed stop, scheduled and profiled in one pass now: the
                     # next search profiles it, and the stop's completion as planned reuses it.
-                    self._evaluate(vs)
+                    self._evaluate_after_commit(vs, route)
             self._unwoken[vs.index] = None  # its wake-up is looked at again next time
         if self._now is None or now > self._now:
             self._now = now
@@ -1341,10 +1347,28 @@ class InsertionDispatcher:
         if vs.cache is not None and vs.cache[0] is route:
             return vs.cache
         active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
-        sched, profile = schedule_and_lazy_profile(route, active, self._tt)
+        sched, profile, compiled = schedule_lazy_profile_and_compiled(route, active, self._tt)
         prime_profile(route, active, self._tt, profile)  # for the next insertion search, if it meets it
         vs.cache = (route, sched)
+        vs.compiled = (route, compiled)
         return vs.cache
+
+    def _evaluate_after_commit(self, vs: _VehicleState, old: Route) -> None:
+        """:meth:`_evaluate` of a vehicle that has just committed the first stop of ``old`` (its
+        solver route before), derived from ``old``'s compiled form when it is at hand."""
+        kept = vs.compiled
+        leg = vs.leg
+        if kept is not None and kept[0] is old and leg is not None:
+            route = self._route(vs)
+            got = schedule_after_first_stop(old, kept[1], route, self._requests, self._tt, leg.service_start)
+            if got is not None:
+                sched, profile, compiled = got
+                active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
+                prime_profile(route, active, self._tt, profile)
+                vs.cache = (route, sched)
+                vs.compiled = (route, compiled)
+                return
+        self._evaluate(vs)
 
     def _planned(self, stop: Stop, eta: int, departure: int, *, committed: bool) -> PlannedStop:
         req = self._requests[stop.request_id]

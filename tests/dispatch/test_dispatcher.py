@@ -905,3 +905,64 @@ def test_incremental_fleet_state_matches_a_rebuilt_one(data: st.DataObject) -> N
             plan_ok(fast)
             result = check_plan(fast.plan, tt)
             assert result.feasible, result.violations
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
+    """Every route derived from the one before when a leg is committed has the schedule, profile and
+    compiled form that compiling it gives; bookings, cancellations and served stops over random days."""
+    from dataclasses import fields
+
+    from ondemand.dispatch import dispatcher as module
+    from ondemand.routing.solver import schedule as sched_module
+
+    derive = module.schedule_after_first_stop
+    checked = 0
+
+    def checking(old, compiled, new, requests, tt, served_at):  # type: ignore[no-untyped-def]
+        nonlocal checked
+        got = derive(old, compiled, new, requests, tt, served_at)
+        if got is not None:
+            fresh = sched_module.schedule_lazy_profile_and_compiled(new, requests, tt)
+            assert got[0] == fresh[0]
+            a, b = got[1](), fresh[1]()
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                assert a.end_time == b.end_time
+                assert np.array_equal(a.rows, b.rows)
+            for f in fields(got[2]):  # type: ignore[arg-type]
+                assert getattr(got[2], f.name) == getattr(fresh[2], f.name), f.name
+            checked += 1
+        return got
+
+    module.schedule_after_first_stop = checking
+    try:
+        for seed in range(12):
+            rng = np.random.default_rng(seed)
+            pts = rng.uniform(0, 3000, size=(10, 2))
+            dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
+            tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64))
+            vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(3)]
+            d = InsertionDispatcher(vehicles, tt, options=DispatchOptions(auto_complete=auto))
+            now, booked = 0, []
+            for k in range(40):
+                now += int(rng.integers(0, 300))
+                a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+                got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
+                if isinstance(got, Assignment):
+                    booked.append(got.request_id)
+                if k % 7 == 3 and booked:
+                    d.cancel(booked[int(rng.integers(len(booked)))], now=now)
+                if not auto:  # serve the committed stops as planned (the simulator's part)
+                    for v in vehicles:
+                        leg = d._vehicles[v.id].leg
+                        if leg is not None and leg.stop is not None and leg.departure <= now:
+                            d.record_arrival(v.id, leg.stop.location, at=leg.service_start)
+                            if leg.stop.kind is P:
+                                d.record_pickup(leg.stop.request_id, at=leg.service_start)
+                            else:
+                                d.record_dropoff(leg.stop.request_id, at=leg.service_start)
+            d.advance(200_000)
+    finally:
+        module.schedule_after_first_stop = derive
+    assert checked > 50

@@ -818,7 +818,7 @@ class _Fleet:
         self.sizes[vi] = self.packs[vi].shape[1]
         self.usable[vi] = entry.profile is not None
         v = entry.source.vehicle
-        self.columns[vi] = _vehicle_columns([v])[0]
+        self.columns[vi] = _vehicle_row(v)
         self.fleet[vi] = _fleet_row(v)
 
     def _flatten(self) -> None:
@@ -983,19 +983,18 @@ def _search_compiled(
 
 def _vehicle_columns(vehicles: list[Vehicle]) -> NDArray[np.int64]:
     """Per vehicle: seats, wheelchair places, shift end, end depot (-1: none), maximum duration (-1: none)."""
-    return np.array(
-        [
-            (
-                v.seats,
-                v.wheelchair_places,
-                v.shift_end,
-                -1 if v.end is None else v.end,
-                -1 if v.max_route_duration is None else v.max_route_duration,
-            )
-            for v in vehicles
-        ],
-        dtype=np.int64,
-    ).reshape(-1, 5)
+    return np.array([_vehicle_row(v) for v in vehicles], dtype=np.int64).reshape(-1, 5)
+
+
+def _vehicle_row(v: Vehicle) -> tuple[int, int, int, int, int]:
+    """One vehicle's row of :func:`_vehicle_columns`."""
+    return (
+        v.seats,
+        v.wheelchair_places,
+        v.shift_end,
+        -1 if v.end is None else v.end,
+        -1 if v.max_route_duration is None else v.max_route_duration,
+    )
 
 
 def _finish(
@@ -1024,6 +1023,19 @@ def _finish(
     return cost, vi, cand, sched
 
 
+_KERNELS: tuple[Any, Any, Any] | None = None
+
+
+def _kernels() -> tuple[Any, Any, Any]:
+    """The compiled functions of the search (imported at the first search, not with this module)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from ondemand.routing.solver._insert_kernel import look_up_nodes, search_kernel, spread_times
+
+        _KERNELS = (look_up_nodes, search_kernel, spread_times)
+    return _KERNELS
+
+
 def _run_kernel(
     request: Request,
     tt: TravelTimes,
@@ -1036,8 +1048,7 @@ def _run_kernel(
 ) -> tuple[float, int, int, int] | None:
     """Call the kernel on packed profiles (rows as :data:`_PACK`, departures from the start
     already no earlier than now); travel times are looked up for the included vehicles only."""
-    from ondemand.routing.solver._insert_kernel import look_up_nodes, search_kernel, spread_times
-
+    look_up_nodes, search_kernel, spread_times = _kernels()
     (
         loc,
         start,

@@ -60,8 +60,10 @@ __all__ = [
     "RouteSchedule",
     "evaluate_route",
     "route_profile",
+    "schedule_after_first_stop",
     "schedule_and_lazy_profile",
     "schedule_and_profile",
+    "schedule_lazy_profile_and_compiled",
 ]
 
 _BIG = 1 << 60
@@ -498,9 +500,89 @@ def _schedule(
 ) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
     """The schedule, and a function that builds the profile (``None`` when infeasible)."""
     c = _compile(route, requests, tt)
-    v = route.vehicle
     if isinstance(c, str):
+        v = route.vehicle
         return RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from), _none
+    return _schedule_compiled(c, route)
+
+
+def schedule_lazy_profile_and_compiled(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes
+) -> tuple[RouteSchedule, Callable[[], RouteProfile | None], object | None]:
+    """:func:`schedule_and_lazy_profile` and the route's compiled form (opaque; ``None`` when the
+    route is malformed), for :func:`schedule_after_first_stop`."""
+    c = _compile(route, requests, tt)
+    if isinstance(c, str):
+        v = route.vehicle
+        sched = RouteSchedule(False, c, (), (), (), (), v.available_from, 0, 0, v.available_from)
+        return sched, _none, None
+    sched, prof = _schedule_compiled(c, route)
+    return sched, prof, c
+
+
+def schedule_after_first_stop(
+    old: Route,
+    compiled: object,
+    new: Route,
+    requests: Mapping[str, Request],
+    tt: TravelTimes,
+    served_at: int,
+) -> tuple[RouteSchedule, Callable[[], RouteProfile | None], object] | None:
+    """:func:`schedule_lazy_profile_and_compiled` of ``new``, derived from ``old``'s compiled form.
+
+    ``new`` must be ``old`` once its vehicle has served the first stop: the same stop objects
+    after it, the vehicle starting at that stop's location, with the rider it picked up there
+    on board (picked up at ``served_at``, the request ``requests`` gives) or without the rider
+    it dropped off. The answer is what compiling ``new`` gives (its legs are ``old``'s but the
+    first). ``None`` (compile ``new`` instead) when ``new`` is not such a route.
+    """
+    if not isinstance(compiled, _Compiled):
+        return None
+    c = compiled
+    stops = old.stops
+    if not stops or new.stops != stops[1:] or len(c.loc) != len(stops):
+        return None
+    v, w = old.vehicle, new.vehicle
+    first = stops[0]
+    rid = first.request_id
+    if w.start != first.location or w.end != v.end:
+        return None
+    before = {r.request.id: r for r in v.onboard}
+    after = {r.request.id: r for r in w.onboard}
+    latest = c.latest[1:]
+    if first.kind is _PICKUP:
+        rider = after.pop(rid, None)
+        if rider is None or rider.picked_up_at != served_at or rider.request is not requests.get(rid):
+            return None
+        # Its drop-off is now a rider's on board: the ride limit counts from ``served_at``.
+        req = rider.request
+        limit = min(req.latest_dropoff, served_at + req.pickup_service + req.max_ride)
+        latest = [limit if p == 0 else late for p, late in zip(c.pair[1:], latest, strict=True)]
+    elif before.pop(rid, None) is None:
+        return None
+    if after != before:
+        return None
+    derived = _Compiled(
+        c.loc[1:],
+        c.earliest[1:],
+        latest,
+        c.service[1:],
+        c.travel[1:],
+        c.end_travel,
+        [p - 1 if p > 0 else (-1 if p == 0 else p) for p in c.pair[1:]],
+        c.max_ride[1:],
+        c.load[1:],
+        c.wheel[1:],
+        c.distance - int(tt.distances[v.start, first.location]),
+        c.drive - c.travel[0],
+    )
+    sched, prof = _schedule_compiled(derived, new)
+    return sched, prof, derived
+
+
+def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
+    """:func:`_schedule` of a compiled route."""
+    v = route.vehicle
     fast = _run_compiled(c, route, planned=True)
     if fast is not None:
         _, d0, end, pd0, pend, violated, arr, st, parr, pst, rows = fast
@@ -541,7 +623,7 @@ def _result(
     end: int,
     earliest: list[int],
 ) -> RouteSchedule:
-    departure = tuple(b + s for b, s in zip(start, c.service, strict=True))
+    departure = tuple([b + s for b, s in zip(start, c.service, strict=True)])
     return RouteSchedule(
         feasible=feasible,
         reason=reason,

@@ -185,6 +185,10 @@ def _hms(t: int) -> str:
     return f"{sign}{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
+_Slack = tuple[NDArray[np.int64], NDArray[np.int64]]
+"""Per fleet index: the least departure from the committed stop and how much later it may be."""
+
+
 @dataclass(slots=True)
 class _Leg:
     """The committed leg: the vehicle drives to ``location`` and serves ``stop`` there."""
@@ -303,6 +307,7 @@ class InsertionDispatcher:
         self._leg_base = np.zeros(n, dtype=np.int64)
         self._leg_since = np.zeros(n, dtype=np.int64)
         self._leg_drive = np.zeros(n, dtype=np.int64)  # c(A, B): the leg's driving time
+        self._leg_start = np.zeros(n, dtype=np.int64)  # the planned service start at B
         # the committed stop's window and service time (a drop-off: the ride limit included)
         self._leg_early = np.zeros(n, dtype=np.int64)
         self._leg_late = np.zeros(n, dtype=np.int64)
@@ -1108,6 +1113,7 @@ class InsertionDispatcher:
                 continue
             self._leg_from[i], self._leg_to[i] = leg.origin, leg.location
             self._leg_drive[i] = int(self._tt.durations[leg.origin, leg.location])
+            self._leg_start[i] = leg.service_start
             if leg.driven is None:
                 self._leg_base[i], self._leg_since[i] = 0, leg.left_at
             else:
@@ -1125,7 +1131,9 @@ class InsertionDispatcher:
             self._leg_early[i], self._leg_late[i], self._leg_service[i] = window
         self._legs_dirty.clear()
 
-    def _turn_candidates(self, now: int, request: Request, bound: float) -> NDArray[np.int64]:
+    def _turn_candidates(
+        self, now: int, request: Request, bound: float, slack: _Slack | None
+    ) -> NDArray[np.int64]:
         """Fleet indices of the driving vehicles that might beat ``bound`` by turning toward the pickup.
 
         Vectorised over the fleet, without placing any turning point. A vehicle that left ``A``
@@ -1136,11 +1144,11 @@ class InsertionDispatcher:
         from the leg's origin. A second of slack on each bound absorbs rounding to whole seconds.
         The committed stop ``B`` is then reached no earlier than ``p``'s service and ``c(p, B)``
         later (a drop-off on the way only adds), which must keep ``B``'s own window and push
-        the rest of the route no more than its slack (the first search's profiles, when the
-        index holds them). The exact test on the turning point (:meth:`_divertible_plan`)
-        follows for those kept.
+        the rest of the route no more than its ``slack`` (the least departure from ``B`` and how
+        much later it may be, by fleet index: the first search's profiles, when the index holds
+        them). The same tests on the turning point itself (:meth:`_turn_may_pay`) follow for
+        those kept.
         """
-        self._refresh_legs()
         idx = np.flatnonzero(self._leg_from >= 0)
         if not idx.size:
             return idx
@@ -1155,10 +1163,13 @@ class InsertionDispatcher:
         left_p = np.maximum(at_p, request.earliest_pickup) + request.pickup_service
         at_b = np.maximum(left_p + p_b, self._leg_early[idx])  # the earliest service start at B
         keep = (at_p <= request.latest_pickup) & (at_b <= self._leg_late[idx])
-        slack = self._index.start_slack(self._routes())
         if slack is not None:
             start, room = slack[0][idx], slack[1][idx]
             keep &= at_b + self._leg_service[idx] - start <= room
+        # A vehicle that might reach B before its planned start (ahead of its plan by a report, or
+        # planned to wait there) may also gain by keeping its leg and starting B earlier: kept.
+        # (Without the second of slack: one on its plan would always look a second early.)
+        keep |= now + self._leg_drive[idx] - elapsed < self._leg_start[idx]
         if self.options.insertion.cost == "time" and math.isfinite(bound):
             keep &= a_p + p_b - self._leg_drive[idx] - 2 < bound
         kept: NDArray[np.int64] = idx[keep]
@@ -1171,24 +1182,20 @@ class InsertionDispatcher:
         from where it can next turn, its committed stop first among the planned ones; and those
         turning points.
 
-        Picked up first from the turning point ``P`` on the way to the committed stop ``B``,
-        the rider adds at least ``c(P, pickup) + c(pickup, B) - c(P, B)`` (``c``: the
-        insertion's cost measure; every other term of the cost is not negative). A turn that
-        picks the rider up later is the committed leg again, which the first search covered.
-        The plan holds only the diverted vehicles (in fleet order), over the active requests.
+        The vehicles are those of :meth:`_turn_candidates` that pass :meth:`_turn_may_pay`. The
+        plan holds only them (in fleet order), over the active requests.
         """
-        pickup = request.pickup
-        cost = self._tt.durations if self.options.insertion.cost == "time" else self._tt.distances
         turns: dict[str, tuple[int, int]] = {}
         routes: list[Route] = []
-        for i in self._turn_candidates(now, request, bound).tolist():
+        self._refresh_legs()
+        slack = self._index.start_slack(self._routes())
+        for i in self._turn_candidates(now, request, bound, slack).tolist():
             vs = self._fleet[i]
             turn = self._turn(vs, now)
             if turn is None or vs.leg is None or vs.leg.stop is None:
                 continue
             point, at = turn
-            b = vs.leg.location
-            if int(cost[point, pickup]) + int(cost[pickup, b]) - int(cost[point, b]) >= bound:
+            if not self._turn_may_pay(i, point, at, request, bound, slack):
                 continue
             route = self._route(vs)
             vehicle = replace(
@@ -1206,6 +1213,59 @@ class InsertionDispatcher:
                 routes.append(turned)
                 turns[vehicle.id] = turn
         return Plan._wrap(tuple(routes), self._active), turns
+
+    def _turn_may_pay(
+        self, i: int, point: int, at: int, request: Request, bound: float, slack: _Slack | None
+    ) -> bool:
+        """Whether picking the rider up first from the turning point ``point`` (reached at ``at``)
+        can keep the windows and cost less than ``bound``: :meth:`_turn_candidates`' tests, exact.
+
+        Every turn must cost less than ``bound`` the rider's pickup from the turning point,
+        ``c(P, p) + c(p, B) - c(P, B)`` (``c``: the insertion's cost measure; every other term of
+        the cost is not negative). A vehicle that reaches its committed stop ``B`` from ``P`` no
+        earlier than planned gains nothing from picking the rider up after ``B`` (that is the
+        committed leg again, which the first search covered), so the pickup comes before ``B``:
+        it must keep the pickup's and ``B``'s windows and the route's slack, and (time costs)
+        the drop-off's least detour, right after the pickup or anywhere after ``B``, is added.
+        """
+        dur = self._tt.durations
+        p, b = request.pickup, int(self._leg_to[i])
+        if self.options.insertion.cost != "time":
+            dist = self._tt.distances
+            if int(dist[point, p]) + int(dist[p, b]) - int(dist[point, b]) >= bound:
+                return False
+        elif int(dur[point, p]) + int(dur[p, b]) - int(dur[point, b]) >= bound:
+            return False
+        if at + int(dur[point, b]) < self._leg_start[i]:
+            return True  # it can start B earlier than planned: plans that keep the leg may gain too
+        at_p = at + int(dur[point, p])
+        if at_p > request.latest_pickup:
+            return False
+        left_p = max(at_p, request.earliest_pickup) + request.pickup_service
+        at_b = max(left_p + int(dur[p, b]), int(self._leg_early[i]))
+        if at_b > self._leg_late[i]:
+            return False
+        if slack is not None and at_b + self._leg_service[i] - slack[0][i] > slack[1][i]:
+            return False
+        if self.options.insertion.cost != "time":
+            return True
+        p_b, point_b = int(dur[p, b]), int(dur[point, b])
+        detour = at_p - at + p_b - point_b
+        nodes = self._index.route_nodes(self._routes(), i) if math.isfinite(bound) else None
+        if nodes is None:
+            return True
+        # The drop-off adds its own detour: right after the pickup (p -> d -> B instead of p -> B),
+        # or between two nodes x -> y of the route from B on, or after its last node.
+        loc, travel = nodes
+        d, m = request.dropoff, len(loc)
+        dd = np.full(m, d, dtype=np.int64)
+        rows, cols = np.concatenate([loc, dd, [p, d]]), np.concatenate([dd, loc, [d, b]])
+        got = np.asarray(dur[rows, cols], dtype=np.int64)
+        to_d, from_d, (p_d, d_b) = got[:m], got[m : 2 * m], got[2 * m :]
+        between = to_d[:-1] + from_d[1:] - travel[:-1]
+        last = 0 if self._fleet[i].base.end is not None else int(to_d[-1])  # an end depot: >= 0
+        later = min(int(between.min()), last) if m > 1 else last
+        return bool(min(int(p_d + d_b) - p_b, later) + detour < bound)
 
     def _divert(
         self,

@@ -221,12 +221,39 @@ def test_diverted_plans_pass_the_checker_and_keep_promises(data: st.DataObject) 
         assert served[rid + "-"] - served[rid + "+"] - a.request.pickup_service <= a.request.max_ride
 
 
-class _Exhaustive(InsertionDispatcher):
-    """The reference: every vehicle driving a leg is tried as a turn (no pre-filter)."""
+def test_a_van_ahead_of_its_plan_takes_a_rider_after_its_committed_stop() -> None:
+    """Reported 200 s ahead, the van serves its stop at 800 instead of 1000 and reaches a rider beyond
+    it by the rider's latest pickup (1350), which neither its plan nor a turn toward the rider could."""
+    # locations: 0 start, 1 r1 pickup, 2 r1 drop-off, 3 r2 pickup, 4 r2 drop-off
+    r2 = Request("r2", 3, 4, 300, 1350, 3000, 2000)
+    answers = []
+    for report in (False, True):
+        tt = line(0, 1000, 2000, 1500, 1800)
+        d, _ = logged(tt, True, [Vehicle("v", 4, 0, 0, 20_000)])
+        assert isinstance(d.submit(Request("r1", 1, 2, 0, 2000, 5000, 4000), now=0), Assignment)
+        d.advance(0)
+        if report:
+            d.record_progress("v", 500, at=300)  # at x=500 at 300: at x=1000 by 800
+        answers.append(d.submit(r2, now=300))
+    assert isinstance(answers[0], Refusal)
+    assert isinstance(answers[1], Assignment)
+    stops = [(s.request_id, s.kind, s.eta) for s in d.itinerary("v")]
+    assert stops[:2] == [("r1", P, 800), ("r2", P, 1300)]
+    assert not check_plan(d.plan, tt).violations
 
-    def _turn_candidates(self, now: int, request: Request, bound: float) -> NDArray[np.int64]:
-        self._refresh_legs()
+
+class _Exhaustive(InsertionDispatcher):
+    """The reference: every vehicle driving a leg whose turn could beat the bound is tried (no pre-filter)."""
+
+    def _turn_candidates(self, now: int, request: Request, bound: float, slack: Any) -> NDArray[np.int64]:
         return np.flatnonzero(self._leg_from >= 0)
+
+    def _turn_may_pay(self, i: int, point: int, at: int, request: Request, bound: float, slack: Any) -> bool:
+        # only the bound every turn must beat, picking the rider up first from the turning point
+        # (the search would also find plans that keep the leg and pick up later, at most as cheap)
+        c = self._tt.durations if self.options.insertion.cost == "time" else self._tt.distances
+        p, b = request.pickup, int(self._leg_to[i])
+        return int(c[point, p]) + int(c[p, b]) - int(c[point, b]) < bound
 
 
 def _seen(d: InsertionDispatcher, answer: Assignment | Refusal) -> tuple[Any, ...]:
@@ -240,22 +267,27 @@ def _seen(d: InsertionDispatcher, answer: Assignment | Refusal) -> tuple[Any, ..
     return (answer.vehicle_id, answer.pickup_window, answer.latest_dropoff, plans)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from(["time", "distance"]))
 def test_the_turn_prefilter_drops_no_turn_the_exhaustive_search_takes(data: st.DataObject, cost: str) -> None:
-    """With the vectorised pre-filter, every answer and itinerary equals trying every driving vehicle."""
+    """With the pre-filter and the exact tests on the turning point, every answer and itinerary equals
+    trying every driving vehicle whose turn could beat the first search (with and without end depots,
+    delay weights, time or distance costs)."""
     from ondemand.dispatch.base import DispatchOptions as Options
     from ondemand.routing.solver.insertion import InsertionOptions
 
     rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
     points = rng.uniform(0, 4000, size=(10, 2))
-    vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 40_000) for i in range(4)]
-    opts = Options(auto_complete=True, divert_mid_leg=True, insertion=InsertionOptions(cost=cost))  # type: ignore[arg-type]
+    depot = [int(rng.integers(10)) if rng.random() < 0.4 else None for _ in range(4)]  # some return
+    vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 40_000, end=depot[i]) for i in range(4)]
+    weight = data.draw(st.sampled_from([0.0, 1.0]))  # 0: the least added driving alone (the same stream's)
+    insertion = InsertionOptions(cost=cost, delay_weight=weight)  # type: ignore[arg-type]
+    opts = Options(auto_complete=True, divert_mid_leg=True, insertion=insertion)
     fast = InsertionDispatcher(vehicles, Plane(points, speed=8.0), options=opts)
     slow = _Exhaustive(vehicles, Plane(points, speed=8.0), options=opts)
     now, turned = 0, 0
-    for k in range(data.draw(st.integers(5, 40))):
-        now += int(rng.integers(0, 200))
+    for k in range(data.draw(st.integers(5, 60))):
+        now += int(rng.integers(0, 150))
         if rng.random() < 0.2:
             for d in (fast, slow):
                 d.advance(now)

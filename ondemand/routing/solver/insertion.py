@@ -365,6 +365,8 @@ class _Entry:
 
 _PACK = PROFILE_ROWS
 _START_ROW = _PACK.index("start")
+_LOC_ROW = _PACK.index("loc")
+_TRAVEL_ROW = _PACK.index("travel_next")
 _HUGE = np.iinfo(np.int64).max // 4
 _FSLACK_ROW = _PACK.index("fslack")
 
@@ -946,6 +948,18 @@ class SearchIndex:
         start = f.packed[_START_ROW, first]
         slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], _HUGE)
         return start, slack
+
+    def route_nodes(
+        self, routes: tuple[Route, ...], i: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+        """The locations of route ``i``'s nodes (its start, then its stops) and the travel time from
+        each to the next (the last: to the end depot, or 0); ``None`` unless the index was last
+        synced with this ``routes`` object and that route is feasible."""
+        f = self.fleet
+        if f.synced is not routes or not f.usable[i]:
+            return None
+        lo, hi = int(f.off[i]), int(f.off[i + 1])
+        return f.packed[_LOC_ROW, lo:hi], f.packed[_TRAVEL_ROW, lo:hi]
 
 
 _FLEETS = _Fleets()

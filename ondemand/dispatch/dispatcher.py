@@ -308,6 +308,9 @@ class InsertionDispatcher:
         self._leg_since = np.zeros(n, dtype=np.int64)
         self._leg_drive = np.zeros(n, dtype=np.int64)  # c(A, B): the leg's driving time
         self._leg_start = np.zeros(n, dtype=np.int64)  # the planned service start at B
+        # whether B is a pickup whose rider's ride limit, counted from the planned start, comes
+        # before the rider's latest drop-off (so picking up later can give the rider's drop-off room)
+        self._leg_retime = np.zeros(n, dtype=np.bool_)
         # the committed stop's window and service time (a drop-off: the ride limit included)
         self._leg_early = np.zeros(n, dtype=np.int64)
         self._leg_late = np.zeros(n, dtype=np.int64)
@@ -1114,6 +1117,7 @@ class InsertionDispatcher:
             self._leg_from[i], self._leg_to[i] = leg.origin, leg.location
             self._leg_drive[i] = int(self._tt.durations[leg.origin, leg.location])
             self._leg_start[i] = leg.service_start
+            self._leg_retime[i] = False
             if leg.driven is None:
                 self._leg_base[i], self._leg_since[i] = 0, leg.left_at
             else:
@@ -1122,6 +1126,8 @@ class InsertionDispatcher:
             req = self._requests[rid]
             if leg.stop.kind is StopKind.PICKUP:
                 window = (req.earliest_pickup, req.latest_pickup, req.pickup_service)
+                ride_ends = leg.service_start + req.pickup_service + req.max_ride
+                self._leg_retime[i] = ride_ends < req.latest_dropoff
             else:
                 late = req.latest_dropoff
                 rider = self._fleet[i].onboard.get(rid)
@@ -1154,11 +1160,11 @@ class InsertionDispatcher:
             return idx
         n, p = len(idx), request.pickup
         elapsed = self._leg_base[idx] + np.maximum(0, now - self._leg_since[idx])
-        # c(A, p) and c(p, B) of every such vehicle in one look-up
-        pp = np.full(n, p, dtype=np.int64)
-        rows, cols = np.concatenate([self._leg_from[idx], pp]), np.concatenate([pp, self._leg_to[idx]])
+        # c(A, p), c(p, B) and c(B, p) of every such vehicle in one look-up
+        pp, b = np.full(n, p, dtype=np.int64), self._leg_to[idx]
+        rows, cols = np.concatenate([self._leg_from[idx], pp, b]), np.concatenate([pp, b, pp])
         got = np.asarray(self._tt.durations[rows, cols], dtype=np.int64)
-        a_p, p_b = got[:n], got[n:]
+        a_p, p_b, b_p = got[:n], got[n : 2 * n], got[2 * n :]
         at_p = now + a_p - elapsed - 1  # the earliest it could be at the pickup
         left_p = np.maximum(at_p, request.earliest_pickup) + request.pickup_service
         at_b = np.maximum(left_p + p_b, self._leg_early[idx])  # the earliest service start at B
@@ -1166,10 +1172,15 @@ class InsertionDispatcher:
         if slack is not None:
             start, room = slack[0][idx], slack[1][idx]
             keep &= at_b + self._leg_service[idx] - start <= room
-        # A vehicle that might reach B before its planned start (ahead of its plan by a report, or
-        # planned to wait there) may also gain by keeping its leg and starting B earlier: kept.
-        # (Without the second of slack: one on its plan would always look a second early.)
-        keep |= now + self._leg_drive[idx] - elapsed < self._leg_start[idx]
+        # Kept whatever the pickup's tests say: a vehicle that might reach B before its planned
+        # start (ahead of its plan by a report, or planned to wait there), and one bound for a
+        # pickup whose rider's ride limit binds and that could still reach the new rider after it
+        # (planned from the turning point, that pickup may move later in its window, which gives
+        # its rider's drop-off room): either may also gain with the new rider after B. (No second
+        # of slack in the first test: a vehicle on its plan would always look a second early.)
+        early = now + self._leg_drive[idx] - elapsed < self._leg_start[idx]
+        after = self._leg_start[idx] + self._leg_service[idx] + b_p <= request.latest_pickup
+        keep |= early | (self._leg_retime[idx] & after)
         if self.options.insertion.cost == "time" and math.isfinite(bound):
             keep &= a_p + p_b - self._leg_drive[idx] - 2 < bound
         kept: NDArray[np.int64] = idx[keep]
@@ -1224,7 +1235,10 @@ class InsertionDispatcher:
         ``c(P, p) + c(p, B) - c(P, B)`` (``c``: the insertion's cost measure; every other term of
         the cost is not negative). A vehicle that reaches its committed stop ``B`` from ``P`` no
         earlier than planned gains nothing from picking the rider up after ``B`` (that is the
-        committed leg again, which the first search covered), so the pickup comes before ``B``:
+        committed leg again, which the first search covered) unless ``B`` is a pickup whose
+        rider's ride limit binds (moved later in its window, it gives that rider's drop-off room)
+        and the new rider can still be reached after it (then only the bound applies); otherwise
+        the pickup comes before ``B``:
         it must keep the pickup's and ``B``'s windows and the route's slack, and (time costs)
         the drop-off's least detour, right after the pickup or anywhere after ``B``, is added.
         """
@@ -1237,7 +1251,10 @@ class InsertionDispatcher:
         elif int(dur[point, p]) + int(dur[p, b]) - int(dur[point, b]) >= bound:
             return False
         if at + int(dur[point, b]) < self._leg_start[i]:
-            return True  # it can start B earlier than planned: plans that keep the leg may gain too
+            return True  # B may start earlier: plans that keep the leg may gain too
+        start_b = int(self._leg_start[i]) + int(self._leg_service[i])
+        if self._leg_retime[i] and start_b + int(dur[b, p]) <= request.latest_pickup:
+            return True  # a pickup at B may move later: plans with the rider after B may gain
         at_p = at + int(dur[point, p])
         if at_p > request.latest_pickup:
             return False

@@ -242,6 +242,30 @@ def test_a_van_ahead_of_its_plan_takes_a_rider_after_its_committed_stop() -> Non
     assert not check_plan(d.plan, tt).violations
 
 
+def test_a_van_bound_for_a_pickup_takes_a_rider_who_needs_that_pickup_later() -> None:
+    """r2 (pickup 1700-1900 just past r1's) fits only if r1's pickup moves from 1000 toward 1300, the
+    end of its window, so that r1's ride (at most 1500 s) absorbs the wait for r2: with diversion the
+    van, planned again from where it is, takes r2; with the leg committed (r1 picked up at 1000), not."""
+    # locations: 0 start, 1 r1 pickup, 2 r1 drop-off, 3 r2 pickup, 4 r2 drop-off
+    answers = []
+    for divert in (False, True):
+        tt = line(0, 1000, 2000, 1100, 1200)
+        d, served = logged(tt, divert, [Vehicle("v", 4, 0, 0, 20_000)])
+        first = d.submit(Request("r1", 1, 2, 0, 2000, 5000, 1500), now=0)
+        assert isinstance(first, Assignment)
+        assert first.pickup_window == (700, 1300)
+        d.advance(0)
+        answers.append(d.submit(Request("r2", 3, 4, 1700, 1900, 3000, 1000), now=300))
+    assert isinstance(answers[0], Refusal)
+    assert isinstance(answers[1], Assignment)
+    assert not check_plan(d.plan, tt).violations
+    d.advance(10_000)
+    r1 = d.request("r1")
+    assert 1100 <= served["r1+"] <= 1300
+    assert served["r1-"] - served["r1+"] <= r1.max_ride
+    assert 1700 <= served["r2+"] <= 1900
+
+
 class _Exhaustive(InsertionDispatcher):
     """The reference: every vehicle driving a leg whose turn could beat the bound is tried (no pre-filter)."""
 

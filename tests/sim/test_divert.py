@@ -74,13 +74,29 @@ def _area(dense: bool = False) -> RoadArea:
 
 
 class _Checked:
-    """A dispatcher factory whose dispatcher's plan is checked (``check_plan``) after every booking."""
+    """A dispatcher factory whose dispatcher's plan is checked (``check_plan``) after every booking.
 
-    def __init__(self) -> None:
+    ``reference``: the dispatcher tries every driving vehicle whose turn could beat the first
+    search (no pre-filter, no exact test on the turning point beyond that bound)."""
+
+    def __init__(self, reference: bool = False) -> None:
         self.checked = 0
+        self.reference = reference
 
     def __call__(self, vehicles: Any, tt: TravelTimes, policy: ServicePolicy) -> Any:
         d = policy.dispatcher(vehicles, tt)
+        if self.reference:
+
+            def candidates(now: int, request: Request, bound: float, slack: Any) -> Any:
+                return np.flatnonzero(d._leg_from >= 0)
+
+            def may_pay(i: int, point: int, at: int, request: Request, bound: float, slack: Any) -> bool:
+                c = d._tt.durations if d.options.insertion.cost == "time" else d._tt.distances
+                p, b = request.pickup, int(d._leg_to[i])
+                return int(c[point, p]) + int(c[p, b]) - int(c[point, b]) < bound
+
+            d._turn_candidates = candidates  # type: ignore[method-assign]
+            d._turn_may_pay = may_pay  # type: ignore[method-assign]
         submit = d.submit
         outer = self
 
@@ -96,12 +112,19 @@ class _Checked:
 
 
 def _day(
-    seed: int, *, divert: bool, dense: bool = False, n: int = 60, every: int = 0, area: RoadArea | None = None
+    seed: int,
+    *,
+    divert: bool,
+    dense: bool = False,
+    n: int = 60,
+    every: int = 0,
+    area: RoadArea | None = None,
+    reference: bool = False,
 ) -> tuple[list[Event], RoadArea]:
     area = _area(dense) if area is None else area
     sc = scenario("senboku", reoptimise_every_s=every, reoptimise_iterations=20, divert_mid_leg=divert)
     trips = random_trips(n, len(area.stops), seed, sc.service.start, sc.service.end)
-    factory = _Checked()
+    factory = _Checked(reference)
     events = run_day(
         area=area,
         policy=ServicePolicy.from_scenario(sc, fleet=2),
@@ -157,6 +180,18 @@ def test_a_day_with_turns_follows_the_real_path() -> None:
         k = compute_kpis(events)
         metres = sum(e.distance_m for e in events if isinstance(e, VehicleDeparted))
         assert k["vehicle_km"] == pytest.approx(metres / 1000, abs=0.05)
+    assert turned >= 2
+
+
+@pytest.mark.slow
+def test_the_turn_prefilter_changes_no_day_on_the_road_graph() -> None:
+    """With the pre-filter and the exact tests on turning points (road nodes, reached some seconds
+    on), every day's events equal those of trying every driving vehicle whose turn beats the bound."""
+    turned = 0
+    for seed in range(4):
+        events, area = _day(seed, divert=True, n=200)
+        assert events == _day(seed, divert=True, n=200, area=area, reference=True)[0]
+        turned += len(_turned(events, area))
     assert turned >= 2
 
 

@@ -64,6 +64,50 @@ TravelTimesMode = Literal["auto", "matrix", "on_demand"]
 _PAIR_BYTES = 120  # a dict entry with its int key and value, roughly
 _UNREACHABLE = "some points cannot reach each other; the network is not strongly connected"
 
+# Query objects whose last reference went on another thread than the one that made them, parked
+# for their own thread to drop (see _ThreadBound), by that thread (held, so never confused with a
+# later thread of the same ident). A thread that has ended keeps its parked objects.
+_PARKED: dict[threading.Thread, list[Any]] = {}
+_PARKED_LOCK = threading.Lock()
+
+
+class _ThreadBound:
+    """A routingkit_cch query object, dropped only on the thread that made it.
+
+    The binding's objects may only be used and dropped by the thread that made them (dropping one
+    elsewhere raises in its finaliser: ``... is unsendable, but is being dropped on another
+    thread``). The last reference to the travel times can go on another thread than a query's (a
+    server's worker thread made it, the main thread collects the old service area after a restart,
+    or drops a thread's slot of the ``threading.local``): the object is then parked, and its own
+    thread drops it at its next query.
+    """
+
+    __slots__ = ("native", "obj", "owner")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.owner = threading.current_thread()
+        # the OS thread: still right while a thread that ends clears its own thread-local slots
+        # (``current_thread()`` is then a stand-in)
+        self.native = threading.get_native_id()
+
+    def __del__(self) -> None:
+        try:
+            if threading.get_native_id() != self.native:
+                with _PARKED_LOCK:
+                    _PARKED.setdefault(self.owner, []).append(self.obj)
+        except Exception:  # at interpreter exit the module's globals may be gone: nothing to keep
+            pass
+
+
+def _drop_parked() -> None:
+    """Drop, on this thread, the query objects of this thread parked by other threads."""
+    if not _PARKED:
+        return
+    with _PARKED_LOCK:
+        mine = _PARKED.pop(threading.current_thread(), None)
+    del mine  # dropped here, on their own thread
+
 
 @dataclass(frozen=True, slots=True)
 class TravelTimesParams:
@@ -283,11 +327,12 @@ class OnDemandTravelTimes:
 
     def _query(self, kind: str, make: Any, *args: Any) -> Any:
         """This thread's CCH query object of a kind (made on first use: they cannot change threads)."""
-        q = getattr(self._queries, kind, None)
-        if q is None:
-            q = make(*args)
-            setattr(self._queries, kind, q)
-        return q
+        _drop_parked()
+        held: _ThreadBound | None = getattr(self._queries, kind, None)
+        if held is None:
+            held = _ThreadBound(make(*args))
+            setattr(self._queries, kind, held)
+        return held.obj
 
     def _extra(self, a: int, b: int) -> int:
         """The combined weight between two points of which one is a turning point (cached)."""

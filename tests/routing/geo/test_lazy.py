@@ -308,3 +308,43 @@ def test_answers_from_several_threads(grid: RoadNetwork) -> None:
     assert np.array_equal(got[0][0], ref.durations)
     assert got[0][1] == int(tt.durations[point, 2])
     assert got[0][2] is not None
+
+
+def test_a_worker_thread_s_queries_are_dropped_on_that_thread(grid: RoadNetwork) -> None:
+    """Travel times collected on the main thread while a live worker thread holds their CCH queries:
+    the queries are parked and dropped on the worker at its next query, and nothing is raised."""
+    pytest.importorskip("routingkit_cch", reason="the CCH backend (routingkit-cch) is not installed")
+    import gc
+    import sys
+    import threading
+
+    from ondemand.routing.geo import lazy
+
+    stops = np.arange(0, grid.n_nodes, 3)
+    box = [OnDemandTravelTimes(grid, stops, backend="cch")]
+    other = OnDemandTravelTimes(grid, stops, backend="cch")
+    asked, go = threading.Event(), threading.Event()
+    k = len(stops)
+
+    def worker() -> None:
+        box[0].durations[np.arange(k)[:, None], np.arange(k)[None, :]]  # whole rows: a one-to-many query
+        box[0].turn_point(0, k - 1, 1)  # a point-to-point query
+        asked.set()
+        go.wait(30)
+        int(other.durations[1, 2])  # its next query drops the parked ones, here
+
+    raised: list[Any] = []
+    hook, sys.unraisablehook = sys.unraisablehook, raised.append
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert asked.wait(30)
+        box.clear()  # the last reference, on the main thread
+        gc.collect()
+        assert len(lazy._PARKED.get(thread, [])) >= 2  # parked, not dropped on this thread
+        go.set()
+        thread.join(30)
+        assert thread not in lazy._PARKED
+    finally:
+        sys.unraisablehook = hook
+    assert raised == []

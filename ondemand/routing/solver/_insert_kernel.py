@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ondemand.routing.solver._schedule_kernel import least_schedule
+
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     from numba import njit as _njit
 
@@ -229,64 +231,20 @@ def _exact(  # type: ignore[no-untyped-def]
     pr[idp] = ip
     mr[idp] = ride_p
     end_travel = (do_next[o + b] if b == n else travel_next[o + n]) if has_end else 0
-    # pure ride (and route) times without waiting
-    reach = np.empty(m, np.int64)
-    t = 0
-    total = 0
-    for k in range(m):
-        t += trav[k]
-        reach[k] = t
-        t += sv[k]
-        total += trav[k] + sv[k]
-    n_drops = 0
-    for k in range(m):
-        p = pr[k]
-        if p < 0:
-            continue
-        n_drops += 1
-        if reach[k] - reach[p] - sv[p] > mr[k]:
-            return False
-    if max_dur >= 0 and total + end_travel > max_dur:
-        return False
-    lower = ear.copy()
+    arr = np.empty(m, np.int64)
     st = np.empty(m, np.int64)
-    d0 = avail
-    for _ in range(n_drops + 3):
-        t = d0
-        for k in range(m):
-            x = t + trav[k]
-            y = x if x > lower[k] else lower[k]
-            st[k] = y
-            t = y + sv[k]
-        end = t + end_travel
-        for k in range(m):
-            if st[k] > lat[k]:
-                return False
-        if end > shift_end:
-            return False
-        changed = False
-        for k in range(m):
-            p = pr[k]
-            if p < 0:
-                continue
-            need = st[k] - sv[p] - mr[k]
-            if need > lower[p]:
-                lower[p] = need
-                changed = True
-        if max_dur >= 0 and end - d0 > max_dur:
-            d0 = end - max_dur
-            changed = True
-        if not changed:
-            delay = 0
-            for j in range(m):
-                k = old[j]
-                if k > 0 and is_drop[o + k]:
-                    delay += st[j] - start[o + k]
-            out[0] = st[ip]
-            out[1] = st[idp]
-            out[2] = delay
-            return True
-    return False
+    ok, _, _ = least_schedule(trav, sv, ear, lat, pr, mr, end_travel, avail, shift_end, max_dur, arr, st)
+    if not ok:
+        return False
+    delay = 0
+    for j in range(m):
+        k = old[j]
+        if k > 0 and is_drop[o + k]:
+            delay += st[j] - start[o + k]
+    out[0] = st[ip]
+    out[1] = st[idp]
+    out[2] = delay
+    return True
 
 
 @_njit(cache=True, nogil=True)

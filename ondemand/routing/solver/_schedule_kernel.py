@@ -39,6 +39,73 @@ LIMIT = 1 << 50
 
 
 @_njit(cache=True, nogil=True)
+def least_schedule(  # type: ignore[no-untyped-def]
+    travel, service, earliest, latest, pair, max_ride, end_travel, avail, shift_end, max_dur, arrival, start
+):
+    """The as-early-as-possible feasible schedule (``schedule._least``), compiled.
+
+    Per stop: travel time to it, service time, window, ``pair`` (a drop-off's pickup, ``-1`` on board
+    at the start, ``-2`` a pickup) and maximum ride. Fills ``arrival`` and ``start``; returns
+    ``(feasible, d0, end)``, the departure from the start and the end of the schedule. The one port
+    of the least schedule: :func:`plan_route` and the insertion search's exact check use it.
+    """
+    n = len(travel)
+    # A ride (or the route) longer than its limit even without any waiting: no schedule.
+    reach = np.empty(n, np.int64)
+    t = 0
+    for k in range(n):
+        t += travel[k]
+        reach[k] = t
+        t += service[k]
+    drops = 0
+    for k in range(n):
+        p = pair[k]
+        if p < 0:
+            continue
+        drops += 1
+        if reach[k] - reach[p] - service[p] > max_ride[k]:
+            return False, 0, 0
+    if max_dur >= 0:
+        pure = end_travel
+        for k in range(n):
+            pure += travel[k] + service[k]
+        if pure > max_dur:
+            return False, 0, 0
+    # Earliest starts, raised where a ride or the route would be too long, until nothing changes.
+    lower = earliest.copy()
+    d0 = avail
+    for _ in range(drops + 3):
+        t = d0
+        for k in range(n):
+            a = t + travel[k]
+            b = a if a > lower[k] else lower[k]
+            arrival[k] = a
+            start[k] = b
+            t = b + service[k]
+        end = t + end_travel
+        for k in range(n):
+            if start[k] > latest[k]:
+                return False, 0, 0
+        if end > shift_end:
+            return False, 0, 0
+        changed = False
+        for k in range(n):
+            p = pair[k]
+            if p < 0:
+                continue
+            need = start[k] - service[p] - max_ride[k]
+            if need > lower[p]:
+                lower[p] = need
+                changed = True
+        if max_dur >= 0 and end - d0 > max_dur:
+            d0 = end - max_dur
+            changed = True
+        if not changed:
+            return True, d0, end
+    return False, 0, 0
+
+
+@_njit(cache=True, nogil=True)
 def _room(j, n, after, start, arrival, latest):  # type: ignore[no-untyped-def]
     hi = after[j + 1]
     if hi >= n:
@@ -95,64 +162,23 @@ def plan_route(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, 
     load = data[7 * n : 8 * n]
     wheel = data[8 * n : 9 * n]
     # -- _least ----------------------------------------------------------------------
-    reach = np.empty(n, np.int64)
-    t = 0
-    for k in range(n):
-        t += travel[k]
-        reach[k] = t
-        t += service[k]
-    for k in range(n):
-        p = pair[k]
-        if p < 0:
-            continue
-        if reach[k] - reach[p] - service[p] > max_ride[k]:
-            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
-    if max_dur >= 0:
-        pure = end_travel
-        for k in range(n):
-            pure += travel[k] + service[k]
-        if pure > max_dur:
-            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
-    lower = earliest.copy()
-    d0 = avail
-    drops = 0
-    for k in range(n):
-        if pair[k] >= 0:
-            drops += 1
     arrival = np.empty(n, np.int64)
     start = np.empty(n, np.int64)
-    end = 0
-    done = False
-    for _ in range(drops + 3):
-        t = d0
-        for k in range(n):
-            a = t + travel[k]
-            b = a if a > lower[k] else lower[k]
-            arrival[k] = a
-            start[k] = b
-            t = b + service[k]
-        end = t + end_travel
-        for k in range(n):
-            if start[k] > latest[k]:
-                return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
-        if end > shift_end:
-            return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
-        changed = False
-        for k in range(n):
-            p = pair[k]
-            if p < 0:
-                continue
-            need = start[k] - service[p] - max_ride[k]
-            if need > lower[p]:
-                lower[p] = need
-                changed = True
-        if max_dur >= 0 and end - d0 > max_dur:
-            d0 = end - max_dur
-            changed = True
-        if not changed:
-            done = True
-            break
-    if not done:
+    ok, d0, end = least_schedule(
+        travel,
+        service,
+        earliest,
+        latest,
+        pair,
+        max_ride,
+        end_travel,
+        avail,
+        shift_end,
+        max_dur,
+        arrival,
+        start,
+    )
+    if not ok:
         return 1, 0, 0, 0, 0, False, empty, empty, empty, empty, rows
     # -- _profile --------------------------------------------------------------------
     rows[0, 0] = v_start

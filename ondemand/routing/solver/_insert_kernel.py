@@ -17,25 +17,10 @@ functions run as plain Python (slow; the numpy path is used instead, see
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ondemand.routing.solver._schedule_kernel import least_schedule
-
-try:  # pragma: no cover - exercised by whichever environment runs the tests
-    from numba import njit as _njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
-    def _njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
-        def wrap(f: Any) -> Any:
-            return f
-
-        return wrap
-
+from ondemand.routing.solver._schedule_kernel import HAVE_NUMBA, least_schedule
+from ondemand.routing.solver._schedule_kernel import njit as _njit
 
 __all__ = ["HAVE_NUMBA", "look_up_nodes", "search_kernel", "spread_times"]
 

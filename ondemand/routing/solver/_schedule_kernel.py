@@ -31,7 +31,10 @@ except ImportError:  # pragma: no cover
         return wrap
 
 
-__all__ = ["HAVE_NUMBA", "LIMIT", "plan_route"]
+njit = _njit
+"""Numba's ``njit``, or a stand-in that leaves functions as Python without numba (the kernels' one)."""
+
+__all__ = ["HAVE_NUMBA", "LIMIT", "least_schedule", "njit", "plan_route"]
 
 _BIG = 1 << 60
 LIMIT = 1 << 50

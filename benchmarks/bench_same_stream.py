@@ -55,7 +55,8 @@ from numpy.typing import NDArray
 
 from ondemand.dispatch import InsertionDispatcher
 from ondemand.dispatch.base import DispatchOptions
-from ondemand.routing.solver.insertion import InsertionOptions, Refusal, use_compiled, warm_up
+from ondemand.dispatch.dispatcher import warm_up
+from ondemand.routing.solver.insertion import InsertionOptions, Refusal, use_compiled
 from ondemand.routing.solver.model import Request, Vehicle
 
 SIDE_M = 15_000.0
@@ -268,7 +269,7 @@ def run_ours(stream: Stream, *, divert: bool = False) -> Outcome:
     )
     end = int(stream.created[-1] + 10 * DAY_S)
     vehicles = [Vehicle(f"v{k}", SEATS, k, 0, end) for k in range(n_veh)]
-    warm_up()  # load the compiled search (set-up, like the stream: not timed)
+    warm_up()  # load the compiled search and turn filter (set-up, like the stream: not timed)
     tt.durations[np.arange(2), np.arange(2)]  # and the compiled travel times
     t0, c0 = time.perf_counter(), time.process_time()
     disp = _Recording(vehicles, tt, options=options)  # type: ignore[arg-type]

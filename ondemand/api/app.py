@@ -32,7 +32,7 @@ from ondemand.api.riders import RiderJanitor
 from ondemand.api.routes import desk as desk_routes
 from ondemand.api.routes import gofs, health, live, pages, ride_requests, riders, stops, vehicles
 from ondemand.api.settings import ApiSettings
-from ondemand.routing.solver.insertion import warm_up
+from ondemand.dispatch.dispatcher import warm_up
 
 __all__ = ["Principal", "create_app"]
 

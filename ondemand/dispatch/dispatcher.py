@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from ondemand.dispatch import _turn_kernel as _tk
 from ondemand.dispatch.base import (
     Assignment,
     DispatchCounts,
@@ -70,6 +71,9 @@ from ondemand.routing.solver.insertion import (
     best_insertion,
     insert_into_route,
     prime_profile,
+)
+from ondemand.routing.solver.insertion import (
+    warm_up as insertion_warm_up,
 )
 from ondemand.routing.solver.model import (
     Divertible,
@@ -89,7 +93,14 @@ from ondemand.routing.solver.schedule import (
     schedule_lazy_profile_and_compiled,
 )
 
-__all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate"]
+__all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate", "warm_up"]
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the dispatcher's compiled parts now: the
+    insertion search and the mid-leg diversion pre-filter. Servers and benchmarks call it at start-up."""
+    insertion_warm_up()
+    _tk.warm_up()
 
 
 def darp_reoptimiser(
@@ -186,6 +197,7 @@ def _hms(t: int) -> str:
 
 
 _Slack = tuple[NDArray[np.int64], NDArray[np.int64]]
+_NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
 """Per fleet index: the least departure from the committed stop and how much later it may be."""
 
 
@@ -302,19 +314,21 @@ class InsertionDispatcher:
         # Refreshed for the vehicles marked in ``_legs_dirty`` (by :meth:`_touch` and
         # :meth:`record_progress`) when a search needs them.
         n = len(fleet)
-        self._leg_from = np.full(n, -1, dtype=np.int64)
-        self._leg_to = np.zeros(n, dtype=np.int64)
-        self._leg_base = np.zeros(n, dtype=np.int64)
-        self._leg_since = np.zeros(n, dtype=np.int64)
-        self._leg_drive = np.zeros(n, dtype=np.int64)  # c(A, B): the leg's driving time
-        self._leg_start = np.zeros(n, dtype=np.int64)  # the planned service start at B
+        self._legs = np.zeros((_tk.ROWS, n), dtype=np.int64)  # one row per fact (see _turn_kernel.ROWS)
+        self._leg_from = self._legs[_tk.FROM]  # -1: no leg to turn from
+        self._leg_from[:] = -1
+        self._leg_to = self._legs[_tk.TO]
+        self._leg_base = self._legs[_tk.BASE]
+        self._leg_since = self._legs[_tk.SINCE]
+        self._leg_drive = self._legs[_tk.DRIVE]  # c(A, B): the leg's driving time
+        self._leg_start = self._legs[_tk.START]  # the planned service start at B
         # whether B is a pickup whose rider's ride limit, counted from the planned start, comes
         # before the rider's latest drop-off (so picking up later can give the rider's drop-off room)
-        self._leg_retime = np.zeros(n, dtype=np.bool_)
+        self._leg_retime = self._legs[_tk.RETIME]
         # the committed stop's window and service time (a drop-off: the ride limit included)
-        self._leg_early = np.zeros(n, dtype=np.int64)
-        self._leg_late = np.zeros(n, dtype=np.int64)
-        self._leg_service = np.zeros(n, dtype=np.int64)
+        self._leg_early = self._legs[_tk.EARLY]
+        self._leg_late = self._legs[_tk.LATE]
+        self._leg_service = self._legs[_tk.SERVICE]
         self._legs_dirty: dict[int, None] = dict.fromkeys(range(n))
 
     # -- views -------------------------------------------------------------------------
@@ -1152,38 +1166,38 @@ class InsertionDispatcher:
         later (a drop-off on the way only adds), which must keep ``B``'s own window and push
         the rest of the route no more than its ``slack`` (the least departure from ``B`` and how
         much later it may be, by fleet index: the first search's profiles, when the index holds
-        them). The same tests on the turning point itself (:meth:`_turn_may_pay`) follow for
+        them). The same tests on the turning point itself (:meth:`_turns_may_pay`) follow for
         those kept.
         """
-        idx = np.flatnonzero(self._leg_from >= 0)
+        kernels = _tk.kernels()
+        idx: NDArray[np.int64]
+        idx, rows, cols = kernels.candidate_look_ups(self._legs, request.pickup)
         if not idx.size:
             return idx
-        n, p = len(idx), request.pickup
-        elapsed = self._leg_base[idx] + np.maximum(0, now - self._leg_since[idx])
         # c(A, p), c(p, B) and c(B, p) of every such vehicle in one look-up
-        pp, b = np.full(n, p, dtype=np.int64), self._leg_to[idx]
-        rows, cols = np.concatenate([self._leg_from[idx], pp, b]), np.concatenate([pp, b, pp])
         got = np.asarray(self._tt.durations[rows, cols], dtype=np.int64)
-        a_p, p_b, b_p = got[:n], got[n : 2 * n], got[2 * n :]
-        at_p = now + a_p - elapsed - 1  # the earliest it could be at the pickup
-        left_p = np.maximum(at_p, request.earliest_pickup) + request.pickup_service
-        at_b = np.maximum(left_p + p_b, self._leg_early[idx])  # the earliest service start at B
-        keep = (at_p <= request.latest_pickup) & (at_b <= self._leg_late[idx])
-        if slack is not None:
-            start, room = slack[0][idx], slack[1][idx]
-            keep &= at_b + self._leg_service[idx] - start <= room
         # Kept whatever the pickup's tests say: a vehicle that might reach B before its planned
         # start (ahead of its plan by a report, or planned to wait there), and one bound for a
         # pickup whose rider's ride limit binds and that could still reach the new rider after it
         # (planned from the turning point, that pickup may move later in its window, which gives
         # its rider's drop-off room): either may also gain with the new rider after B. (No second
         # of slack in the first test: a vehicle on its plan would always look a second early.)
-        early = now + self._leg_drive[idx] - elapsed < self._leg_start[idx]
-        after = self._leg_start[idx] + self._leg_service[idx] + b_p <= request.latest_pickup
-        keep |= early | (self._leg_retime[idx] & after)
-        if self.options.insertion.cost == "time" and math.isfinite(bound):
-            keep &= a_p + p_b - self._leg_drive[idx] - 2 < bound
-        kept: NDArray[np.int64] = idx[keep]
+        start, room = (_NONE, _NONE) if slack is None else slack
+        use_bound = self.options.insertion.cost == "time" and math.isfinite(bound)
+        kept: NDArray[np.int64] = kernels.keep_candidates(
+            self._legs,
+            idx,
+            np.ascontiguousarray(got),
+            now,
+            request.earliest_pickup,
+            request.latest_pickup,
+            request.pickup_service,
+            slack is not None,
+            start,
+            room,
+            use_bound,
+            float(bound),
+        )
         return kept
 
     def _divertible_plan(
@@ -1193,21 +1207,32 @@ class InsertionDispatcher:
         from where it can next turn, its committed stop first among the planned ones; and those
         turning points.
 
-        The vehicles are those of :meth:`_turn_candidates` that pass :meth:`_turn_may_pay`. The
-        plan holds only them (in fleet order), over the active requests.
+        The vehicles are those of :meth:`_turn_candidates` whose turning points pass
+        :meth:`_turns_may_pay`. The plan holds only them (in fleet order), over the active requests.
         """
         turns: dict[str, tuple[int, int]] = {}
         routes: list[Route] = []
         self._refresh_legs()
         slack = self._index.start_slack(self._routes())
+        found: list[tuple[int, tuple[int, int]]] = []
         for i in self._turn_candidates(now, request, bound, slack).tolist():
             vs = self._fleet[i]
             turn = self._turn(vs, now)
-            if turn is None or vs.leg is None or vs.leg.stop is None:
-                continue
+            if turn is not None and vs.leg is not None and vs.leg.stop is not None:
+                found.append((i, turn))
+        if not found:
+            return Plan._wrap((), self._active), turns
+        idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
+        points = np.fromiter((t[0] for _, t in found), dtype=np.int64, count=len(found))
+        ats = np.fromiter((t[1] for _, t in found), dtype=np.int64, count=len(found))
+        may = self._turns_may_pay(idx, points, ats, request, bound, slack)
+        for k in np.flatnonzero(may).tolist():
+            i, turn = found[k]
+            vs = self._fleet[i]
+            leg = vs.leg
+            assert leg is not None
+            assert leg.stop is not None
             point, at = turn
-            if not self._turn_may_pay(i, point, at, request, bound, slack):
-                continue
             route = self._route(vs)
             vehicle = replace(
                 route.vehicle,
@@ -1216,22 +1241,29 @@ class InsertionDispatcher:
                 shift_end=max(vs.base.shift_end, at),
                 onboard=tuple(vs.onboard.values()),
             )
-            turned = Route(vehicle, (vs.leg.stop, *vs.stops))
+            turned = Route(vehicle, (leg.stop, *vs.stops))
             # From the turning point it reaches its stop by the planned start, so it can keep
             # its plan (waiting there if early); if not (a late report), only if still feasible.
-            due = at + int(self._tt.durations[point, vs.leg.location]) <= vs.leg.service_start
+            due = at + int(self._tt.durations[point, leg.location]) <= leg.service_start
             if due or evaluate_route(turned, self._active, self._tt).feasible:
                 routes.append(turned)
                 turns[vehicle.id] = turn
         return Plan._wrap(tuple(routes), self._active), turns
 
-    def _turn_may_pay(
-        self, i: int, point: int, at: int, request: Request, bound: float, slack: _Slack | None
-    ) -> bool:
-        """Whether picking the rider up first from the turning point ``point`` (reached at ``at``)
-        can keep the windows and cost less than ``bound``: :meth:`_turn_candidates`' tests, exact.
+    def _turns_may_pay(
+        self,
+        idx: NDArray[np.int64],
+        points: NDArray[np.int64],
+        ats: NDArray[np.int64],
+        request: Request,
+        bound: float,
+        slack: _Slack | None,
+    ) -> NDArray[np.bool_]:
+        """Per vehicle ``idx[k]`` turning at ``points[k]`` (reached at ``ats[k]``): whether picking the
+        rider up first from there can keep the windows and cost less than ``bound`` —
+        :meth:`_turn_candidates`' tests, exact on the turning point (one look-up for all of them).
 
-        Every turn must cost less than ``bound`` the rider's pickup from the turning point,
+        Every turn must cost less than ``bound`` the rider's pickup from the turning point ``P``,
         ``c(P, p) + c(p, B) - c(P, B)`` (``c``: the insertion's cost measure; every other term of
         the cost is not negative). A vehicle that reaches its committed stop ``B`` from ``P`` no
         earlier than planned gains nothing from picking the rider up after ``B`` (that is the
@@ -1242,47 +1274,67 @@ class InsertionDispatcher:
         it must keep the pickup's and ``B``'s windows and the route's slack, and (time costs)
         the drop-off's least detour, right after the pickup or anywhere after ``B``, is added.
         """
-        dur = self._tt.durations
-        p, b = request.pickup, int(self._leg_to[i])
-        if self.options.insertion.cost != "time":
-            dist = self._tt.distances
-            if int(dist[point, p]) + int(dist[p, b]) - int(dist[point, b]) >= bound:
-                return False
-        elif int(dur[point, p]) + int(dur[p, b]) - int(dur[point, b]) >= bound:
-            return False
-        if at + int(dur[point, b]) < self._leg_start[i]:
-            return True  # B may start earlier: plans that keep the leg may gain too
-        start_b = int(self._leg_start[i]) + int(self._leg_service[i])
-        if self._leg_retime[i] and start_b + int(dur[b, p]) <= request.latest_pickup:
-            return True  # a pickup at B may move later: plans with the rider after B may gain
-        at_p = at + int(dur[point, p])
-        if at_p > request.latest_pickup:
-            return False
-        left_p = max(at_p, request.earliest_pickup) + request.pickup_service
-        at_b = max(left_p + int(dur[p, b]), int(self._leg_early[i]))
-        if at_b > self._leg_late[i]:
-            return False
-        if slack is not None and at_b + self._leg_service[i] - slack[0][i] > slack[1][i]:
-            return False
-        if self.options.insertion.cost != "time":
-            return True
-        p_b, point_b = int(dur[p, b]), int(dur[point, b])
-        detour = at_p - at + p_b - point_b
-        nodes = self._index.route_nodes(self._routes(), i) if math.isfinite(bound) else None
-        if nodes is None:
-            return True
+        n, p = len(idx), request.pickup
+        b = self._leg_to[idx]
+        pp = np.full(n, p, dtype=np.int64)
+        rows, cols = np.concatenate([points, pp, points, b]), np.concatenate([pp, b, b, pp])
+        got = np.ascontiguousarray(np.asarray(self._tt.durations[rows, cols], dtype=np.int64))
+        time_cost = self.options.insertion.cost == "time"
+        if time_cost:
+            cost = got
+        else:
+            cost = np.asarray(self._tt.distances[rows[: 3 * n], cols[: 3 * n]], dtype=np.int64)
+        start, room = (_NONE, _NONE) if slack is None else slack
+        tested = _tk.kernels().turn_tests(
+            self._legs,
+            idx,
+            ats,
+            got,
+            np.ascontiguousarray(cost),
+            request.earliest_pickup,
+            request.latest_pickup,
+            request.pickup_service,
+            slack is not None,
+            start,
+            room,
+            float(bound),
+        )
+        out: NDArray[np.bool_] = tested != _tk.NO
+        if not time_cost or not math.isfinite(bound):
+            return out
+        p_b, detour = got[n : 2 * n], got[:n] + got[n : 2 * n] - got[2 * n : 3 * n]
         # The drop-off adds its own detour: right after the pickup (p -> d -> B instead of p -> B),
         # or between two nodes x -> y of the route from B on, or after its last node.
-        loc, travel = nodes
-        d, m = request.dropoff, len(loc)
-        dd = np.full(m, d, dtype=np.int64)
-        rows, cols = np.concatenate([loc, dd, [p, d]]), np.concatenate([dd, loc, [d, b]])
-        got = np.asarray(dur[rows, cols], dtype=np.int64)
-        to_d, from_d, (p_d, d_b) = got[:m], got[m : 2 * m], got[2 * m :]
-        between = to_d[:-1] + from_d[1:] - travel[:-1]
-        last = 0 if self._fleet[i].base.end is not None else int(to_d[-1])  # an end depot: >= 0
-        later = min(int(between.min()), last) if m > 1 else last
-        return bool(min(int(p_d + d_b) - p_b, later) + detour < bound)
+        routes = self._routes()
+        checks: list[tuple[int, NDArray[np.int64], NDArray[np.int64]]] = []
+        for k in np.flatnonzero(tested == _tk.FITS).tolist():
+            nodes = self._index.route_nodes(routes, int(idx[k]))
+            if nodes is not None:
+                checks.append((k, *nodes))
+        if not checks:
+            return out
+        d, m = request.dropoff, len(checks)
+        locs = np.concatenate([loc for _, loc, _ in checks])
+        dd = np.full(len(locs), d, dtype=np.int64)
+        ks = np.fromiter((k for k, _, _ in checks), dtype=np.int64, count=m)
+        rows = np.concatenate([locs, dd, np.full(m, p, dtype=np.int64), np.full(m, d, dtype=np.int64)])
+        cols = np.concatenate([dd, locs, np.full(m, d, dtype=np.int64), b[ks]])
+        got = np.asarray(self._tt.durations[rows, cols], dtype=np.int64)
+        total = len(locs)
+        to_d_all, from_d_all = got[:total], got[total : 2 * total]
+        p_d, d_b = got[2 * total : 2 * total + m], got[2 * total + m :]
+        pos = 0
+        for c, (k, loc, travel) in enumerate(checks):
+            size = len(loc)
+            to_d, from_d = to_d_all[pos : pos + size], from_d_all[pos : pos + size]
+            pos += size
+            end = self._fleet[int(idx[k])].base.end
+            last = 0 if end is not None else int(to_d[-1])  # an end depot: >= 0
+            if size > 1:
+                between = to_d[:-1] + from_d[1:] - travel[:-1]
+                last = min(int(between.min()), last)
+            out[k] = min(int(p_d[c] + d_b[c]) - int(p_b[k]), last) + int(detour[k]) < bound
+        return out
 
     def _divert(
         self,

@@ -272,12 +272,19 @@ class _Exhaustive(InsertionDispatcher):
     def _turn_candidates(self, now: int, request: Request, bound: float, slack: Any) -> NDArray[np.int64]:
         return np.flatnonzero(self._leg_from >= 0)
 
-    def _turn_may_pay(self, i: int, point: int, at: int, request: Request, bound: float, slack: Any) -> bool:
+    def _turns_may_pay(
+        self, idx: Any, points: Any, ats: Any, request: Request, bound: float, slack: Any
+    ) -> NDArray[np.bool_]:
         # only the bound every turn must beat, picking the rider up first from the turning point
-        # (the search would also find plans that keep the leg and pick up later, at most as cheap)
+        # (the search would also find plans that keep the leg and pick up later, at most as cheap),
+        # one vehicle at a time
         c = self._tt.durations if self.options.insertion.cost == "time" else self._tt.distances
-        p, b = request.pickup, int(self._leg_to[i])
-        return int(c[point, p]) + int(c[p, b]) - int(c[point, b]) < bound
+        p = request.pickup
+        out = []
+        for i, point in zip(idx.tolist(), points.tolist(), strict=True):
+            b = int(self._leg_to[i])
+            out.append(int(c[point, p]) + int(c[p, b]) - int(c[point, b]) < bound)
+        return np.array(out, dtype=np.bool_)
 
 
 def _seen(d: InsertionDispatcher, answer: Assignment | Refusal) -> tuple[Any, ...]:

@@ -90,13 +90,17 @@ class _Checked:
             def candidates(now: int, request: Request, bound: float, slack: Any) -> Any:
                 return np.flatnonzero(d._leg_from >= 0)
 
-            def may_pay(i: int, point: int, at: int, request: Request, bound: float, slack: Any) -> bool:
+            def may_pay(idx: Any, points: Any, ats: Any, request: Request, bound: float, slack: Any) -> Any:
                 c = d._tt.durations if d.options.insertion.cost == "time" else d._tt.distances
-                p, b = request.pickup, int(d._leg_to[i])
-                return int(c[point, p]) + int(c[p, b]) - int(c[point, b]) < bound
+                p = request.pickup
+                pays = [
+                    int(c[point, p]) + int(c[p, int(d._leg_to[i])]) - int(c[point, int(d._leg_to[i])]) < bound
+                    for i, point in zip(idx.tolist(), points.tolist(), strict=True)
+                ]
+                return np.array(pays, dtype=np.bool_)
 
             d._turn_candidates = candidates  # type: ignore[method-assign]
-            d._turn_may_pay = may_pay  # type: ignore[method-assign]
+            d._turns_may_pay = may_pay  # type: ignore[method-assign]
         submit = d.submit
         outer = self
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["FITS", "NO", "ROWS", "SURE", "kernels", "warm_up"]
+__all__ = ["FITS", "NO", "ROWS", "SURE", "column", "kernels", "warm_up"]
 
 FROM, TO, BASE, SINCE, DRIVE, START, RETIME, EARLY, LATE, SERVICE = range(10)
 ROWS = 10
@@ -23,6 +23,24 @@ ROWS = 10
 ``B``, driving so far as ``BASE + max(0, now - SINCE)``, ``c(A, B)``, the planned service start at
 ``B``, whether ``B`` is a pickup whose rider's ride limit binds (``0``/``1``), ``B``'s window and
 its service time."""
+
+
+def column(
+    *,
+    origin: int,
+    stop: int,
+    base: int,
+    since: int,
+    drive: int,
+    start: int,
+    retime: bool,
+    early: int,
+    late: int,
+    service: int,
+) -> tuple[int, ...]:
+    """One vehicle's column of the leg array (rows as :data:`ROWS` says), for one assignment."""
+    return (origin, stop, base, since, drive, start, int(retime), early, late, service)
+
 
 NO, SURE, FITS = 0, 1, 2
 """:func:`turn_tests`' answers: cannot pay; may pay whatever the drop-off costs; may pay if the

@@ -304,6 +304,9 @@ class InsertionDispatcher:
         self._unwoken: dict[int, None] = dict.fromkeys(range(len(fleet)))  # wake-ups to recompute
         self._wakes: list[tuple[int, int]] = []
         self._index = SearchIndex()  # the compiled search's arrays, updated per changed route
+        # the diversion search's: its turned routes are new objects every time (so always profiled
+        # again), and its plan is read before the requests change, as the index requires
+        self._turn_index = SearchIndex()
         self._vehicle_of: dict[str, str] = {}
         self._snap_id = 0
         self._snapshot: tuple[int, Plan, dict[str, Route]] | None = None
@@ -1036,19 +1039,19 @@ class InsertionDispatcher:
             leg.driven = (int(at), int(driven_s))
             self._legs_dirty[vs.index] = None
 
-    def _turn(self, vs: _VehicleState, now: int) -> tuple[int, int] | None:
+    def _turn(self, vs: _VehicleState, now: int, drive: int | None = None) -> tuple[int, int] | None:
         """Where and when a vehicle driving a committed leg can next turn (``None``: it cannot).
 
         ``None`` without a committed stop, once it has arrived, or when no point is left
-        before the stop.
+        before the stop. ``drive``: the leg's driving time when the caller has it.
         """
         leg = vs.leg
         if leg is None or leg.stop is None or leg.arrived or leg.origin is None:
             return None
         if leg.origin == leg.location:
             return None
-        dur = self._tt.durations
-        drive = int(dur[leg.origin, leg.location])
+        if drive is None:
+            drive = int(self._tt.durations[leg.origin, leg.location])
         if leg.driven is None:
             elapsed, base = max(0, now - leg.left_at), max(now, leg.left_at)
         else:
@@ -1089,7 +1092,7 @@ class InsertionDispatcher:
             return result, None
         # Only the diverted vehicles: the others are as in the first search, which they cannot
         # beat, so the cheapest insertion strictly cheaper than the first is among these.
-        other = best_insertion(plan, request, self._tt, now=now, options=opts)
+        other = best_insertion(plan, request, self._tt, now=now, options=opts, index=self._turn_index)
         if isinstance(other, Refusal) or (not isinstance(result, Refusal) and other.cost >= result.cost):
             return result, None
         return other, turns.get(other.vehicle_id)
@@ -1123,32 +1126,40 @@ class InsertionDispatcher:
 
     def _refresh_legs(self) -> None:
         """Bring the turn pre-filter's arrays up to date for the vehicles changed since last time."""
+        legs = self._legs
         for i in self._legs_dirty:
             leg = self._fleet[i].leg
             if leg is None or leg.stop is None or leg.arrived or leg.origin in (None, leg.location):
-                self._leg_from[i] = -1
+                legs[_tk.FROM, i] = -1
                 continue
-            self._leg_from[i], self._leg_to[i] = leg.origin, leg.location
-            self._leg_drive[i] = int(self._tt.durations[leg.origin, leg.location])
-            self._leg_start[i] = leg.service_start
-            self._leg_retime[i] = False
             if leg.driven is None:
-                self._leg_base[i], self._leg_since[i] = 0, leg.left_at
+                since, base = leg.left_at, 0
             else:
-                self._leg_since[i], self._leg_base[i] = leg.driven
+                since, base = leg.driven
             rid = leg.stop.request_id
             req = self._requests[rid]
+            retime = False
             if leg.stop.kind is StopKind.PICKUP:
-                window = (req.earliest_pickup, req.latest_pickup, req.pickup_service)
-                ride_ends = leg.service_start + req.pickup_service + req.max_ride
-                self._leg_retime[i] = ride_ends < req.latest_dropoff
+                early, late, service = req.earliest_pickup, req.latest_pickup, req.pickup_service
+                retime = leg.service_start + req.pickup_service + req.max_ride < req.latest_dropoff
             else:
-                late = req.latest_dropoff
+                early, late, service = req.earliest_dropoff, req.latest_dropoff, req.dropoff_service
                 rider = self._fleet[i].onboard.get(rid)
                 if rider is not None:
                     late = min(late, rider.picked_up_at + req.pickup_service + req.max_ride)
-                window = (req.earliest_dropoff, late, req.dropoff_service)
-            self._leg_early[i], self._leg_late[i], self._leg_service[i] = window
+            drive = int(self._tt.durations[leg.origin, leg.location])
+            legs[:, i] = _tk.column(
+                origin=leg.origin,
+                stop=leg.location,
+                base=base,
+                since=since,
+                drive=drive,
+                start=leg.service_start,
+                retime=retime,
+                early=early,
+                late=late,
+                service=service,
+            )
         self._legs_dirty.clear()
 
     def _turn_candidates(
@@ -1217,7 +1228,7 @@ class InsertionDispatcher:
         found: list[tuple[int, tuple[int, int]]] = []
         for i in self._turn_candidates(now, request, bound, slack).tolist():
             vs = self._fleet[i]
-            turn = self._turn(vs, now)
+            turn = self._turn(vs, now, int(self._leg_drive[i]))
             if turn is not None and vs.leg is not None and vs.leg.stop is not None:
                 found.append((i, turn))
         if not found:

@@ -56,3 +56,13 @@ def test_compiled_turn_filter_equals_its_python_source(
     cost = rng.integers(0, 1_500, size=3 * m, dtype=np.int64)
     args2 = (legs, idx, ats, got4, cost, ep, lp, ps, slack, start, room, bound)
     assert k.turn_tests(*args2).tolist() == tk.turn_tests(*args2).tolist()
+
+
+def test_a_leg_column_puts_each_fact_in_its_row() -> None:
+    """``column`` writes each fact of a leg to the row the kernels read it from."""
+    col = tk.column(
+        origin=1, stop=2, base=3, since=4, drive=5, start=6, retime=True, early=8, late=9, service=10
+    )
+    rows = (tk.FROM, tk.TO, tk.BASE, tk.SINCE, tk.DRIVE, tk.START, tk.RETIME, tk.EARLY, tk.LATE, tk.SERVICE)
+    assert [col[r] for r in rows] == [1, 2, 3, 4, 5, 6, 1, 8, 9, 10]
+    assert len(col) == tk.ROWS

@@ -88,6 +88,7 @@ from ondemand.routing.solver.model import (
 )
 from ondemand.routing.solver.schedule import (
     RouteSchedule,
+    compiled_of_schedule,
     evaluate_route,
     schedule_after_first_stop,
     schedule_lazy_profile_and_compiled,
@@ -845,7 +846,7 @@ class InsertionDispatcher:
                 if vs.stops and sched.feasible:
                     # The route from the committed stop, scheduled and profiled in one pass now: the
                     # next search profiles it, and the stop's completion as planned reuses it.
-                    self._evaluate_after_commit(vs, route)
+                    self._evaluate_after_commit(vs, route, sched)
             self._unwoken[vs.index] = None  # its wake-up is looked at again next time
         if self._now is None or now > self._now:
             self._now = now
@@ -1486,25 +1487,30 @@ class InsertionDispatcher:
         route = self._route(vs)
         if vs.cache is not None and vs.cache[0] is route:
             return vs.cache
-        active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
-        sched, profile, compiled = schedule_lazy_profile_and_compiled(route, active, self._tt)
-        prime_profile(route, active, self._tt, profile)  # for the next insertion search, if it meets it
+        # Every request of the stops is in ``_requests`` (all the solvers read of it are those).
+        sched, profile, compiled = schedule_lazy_profile_and_compiled(route, self._requests, self._tt)
+        prime_profile(route, self._requests, self._tt, profile)  # for the next search, if it meets it
         vs.cache = (route, sched)
         vs.compiled = (route, compiled)
         return vs.cache
 
-    def _evaluate_after_commit(self, vs: _VehicleState, old: Route) -> None:
+    def _evaluate_after_commit(self, vs: _VehicleState, old: Route, before: RouteSchedule) -> None:
         """:meth:`_evaluate` of a vehicle that has just committed the first stop of ``old`` (its
-        solver route before), derived from ``old``'s compiled form when it is at hand."""
-        kept = vs.compiled
+        solver route before, whose feasible schedule is ``before``), derived from ``old``'s compiled
+        form: the one at hand, or else the one its schedule gives (a booking's route, scheduled by
+        the search, was never compiled here)."""
         leg = vs.leg
-        if kept is not None and kept[0] is old and leg is not None:
+        if leg is not None:
+            kept = vs.compiled
+            if kept is not None and kept[0] is old:
+                compiled = kept[1]
+            else:
+                compiled = compiled_of_schedule(old, self._requests, before)
             route = self._route(vs)
-            got = schedule_after_first_stop(old, kept[1], route, self._requests, self._tt, leg.service_start)
+            got = schedule_after_first_stop(old, compiled, route, self._requests, self._tt, leg.service_start)
             if got is not None:
                 sched, profile, compiled = got
-                active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
-                prime_profile(route, active, self._tt, profile)
+                prime_profile(route, self._requests, self._tt, profile)
                 vs.cache = (route, sched)
                 vs.compiled = (route, compiled)
                 return

@@ -58,6 +58,7 @@ from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
 __all__ = [
     "RouteProfile",
     "RouteSchedule",
+    "compiled_of_schedule",
     "evaluate_route",
     "route_profile",
     "schedule_after_first_stop",
@@ -125,9 +126,9 @@ class RouteSchedule:
     drive_time: int = 0
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class _Compiled:
-    """A route turned into plain per-stop lists (the scheduling input)."""
+    """A route turned into plain per-stop lists (the scheduling input; never changed once built)."""
 
     loc: list[int]
     earliest: list[int]
@@ -141,6 +142,8 @@ class _Compiled:
     wheel: list[int]
     distance: int
     drive: int
+    seats0: int = 0  # seats and wheelchair places taken at the start (the riders on board)
+    chairs0: int = 0
 
 
 def _where(k: int, route: Route) -> str:
@@ -175,6 +178,49 @@ def _compile(
     end_travel = int(legs_t[n]) if v.end is not None else 0
     drive = int(legs_t.sum())
     length = int(tt.distances[path[:-1], path[1:]].sum()) if distance else 0
+    return _compile_stops(route, requests, loc, travel, end_travel, length, drive)
+
+
+def compiled_of_schedule(
+    route: Route, requests: Mapping[str, Request], sched: RouteSchedule
+) -> object | None:
+    """The compiled form of a route (opaque, for :func:`schedule_after_first_stop`) from its feasible
+    schedule, without looking up a travel time: what compiling it gives.
+
+    ``sched`` must be ``evaluate_route(route, requests, tt)`` (or the schedule of an equal route from
+    the same requests and travel times): its legs are read off the times (each arrival is the
+    departure before it plus the leg), its length and driving time are the schedule's. ``None``
+    when ``sched`` is infeasible or does not have one time per stop.
+    """
+    stops = route.stops
+    n = len(stops)
+    arr, dep = sched.arrival, sched.departure
+    if not sched.feasible or len(arr) != n or len(dep) != n:
+        return None
+    v = route.vehicle
+    if n:
+        travel = [arr[0] - sched.start_departure, *[a - d for a, d in zip(arr[1:], dep, strict=False)]]
+        last = dep[-1]
+    else:
+        travel, last = [], sched.start_departure
+    end_travel = sched.end_time - last if v.end is not None else 0
+    loc = [s.location for s in stops]
+    c = _compile_stops(route, requests, loc, travel, end_travel, sched.distance, sched.drive_time)
+    return None if isinstance(c, str) else c
+
+
+def _compile_stops(
+    route: Route,
+    requests: Mapping[str, Request],
+    loc: list[int],
+    travel: list[int],
+    end_travel: int,
+    length: int,
+    drive: int,
+) -> _Compiled | str:
+    """:func:`_compile` once the legs are known: the per-stop lists, or why the route is malformed."""
+    v = route.vehicle
+    stops = route.stops
     onboard = {r.request.id: r for r in v.onboard}
     earliest: list[int] = []
     latest: list[int] = []
@@ -185,8 +231,8 @@ def _compile(
     wheel: list[int] = []
     picked: dict[str, int] = {}
     dropped: set[str] = set()
-    seats = sum(r.request.passengers for r in v.onboard)
-    chairs = sum(r.request.wheelchair for r in v.onboard)
+    seats = seats0 = sum(r.request.passengers for r in v.onboard)
+    chairs = chairs0 = sum(r.request.wheelchair for r in v.onboard)
     cap_seats, cap_chairs = v.seats, v.wheelchair_places
     for k, stop in enumerate(stops):
         rid = stop.request_id
@@ -264,6 +310,8 @@ def _compile(
         wheel,
         length,
         drive,
+        seats0,
+        chairs0,
     )
 
 
@@ -575,6 +623,8 @@ def schedule_after_first_stop(
         c.wheel[1:],
         c.distance - int(tt.distances[v.start, first.location]),
         c.drive - c.travel[0],
+        c.load[0],  # on board once the first stop is served
+        c.wheel[0],
     )
     sched, prof = _schedule_compiled(derived, new)
     return sched, prof, derived
@@ -815,9 +865,7 @@ def _profile(c: _Compiled, route: Route, least: tuple[int, list[int], list[int],
         if x < low:
             low = x
         fs[k] = low - cum[k]
-    onboard = v.onboard
-    seats = sum(r.request.passengers for r in onboard) if onboard else 0
-    chairs = sum(r.request.wheelchair for r in onboard) if onboard else 0
+    seats, chairs = c.seats0, c.chairs0
     # One flat list, one conversion (faster than a list of rows).
     flat = [
         *(v.start, *c.loc),
@@ -891,10 +939,15 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
     v = route.vehicle
     limit = _COMPILED_LIMIT
     mx = v.max_route_duration
-    onboard = v.onboard
-    seats = sum(r.request.passengers for r in onboard) if onboard else 0
-    chairs = sum(r.request.wheelchair for r in onboard) if onboard else 0
-    scalars = (c.end_travel, v.available_from, v.shift_end, -1 if mx is None else mx, v.start, seats, chairs)
+    scalars = (
+        c.end_travel,
+        v.available_from,
+        v.shift_end,
+        -1 if mx is None else mx,
+        v.start,
+        c.seats0,
+        c.chairs0,
+    )
     if (mx is not None and mx < 0) or min(scalars) < -limit or max(scalars) > limit:
         return None
     try:

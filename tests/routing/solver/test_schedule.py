@@ -24,6 +24,7 @@ from ondemand.routing.solver.schedule import (
     PROFILE_ROWS,
     RouteProfile,
     RouteSchedule,
+    compiled_of_schedule,
     evaluate_route,
     route_profile,
     schedule_and_profile,
@@ -575,3 +576,29 @@ def test_compiled_schedule_leaves_huge_values_to_the_python_code() -> None:
     prof = route_profile(route, {"a": r}, tt)
     assert prof is not None
     assert int(prof.fslack[0]) == 10_000 - 30  # the drop-off's latest bounds it, not the shift
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route(), st.booleans())
+def test_compiled_form_read_off_a_schedule_is_the_compiled_route(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes], python: bool
+) -> None:
+    """A feasible route's compiled form read off its schedule (the legs from the times) equals compiling
+    it, field by field, whichever code scheduled it; an infeasible schedule gives none."""
+    from dataclasses import fields
+
+    route, requests, tt = case
+    schedule.USE_COMPILED = not python
+    try:
+        sched = evaluate_route(route, requests, tt)
+    finally:
+        schedule.USE_COMPILED = True
+    got = compiled_of_schedule(route, requests, sched)
+    if not sched.feasible:
+        assert got is None
+        return
+    fresh = schedule._compile(route, requests, tt)
+    assert got is not None
+    assert not isinstance(fresh, str)
+    for f in fields(fresh):
+        assert getattr(got, f.name) == getattr(fresh, f.name), f.name

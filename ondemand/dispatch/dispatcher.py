@@ -237,6 +237,21 @@ class _VehicleState:
     index: int = 0  # position in the fleet (and in the plan's routes)
 
 
+def _vehicle_from(base: Vehicle, start: int, avail: int, onboard: tuple[OnboardRider, ...]) -> Vehicle:
+    """The solver's vehicle: ``base`` starting at ``start``, free from ``avail``, with ``onboard``."""
+    return Vehicle(
+        id=base.id,
+        seats=base.seats,
+        start=start,
+        available_from=avail,
+        shift_end=max(base.shift_end, avail),
+        end=base.end,
+        wheelchair_places=base.wheelchair_places,
+        max_route_duration=base.max_route_duration,
+        onboard=onboard,
+    )
+
+
 _NEVER = 2**62
 """A wake-up time after every real one."""
 
@@ -1380,33 +1395,24 @@ class InsertionDispatcher:
         except KeyError:
             raise KeyError(f"no vehicle {vehicle_id!r}; known vehicles: {sorted(self._vehicles)}") from None
 
-    def _solver_vehicle(self, vs: _VehicleState) -> Vehicle:
-        base = vs.base
+    def _solver_start(self, vs: _VehicleState) -> tuple[int, int, tuple[OnboardRider, ...]]:
+        """Where and when the solver's vehicle starts, and who is on board then (the rest of the
+        solver's vehicle is the vehicle's own, :attr:`_VehicleState.base`)."""
+        leg = vs.leg
+        if leg is None:
+            return vs.location, max(vs.free_at, vs.anchor), tuple(vs.onboard.values())
+        stop = leg.stop
+        if stop is None:
+            return leg.location, leg.departure, tuple(vs.onboard.values())
         onboard = dict(vs.onboard)
-        if vs.leg is not None:
-            start, avail = vs.leg.location, vs.leg.departure
-            stop = vs.leg.stop
-            if stop is not None:
-                if stop.kind is StopKind.PICKUP:
-                    onboard[stop.request_id] = OnboardRider(
-                        self._requests[stop.request_id], vs.leg.service_start
-                    )
-                else:
-                    onboard.pop(stop.request_id, None)
+        if stop.kind is StopKind.PICKUP:
+            onboard[stop.request_id] = OnboardRider(self._requests[stop.request_id], leg.service_start)
         else:
-            start = vs.location
-            avail = max(vs.free_at, vs.anchor)
-        return Vehicle(
-            id=base.id,
-            seats=base.seats,
-            start=start,
-            available_from=avail,
-            shift_end=max(base.shift_end, avail),
-            end=base.end,
-            wheelchair_places=base.wheelchair_places,
-            max_route_duration=base.max_route_duration,
-            onboard=tuple(onboard.values()),
-        )
+            onboard.pop(stop.request_id, None)
+        return leg.location, leg.departure, tuple(onboard.values())
+
+    def _solver_vehicle(self, vs: _VehicleState) -> Vehicle:
+        return _vehicle_from(vs.base, *self._solver_start(vs))
 
     def _set_status(self, request_id: str, status: RequestStatus) -> None:
         self._status[request_id] = status
@@ -1461,15 +1467,27 @@ class InsertionDispatcher:
 
     def _route(self, vs: _VehicleState) -> Route:
         """The solver's route of a vehicle; the same object while nothing changed (insertion caches by it)."""
-        if vs.route is None:
-            route = Route(self._solver_vehicle(vs), vs.stops)
-            # An event that changes nothing for the solver (e.g. a pickup at its planned time)
-            # keeps the route object, so cached profiles and schedules stay valid.
-            if vs.previous is not None and vs.previous == route:
-                route = vs.previous
+        route = vs.route
+        if route is not None:
+            return route
+        start, avail, onboard = self._solver_start(vs)
+        # An event that changes nothing for the solver (e.g. a pickup at its planned time)
+        # keeps the route object, so cached profiles and schedules stay valid. The route before
+        # was built here from the same ``base``, so its vehicle is equal when these fields are.
+        previous = vs.previous
+        if previous is not None:
+            pv = previous.vehicle
+            if (
+                pv.start == start
+                and pv.available_from == avail
+                and previous.stops == vs.stops
+                and pv.onboard == onboard
+            ):
                 vs.cache = vs.previous_cache
-            vs.route = route
-        return vs.route
+                vs.route = previous
+                return previous
+        vs.route = route = Route(_vehicle_from(vs.base, start, avail, onboard), vs.stops)
+        return route
 
     def _plan_at(self, now: int) -> Plan:
         """:attr:`plan` with vehicles that have no committed leg available no earlier than ``now``."""

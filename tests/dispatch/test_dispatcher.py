@@ -966,3 +966,89 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
     finally:
         module.schedule_after_first_stop = derive
     assert checked > 50
+
+
+class _RouteChecked(InsertionDispatcher):
+    """The dispatcher, checking that every solver route it hands out equals one built afresh."""
+
+    reused = 0
+    built = 0
+
+    def _route(self, vs):  # type: ignore[no-untyped-def]
+        kept = vs.route
+        previous = vs.previous
+        route = super()._route(vs)
+        if kept is None:
+            fresh = Route(self._solver_vehicle(vs), vs.stops)
+            assert route == fresh
+            if route is previous:
+                type(self).reused += 1
+            else:
+                assert previous != fresh  # an equal route before is always kept
+                type(self).built += 1
+        return route
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_solver_route_kept_only_when_equal_to_a_fresh_one(auto: bool) -> None:
+    """The route object before a change is kept exactly when the solver route built afresh equals it
+    (start, time, riders on board, stops); over random days with bookings, cancellations, and stops
+    served early, as planned or late."""
+    _RouteChecked.reused = _RouteChecked.built = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        pts = rng.uniform(0, 3000, size=(10, 2))
+        dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
+        tt = ArrayTravelTimes(dur.astype(np.int64))
+        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(3)]
+        d = _RouteChecked(vehicles, tt, options=DispatchOptions(auto_complete=auto))
+        now, booked = 0, []
+        for k in range(40):
+            now += int(rng.integers(0, 300))
+            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+            got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
+            if isinstance(got, Assignment):
+                booked.append(got.request_id)
+            if k % 7 == 3 and booked:
+                d.cancel(booked[int(rng.integers(len(booked)))], now=now)
+            if not auto:  # serve the committed stops, some late (the simulator's part)
+                for v in vehicles:
+                    leg = d._vehicles[v.id].leg
+                    if leg is not None and leg.stop is not None and leg.departure <= now:
+                        at = leg.service_start + int(rng.choice([0, 0, 30]))
+                        d.record_arrival(v.id, leg.stop.location, at=at)
+                        if leg.stop.kind is P:
+                            d.record_pickup(leg.stop.request_id, at=at)
+                        else:
+                            d.record_dropoff(leg.stop.request_id, at=at)
+        d.advance(200_000)
+    assert _RouteChecked.reused > (50 if auto else 2)
+    assert _RouteChecked.built > 50
+
+
+def test_solver_route_follows_an_early_pickup_and_a_move_at_the_same_time() -> None:
+    """A rider reported on board earlier than planned rides from then (the solver's rider changes,
+    though the van is free at the same time), and a van reported elsewhere starts there (though
+    free at the same time): neither keeps the route object from before."""
+    d = InsertionDispatcher(fleet(), line())
+    assert isinstance(d.submit(req("a", 2, 4, e=300, lp=400), now=0), Assignment)
+    d.advance(100)  # the van leaves for the pickup at 2, planned at 300
+    leg = d.itinerary("v0")[0]
+    assert leg.committed
+    assert leg.eta == 300
+    d.advance(leg.departure)
+    before = d.plan.routes[0]
+    assert before.vehicle.onboard[0].picked_up_at == 300
+    d.record_pickup("a", at=250)  # boarded early; free from max(250, now = 300)
+    after = d.plan.routes[0]
+    assert after.vehicle.available_from == before.vehicle.available_from
+    assert after.vehicle.onboard[0].picked_up_at == 250
+    idle = InsertionDispatcher(fleet(), line())
+    idle.record_arrival("v0", 0, at=50)
+    idle.advance(100)
+    idle.record_arrival("v0", 0, at=50)  # free from max(50, now = 100)
+    here = idle.plan.routes[0]
+    idle.record_arrival("v0", 3, at=50)  # reported at 3 instead, still free from 100
+    there = idle.plan.routes[0]
+    assert (here.vehicle.start, there.vehicle.start) == (0, 3)
+    assert here.vehicle.available_from == there.vehicle.available_from == 100

@@ -126,7 +126,12 @@ class _Euclidean:
             return np.int64(math.ceil(math.sqrt(dx * dx + dy * dy) * self._per_metre))
         ai, bi = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         if ai.shape != bi.shape:
-            ai, bi = np.broadcast_arrays(ai, bi)
+            if not bi.ndim:  # an array against one point (the common case): no broadcasting machinery
+                bi = np.full(ai.shape, bi, dtype=np.int64)
+            elif not ai.ndim:
+                ai = np.full(bi.shape, ai, dtype=np.int64)
+            else:  # copies: the compiled loop must not be handed broadcast views
+                ai, bi = (np.array(x) for x in np.broadcast_arrays(ai, bi))
         if _ceil_lengths is None:
             if ai.size and not (min(ai.min(), bi.min()) >= 0 and max(ai.max(), bi.max()) < owner.n):
                 raise IndexError(f"point index out of range for {owner.n} points")

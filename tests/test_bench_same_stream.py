@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,19 +13,29 @@ from benchmarks import bench_same_stream as bss
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(0, 10**6), st.integers(2, 30), st.integers(0, 12), st.booleans())
-def test_compiled_array_and_one_pair_look_ups_agree(seed: int, n: int, m: int, square: bool) -> None:
-    """The compiled array path, the numpy fallback and the one-pair path give the same seconds."""
+@given(
+    st.integers(0, 10**6),
+    st.integers(2, 30),
+    st.integers(0, 12),
+    st.sampled_from(["square", "same", "to one point", "from one point"]),
+)
+def test_compiled_array_and_one_pair_look_ups_agree(seed: int, n: int, m: int, shape: str) -> None:
+    """The compiled array path, the numpy fallback and the one-pair path give the same seconds (arrays
+    against arrays, or against one point either way)."""
     rng = np.random.default_rng(seed)
     tt = bss._LazyTravelTimes(rng.uniform(0.0, bss.SIDE_M, size=(n, 2)))
     if rng.random() < 0.5:  # a turning point too
         tt.turn_point(0, n - 1, int(rng.integers(0, 100)))
     k = tt.n
-    a = rng.integers(0, k, size=(m, 1) if square else m)
-    b = rng.integers(0, k, size=m)
+    a: Any = rng.integers(0, k, size=(m, 1) if shape == "square" else m)
+    b: Any = rng.integers(0, k, size=m)
+    if shape == "to one point":
+        b = int(b[0]) if m else 0
+    elif shape == "from one point":
+        a, b = np.int64(rng.integers(0, k)), a
     got = tt.durations[a, b]
     one = np.vectorize(lambda x, y: int(tt.durations[int(x), int(y)]), otypes=[np.int64])
-    want = one(*np.broadcast_arrays(a, b))
+    want = one(*(np.array(x) for x in np.broadcast_arrays(a, b)))
     assert np.array_equal(got, want.reshape(got.shape))
     assert got.dtype == np.int64
     compiled, bss._ceil_lengths = bss._ceil_lengths, None

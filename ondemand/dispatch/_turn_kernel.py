@@ -133,12 +133,94 @@ def turn_tests(  # type: ignore[no-untyped-def]
     return out
 
 
+def turn_look_ups(legs, idx, points, p):  # type: ignore[no-untyped-def]
+    """The ``(rows, cols)`` of ``c(P, p)``, ``c(p, B)``, ``c(P, B)`` and ``c(B, p)`` of each vehicle
+    ``idx[k]`` turning at ``points[k]`` (four blocks, in that order), for :func:`turn_tests`."""
+    n = len(idx)
+    rows = np.empty(4 * n, np.int64)
+    cols = np.empty(4 * n, np.int64)
+    for k in range(n):
+        b, point = legs[TO, idx[k]], points[k]
+        rows[k], cols[k] = point, p
+        rows[n + k], cols[n + k] = p, b
+        rows[2 * n + k], cols[2 * n + k] = point, b
+        rows[3 * n + k], cols[3 * n + k] = b, p
+    return rows, cols
+
+
+def drop_off_look_ups(legs, idx, tested, loc, off, usable, p, d):  # type: ignore[no-untyped-def]
+    """For the vehicles :func:`turn_tests` found :data:`FITS` whose route is in the search index
+    (``usable``; ``loc`` and ``off``: its nodes' locations and each route's first node), the
+    ``(rows, cols)`` of ``c(x, d)`` for every node ``x`` of their routes, then ``c(d, x)``, then per
+    vehicle ``c(p, d)``, then ``c(d, B)``."""
+    total = 0
+    m = 0
+    for k in range(len(idx)):
+        i = idx[k]
+        if tested[k] == FITS and usable[i]:
+            total += off[i + 1] - off[i]
+            m += 1
+    rows = np.empty(2 * total + 2 * m, np.int64)
+    cols = np.empty(2 * total + 2 * m, np.int64)
+    pos = 0
+    c = 0
+    for k in range(len(idx)):
+        i = idx[k]
+        if tested[k] == FITS and usable[i]:
+            for x in range(off[i], off[i + 1]):
+                rows[pos], cols[pos] = loc[x], d
+                rows[total + pos], cols[total + pos] = d, loc[x]
+                pos += 1
+            rows[2 * total + c], cols[2 * total + c] = p, d
+            rows[2 * total + m + c], cols[2 * total + m + c] = d, legs[TO, i]
+            c += 1
+    return rows, cols
+
+
+def drop_off_tests(idx, tested, got, off, usable, travel, has_end, drop, bound):  # type: ignore[no-untyped-def]
+    """Whether each vehicle may pay (``tested`` not :data:`NO`), with the drop-off's least detour
+    added for those :func:`drop_off_look_ups` looked up (``drop``: their travel times): right after
+    the pickup (``p -> d -> B`` instead of ``p -> B``), or between two nodes ``x -> y`` of the route
+    from ``B`` on, or after its last node (nothing with an end depot: that detour is not negative).
+    ``got``: :func:`turn_tests`' travel times (``c(P, p)``, ``c(p, B)``, ``c(P, B)``, ...)."""
+    n = len(idx)
+    out = np.empty(n, np.bool_)
+    total = 0
+    m = 0
+    for k in range(n):
+        i = idx[k]
+        if tested[k] == FITS and usable[i]:
+            total += off[i + 1] - off[i]
+            m += 1
+    pos = 0
+    c = 0
+    for k in range(n):
+        out[k] = tested[k] != NO
+        i = idx[k]
+        if not (tested[k] == FITS and usable[i]):
+            continue
+        lo, size = off[i], off[i + 1] - off[i]
+        # the last node: to the end depot costs nothing extra (>= 0); else going on to d
+        best = 0 if has_end[i] else drop[pos + size - 1]
+        for x in range(size - 1):
+            between = drop[pos + x] + drop[total + pos + x + 1] - travel[lo + x]
+            if between < best:
+                best = between
+        pos += size
+        p_b = got[n + k]
+        detour = got[k] + p_b - got[2 * n + k]  # the pickup's detour from the turning point
+        right_after = drop[2 * total + c] + drop[2 * total + m + c] - p_b
+        c += 1
+        out[k] = min(right_after, best) + detour < bound
+    return out
+
+
 _KERNELS: SimpleNamespace | None = None
 
 
 def kernels() -> SimpleNamespace:
     """The kernels, compiled (loaded from numba's cache after the first time on a machine) at the
-    first call: ``candidate_look_ups``, ``keep_candidates`` and ``turn_tests``."""
+    first call, by their names here."""
     global _KERNELS
     if _KERNELS is None:
         from ondemand.routing.solver._schedule_kernel import njit
@@ -148,6 +230,9 @@ def kernels() -> SimpleNamespace:
             candidate_look_ups=jit(candidate_look_ups),
             keep_candidates=jit(keep_candidates),
             turn_tests=jit(turn_tests),
+            turn_look_ups=jit(turn_look_ups),
+            drop_off_look_ups=jit(drop_off_look_ups),
+            drop_off_tests=jit(drop_off_tests),
         )
     return _KERNELS
 
@@ -160,4 +245,8 @@ def warm_up() -> None:
     idx, rows, _ = k.candidate_look_ups(legs, 0)
     none = np.zeros(0, dtype=np.int64)
     k.keep_candidates(legs, idx, rows, 0, 0, 0, 0, False, none, none, False, 0.0)
-    k.turn_tests(legs, idx, idx, none, none, 0, 0, 0, False, none, none, 0.0)
+    tested = k.turn_tests(legs, idx, idx, none, none, 0, 0, 0, False, none, none, 0.0)
+    k.turn_look_ups(legs, idx, idx, 0)
+    usable = np.zeros(1, dtype=np.bool_)
+    k.drop_off_look_ups(legs, idx, tested, none, none, usable, 0, 0)
+    k.drop_off_tests(idx, tested, none, none, usable, none, usable, none, 0.0)

@@ -349,6 +349,7 @@ class InsertionDispatcher:
         self._leg_late = self._legs[_tk.LATE]
         self._leg_service = self._legs[_tk.SERVICE]
         self._legs_dirty: dict[int, None] = dict.fromkeys(range(n))
+        self._has_end = np.array([vs.base.end is not None for vs in fleet], dtype=np.bool_)
 
     # -- views -------------------------------------------------------------------------
 
@@ -1301,23 +1302,22 @@ class InsertionDispatcher:
         it must keep the pickup's and ``B``'s windows and the route's slack, and (time costs)
         the drop-off's least detour, right after the pickup or anywhere after ``B``, is added.
         """
-        n, p = len(idx), request.pickup
-        b = self._leg_to[idx]
-        pp = np.full(n, p, dtype=np.int64)
-        rows, cols = np.concatenate([points, pp, points, b]), np.concatenate([pp, b, b, pp])
-        got = np.ascontiguousarray(np.asarray(self._tt.durations[rows, cols], dtype=np.int64))
+        kernels = _tk.kernels()
+        rows, cols = kernels.turn_look_ups(self._legs, idx, points, request.pickup)
+        got = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
         time_cost = self.options.insertion.cost == "time"
         if time_cost:
             cost = got
         else:
-            cost = np.asarray(self._tt.distances[rows[: 3 * n], cols[: 3 * n]], dtype=np.int64)
+            three = 3 * len(idx)
+            cost = np.ascontiguousarray(self._tt.distances[rows[:three], cols[:three]], dtype=np.int64)
         start, room = (_NONE, _NONE) if slack is None else slack
-        tested = _tk.kernels().turn_tests(
+        tested = kernels.turn_tests(
             self._legs,
             idx,
             ats,
             got,
-            np.ascontiguousarray(cost),
+            cost,
             request.earliest_pickup,
             request.latest_pickup,
             request.pickup_service,
@@ -1326,41 +1326,17 @@ class InsertionDispatcher:
             room,
             float(bound),
         )
-        out: NDArray[np.bool_] = tested != _tk.NO
-        if not time_cost or not math.isfinite(bound):
+        nodes = self._index.fleet_nodes(self._routes()) if time_cost and math.isfinite(bound) else None
+        if nodes is None or not (tested == _tk.FITS).any():
+            out: NDArray[np.bool_] = tested != _tk.NO
             return out
-        p_b, detour = got[n : 2 * n], got[:n] + got[n : 2 * n] - got[2 * n : 3 * n]
-        # The drop-off adds its own detour: right after the pickup (p -> d -> B instead of p -> B),
-        # or between two nodes x -> y of the route from B on, or after its last node.
-        routes = self._routes()
-        checks: list[tuple[int, NDArray[np.int64], NDArray[np.int64]]] = []
-        for k in np.flatnonzero(tested == _tk.FITS).tolist():
-            nodes = self._index.route_nodes(routes, int(idx[k]))
-            if nodes is not None:
-                checks.append((k, *nodes))
-        if not checks:
-            return out
-        d, m = request.dropoff, len(checks)
-        locs = np.concatenate([loc for _, loc, _ in checks])
-        dd = np.full(len(locs), d, dtype=np.int64)
-        ks = np.fromiter((k for k, _, _ in checks), dtype=np.int64, count=m)
-        rows = np.concatenate([locs, dd, np.full(m, p, dtype=np.int64), np.full(m, d, dtype=np.int64)])
-        cols = np.concatenate([dd, locs, np.full(m, d, dtype=np.int64), b[ks]])
-        got = np.asarray(self._tt.durations[rows, cols], dtype=np.int64)
-        total = len(locs)
-        to_d_all, from_d_all = got[:total], got[total : 2 * total]
-        p_d, d_b = got[2 * total : 2 * total + m], got[2 * total + m :]
-        pos = 0
-        for c, (k, loc, travel) in enumerate(checks):
-            size = len(loc)
-            to_d, from_d = to_d_all[pos : pos + size], from_d_all[pos : pos + size]
-            pos += size
-            end = self._fleet[int(idx[k])].base.end
-            last = 0 if end is not None else int(to_d[-1])  # an end depot: >= 0
-            if size > 1:
-                between = to_d[:-1] + from_d[1:] - travel[:-1]
-                last = min(int(between.min()), last)
-            out[k] = min(int(p_d[c] + d_b[c]) - int(p_b[k]), last) + int(detour[k]) < bound
+        # The drop-off adds its own detour to those that fit: with the routes' nodes from the index.
+        loc, travel, off, usable = nodes
+        rows, cols = kernels.drop_off_look_ups(
+            self._legs, idx, tested, loc, off, usable, request.pickup, request.dropoff
+        )
+        drop = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
+        out = kernels.drop_off_tests(idx, tested, got, off, usable, travel, self._has_end, drop, float(bound))
         return out
 
     def _divert(

@@ -949,17 +949,17 @@ class SearchIndex:
         slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], _HUGE)
         return start, slack
 
-    def route_nodes(
-        self, routes: tuple[Route, ...], i: int
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
-        """The locations of route ``i``'s nodes (its start, then its stops) and the travel time from
-        each to the next (the last: to the end depot, or 0); ``None`` unless the index was last
-        synced with this ``routes`` object and that route is feasible."""
+    def fleet_nodes(
+        self, routes: tuple[Route, ...]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]] | None:
+        """Every route's nodes (its start, then its stops), route after route: their locations, the
+        travel time from each to the next (a route's last: to its end depot, or 0), where each route's
+        nodes begin (and the end), and whether each route is feasible (else its nodes mean nothing);
+        ``None`` unless the index was last synced with this ``routes`` object. Read-only views."""
         f = self.fleet
-        if f.synced is not routes or not f.usable[i]:
+        if f.synced is not routes:
             return None
-        lo, hi = int(f.off[i]), int(f.off[i + 1])
-        return f.packed[_LOC_ROW, lo:hi], f.packed[_TRAVEL_ROW, lo:hi]
+        return f.packed[_LOC_ROW], f.packed[_TRAVEL_ROW], f.off, f.usable
 
 
 _FLEETS = _Fleets()

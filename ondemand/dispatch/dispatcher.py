@@ -235,6 +235,7 @@ class _VehicleState:
     shown: list[PlannedStop] | None = None  # the itinerary, until the vehicle's state changes
     compiled: tuple[Route, object | None] | None = None  # the last route evaluated, compiled
     index: int = 0  # position in the fleet (and in the plan's routes)
+    queued: int | None = None  # the wake-up of its newest entry still in the heap (None: not known)
 
 
 def _vehicle_from(base: Vehicle, start: int, avail: int, onboard: tuple[OnboardRider, ...]) -> Vehicle:
@@ -751,8 +752,10 @@ class InsertionDispatcher:
                 f"({_hms(req.booked_at)}); report the time the riders boarded"
             )
         vs = self._vehicles[self._vehicle_of[request_id]]
-        seated = sum(r.request.passengers for r in vs.onboard.values())
-        chairs = sum(r.request.wheelchair for r in vs.onboard.values())
+        seated = chairs = 0
+        for r in vs.onboard.values():
+            seated += r.request.passengers
+            chairs += r.request.wheelchair
         if seated + req.passengers > vs.base.seats or chairs + req.wheelchair > vs.base.wheelchair_places:
             raise EventOrderError(
                 f"request {request_id!r}: vehicle {vs.base.id!r} has {seated} of {vs.base.seats} seats and "
@@ -875,19 +878,24 @@ class InsertionDispatcher:
         """
         heap, fleet = self._wakes, self._fleet
         for i in self._unwoken:
-            wake = self._wake(fleet[i])
-            if wake < _NEVER:
+            vs = fleet[i]
+            wake = self._wake(vs)
+            if wake < _NEVER and wake != vs.queued:  # (an entry with that time waits already)
                 heapq.heappush(heap, (wake, i))
+                vs.queued = wake
         self._unwoken.clear()
         due: dict[int, None] = {}
         while heap and heap[0][0] <= now:
             wake, i = heapq.heappop(heap)
             vs = fleet[i]
+            if vs.queued == wake:
+                vs.queued = None  # (if an older entry had the same time, the next change pushes again)
             if vs.wake is None:  # the cache was cleared without a change: look again
                 current = self._wake(vs)
                 if current > now:
                     if current < _NEVER:
                         heapq.heappush(heap, (current, i))
+                        vs.queued = current
                     continue
             elif vs.wake != wake:
                 continue  # an older entry of a vehicle changed since

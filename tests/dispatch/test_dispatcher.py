@@ -1052,3 +1052,22 @@ def test_solver_route_follows_an_early_pickup_and_a_move_at_the_same_time() -> N
     there = idle.plan.routes[0]
     assert (here.vehicle.start, there.vehicle.start) == (0, 3)
     assert here.vehicle.available_from == there.vehicle.available_from == 100
+
+
+def test_vehicle_due_again_at_the_same_time_is_woken() -> None:
+    """A van that served a stop and must leave for the next at the very time it was last woken (two
+    pickups at its own location, no driving between) is woken again: its next leg is committed."""
+    d = InsertionDispatcher(fleet(), line())
+    for rid, drop in (("a", 3), ("b", 4)):
+        assert isinstance(d.submit(req(rid, 0, drop, e=100, lp=200), now=0), Assignment)
+    d.advance(100)
+    first = d.itinerary("v0")[0]
+    assert first.committed
+    assert (first.location, first.eta, first.departure) == (0, 100, 100)
+    d.record_arrival("v0", 0, at=100)
+    d.record_pickup(first.request_id, at=100)
+    d.advance(100)
+    second = d.itinerary("v0")[0]
+    assert second.committed
+    assert (second.kind, second.location, second.eta) == (P, 0, 100)
+    assert second.request_id != first.request_id

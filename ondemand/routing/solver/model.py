@@ -311,10 +311,15 @@ class Vehicle:
                 f"vehicle {self.id!r}: available_from {self.available_from} "
                 f"is after shift_end {self.shift_end}"
             )
-        if sum(r.request.passengers for r in self.onboard) > self.seats:
-            raise ValueError(f"vehicle {self.id!r}: more riders on board than seats")
-        if sum(r.request.wheelchair for r in self.onboard) > self.wheelchair_places:
-            raise ValueError(f"vehicle {self.id!r}: more wheelchairs on board than wheelchair places")
+        if self.onboard:  # (one pass over the riders: vehicles are built on every solver path)
+            seats = chairs = 0
+            for r in self.onboard:
+                seats += r.request.passengers
+                chairs += r.request.wheelchair
+            if seats > self.seats:
+                raise ValueError(f"vehicle {self.id!r}: more riders on board than seats")
+            if chairs > self.wheelchair_places:
+                raise ValueError(f"vehicle {self.id!r}: more wheelchairs on board than wheelchair places")
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import add
 from typing import Any
 
 import numpy as np
@@ -673,21 +674,22 @@ def _result(
     end: int,
     earliest: list[int],
 ) -> RouteSchedule:
-    departure = tuple([b + s for b, s in zip(start, c.service, strict=True)])
+    # (positional: feasible, reason, arrival, service_start, departure, load, end_time, distance,
+    # duration, start_departure, earliest_start, wheelchair_load, drive_time; one start per stop)
     return RouteSchedule(
-        feasible=feasible,
-        reason=reason,
-        arrival=tuple(arrival),
-        service_start=tuple(start),
-        departure=departure,
-        load=tuple(c.load),
-        end_time=end,
-        distance=c.distance,
-        duration=end - d0,
-        start_departure=d0,
-        earliest_start=tuple(earliest),
-        wheelchair_load=tuple(c.wheel),
-        drive_time=c.drive,
+        feasible,
+        reason,
+        tuple(arrival),
+        tuple(start),
+        tuple(map(add, start, c.service)),
+        tuple(c.load),
+        end,
+        c.distance,
+        end - d0,
+        d0,
+        tuple(earliest),
+        tuple(c.wheel),
+        c.drive,
     )
 
 

@@ -193,9 +193,13 @@ class _LazyTravelTimes:
             return None
         if self.n == len(self.xy):
             self.xy = np.concatenate([self.xy, np.empty_like(self.xy)])
-        self.xy[self.n] = self.xy[origin] + (self.xy[target] - self.xy[origin]) * (elapsed / drive)
-        self.xs.append(float(self.xy[self.n, 0]))
-        self.ys.append(float(self.xy[self.n, 1]))
+        xs, ys, share = self.xs, self.ys, elapsed / drive
+        # plain floats: the same IEEE operations as numpy's on the two coordinates, without its calls
+        x = xs[origin] + (xs[target] - xs[origin]) * share
+        y = ys[origin] + (ys[target] - ys[origin]) * share
+        self.xy[self.n] = (x, y)
+        xs.append(x)
+        ys.append(y)
         self.n += 1
         return self.n - 1, 0
 

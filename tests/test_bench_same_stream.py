@@ -62,3 +62,22 @@ def test_a_small_stream_is_served(divert: bool) -> None:
     assert 0 < out.accepted <= 150
     assert out.delivered == out.accepted
     assert 0 < out.km_per_rider < 2 * bss.SIDE_M * np.sqrt(2) / 1000
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 3_000))
+def test_a_turning_point_lies_where_numpy_puts_it(seed: int, elapsed: int) -> None:
+    """The turning point's coordinates are numpy's ``A + (B - A) * (elapsed / drive)``, bit for bit, in
+    both copies of the points (the arrays and the floats of the one-pair path)."""
+    rng = np.random.default_rng(seed)
+    tt = bss._LazyTravelTimes(rng.uniform(0.0, bss.SIDE_M, size=(2, 2)))
+    a, b = tt.xy[0].copy(), tt.xy[1].copy()
+    drive = int(tt.durations[0, 1])
+    got = tt.turn_point(0, 1, elapsed)
+    if elapsed >= drive:
+        assert got is None
+        return
+    assert got == (2, 0)
+    want = a + (b - a) * (elapsed / drive)
+    assert tt.xy[2].tolist() == want.tolist()
+    assert [tt.xs[2], tt.ys[2]] == want.tolist()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ondemand.errors import InvalidRequestError
 from ondemand.routing.solver.model import (
     ArrayTravelTimes,
+    BookingKind,
     OnboardRider,
     Plan,
     Request,
@@ -57,6 +62,56 @@ def test_with_promise_only_tightens() -> None:
     p = r.with_promise(50, 300, 5000)
     assert (p.earliest_pickup, p.latest_pickup, p.latest_dropoff) == (100, 300, 2000)
     assert p.max_ride == r.max_ride
+
+
+@given(
+    st.integers(0, 500),
+    st.integers(0, 500),
+    st.integers(0, 3000),
+    st.integers(-100, 900),
+    st.integers(-100, 900),
+    st.integers(0, 4000),
+)
+def test_with_promise_is_replace_of_the_intersected_windows(
+    e: int, width: int, ride: int, start: int, end: int, drop: int
+) -> None:
+    """with_promise equals dataclasses.replace with the intersected windows (every other field kept),
+    and a promise that empties a window raises InvalidRequestError as the constructor does."""
+    r = Request(
+        "r",
+        3,
+        7,
+        e,
+        e + width,
+        e + width + ride + 60,
+        ride + 30,
+        passengers=2,
+        wheelchair=1,
+        earliest_dropoff=e + 5,
+        pickup_service=20,
+        dropoff_service=25,
+        kind=BookingKind.LEAVE_AT,
+        booked_at=e // 2,
+    )
+    fields = {
+        "earliest_pickup": max(r.earliest_pickup, start),
+        "latest_pickup": min(r.latest_pickup, end),
+        "latest_dropoff": min(r.latest_dropoff, drop),
+    }
+    if (
+        fields["earliest_pickup"] > fields["latest_pickup"]
+        or fields["earliest_pickup"] + r.pickup_service > fields["latest_dropoff"]
+        or r.earliest_dropoff > fields["latest_dropoff"]
+    ):
+        with pytest.raises(InvalidRequestError, match="request 'r'"):
+            replace(r, **fields)
+        with pytest.raises(InvalidRequestError, match="request 'r'"):
+            r.with_promise(start, end, drop)
+        return
+    want = replace(r, **fields)
+    got = r.with_promise(start, end, drop)
+    assert got == want
+    assert type(got) is Request
 
 
 @pytest.mark.parametrize(

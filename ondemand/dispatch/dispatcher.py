@@ -375,6 +375,7 @@ class InsertionDispatcher:
             lst, fleet = self._route_list, self._fleet
             for i in self._stale:
                 lst[i] = self._route(fleet[i])
+            self._index.note_changed(self._stale)  # the search index compares only these routes
             self._stale.clear()
             self._routes_tuple = tuple(lst)  # type: ignore[arg-type]  # every slot is filled now
         return self._routes_tuple

@@ -33,7 +33,7 @@ from ondemand.routing.solver.model import (
     TravelTimes,
     Vehicle,
 )
-from ondemand.routing.solver.schedule import evaluate_route
+from ondemand.routing.solver.schedule import evaluate_route, route_profile
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -836,6 +836,9 @@ class _Rebuilt(InsertionDispatcher):
         routes = tuple(self._route(vs) for vs in self._vehicles.values())
         return Plan(routes, {rid: self._requests[rid] for rid in self._active})
 
+    def _routes(self) -> tuple[Route, ...]:
+        return tuple(self._route(vs) for vs in self._vehicles.values())  # no index to tell
+
     def _evaluate(self, vs):  # type: ignore[no-untyped-def]
         route = self._route(vs)
         active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
@@ -1071,3 +1074,68 @@ def test_vehicle_due_again_at_the_same_time_is_woken() -> None:
     assert second.committed
     assert (second.kind, second.location, second.eta) == (P, 0, 100)
     assert second.request_id != first.request_id
+
+
+def _index_as_afresh(d: InsertionDispatcher, tt: TravelTimes) -> None:
+    """Assert that the dispatcher's search index, synced with its routes, equals a new index's and
+    holds every route's profile."""
+    from ondemand.routing.solver.insertion import SearchIndex
+
+    routes = d._routes()
+    plan = Plan._wrap(routes, d._active)
+    told, afresh = d._index.fleet, SearchIndex().fleet
+    told._sync(plan, tt)
+    afresh._sync(plan, tt)
+    assert told.synced is routes
+    assert told.routes == list(routes)
+    assert [e.source for e in told.entries] == list(routes)
+    for name in ("packed", "off", "columns", "fleet", "usable", "sizes"):
+        assert np.array_equal(getattr(told, name), getattr(afresh, name)), name
+    # Both read the profiles the dispatcher primed; each equals the route's own profile.
+    for vi, route in enumerate(routes):
+        want = route_profile(route, d._active, tt)
+        assert told.usable[vi] == (want is not None)
+        if want is not None:
+            assert np.array_equal(told.packed[:, told.off[vi] : told.off[vi + 1]], want.rows)
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_search_index_told_the_changed_vehicles_equals_one_built_afresh(auto: bool) -> None:
+    """The dispatcher tells its search index which vehicles' routes changed (the index compares only
+    those): after every booking, cancellation and served stop its arrays equal an index's built from
+    the dispatcher's routes from scratch."""
+    checked = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        pts = rng.uniform(0, 3000, size=(10, 2))
+        dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
+        tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64))
+        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(4)]
+        d = InsertionDispatcher(vehicles, tt, options=DispatchOptions(auto_complete=auto))
+        now, booked = 0, []
+        for k in range(40):
+            now += int(rng.integers(0, 300))
+            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+            got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
+            if isinstance(got, Assignment):
+                booked.append(got.request_id)
+            _index_as_afresh(d, tt)
+            checked += 1
+            if k % 7 == 3 and booked:
+                d.cancel(booked[int(rng.integers(len(booked)))], now=now)
+                _index_as_afresh(d, tt)
+                checked += 1
+            if not auto:  # serve the committed stops as planned (the simulator's part)
+                for v in vehicles:
+                    leg = d._vehicles[v.id].leg
+                    if leg is not None and leg.stop is not None and leg.departure <= now:
+                        d.record_arrival(v.id, leg.stop.location, at=leg.service_start)
+                        if leg.stop.kind is P:
+                            d.record_pickup(leg.stop.request_id, at=leg.service_start)
+                        else:
+                            d.record_dropoff(leg.stop.request_id, at=leg.service_start)
+                        _index_as_afresh(d, tt)
+                        checked += 1
+        d.advance(200_000)
+        _index_as_afresh(d, tt)
+    assert checked > 250

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from types import MappingProxyType
@@ -54,8 +54,10 @@ from ondemand.routing.solver.schedule import (
     RouteProfile,
     RouteSchedule,
     evaluate_route,
+    profile_rows,
     route_profile,
     schedule_and_lazy_profile,
+    schedule_inserted,
 )
 
 __all__ = [
@@ -314,6 +316,11 @@ def _insert(stops: tuple[Stop, ...], i: int, j: int, request: Request) -> tuple[
     return (*stops[:i], p, *stops[i:j], d, *stops[j:])
 
 
+_Base = tuple[NDArray[np.int64], int, int]
+"""The chosen insertion's old route profile rows and positions (for :func:`schedule_inserted`)."""
+_Found = tuple[float, int, Route, RouteSchedule | None, _Base | None]
+"""What a search finds: cost, vehicle index, new route, its schedule (or ``None``), and its base."""
+
 _BIG = 1 << 60
 _FAR = 1 << 40  # a travel time no window can absorb (the compiled search's unreachable nodes)
 _VEHICLE_OFFSET = 1 << 40  # separates the cumulative-waiting arrays of different vehicles
@@ -328,15 +335,37 @@ class _Entry:
     ids: tuple[str, ...]
     reqs: list[Request | None]
     tt: TravelTimes
-    profile: RouteProfile | None
+    built: RouteProfile | None  # the profile (see ``profile``), unless ``lazy`` is still to build it
     old_drop: dict[str, int] | None = None
     old_time: int = 0
     old_distance: int = 0
     pack: NDArray[np.int64] | None = None  # the profile's node arrays stacked (the compiled search)
     lazy: Callable[[], RouteProfile | None] | None = None  # builds ``profile`` at the first use
 
+    @property
+    def profile(self) -> RouteProfile | None:
+        """The route's profile (built now if it was given as a function); ``None``: infeasible."""
+        if self.lazy is not None:
+            self.built, self.lazy = self.lazy(), None
+        return self.built
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the route has a profile; its rows are taken as they are when at hand (the
+        compiled search needs no more), else the profile is built."""
+        if self.pack is not None:
+            return True
+        if self.lazy is not None:
+            rows = profile_rows(self.lazy)
+            if rows is not None:
+                self.pack = rows
+                return True
+        return self.profile is not None
+
     def packed(self) -> NDArray[np.int64]:
         """The profile's node arrays as rows of one array, in the order of :data:`_PACK`."""
+        if self.pack is None and self.lazy is not None:
+            self.pack = profile_rows(self.lazy)  # the rows, when at hand, without the profile
         if self.pack is None:
             prof = self.profile
             assert prof is not None
@@ -392,9 +421,7 @@ class _ProfileCache:
             and hit.tt is tt
             and list(map(requests.get, hit.ids)) == hit.reqs
         ):
-            if hit.lazy is not None:
-                hit.profile, hit.lazy = hit.lazy(), None
-            return hit
+            return hit  # a profile given as a function is built when needed (see _Entry.feasible)
         ids = tuple(s.request_id for s in route.stops)
         reqs = list(map(requests.get, ids))
         v = route.vehicle
@@ -468,7 +495,7 @@ def _search(
     now: int,
     index: SearchIndex | None = None,
     schedule: bool = True,
-) -> tuple[float, int, Route, RouteSchedule | None] | None:
+) -> _Found | None:
     """Cheapest feasible insertion: vectorised necessary checks and lower bounds, then exact checks.
 
     ``schedule=False``: the compiled search may leave out the chosen route's schedule (``None``).
@@ -664,7 +691,7 @@ def _search(
     all_b = np.concatenate(cand_b)
     all_lb = np.concatenate(cand_lb)
     order = np.argsort(all_lb, kind="stable")
-    best: tuple[float, int, Route, RouteSchedule] | None = None
+    best: _Found | None = None
     checks = 0
     for k in order:
         bound = float(all_lb[k])
@@ -690,7 +717,7 @@ def _search(
         old_metric = old_time if options.cost == "time" else old_distance
         cost = _cost(old_metric, old_drop, sched, cand, request, options)
         if best is None or cost < best[0]:
-            best = (cost, vindex[vi], cand, sched)
+            best = (cost, vindex[vi], cand, sched, None)
     return best
 
 
@@ -756,6 +783,9 @@ class _Fleet:
         self.sizes = np.zeros(0, dtype=np.int64)
         self.route_ids = np.zeros(0, dtype=np.uint64)
         self.synced: Sequence[Route] | None = None  # the routes object of the last sync (kept alive)
+        # With hints (SearchIndex.note_changed): the route indices that may be new objects since
+        # the last sync; ``None``: no hints, every route's identity is compared.
+        self.noted: set[int] | None = None
 
     def _sync(self, plan: Plan, tt: TravelTimes) -> None:
         routes = plan.routes
@@ -765,6 +795,18 @@ class _Fleet:
             self.tt = tt
             self.routes = []
         old = self.routes
+        noted = self.noted
+        if noted is not None and old and trusted:
+            # The caller said which routes may have changed: only those are compared.
+            changed = [vi for vi in sorted(noted) if routes[vi] is not old[vi]]
+            noted.clear()
+            if not changed:
+                self.synced = routes
+                return
+            self._splice(routes, changed, plan.requests, tt)
+            return
+        if noted is not None:
+            noted.clear()
         # Identity of every route in one vectorised comparison (the old routes are kept alive in
         # ``self.routes``, so no new route can have an old one's id).
         ids = np.fromiter(map(id, routes), dtype=np.uint64, count=len(routes))
@@ -789,7 +831,7 @@ class _Fleet:
         if len(changed) == len(routes):
             self.entries = [_CACHE.get(r, requests, tt, r.vehicle.available_from) for r in routes]
             self.packs = [_pack_of(e) for e in self.entries]
-            self.usable = np.array([e.profile is not None for e in self.entries], dtype=np.bool_)
+            self.usable = np.array([e.feasible for e in self.entries], dtype=np.bool_)
             vehicles = [r.vehicle for r in routes]
             self.columns = _vehicle_columns(vehicles)
             self.fleet = np.array([_fleet_row(v) for v in vehicles], dtype=np.int64).reshape(-1, 4)
@@ -813,12 +855,33 @@ class _Fleet:
         else:
             self.packed = np.concatenate(self.packs, axis=1)
 
+    def _splice(
+        self, routes: Sequence[Route], changed: list[int], requests: Mapping[str, Request], tt: TravelTimes
+    ) -> None:
+        """Bring the arrays up to date for the routes ``changed`` (ascending indices) alone."""
+        old_off = self.off
+        mine = self.routes
+        for vi in changed:
+            r = routes[vi]
+            mine[vi] = r
+            self._put(vi, _CACHE.get(r, requests, tt, r.vehicle.available_from))
+        self.synced = routes
+        self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
+        np.cumsum(self.sizes, out=self.off[1:])
+        pieces, pos = [], 0
+        for vi in changed:
+            pieces.append(self.packed[:, pos : old_off[vi]])
+            pieces.append(self.packs[vi])
+            pos = int(old_off[vi + 1])
+        pieces.append(self.packed[:, pos:])
+        self.packed = np.concatenate(pieces, axis=1)
+
     def _put(self, vi: int, entry: _Entry) -> None:
         """Store one vehicle's new profile and its fleet columns."""
         self.entries[vi] = entry
         self.packs[vi] = _pack_of(entry)
         self.sizes[vi] = self.packs[vi].shape[1]
-        self.usable[vi] = entry.profile is not None
+        self.usable[vi] = entry.feasible
         v = entry.source.vehicle
         self.columns[vi] = _vehicle_row(v)
         self.fleet[vi] = _fleet_row(v)
@@ -835,7 +898,7 @@ class _Fleet:
         options: InsertionOptions,
         now: int,
         schedule: bool = True,
-    ) -> tuple[float, int, Route, RouteSchedule | None] | object | None:
+    ) -> _Found | object | None:
         """:func:`_search` from the stored arrays, or :data:`_SLOW`."""
         self._sync(plan, tt)
         if not self.routes:
@@ -851,7 +914,9 @@ class _Fleet:
         )
         near = np.flatnonzero(include)
         if near.size:
-            reach = avail[near] + np.asarray(tt.durations[fleet[near, 3], request.pickup], dtype=np.int64)
+            # Index arrays of one shape (a matrix computed on demand need not broadcast them).
+            to_pu = tt.durations[fleet[near, 3], np.full(near.size, request.pickup, dtype=np.int64)]
+            reach = avail[near] + np.asarray(to_pu, dtype=np.int64)
             include[near[reach > l_p]] = False
         off = self.off
         packed = self.packed
@@ -873,7 +938,7 @@ class _Fleet:
                     r = self.routes[vi]
                     entry = _CACHE.get(r, plan.requests, tt, int(avail[vi]))
                     entries[vi] = entry
-                    if entry.profile is None:
+                    if not entry.feasible:
                         include[vi] = False  # kept in the arrays as it was, not searched
                         continue
                     pack = entry.packed()
@@ -904,7 +969,7 @@ class _Fleet:
 
 def _pack_of(entry: _Entry) -> NDArray[np.int64]:
     """The packed profile; one node for an infeasible route (never searched: not usable)."""
-    if entry.profile is not None:
+    if entry.feasible:
         return entry.packed()
     out = np.zeros((len(_PACK), 1), dtype=np.int64)
     out[0, 0] = entry.route.vehicle.start
@@ -934,6 +999,20 @@ class SearchIndex:
 
     def __init__(self) -> None:
         self.fleet = _Fleet(trusted=True)
+
+    def note_changed(self, indices: Iterable[int]) -> None:
+        """Say that the routes at these indices may be new objects at the next search.
+
+        After the first call the index compares only the routes it was told about (not the
+        identity of every route): from then on the caller must note every index whose route
+        object it replaces, until the next search (a fleet of another size, or other travel
+        times, is taken in full as before).
+        """
+        f = self.fleet
+        if f.noted is None:
+            f.noted = set(indices)
+        else:
+            f.noted.update(indices)
 
     def start_slack(self, routes: tuple[Route, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
         """Per route, the least departure from its start and how much later it may leave (the
@@ -974,7 +1053,7 @@ def _search_compiled(
     vindex: list[int],
     avails: list[int],
     dep0: list[int],
-) -> tuple[float, int, Route, RouteSchedule | None] | None:
+) -> _Found | None:
     """:func:`_search` after its vehicle pre-filter, with the compiled kernel."""
     packed = np.concatenate([e.packed() for e in entries], axis=1)
     packed[2, off[:-1]] = dep0  # the departure from each vehicle's start, no earlier than now
@@ -1021,20 +1100,21 @@ def _finish(
     a: int,
     b: int,
     schedule: bool = True,
-) -> tuple[float, int, Route, RouteSchedule | None]:
-    """The chosen insertion as a route and its schedule (``schedule=False``: ``None``, not evaluated)."""
+) -> _Found:
+    """The chosen insertion as a route and its schedule (``schedule=False``: ``None``, not evaluated),
+    and its base: the old route's profile rows and the positions, to schedule it from."""
     route = entry.route
     if route.vehicle.available_from != avail:
         route = Route(replace(route.vehicle, available_from=avail), route.stops)
     cand = Route(route.vehicle, _insert(route.stops, a, b, request))
+    base = (entry.packed(), a, b)
     if not schedule:
-        return cost, vi, cand, None
-    reqs = {rid: r for rid, r in zip(entry.ids, entry.reqs, strict=True) if r is not None}
-    reqs[request.id] = request
-    sched = evaluate_route(cand, reqs, tt)
+        return cost, vi, cand, None, base
+    # evaluate_route(cand, the entry's requests and ``request``), from the profile the search used
+    sched = schedule_inserted(base[0], cand, a, b, request, tt)[0]
     if not sched.feasible:  # pragma: no cover - the kernel ports evaluate_route's least schedule
         raise AssertionError(f"compiled insertion chose an infeasible route: {sched.reason}")
-    return cost, vi, cand, sched
+    return cost, vi, cand, sched, base
 
 
 _KERNELS: tuple[Any, Any, Any] | None = None
@@ -1206,7 +1286,7 @@ def cheapest_insertion(
     found = _search(plan, request, tt, opts, now)
     if found is None:
         return None
-    cost, vi, route, sched = found
+    cost, vi, route, sched, _ = found
     assert sched is not None
     return vi, route, sched, cost
 
@@ -1291,8 +1371,8 @@ def best_insertion(
             "no feasible time: no vehicle can fit this trip into its schedule within the requested windows",
             "no_feasible_time",
         )
-    cost, vi, route, sched = found
-    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct, shared=index is not None)
+    cost, vi, route, sched, base = found
+    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct, base, shared=index is not None)
 
 
 class _WithOne(Mapping[str, Request]):
@@ -1352,6 +1432,7 @@ def _promise(
     route: Route,
     sched: RouteSchedule | None,
     direct: int,
+    base: _Base | None = None,
     *,
     shared: bool = False,
 ) -> Insertion | Refusal:
@@ -1383,7 +1464,10 @@ def _promise(
         own = known.copy() if isinstance(known, MappingProxyType) else dict(known)
         own[eff.id] = promised
         requests = own
-    final, profile = schedule_and_lazy_profile(route, requests, tt)
+    if base is not None:  # the route the compiled search chose: from the profile it searched
+        final, profile = schedule_inserted(base[0], route, base[1], base[2], promised, tt)
+    else:
+        final, profile = schedule_and_lazy_profile(route, requests, tt)
     if not final.feasible:  # pragma: no cover - the planned schedule keeps the promise by construction
         return Refusal(eff.id, f"internal: promised route failed its check ({final.reason})", "internal")
     idp = next(k for k, s in enumerate(route.stops) if s.request_id == eff.id and s.kind is StopKind.DROPOFF)

@@ -61,10 +61,12 @@ __all__ = [
     "RouteSchedule",
     "compiled_of_schedule",
     "evaluate_route",
+    "profile_rows",
     "route_profile",
     "schedule_after_first_stop",
     "schedule_and_lazy_profile",
     "schedule_and_profile",
+    "schedule_inserted",
     "schedule_lazy_profile_and_compiled",
 ]
 
@@ -631,6 +633,61 @@ def schedule_after_first_stop(
     return sched, prof, derived
 
 
+def schedule_inserted(
+    rows: NDArray[np.int64], route: Route, a: int, b: int, request: Request, tt: TravelTimes
+) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
+    """:func:`schedule_and_lazy_profile` of ``route``, an old route with ``request`` inserted, from
+    the old route's profile instead of a walk over the stops.
+
+    ``rows`` is :attr:`RouteProfile.rows` of the old route (:func:`route_profile` with the requests
+    of this evaluation); ``route`` is the old route (any ``available_from``) with ``request``'s
+    pickup before old stop ``a`` and its drop-off before old stop ``b`` (``a <= b``), keeping the
+    seats and wheelchair places (as the insertion search checks). The answer is what compiling
+    ``route`` with the old route's requests and ``request`` gives: the per-stop data are the old
+    route's with the two stops spliced in, the legs looked up along the new stops.
+    """
+    v = route.vehicle
+    # The old stops' rows as lists (node 0, the start, left out but for the loads before stop 0).
+    loc, load, wheel, drop, service, earliest, latest, pair, max_ride = rows[
+        (0, 5, 6, 7, 9, 11, 12, 13, 14), 1:
+    ].tolist()
+    load_0, wheel_0 = int(rows[5, 0]), int(rows[6, 0])
+
+    def spliced(old: list[int], pickup: int, dropoff: int) -> list[int]:
+        return [*old[:a], pickup, *old[a:b], dropoff, *old[b:]]
+
+    q, w = request.passengers, request.wheelchair
+    before = [load_0, *load]  # seats taken before each old stop (and after the last)
+    chairs = [wheel_0, *wheel]
+    new_loc = spliced(loc, request.pickup, request.dropoff)
+    # The legs as _compile looks them up (one vectorised look-up each).
+    path = np.array([v.start, *new_loc] if v.end is None else [v.start, *new_loc, v.end], dtype=np.int64)
+    legs_t = tt.durations[path[:-1], path[1:]]
+    n = len(new_loc)
+    # Pickup stop indices shift past the inserted stops; the new drop-off's pickup is stop ``a``.
+    new_pair = [
+        (-1 if p == 0 else p - 1 + (p - 1 >= a) + (p - 1 >= b)) if d else -2
+        for d, p in zip(drop, pair, strict=True)
+    ]
+    c = _Compiled(
+        new_loc,
+        spliced(earliest, request.earliest_pickup, request.earliest_dropoff),
+        spliced(latest, request.latest_pickup, request.latest_dropoff),
+        spliced(service, request.pickup_service, request.dropoff_service),
+        legs_t[:n].tolist(),
+        int(legs_t[n]) if v.end is not None else 0,
+        spliced(new_pair, -2, a),
+        spliced(max_ride, 0, request.max_ride),
+        [*load[:a], before[a] + q, *[x + q for x in load[a:b]], before[b], *load[b:]],
+        [*wheel[:a], chairs[a] + w, *[x + w for x in wheel[a:b]], chairs[b], *wheel[b:]],
+        int(tt.distances[path[:-1], path[1:]].sum()),
+        int(legs_t.sum()),
+        load_0,
+        wheel_0,
+    )
+    return _schedule_compiled(c, route)
+
+
 def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
     """:func:`_schedule` of a compiled route."""
     v = route.vehicle
@@ -639,9 +696,7 @@ def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Calla
         _, d0, end, pd0, pend, violated, arr, st, parr, pst, rows = fast
         least_start = st.tolist()
 
-        def fast_prof() -> RouteProfile:
-            return _profile_of_rows(rows, end, c.end_travel)
-
+        fast_prof = _ProfileOfRows(rows, end, c.end_travel)
         if violated:  # pragma: no cover - defensive, as below
             return _result(c, route, True, None, d0, arr.tolist(), least_start, end, least_start), fast_prof
         return _result(c, route, True, None, pd0, parr.tolist(), pst.tolist(), pend, least_start), fast_prof
@@ -661,6 +716,30 @@ def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Calla
     if _violation(c, route, pd0, parr, pstart, pend) is not None:  # pragma: no cover - defensive
         return _result(c, route, True, None, d0, arrival, start, end, start), prof
     return _result(c, route, True, None, pd0, parr, pstart, pend, start), prof
+
+
+class _ProfileOfRows:
+    """A feasible route's profile, built from the kernel's rows at the first call."""
+
+    __slots__ = ("end", "end_travel", "rows")
+
+    def __init__(self, rows: NDArray[np.int64], end: int, end_travel: int) -> None:
+        self.rows = rows
+        self.end = end
+        self.end_travel = end_travel
+
+    def __call__(self) -> RouteProfile:
+        return _profile_of_rows(self.rows, self.end, self.end_travel)
+
+
+def profile_rows(lazy: Callable[[], RouteProfile | None]) -> NDArray[np.int64] | None:
+    """:attr:`RouteProfile.rows` of the profile that ``lazy`` (from :func:`schedule_and_lazy_profile`
+    and its kin) builds, without building it; ``None`` when they are not at hand (call ``lazy``)."""
+    if type(lazy) is not _ProfileOfRows:
+        return None
+    rows = lazy.rows
+    rows.flags.writeable = False  # as the profile's: shared by caches
+    return rows[: len(PROFILE_ROWS)]
 
 
 def _result(

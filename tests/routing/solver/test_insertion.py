@@ -34,7 +34,14 @@ from ondemand.routing.solver.reference import (
     exhaustive_route,
     reference_schedule,
 )
-from ondemand.routing.solver.schedule import evaluate_route
+from ondemand.routing.solver.schedule import (
+    PROFILE_ROWS,
+    RouteProfile,
+    evaluate_route,
+    route_profile,
+    schedule_and_profile,
+    schedule_inserted,
+)
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -311,6 +318,58 @@ def test_insertion_plans_pass_independent_checker(
             service_start={res.vehicle_id: sched.service_start},
         )
         assert result.feasible, result.violations
+
+
+def _same_profile(got: RouteProfile | None, want: RouteProfile | None) -> bool:
+    if got is None or want is None:
+        return got is None and want is None
+    return (
+        got.end_time == want.end_time
+        and got.end_travel == want.end_travel
+        and all(np.array_equal(getattr(got, name), getattr(want, name)) for name in PROFILE_ROWS)
+        and np.array_equal(got.wait, want.wait)
+        and np.array_equal(got.slack, want.slack)
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_schedule_from_the_searched_profile_equals_evaluating_the_route(
+    case: tuple[Plan, list[Request], Request, ArrayTravelTimes, InsertionOptions, int],
+) -> None:
+    """schedule_inserted (the new route scheduled from the old route's profile, as the compiled search
+    hands it over) gives evaluate_route's schedule and route_profile's profile for every pickup and
+    drop-off position that keeps the seats; best_insertion's schedule and profile are those of its route."""
+    plan, _, new, tt, opts, now = case
+    requests = {**plan.requests, new.id: new}
+    for route in plan.routes:
+        prof = route_profile(route, plan.requests, tt)
+        if prof is None or prof.rows is None:
+            continue
+        n = len(route.stops)
+        for a in range(n + 1):
+            for b in range(a, n + 1):
+                stops = (
+                    *route.stops[:a],
+                    Stop(new.id, P, new.pickup),
+                    *route.stops[a:b],
+                    Stop(new.id, D, new.dropoff),
+                    *route.stops[b:],
+                )
+                cand = Route(route.vehicle, stops)
+                want, want_prof = schedule_and_profile(cand, requests, tt)
+                if want.reason is not None and " taken, vehicle " in want.reason:
+                    continue  # over capacity: the search never hands such a route over
+                got, make = schedule_inserted(prof.rows, cand, a, b, new, tt)
+                assert got == want, (a, b)
+                assert _same_profile(make(), want_prof), (a, b)
+    res = best_insertion(plan, new, tt, now=now, options=opts)
+    if isinstance(res, Insertion):
+        route = res.plan.route_of(res.vehicle_id)
+        want, want_prof = schedule_and_profile(route, res.plan.requests, tt)
+        assert res.schedule == want
+        assert res.profile is not None
+        assert _same_profile(res.profile(), want_prof)
 
 
 def test_two_requests_one_vehicle_reach_exhaustive_optimum() -> None:

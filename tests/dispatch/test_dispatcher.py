@@ -941,34 +941,62 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
     module.schedule_after_first_stop = checking
     try:
         for seed in range(12):
-            rng = np.random.default_rng(seed)
-            pts = rng.uniform(0, 3000, size=(10, 2))
-            dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
-            tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64))
-            vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(3)]
-            d = InsertionDispatcher(vehicles, tt, options=DispatchOptions(auto_complete=auto))
-            now, booked = 0, []
-            for k in range(40):
-                now += int(rng.integers(0, 300))
-                a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
-                got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
-                if isinstance(got, Assignment):
-                    booked.append(got.request_id)
-                if k % 7 == 3 and booked:
-                    d.cancel(booked[int(rng.integers(len(booked)))], now=now)
-                if not auto:  # serve the committed stops as planned (the simulator's part)
-                    for v in vehicles:
-                        leg = d._vehicles[v.id].leg
-                        if leg is not None and leg.stop is not None and leg.departure <= now:
-                            d.record_arrival(v.id, leg.stop.location, at=leg.service_start)
-                            if leg.stop.kind is P:
-                                d.record_pickup(leg.stop.request_id, at=leg.service_start)
-                            else:
-                                d.record_dropoff(leg.stop.request_id, at=leg.service_start)
-            d.advance(200_000)
+            _serve_random_day(
+                seed,
+                lambda vehicles, tt: InsertionDispatcher(
+                    vehicles, tt, options=DispatchOptions(auto_complete=auto)
+                ),
+                auto=auto,
+                distances=True,
+            )
     finally:
         module.schedule_after_first_stop = derive
     assert checked > 50
+
+
+def _serve_random_day(
+    seed: int,
+    make: Callable[[list[Vehicle], ArrayTravelTimes], InsertionDispatcher],
+    *,
+    auto: bool,
+    n_vehicles: int = 3,
+    late: tuple[int, ...] = (0,),
+    distances: bool = False,
+    step: Callable[[InsertionDispatcher, ArrayTravelTimes], None] = lambda d, tt: None,
+) -> None:
+    """A random day on 10 points: 40 bookings, every seventh step a cancellation and (without
+    ``auto``) the committed stops served, each ``late`` seconds after plan (drawn); ``step`` runs
+    after every booking, cancellation and served stop; then the day is run to its end."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 3000, size=(10, 2))
+    dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
+    tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64) if distances else None)
+    vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(n_vehicles)]
+    d = make(vehicles, tt)
+    now, booked = 0, []
+    for k in range(40):
+        now += int(rng.integers(0, 300))
+        a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+        got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
+        if isinstance(got, Assignment):
+            booked.append(got.request_id)
+        step(d, tt)
+        if k % 7 == 3 and booked:
+            d.cancel(booked[int(rng.integers(len(booked)))], now=now)
+            step(d, tt)
+        if not auto:  # serve the committed stops (the simulator's part)
+            for v in vehicles:
+                leg = d._vehicles[v.id].leg
+                if leg is not None and leg.stop is not None and leg.departure <= now:
+                    at = leg.service_start + (int(rng.choice(late)) if len(late) > 1 else late[0])
+                    d.record_arrival(v.id, leg.stop.location, at=at)
+                    if leg.stop.kind is P:
+                        d.record_pickup(leg.stop.request_id, at=at)
+                    else:
+                        d.record_dropoff(leg.stop.request_id, at=at)
+                    step(d, tt)
+    d.advance(200_000)
+    step(d, tt)
 
 
 class _RouteChecked(InsertionDispatcher):
@@ -999,32 +1027,12 @@ def test_solver_route_kept_only_when_equal_to_a_fresh_one(auto: bool) -> None:
     served early, as planned or late."""
     _RouteChecked.reused = _RouteChecked.built = 0
     for seed in range(10):
-        rng = np.random.default_rng(seed)
-        pts = rng.uniform(0, 3000, size=(10, 2))
-        dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
-        tt = ArrayTravelTimes(dur.astype(np.int64))
-        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(3)]
-        d = _RouteChecked(vehicles, tt, options=DispatchOptions(auto_complete=auto))
-        now, booked = 0, []
-        for k in range(40):
-            now += int(rng.integers(0, 300))
-            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
-            got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
-            if isinstance(got, Assignment):
-                booked.append(got.request_id)
-            if k % 7 == 3 and booked:
-                d.cancel(booked[int(rng.integers(len(booked)))], now=now)
-            if not auto:  # serve the committed stops, some late (the simulator's part)
-                for v in vehicles:
-                    leg = d._vehicles[v.id].leg
-                    if leg is not None and leg.stop is not None and leg.departure <= now:
-                        at = leg.service_start + int(rng.choice([0, 0, 30]))
-                        d.record_arrival(v.id, leg.stop.location, at=at)
-                        if leg.stop.kind is P:
-                            d.record_pickup(leg.stop.request_id, at=at)
-                        else:
-                            d.record_dropoff(leg.stop.request_id, at=at)
-        d.advance(200_000)
+        _serve_random_day(
+            seed,
+            lambda vehicles, tt: _RouteChecked(vehicles, tt, options=DispatchOptions(auto_complete=auto)),
+            auto=auto,
+            late=(0, 0, 30),
+        )
     assert _RouteChecked.reused > (50 if auto else 2)
     assert _RouteChecked.built > 50
 
@@ -1105,37 +1113,21 @@ def test_search_index_told_the_changed_vehicles_equals_one_built_afresh(auto: bo
     those): after every booking, cancellation and served stop its arrays equal an index's built from
     the dispatcher's routes from scratch."""
     checked = 0
-    for seed in range(6):
-        rng = np.random.default_rng(seed)
-        pts = rng.uniform(0, 3000, size=(10, 2))
-        dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
-        tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64))
-        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(4)]
-        d = InsertionDispatcher(vehicles, tt, options=DispatchOptions(auto_complete=auto))
-        now, booked = 0, []
-        for k in range(40):
-            now += int(rng.integers(0, 300))
-            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
-            got = d.submit(Request(f"r{k}", a, b, now, now + 900, now + 4000, 2500), now=now)
-            if isinstance(got, Assignment):
-                booked.append(got.request_id)
-            _index_as_afresh(d, tt)
-            checked += 1
-            if k % 7 == 3 and booked:
-                d.cancel(booked[int(rng.integers(len(booked)))], now=now)
-                _index_as_afresh(d, tt)
-                checked += 1
-            if not auto:  # serve the committed stops as planned (the simulator's part)
-                for v in vehicles:
-                    leg = d._vehicles[v.id].leg
-                    if leg is not None and leg.stop is not None and leg.departure <= now:
-                        d.record_arrival(v.id, leg.stop.location, at=leg.service_start)
-                        if leg.stop.kind is P:
-                            d.record_pickup(leg.stop.request_id, at=leg.service_start)
-                        else:
-                            d.record_dropoff(leg.stop.request_id, at=leg.service_start)
-                        _index_as_afresh(d, tt)
-                        checked += 1
-        d.advance(200_000)
+
+    def step(d: InsertionDispatcher, tt: ArrayTravelTimes) -> None:
+        nonlocal checked
         _index_as_afresh(d, tt)
+        checked += 1
+
+    for seed in range(6):
+        _serve_random_day(
+            seed,
+            lambda vehicles, tt: InsertionDispatcher(
+                vehicles, tt, options=DispatchOptions(auto_complete=auto)
+            ),
+            auto=auto,
+            n_vehicles=4,
+            distances=True,
+            step=step,
+        )
     assert checked > 250

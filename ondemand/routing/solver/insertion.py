@@ -844,14 +844,7 @@ class _Fleet:
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
         np.cumsum(self.sizes, out=self.off[1:])
         if len(changed) < len(routes) and 4 * len(changed) < len(routes):
-            # Splice the changed vehicles' nodes into the stored arrays (one copy, few pieces).
-            pieces, pos = [], 0
-            for vi in changed:
-                pieces.append(self.packed[:, pos : old_off[vi]])
-                pieces.append(self.packs[vi])
-                pos = int(old_off[vi + 1])
-            pieces.append(self.packed[:, pos:])
-            self.packed = np.concatenate(pieces, axis=1)
+            self._splice_nodes(changed, old_off)
         else:
             self.packed = np.concatenate(self.packs, axis=1)
 
@@ -868,6 +861,11 @@ class _Fleet:
         self.synced = routes
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
         np.cumsum(self.sizes, out=self.off[1:])
+        self._splice_nodes(changed, old_off)
+
+    def _splice_nodes(self, changed: list[int], old_off: NDArray[np.int64]) -> None:
+        """Splice the ``changed`` vehicles' packed nodes (ascending) into the stored arrays, whose nodes
+        began at ``old_off`` (one copy, few pieces)."""
         pieces, pos = [], 0
         for vi in changed:
             pieces.append(self.packed[:, pos : old_off[vi]])

@@ -198,8 +198,24 @@ def _hms(t: int) -> str:
 
 
 _Slack = tuple[NDArray[np.int64], NDArray[np.int64]]
-_NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
 """Per fleet index: the least departure from the committed stop and how much later it may be."""
+_NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
+
+
+def _pickup_and_slack(
+    request: Request, slack: _Slack | None
+) -> tuple[int, int, int, bool, NDArray[np.int64], NDArray[np.int64]]:
+    """The arguments of the turn kernels that say the pickup's window and service and the routes'
+    slack: earliest and latest pickup, pickup service, whether there is slack, its starts and room."""
+    start, room = (_NONE, _NONE) if slack is None else slack
+    return (
+        request.earliest_pickup,
+        request.latest_pickup,
+        request.pickup_service,
+        slack is not None,
+        start,
+        room,
+    )
 
 
 @dataclass(slots=True)
@@ -1219,19 +1235,13 @@ class InsertionDispatcher:
         # (planned from the turning point, that pickup may move later in its window, which gives
         # its rider's drop-off room): either may also gain with the new rider after B. (No second
         # of slack in the first test: a vehicle on its plan would always look a second early.)
-        start, room = (_NONE, _NONE) if slack is None else slack
         use_bound = self.options.insertion.cost == "time" and math.isfinite(bound)
         kept: NDArray[np.int64] = kernels.keep_candidates(
             self._legs,
             idx,
             np.ascontiguousarray(got),
             now,
-            request.earliest_pickup,
-            request.latest_pickup,
-            request.pickup_service,
-            slack is not None,
-            start,
-            room,
+            *_pickup_and_slack(request, slack),
             use_bound,
             float(bound),
         )
@@ -1320,20 +1330,8 @@ class InsertionDispatcher:
         else:
             three = 3 * len(idx)
             cost = np.ascontiguousarray(self._tt.distances[rows[:three], cols[:three]], dtype=np.int64)
-        start, room = (_NONE, _NONE) if slack is None else slack
         tested = kernels.turn_tests(
-            self._legs,
-            idx,
-            ats,
-            got,
-            cost,
-            request.earliest_pickup,
-            request.latest_pickup,
-            request.pickup_service,
-            slack is not None,
-            start,
-            room,
-            float(bound),
+            self._legs, idx, ats, got, cost, *_pickup_and_slack(request, slack), float(bound)
         )
         nodes = self._index.fleet_nodes(self._routes()) if time_cost and math.isfinite(bound) else None
         if nodes is None or not (tested == _tk.FITS).any():

@@ -943,9 +943,7 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
         for seed in range(12):
             _serve_random_day(
                 seed,
-                lambda vehicles, tt: InsertionDispatcher(
-                    vehicles, tt, options=DispatchOptions(auto_complete=auto)
-                ),
+                InsertionDispatcher,
                 auto=auto,
                 distances=True,
             )
@@ -956,7 +954,7 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
 
 def _serve_random_day(
     seed: int,
-    make: Callable[[list[Vehicle], ArrayTravelTimes], InsertionDispatcher],
+    make: type[InsertionDispatcher],
     *,
     auto: bool,
     n_vehicles: int = 3,
@@ -964,15 +962,16 @@ def _serve_random_day(
     distances: bool = False,
     step: Callable[[InsertionDispatcher, ArrayTravelTimes], None] = lambda d, tt: None,
 ) -> None:
-    """A random day on 10 points: 40 bookings, every seventh step a cancellation and (without
-    ``auto``) the committed stops served, each ``late`` seconds after plan (drawn); ``step`` runs
-    after every booking, cancellation and served stop; then the day is run to its end."""
+    """A random day on 10 points for a ``make`` dispatcher (``auto``: it completes legs): 40 bookings,
+    every seventh step a cancellation and (without ``auto``) the committed stops served, each ``late``
+    seconds after plan (drawn); ``step`` runs after every booking, cancellation and served stop; then
+    the day is run to its end."""
     rng = np.random.default_rng(seed)
     pts = rng.uniform(0, 3000, size=(10, 2))
     dur = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) / 8.0)
     tt = ArrayTravelTimes(dur.astype(np.int64), (dur * 8).astype(np.int64) if distances else None)
     vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 30_000) for i in range(n_vehicles)]
-    d = make(vehicles, tt)
+    d = make(vehicles, tt, options=DispatchOptions(auto_complete=auto))
     now, booked = 0, []
     for k in range(40):
         now += int(rng.integers(0, 300))
@@ -1029,7 +1028,7 @@ def test_solver_route_kept_only_when_equal_to_a_fresh_one(auto: bool) -> None:
     for seed in range(10):
         _serve_random_day(
             seed,
-            lambda vehicles, tt: _RouteChecked(vehicles, tt, options=DispatchOptions(auto_complete=auto)),
+            _RouteChecked,
             auto=auto,
             late=(0, 0, 30),
         )
@@ -1122,9 +1121,7 @@ def test_search_index_told_the_changed_vehicles_equals_one_built_afresh(auto: bo
     for seed in range(6):
         _serve_random_day(
             seed,
-            lambda vehicles, tt: InsertionDispatcher(
-                vehicles, tt, options=DispatchOptions(auto_complete=auto)
-            ),
+            InsertionDispatcher,
             auto=auto,
             n_vehicles=4,
             distances=True,

@@ -203,16 +203,16 @@ def driven_on_leg(
 
     if not hasattr(area, "path"):
         return None
-    head = svc.dispatcher.itinerary(vehicle_id)
+    head = svc.dispatcher.next_stop(vehicle_id)
     origin = svc.last_point.get(vehicle_id)
-    if not head or not head[0].committed or origin is None or origin == int(head[0].location):
+    if head is None or not head.committed or origin is None or origin == int(head.location):
         return None
     k = len(area.stops)
 
     def named(point: int) -> int:  # a turning point as road paths name it: k + road node
         return point if point < k else k + int(area.matrix.node_of(point))
 
-    path = area.path(named(origin), named(int(head[0].location)))
+    path = area.path(named(origin), named(int(head.location)))
     metres = haversine_m(lon, lat, path.lon, path.lat)
     i = int(metres.argmin())
     if float(metres[i]) > within_m:

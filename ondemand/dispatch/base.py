@@ -263,6 +263,10 @@ class Dispatcher(Protocol):
         """The vehicle's committed and planned stops, in order."""
         ...
 
+    def next_stop(self, vehicle_id: str) -> PlannedStop | None:
+        """The first stop of :meth:`itinerary` (``None`` when it is empty), without building the rest."""
+        ...
+
     def restore(
         self,
         request: Request,

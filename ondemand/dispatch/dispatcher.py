@@ -448,6 +448,24 @@ class InsertionDispatcher:
         vs.shown = out
         return list(out)
 
+    def next_stop(self, vehicle_id: str) -> PlannedStop | None:
+        """The first stop of :meth:`itinerary` (``None`` when it is empty), without building the rest.
+
+        The simulator's vehicles ask for it after every event; a planned route of twenty stops
+        made twenty :class:`PlannedStop` objects per question where one is read.
+        """
+        vs = self._state(vehicle_id)
+        if vs.shown is not None:
+            return vs.shown[0] if vs.shown else None
+        if vs.leg is not None and vs.leg.stop is not None:
+            return self._planned(vs.leg.stop, vs.leg.service_start, vs.leg.departure, committed=True)
+        if not vs.stops:
+            return None
+        _, sched = self._evaluate(vs)
+        if not sched.feasible:  # only after reality diverged from the plan: the whole itinerary's rule
+            return self.itinerary(vehicle_id)[0]
+        return self._planned(vs.stops[0], sched.service_start[0], sched.departure[0], committed=False)
+
     def next_departure(self) -> int | None:
         """The earliest planned departure of a vehicle towards an uncommitted stop.
 

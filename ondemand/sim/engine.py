@@ -7,7 +7,7 @@ Processes
   answers at once with a promise or a refusal.
 - *Riders*: an accepted rider may cancel at their cancellation time (while not yet picked
   up); a no-show rider is simply not at the meeting point when the vehicle comes.
-- *Vehicles*: each follows the dispatcher's itinerary (``dispatcher.itinerary(vehicle_id)``):
+- *Vehicles*: each follows the head of the dispatcher's itinerary (``dispatcher.next_stop(vehicle_id)``):
   it leaves a stop so as to reach the next one at its planned time, drives the road path
   (position reports every ``position_every_s``), waits for the planned pickup time (never
   before the promised window), boards or alights riders (service times from the request)
@@ -567,8 +567,8 @@ class _Day:
 
     def _turned(self, vid: str, b: int) -> tuple[int, int] | None:
         """The turning point and time if the dispatcher turned the vehicle off its leg to ``b``."""
-        head = self.disp.itinerary(vid)
-        if head and head[0].committed and int(head[0].location) == b:
+        head = self.disp.next_stop(vid)
+        if head is not None and head.committed and int(head.location) == b:
             return None
         vehicle = self.disp.plan.route_of(vid).vehicle
         if int(vehicle.start) == b:
@@ -587,8 +587,8 @@ class _Day:
             if guard > 1_000_000:  # pragma: no cover - a dispatcher that never converges
                 raise RuntimeError(f"vehicle {vid}: itinerary does not progress")
             self.advance()
-            itinerary = self.disp.itinerary(vid)
-            if not itinerary:
+            head = self.disp.next_stop(vid)
+            if head is None:
                 committed_at = self._cancelled_leg(vid, loc)
                 if committed_at is not None:  # a committed leg whose stop was cancelled
                     loc = yield from self._drive(vid, loc, committed_at)
@@ -597,7 +597,6 @@ class _Day:
                     break
                 yield from self._wait(vid, veh.shift_end if self.now < veh.shift_end else self.now + 600)
                 continue
-            head = itinerary[0]
             target = int(head.location)
             if not head.committed:
                 # A committed leg whose stop was cancelled first: the dispatcher has the

@@ -752,6 +752,10 @@ class _Uncached(InsertionDispatcher):
         self._forget()
         return super().itinerary(vehicle_id)
 
+    def next_stop(self, vehicle_id: str) -> PlannedStop | None:
+        self._forget()
+        return super().next_stop(vehicle_id)
+
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
@@ -781,7 +785,9 @@ def test_cached_wake_ups_and_itineraries_change_nothing(data: st.DataObject) -> 
             fast.advance(now)
             slow.advance(now)
         for v in vehicles:
+            head = fast.next_stop(v.id)  # asked before the itinerary is built (and cached)
             assert fast.itinerary(v.id) == slow.itinerary(v.id)
+            assert head == next(iter(slow.itinerary(v.id)), None) == fast.next_stop(v.id)
         assert fast.next_departure() == slow.next_departure()
         assert fast.counts() == slow.counts()
 
@@ -792,7 +798,9 @@ def test_itinerary_of_a_plan_reality_broke_gives_the_earliest_times() -> None:
     late = req("late", 1, 5, e=0, lp=100, max_ride=10)  # picked up at 0: 400 s to drive, 10 s allowed
     wait = req("wait", 2, 3, e=500, lp=600)
     assert not d.restore_vehicle("v0", [(wait, P), (late, D), (wait, D)], onboard={"late": 0}).feasible
+    head = d.next_stop("v0")
     stops = d.itinerary("v0")
+    assert head == stops[0]
     # from location 0 at 0: to 2 (200 s), wait for the window at 500, board 0 s; to 5 (300 s); to 3 (200 s)
     assert [(s.request_id, s.kind, s.eta, s.departure) for s in stops] == [
         ("wait", P, 500, 500),
@@ -901,7 +909,9 @@ def test_incremental_fleet_state_matches_a_rebuilt_one(data: st.DataObject) -> N
                         d.record_dropoff(stop.request_id, at=now)
         assert fast.plan == slow.plan
         for v in vehicles:
+            head = fast.next_stop(v.id)  # asked before the itinerary is built (and cached)
             assert fast.itinerary(v.id) == slow.itinerary(v.id)
+            assert head == next(iter(slow.itinerary(v.id)), None) == fast.next_stop(v.id)
         assert fast.next_departure() == slow.next_departure()
         assert fast.counts() == slow.counts()
         if auto:  # legs complete as planned (with events, a late vehicle may break the plan)

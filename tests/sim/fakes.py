@@ -216,6 +216,9 @@ class OneAtATimeDispatcher:
     def itinerary(self, vehicle_id: str) -> list[PlannedStop]:
         return list(self._plan(vehicle_id))
 
+    def next_stop(self, vehicle_id: str) -> PlannedStop | None:
+        return next(iter(self._plan(vehicle_id)), None)
+
 
 def _keep_plan(
     plan: Plan,

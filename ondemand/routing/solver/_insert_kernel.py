@@ -22,9 +22,19 @@ import numpy as np
 from ondemand.routing.solver._schedule_kernel import HAVE_NUMBA, least_schedule
 from ondemand.routing.solver._schedule_kernel import njit as _njit
 
-__all__ = ["HAVE_NUMBA", "look_up_nodes", "search_kernel", "spread_times"]
+__all__ = [
+    "HAVE_NUMBA",
+    "fleet_filter",
+    "look_up_nodes",
+    "look_up_search",
+    "prepare_search",
+    "search_kernel",
+    "search_packed",
+    "spread_times",
+]
 
 _BIG = 1 << 60
+_FAR = 1 << 40  # a travel time no window can absorb (insertion._FAR)
 
 
 @_njit(cache=True, nogil=True)
@@ -82,6 +92,97 @@ def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: 
     rows[m - 1] = pu
     cols[m - 1] = do
     return rows, cols, selp[:kp], seld[:kd], succ, has_succ
+
+
+@_njit(cache=True, nogil=True)
+def fleet_filter(fleet, columns, usable, now, q, w, l_p, pu):  # type: ignore[no-untyped-def]
+    """The vehicles that may take a booking before the reach test, in one pass over the fleet.
+
+    ``fleet`` rows: seats, wheelchair places, available from, start; ``columns`` as
+    :func:`ondemand.routing.solver.insertion._vehicle_columns`. A vehicle is kept when it is
+    ``usable`` (its route is feasible), has the room, and is available (``max(available from,
+    now)``) no later than its shift end and the latest pickup ``l_p``. Returns ``(avail, near,
+    starts, pus)``: every vehicle's availability, the kept vehicles, and the look-ups of the reach
+    test (``durations[starts, pus]``, from each kept vehicle's start to the pickup ``pu``).
+    """
+    nv = fleet.shape[0]
+    avail = np.empty(nv, np.int64)
+    near = np.empty(nv, np.int64)
+    n = 0
+    for v in range(nv):
+        a = fleet[v, 2]
+        if a < now:
+            a = now
+        avail[v] = a
+        if usable[v] and q <= fleet[v, 0] and w <= fleet[v, 1] and a <= columns[v, 2] and a <= l_p:
+            near[n] = v
+            n += 1
+    starts = np.empty(n, np.int64)
+    for i in range(n):
+        starts[i] = fleet[near[i], 3]
+    return avail, near[:n], starts, np.full(n, pu, np.int64)
+
+
+@_njit(cache=True, nogil=True)
+def _patched_departures(packed, off, avail):  # type: ignore[no-untyped-def]
+    """The departure row of ``packed`` with each vehicle's start left no earlier than ``avail``."""
+    dep = packed[2].copy()
+    for v in range(off.shape[0] - 1):
+        k = off[v]
+        if dep[k] < avail[v]:
+            dep[k] = avail[v]
+    return dep
+
+
+@_njit(cache=True, nogil=True)
+def look_up_search(packed, off, columns, avail, include, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
+    """The departures of one search (:func:`_patched_departures`) and its :func:`look_up_nodes`:
+    ``(dep, rows, cols, selp, seld, has_succ)``."""
+    dep = _patched_departures(packed, off, avail)
+    endloc = np.ascontiguousarray(columns[:, 3])
+    looked = look_up_nodes(off, include, packed[0], dep, endloc, pu, do, l_p, l_any)
+    rows, cols, selp, seld, succ, has_succ = looked
+    return dep, rows, cols, selp, seld, succ, has_succ
+
+
+@_njit(cache=True, nogil=True)
+def prepare_search(  # type: ignore[no-untyped-def]
+    packed, off, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
+):
+    """The vehicles of one search after the reach test, and its look-ups.
+
+    ``near`` and ``to_pu`` are :func:`fleet_filter`'s vehicles and their times from the start to the
+    pickup: a vehicle is included when it reaches the pickup by ``l_p`` leaving at ``avail``.
+    Returns ``(include, redo, dep, rows, cols, selp, seld, succ, has_succ)``: ``redo`` the included
+    vehicles that leave later than their profile assumed by more than their first stop's least
+    start absorbs (their route must be profiled again from ``avail``); the rest is
+    :func:`look_up_search`, computed only when ``redo`` is empty and a vehicle is included (else
+    empty arrays).
+    """
+    nv = off.shape[0] - 1
+    include = np.zeros(nv, np.bool_)
+    for i in range(near.shape[0]):
+        v = near[i]
+        if avail[v] + to_pu[i] <= l_p:
+            include[v] = True
+    redo = np.empty(nv, np.int64)
+    nr = 0
+    anyone = False
+    for v in range(nv):
+        if not include[v]:
+            continue
+        anyone = True
+        k = off[v]
+        if avail[v] > fleet[v, 2] and off[v + 1] - k > 1 and avail[v] + packed[10, k] > packed[1, k + 1]:
+            redo[nr] = v
+            nr += 1
+    if nr or not anyone:
+        e = np.empty(0, np.int64)
+        return include, redo[:nr], e, e, e, e, e, e, np.empty(0, np.bool_)
+    dep, rows, cols, selp, seld, succ, has_succ = look_up_search(
+        packed, off, columns, avail, include, pu, do, l_p, l_any
+    )
+    return include, redo[:0], dep, rows, cols, selp, seld, succ, has_succ
 
 
 @_njit(cache=True, nogil=True)
@@ -492,3 +593,101 @@ def search_kernel(  # type: ignore[no-untyped-def]
             best_a = a
             best_b = b
     return found, best, best_v, best_a, best_b
+
+
+@_njit(cache=True, nogil=True)
+def search_packed(  # type: ignore[no-untyped-def]
+    packed,
+    dep,
+    off,
+    columns,
+    avail,
+    include,
+    got,
+    by_time,
+    gm,
+    m_leg,
+    selp,
+    seld,
+    has_succ,
+    q,
+    w,
+    e_p,
+    l_p,
+    s_p,
+    e_d,
+    l_d,
+    s_d,
+    ride_p,
+    dw,
+    ww,
+    rw,
+    max_checks,
+):
+    """:func:`search_kernel` on the packed profile rows (rows as
+    :data:`ondemand.routing.solver.schedule.PROFILE_ROWS`, departures ``dep`` from
+    :func:`look_up_search`) and the looked-up times ``got`` (``durations[rows, cols]``) of
+    :func:`look_up_nodes`; ``m_leg`` each node's leg to its successor in the cost metric and, unless
+    ``by_time`` (the cost is time: ``got`` is), ``gm`` the look-ups in it. Returns ``(found, cost,
+    vehicle, a, b)``."""
+    total = off[off.shape[0] - 1]
+    to_pu, pu_next, to_do, do_next = spread_times(got, selp, seld, total, has_succ, _FAR)
+    k = 2 * (selp.shape[0] + seld.shape[0])
+    pu_do = got[k]
+    if by_time:
+        m_to_pu, m_pu_next, m_to_do, m_do_next = to_pu, pu_next, to_do, do_next
+        m_pu_do = pu_do
+    else:
+        m_to_pu, m_pu_next, m_to_do, m_do_next = spread_times(gm, selp, seld, total, has_succ, 0)
+        m_pu_do = gm[k]
+    has_end = np.empty(columns.shape[0], np.bool_)
+    for v in range(columns.shape[0]):
+        has_end[v] = columns[v, 3] >= 0
+    return search_kernel(
+        off,
+        packed[1],
+        dep,
+        packed[3],
+        packed[4],
+        packed[5],
+        packed[6],
+        packed[7],
+        packed[8],
+        packed[9],
+        packed[10],
+        packed[11],
+        packed[12],
+        packed[13],
+        packed[14],
+        np.ascontiguousarray(columns[:, 0]),
+        np.ascontiguousarray(columns[:, 1]),
+        np.ascontiguousarray(columns[:, 2]),
+        has_end,
+        avail,
+        np.ascontiguousarray(columns[:, 4]),
+        to_pu,
+        pu_next,
+        to_do,
+        do_next,
+        m_to_pu,
+        m_pu_next,
+        m_to_do,
+        m_do_next,
+        m_leg,
+        pu_do,
+        m_pu_do,
+        q,
+        w,
+        e_p,
+        l_p,
+        s_p,
+        e_d,
+        l_d,
+        s_d,
+        ride_p,
+        dw,
+        ww,
+        rw,
+        max_checks,
+        include,
+    )

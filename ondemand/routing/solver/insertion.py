@@ -901,64 +901,51 @@ class _Fleet:
         self._sync(plan, tt)
         if not self.routes:
             return None
+        fleet_filter, prepare_search, look_up_search, _ = _kernels()
+        pu, do, l_p = request.pickup, request.dropoff, request.latest_pickup
+        l_any = max(l_p, request.latest_dropoff)
         fleet, columns = self.fleet, self.columns
-        avail = np.maximum(fleet[:, 2], now)
-        l_p = request.latest_pickup
-        include = (
-            (request.passengers <= fleet[:, 0])
-            & (request.wheelchair <= fleet[:, 1])
-            & (avail <= columns[:, 2])
-            & (avail <= l_p)
+        # The vehicles with the room that are in service by the latest pickup, then (one travel-time
+        # look-up for them all) those that reach the pickup from their start by then: a vehicle that
+        # cannot cannot reach it from any later stop either.
+        avail, near, starts, pus = fleet_filter(
+            fleet, columns, self.usable, now, request.passengers, request.wheelchair, l_p, pu
         )
-        near = np.flatnonzero(include)
-        if near.size:
-            # Index arrays of one shape (a matrix computed on demand need not broadcast them).
-            to_pu = tt.durations[fleet[near, 3], np.full(near.size, request.pickup, dtype=np.int64)]
-            reach = avail[near] + np.asarray(to_pu, dtype=np.int64)
-            include[near[reach > l_p]] = False
-        off = self.off
-        packed = self.packed
-        first = off[:-1]
-        include &= self.usable
-        entries = self.entries
-        # Leaving later than the profile assumed: where the first stop's least start cannot absorb
-        # it, the route is profiled from ``avail`` for this search (as the general path does).
-        late = include & (avail > fleet[:, 2]) & (np.diff(off) > 1)
-        if late.any():
-            cand = np.flatnonzero(late)
-            nodes = first[cand]
-            redo = cand[avail[cand] + packed[10, nodes] > packed[1, nodes + 1]].tolist()
-            if redo:
-                entries = list(entries)
-                sizes = self.sizes.copy()
-                pieces, pos = [], 0
-                for vi in redo:
-                    r = self.routes[vi]
-                    entry = _CACHE.get(r, plan.requests, tt, int(avail[vi]))
-                    entries[vi] = entry
-                    if not entry.feasible:
-                        include[vi] = False  # kept in the arrays as it was, not searched
-                        continue
-                    pack = entry.packed()
-                    sizes[vi] = pack.shape[1]
-                    pieces.append(packed[:, pos : off[vi]])
-                    pieces.append(pack)
-                    pos = int(off[vi + 1])
-                pieces.append(packed[:, pos:])
-                packed = np.concatenate(pieces, axis=1)  # this search's copy
-                off = np.zeros(len(sizes) + 1, dtype=np.int64)
-                np.cumsum(sizes, out=off[1:])
-                first = off[:-1]
-        if not include.any():
+        if not near.size:
             return None
-        # The departure from each start no earlier than now: set in place for this search and
-        # restored after (copying every node's arrays per search cost more than the search).
-        saved = packed[2, first].copy()
-        packed[2, first] = np.maximum(saved, avail)
-        try:
-            found = _run_kernel(request, tt, options, packed, off, columns, avail, include)
-        finally:
-            packed[2, first] = saved
+        to_pu = np.asarray(tt.durations[starts, pus], dtype=np.int64)
+        off, packed, entries = self.off, self.packed, self.entries
+        include, redo, *look = prepare_search(
+            packed, off, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
+        )
+        if redo.size:
+            # Leaving later than the profile assumed: where the first stop's least start cannot absorb
+            # it, the route is profiled from ``avail`` for this search (as the general path does).
+            entries = list(entries)
+            sizes = self.sizes.copy()
+            pieces, pos = [], 0
+            for vi in redo.tolist():
+                r = self.routes[vi]
+                entry = _CACHE.get(r, plan.requests, tt, int(avail[vi]))
+                entries[vi] = entry
+                if not entry.feasible:
+                    include[vi] = False  # kept in the arrays as it was, not searched
+                    continue
+                pack = entry.packed()
+                sizes[vi] = pack.shape[1]
+                pieces.append(packed[:, pos : off[vi]])
+                pieces.append(pack)
+                pos = int(off[vi + 1])
+            pieces.append(packed[:, pos:])
+            packed = np.concatenate(pieces, axis=1)  # this search's copy
+            off = np.zeros(len(sizes) + 1, dtype=np.int64)
+            np.cumsum(sizes, out=off[1:])
+            if not include.any():
+                return None
+            look = list(look_up_search(packed, off, columns, avail, include, pu, do, l_p, l_any))
+        elif not look[1].size:
+            return None  # no vehicle left (every search looks up at least the pickup to the drop-off)
+        found = _run_kernel(request, tt, options, packed, off, columns, avail, include, look)
         if found is None:
             return None
         cost, vi, a, b = found
@@ -1115,16 +1102,21 @@ def _finish(
     return cost, vi, cand, sched, base
 
 
-_KERNELS: tuple[Any, Any, Any] | None = None
+_KERNELS: tuple[Any, Any, Any, Any] | None = None
 
 
-def _kernels() -> tuple[Any, Any, Any]:
+def _kernels() -> tuple[Any, Any, Any, Any]:
     """The compiled functions of the search (imported at the first search, not with this module)."""
     global _KERNELS
     if _KERNELS is None:
-        from ondemand.routing.solver._insert_kernel import look_up_nodes, search_kernel, spread_times
+        from ondemand.routing.solver._insert_kernel import (
+            fleet_filter,
+            look_up_search,
+            prepare_search,
+            search_packed,
+        )
 
-        _KERNELS = (look_up_nodes, search_kernel, spread_times)
+        _KERNELS = (fleet_filter, prepare_search, look_up_search, search_packed)
     return _KERNELS
 
 
@@ -1137,87 +1129,47 @@ def _run_kernel(
     columns: NDArray[np.int64],
     avails: NDArray[np.int64],
     include: NDArray[np.bool_],
+    look: Sequence[NDArray[Any]] | None = None,
 ) -> tuple[float, int, int, int] | None:
-    """Call the kernel on packed profiles (rows as :data:`_PACK`, departures from the start
-    already no earlier than now); travel times are looked up for the included vehicles only."""
-    look_up_nodes, search_kernel, spread_times = _kernels()
-    (
-        loc,
-        start,
-        dep,
-        cum,
-        fs,
-        load,
-        wheel,
-        is_drop,
-        reach,
-        svc,
-        travel_next,
-        earliest,
-        latest,
-        pair,
-        max_ride,
-    ) = packed
-    total = int(off[-1])
+    """Call the kernel on packed profiles (rows as :data:`_PACK`); travel times are looked up for the
+    included vehicles only. ``look``: what ``look_up_search`` gives for these arguments (computed
+    here when ``None``): the departures, each start's no earlier than ``avails``, and the look-ups."""
+    _, _, look_up_search, search_packed = _kernels()
     pu, do = request.pickup, request.dropoff
-    endloc = np.ascontiguousarray(columns[:, 3])
-    has_end = endloc >= 0
     # Only nodes left by the latest pickup can be followed by the pickup, and only nodes left by
     # the latest drop-off (or pickup) by the drop-off: the others get an unreachable time (the
     # kernel rejects them as it would with the true one, travel times being non-negative), and
     # half the look-ups are saved.
-    l_any = max(request.latest_pickup, request.latest_dropoff)
-    rows, cols, selp, seld, succ, has_succ = look_up_nodes(
-        off, include, loc, dep, endloc, pu, do, request.latest_pickup, l_any
-    )
+    if look is None:
+        l_any = max(request.latest_pickup, request.latest_dropoff)
+        look = look_up_search(packed, off, columns, avails, include, pu, do, request.latest_pickup, l_any)
+    dep, rows, cols, selp, seld, succ, has_succ = look
     got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
-    to_pu, pu_next, to_do, do_next = spread_times(got, selp, seld, total, has_succ, _FAR)
-    pu_do = int(got[-1])
-    if options.cost == "time":
-        m_to_pu, m_pu_next, m_to_do, m_do_next, m_pu_do = to_pu, pu_next, to_do, do_next, pu_do
-        m_leg = travel_next
+    by_time = options.cost == "time"
+    if by_time:
+        gm, m_leg = got, packed[_TRAVEL_ROW]
     else:
+        loc = packed[_LOC_ROW]
         sel = np.flatnonzero(np.repeat(include, np.diff(off)))
         lsel, ssel = loc[sel], succ[sel]
-        gd = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
-        m_to_pu, m_pu_next, m_to_do, m_do_next = spread_times(gd, selp, seld, total, has_succ, 0)
-        m_pu_do = int(gd[rows.size - 1])
-        m_leg = np.zeros(total, dtype=np.int64)
-        m_leg[sel] = gd[rows.size :]
+        gm = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
+        m_leg = np.zeros(int(off[-1]), dtype=np.int64)
+        m_leg[sel] = gm[rows.size :]
         m_leg = np.where(has_succ, m_leg, 0)
-    found, cost, vi, a, b = search_kernel(
-        off,
-        start,
+    found, cost, vi, a, b = search_packed(
+        packed,
         dep,
-        cum,
-        fs,
-        load,
-        wheel,
-        is_drop,
-        reach,
-        svc,
-        travel_next,
-        earliest,
-        latest,
-        pair,
-        max_ride,
-        np.ascontiguousarray(columns[:, 0]),
-        np.ascontiguousarray(columns[:, 1]),
-        np.ascontiguousarray(columns[:, 2]),
-        has_end,
+        off,
+        columns,
         avails,
-        np.ascontiguousarray(columns[:, 4]),
-        to_pu,
-        pu_next,
-        to_do,
-        do_next,
-        m_to_pu,
-        m_pu_next,
-        m_to_do,
-        m_do_next,
+        include,
+        got,
+        by_time,
+        gm,
         m_leg,
-        pu_do,
-        m_pu_do,
+        selp,
+        seld,
+        has_succ,
         request.passengers,
         request.wheelchair,
         request.earliest_pickup,
@@ -1231,7 +1183,6 @@ def _run_kernel(
         float(options.wait_weight),
         float(options.ride_weight),
         options.max_exact_checks,
-        include,
     )
     if not found:
         return None

@@ -90,6 +90,7 @@ from ondemand.routing.solver.schedule import (
     RouteSchedule,
     compiled_of_schedule,
     evaluate_route,
+    route_profile_with_first_stop,
     schedule_after_first_stop,
     schedule_lazy_profile_and_compiled,
 )
@@ -1278,7 +1279,8 @@ class InsertionDispatcher:
         turns: dict[str, tuple[int, int]] = {}
         routes: list[Route] = []
         self._refresh_legs()
-        slack = self._index.start_slack(self._routes())
+        fleet_routes = self._routes()
+        slack = self._index.start_slack(fleet_routes)
         found: list[tuple[int, tuple[int, int]]] = []
         for i in self._turn_candidates(now, request, bound, slack).tolist():
             vs = self._fleet[i]
@@ -1298,21 +1300,26 @@ class InsertionDispatcher:
             assert leg is not None
             assert leg.stop is not None
             point, at = turn
-            route = self._route(vs)
-            vehicle = replace(
-                route.vehicle,
-                start=point,
-                available_from=at,
-                shift_end=max(vs.base.shift_end, at),
-                onboard=tuple(vs.onboard.values()),
-            )
+            # the solver's vehicle (_route's but for its start, its time and who is on board)
+            vehicle = _vehicle_from(vs.base, point, at, tuple(vs.onboard.values()))
             turned = Route(vehicle, (leg.stop, *vs.stops))
-            # From the turning point it reaches its stop by the planned start, so it can keep
-            # its plan (waiting there if early); if not (a late report), only if still feasible.
-            due = at + int(self._tt.durations[point, leg.location]) <= leg.service_start
-            if due or evaluate_route(turned, self._active, self._tt).feasible:
-                routes.append(turned)
-                turns[vehicle.id] = turn
+            travel = int(self._tt.durations[point, leg.location])
+            rows = self._index.route_rows(fleet_routes, i)
+            if rows is None:
+                # From the turning point it reaches its stop by the planned start, so it can keep
+                # its plan (waiting there if early); if not (a late report), only if still feasible.
+                late = at + travel > leg.service_start
+                if late and not evaluate_route(turned, self._active, self._tt).feasible:
+                    continue
+            else:
+                # Profiled from the route it drives now, as the first search holds it (the second
+                # would profile it from scratch); ``None``: infeasible, which it would leave out.
+                profile = route_profile_with_first_stop(rows, turned, self._active, self._tt, travel)
+                if profile is None:
+                    continue
+                prime_profile(turned, self._active, self._tt, profile)
+            routes.append(turned)
+            turns[vehicle.id] = turn
         return Plan._wrap(tuple(routes), self._active), turns
 
     def _turns_may_pay(

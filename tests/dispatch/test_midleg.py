@@ -338,6 +338,50 @@ def test_the_turn_prefilter_drops_no_turn_the_exhaustive_search_takes(data: st.D
     event(f"vehicles turned: {min(turned, 3)}")  # hypothesis statistics: the turn path is exercised
 
 
+def test_a_turned_route_profiled_from_the_route_it_drives_is_profiled_as_from_scratch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every turned route the diversion search profiles from its vehicle's route (the stops after the
+    turn are the same) gets the profile route_profile gives it (or ``None`` both): committed pickups
+    and drop-offs, riders on board, end depots, late reports, over random days."""
+    from ondemand.dispatch import dispatcher as module
+    from ondemand.routing.solver.schedule import route_profile
+
+    derive = module.route_profile_with_first_stop
+    seen: dict[tuple[StopKind, bool], int] = {}
+
+    def checking(rows, route, requests, tt, travel):  # type: ignore[no-untyped-def]
+        got = derive(rows, route, requests, tt, travel)
+        want = route_profile(route, requests, tt)
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            assert np.array_equal(got.rows, want.rows)
+            assert (got.end_time, got.end_travel) == (want.end_time, want.end_travel)
+        key = (route.stops[0].kind, got is not None)
+        seen[key] = seen.get(key, 0) + 1
+        return got
+
+    monkeypatch.setattr(module, "route_profile_with_first_stop", checking)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        points = rng.uniform(0, 4000, size=(10, 2))
+        depot = [int(rng.integers(10)) if rng.random() < 0.4 else None for _ in range(4)]
+        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 40_000, end=depot[i]) for i in range(4)]
+        d = InsertionDispatcher(vehicles, Plane(points, speed=8.0), options=options(True))
+        now = 0
+        for k in range(100):
+            now += int(rng.integers(0, 150))
+            if rng.random() < 0.15:
+                d.record_progress(f"v{rng.integers(4)}", int(rng.integers(0, 300)), at=now)
+                continue
+            a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+            late = now + int(rng.integers(60, 900))
+            d.submit(Request(f"r{k}", a, b, now, late, now + 5000, 3000, int(rng.integers(1, 3))), now=now)
+            assert not check_plan(d.plan, d._tt).violations  # type: ignore[arg-type]
+    assert seen.get((P, True), 0) > 20, seen
+    assert seen.get((D, True), 0) > 20, seen
+
+
 def test_on_the_road_graph_a_van_turns_at_the_next_node() -> None:
     """On a grid's CCH travel times a van 60 s into a 220 s leg turns at the next node (reached at 66)
     and fetches a rider back at its start (pickup 206) whom the committed leg refuses."""

@@ -1013,6 +1013,15 @@ class SearchIndex:
         slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], _HUGE)
         return start, slack
 
+    def route_rows(self, routes: tuple[Route, ...], vi: int) -> NDArray[np.int64] | None:
+        """:attr:`RouteProfile.rows` of ``routes[vi]`` as the index holds them (a view: not to be written);
+        ``None`` when the route is infeasible or the index was not last synced with this ``routes``
+        object."""
+        f = self.fleet
+        if f.synced is not routes or not f.usable[vi]:
+            return None
+        return f.packed[:, f.off[vi] : f.off[vi + 1]]
+
     def fleet_nodes(
         self, routes: tuple[Route, ...]
     ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]] | None:

@@ -63,6 +63,7 @@ __all__ = [
     "evaluate_route",
     "profile_rows",
     "route_profile",
+    "route_profile_with_first_stop",
     "schedule_after_first_stop",
     "schedule_and_lazy_profile",
     "schedule_and_profile",
@@ -688,6 +689,76 @@ def schedule_inserted(
     return _schedule_compiled(c, route)
 
 
+def route_profile_with_first_stop(
+    rows: NDArray[np.int64], route: Route, requests: Mapping[str, Request], tt: TravelTimes, travel: int
+) -> RouteProfile | None:
+    """:func:`route_profile` of ``route``, an old route with a stop put first, from the old route's
+    profile instead of a walk over the stops (a vehicle turning back toward the stop it was driving to).
+
+    ``rows`` is :attr:`RouteProfile.rows` of the old route (:func:`route_profile` with ``requests``);
+    ``route`` serves the old route's stops after its first stop, which is at the old route's start,
+    and its vehicle is the old one but for where and when it starts and who is on board: before the
+    first stop, so with the rider that stop drops off (on board) or without the rider it picks up
+    (its request from ``requests``). ``travel`` is the travel time from the new start to the first
+    stop. The per-stop data are the old route's with the first stop put before them, the legs the
+    old route's after that first one.
+    """
+    v = route.vehicle
+    stops = route.stops
+    first = stops[0]
+    rid = first.request_id
+    loc, load, wheel, drop, service, earliest, latest, pair, max_ride = rows[
+        (0, 5, 6, 7, 9, 11, 12, 13, 14), 1:
+    ].tolist()
+    legs = rows[10].tolist()  # the travel time from each node to the next, the last to the end depot
+    load_0, wheel_0 = int(rows[5, 0]), int(rows[6, 0])
+    # A drop-off's pickup, as a stop index of ``route``: the old node index (one stop is put first);
+    # a rider on board (0) stays on board, but the one the first stop picks up, picked up there.
+    new_pair = [(p if p > 0 else -1) if d else -2 for d, p in zip(drop, pair, strict=True)]
+    if first.kind is _PICKUP:
+        req = requests.get(rid)
+        if req is None or first.location != req.pickup or any(r.request.id == rid for r in v.onboard):
+            return route_profile(route, requests, tt)  # malformed: as compiling it says
+        head = (req.earliest_pickup, req.latest_pickup, req.pickup_service, -2, 0)
+        seats0, chairs0 = load_0 - req.passengers, wheel_0 - req.wheelchair
+        for k, stop in enumerate(stops[1:]):
+            if stop.request_id == rid:  # its drop-off: the ride limit counts from this pickup
+                new_pair[k] = 0
+                earliest[k], latest[k] = req.earliest_dropoff, req.latest_dropoff
+                service[k], max_ride[k] = req.dropoff_service, req.max_ride
+                break
+        else:
+            return route_profile(route, requests, tt)
+    else:
+        ob = next((r for r in v.onboard if r.request.id == rid), None)
+        if ob is None or first.location != ob.request.dropoff:
+            return route_profile(route, requests, tt)
+        req = ob.request
+        late = min(req.latest_dropoff, ob.picked_up_at + req.pickup_service + req.max_ride)
+        head = (req.earliest_dropoff, late, req.dropoff_service, -1, req.max_ride)
+        seats0, chairs0 = load_0 + req.passengers, wheel_0 + req.wheelchair
+    if load_0 > v.seats or wheel_0 > v.wheelchair_places:
+        return None  # the first stop's seats or wheelchair places are over the vehicle's
+    e0, l0, s0, p0, m0 = head
+    c = _Compiled(
+        [first.location, *loc],
+        [e0, *earliest],
+        [l0, *latest],
+        [s0, *service],
+        [travel, *legs[:-1]],
+        legs[-1],
+        [p0, *new_pair],
+        [m0, *max_ride],
+        [load_0, *load],
+        [wheel_0, *wheel],
+        0,  # a profile has no use for the length (as route_profile)
+        travel + sum(legs),
+        seats0,
+        chairs0,
+    )
+    return _profile_of_compiled(c, route)
+
+
 def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Callable[[], RouteProfile | None]]:
     """:func:`_schedule` of a compiled route."""
     v = route.vehicle
@@ -880,6 +951,11 @@ def route_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes
     c = _compile(route, requests, tt, distance=False)  # a profile has no use for the length
     if isinstance(c, str):
         return None
+    return _profile_of_compiled(c, route)
+
+
+def _profile_of_compiled(c: _Compiled, route: Route) -> RouteProfile | None:
+    """:func:`route_profile` of a compiled route."""
     fast = _run_compiled(c, route, planned=False)
     if fast is not None:
         return _profile_of_rows(fast[10], fast[2], c.end_travel)

@@ -124,6 +124,16 @@ class _Euclidean:
             xs, ys = owner.xs, owner.ys
             dx, dy = xs[a] - xs[b], ys[a] - ys[b]
             return np.int64(math.ceil(math.sqrt(dx * dx + dy * dy) * self._per_metre))
+        if (
+            _ceil_pairs is not None
+            and type(a) is np.ndarray
+            and type(b) is np.ndarray
+            and a.ndim == 1
+            and a.shape == b.shape
+            and a.dtype == _INT64
+            and b.dtype == _INT64
+        ):  # the common case (legs along a route, look-ups per vehicle): one compiled call
+            return _ceil_pairs(owner.xy, owner.n, a, b, self._per_metre)
         ai, bi = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         if ai.shape != bi.shape:
             if not bi.ndim:  # an array against one point (the common case): no broadcasting machinery
@@ -163,12 +173,31 @@ def _ceil_lengths_py(
         out[i] = math.ceil(math.sqrt(dx * dx + dy * dy) * scale)
 
 
+def _ceil_pairs_py(
+    xy: NDArray[np.float64], n: int, a: NDArray[np.int64], b: NDArray[np.int64], scale: float
+) -> NDArray[np.int64]:
+    """:func:`_ceil_lengths_py` of two equal-length 1-d index arrays, into a new array."""
+    out = np.empty(a.size, dtype=np.int64)
+    for i in range(a.size):
+        p, q = a[i], b[i]
+        if p < 0 or p >= n or q < 0 or q >= n:
+            raise IndexError("point index out of range")
+        dx = xy[p, 0] - xy[q, 0]
+        dy = xy[p, 1] - xy[q, 1]
+        out[i] = math.ceil(math.sqrt(dx * dx + dy * dy) * scale)
+    return out
+
+
+_INT64 = np.dtype(np.int64)
+
 try:
     from numba import njit
 except ImportError:  # without Numba, numpy operations
     _ceil_lengths = None
+    _ceil_pairs = None
 else:
     _ceil_lengths = njit(cache=True, nogil=True)(_ceil_lengths_py)
+    _ceil_pairs = njit(cache=True, nogil=True)(_ceil_pairs_py)
 
 
 class _LazyTravelTimes:

@@ -20,8 +20,8 @@ from benchmarks import bench_same_stream as bss
     st.sampled_from(["square", "same", "to one point", "from one point"]),
 )
 def test_compiled_array_and_one_pair_look_ups_agree(seed: int, n: int, m: int, shape: str) -> None:
-    """The compiled array path, the numpy fallback and the one-pair path give the same seconds (arrays
-    against arrays, or against one point either way)."""
+    """The compiled array paths, the numpy fallback and the one-pair path give the same seconds (arrays
+    against arrays of the same length, broadcast against each other, or against one point either way)."""
     rng = np.random.default_rng(seed)
     tt = bss._LazyTravelTimes(rng.uniform(0.0, bss.SIDE_M, size=(n, 2)))
     if rng.random() < 0.5:  # a turning point too
@@ -38,11 +38,12 @@ def test_compiled_array_and_one_pair_look_ups_agree(seed: int, n: int, m: int, s
     want = one(*(np.array(x) for x in np.broadcast_arrays(a, b)))
     assert np.array_equal(got, want.reshape(got.shape))
     assert got.dtype == np.int64
-    compiled, bss._ceil_lengths = bss._ceil_lengths, None
+    compiled = bss._ceil_lengths, bss._ceil_pairs
+    bss._ceil_lengths = bss._ceil_pairs = None
     try:
         assert np.array_equal(tt.durations[a, b], got)
     finally:
-        bss._ceil_lengths = compiled
+        bss._ceil_lengths, bss._ceil_pairs = compiled
 
 
 def test_a_look_up_outside_the_points_is_an_index_error() -> None:

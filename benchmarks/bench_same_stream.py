@@ -176,15 +176,10 @@ def _ceil_lengths_py(
 def _ceil_pairs_py(
     xy: NDArray[np.float64], n: int, a: NDArray[np.int64], b: NDArray[np.int64], scale: float
 ) -> NDArray[np.int64]:
-    """:func:`_ceil_lengths_py` of two equal-length 1-d index arrays, into a new array."""
+    """:func:`_ceil_lengths_py` of two equal-length 1-d index arrays, into a new array (compiled only:
+    it calls the compiled :data:`_ceil_lengths`)."""
     out = np.empty(a.size, dtype=np.int64)
-    for i in range(a.size):
-        p, q = a[i], b[i]
-        if p < 0 or p >= n or q < 0 or q >= n:
-            raise IndexError("point index out of range")
-        dx = xy[p, 0] - xy[q, 0]
-        dy = xy[p, 1] - xy[q, 1]
-        out[i] = math.ceil(math.sqrt(dx * dx + dy * dy) * scale)
+    _ceil_lengths(xy, n, a, b, scale, out)  # type: ignore[misc]
     return out
 
 

@@ -17,12 +17,13 @@ import numpy as np
 
 __all__ = ["FITS", "NO", "ROWS", "SURE", "column", "kernels", "warm_up"]
 
-FROM, TO, BASE, SINCE, DRIVE, START, RETIME, EARLY, LATE, SERVICE = range(10)
-ROWS = 10
+FROM, TO, BASE, SINCE, DRIVE, START, RETIME, EARLY, LATE, SERVICE, REPORTED = range(11)
+ROWS = 11
 """Rows of the leg array: the leg's origin ``A`` (``-1``: no leg to turn from), its stop's location
 ``B``, driving so far as ``BASE + max(0, now - SINCE)``, ``c(A, B)``, the planned service start at
 ``B``, whether ``B`` is a pickup whose rider's ride limit binds (``0``/``1``), ``B``'s window and
-its service time."""
+its service time, and whether the driving so far comes from a report (``0``/``1``: else from the
+planned departure ``SINCE``)."""
 
 
 def column(
@@ -37,9 +38,10 @@ def column(
     early: int,
     late: int,
     service: int,
+    reported: bool,
 ) -> tuple[int, ...]:
     """One vehicle's column of the leg array (rows as :data:`ROWS` says), for one assignment."""
-    return (origin, stop, base, since, drive, start, int(retime), early, late, service)
+    return (origin, stop, base, since, drive, start, int(retime), early, late, service, int(reported))
 
 
 NO, SURE, FITS = 0, 1, 2
@@ -71,11 +73,13 @@ def candidate_look_ups(legs, p):  # type: ignore[no-untyped-def]
 
 
 def keep_candidates(  # type: ignore[no-untyped-def]
-    legs, idx, got, now, early_p, late_p, service_p, has_slack, slack_start, slack_room, use_bound, bound
+    legs, idx, got, now, early_p, late_p, service_p, has_slack, start, fslack, off, usable, use_bound, bound
 ):
     """The fleet indices among ``idx`` that pass ``_turn_candidates``' tests (``got``: the travel
-    times of :func:`candidate_look_ups`; ``slack_*`` by fleet index; ``use_bound``: time costs and
-    a finite bound)."""
+    times of :func:`candidate_look_ups`; with ``has_slack`` the routes' least service starts and
+    forward slacks node by node, ``off`` where each route's nodes begin and ``usable`` whether it
+    is feasible: an infeasible route has no slack to keep; ``use_bound``: time costs and a finite
+    bound)."""
     m = len(idx)
     out = np.empty(m, np.int64)
     c = 0
@@ -87,7 +91,7 @@ def keep_candidates(  # type: ignore[no-untyped-def]
         left_p = max(at_p, early_p) + service_p
         at_b = max(left_p + p_b, legs[EARLY, i])  # the earliest service start at B
         keep = at_p <= late_p and at_b <= legs[LATE, i]
-        if has_slack and at_b + legs[SERVICE, i] - slack_start[i] > slack_room[i]:
+        if has_slack and usable[i] and at_b + legs[SERVICE, i] - start[off[i]] > fslack[off[i]]:
             keep = False
         early = now + legs[DRIVE, i] - elapsed < legs[START, i]
         after = legs[START, i] + legs[SERVICE, i] + b_p <= late_p
@@ -100,118 +104,157 @@ def keep_candidates(  # type: ignore[no-untyped-def]
     return out[:c]
 
 
-def turn_tests(  # type: ignore[no-untyped-def]
-    legs, idx, ats, got, cost, early_p, late_p, service_p, has_slack, slack_start, slack_room, bound
-):
-    """``_turns_may_pay``'s tests on each turning point, but the drop-off's: :data:`NO`,
-    :data:`SURE` or :data:`FITS` per vehicle. ``got``: ``c(P, p)``, ``c(p, B)``, ``c(P, B)`` and
-    ``c(B, p)`` in travel time (four blocks); ``cost``: the first three in the insertion's cost
-    measure."""
+def turn_inputs(legs, idx, now):  # type: ignore[no-untyped-def]
+    """What ``turn_point`` needs for each vehicle ``idx[k]`` with a leg to turn from (``FROM`` not
+    ``-1``) that has not driven all of it by ``now``: the fleet indices, the legs' origins and
+    stops, how long each has driven, and the time from which the wait for the turning point counts
+    (``now`` after a report, else no earlier than the planned departure)."""
     n = len(idx)
-    out = np.empty(n, np.int8)
+    keep = np.empty(n, np.int64)
+    origin = np.empty(n, np.int64)
+    target = np.empty(n, np.int64)
+    elapsed = np.empty(n, np.int64)
+    base = np.empty(n, np.int64)
+    c = 0
     for k in range(n):
         i = idx[k]
-        if not (cost[k] + cost[n + k] - cost[2 * n + k] < bound):
-            out[k] = NO
+        if legs[FROM, i] < 0:
             continue
-        at = ats[k]
-        p_b, point_b, b_p = got[n + k], got[2 * n + k], got[3 * n + k]
-        start, service = legs[START, i], legs[SERVICE, i]
-        if at + point_b < start:  # B may start earlier: plans that keep the leg may gain too
-            out[k] = SURE
+        since = legs[SINCE, i]
+        driven = legs[BASE, i] + max(0, now - since)
+        if driven >= legs[DRIVE, i]:
             continue
-        if legs[RETIME, i] != 0 and start + service + b_p <= late_p:
-            out[k] = SURE  # a pickup at B may move later: plans with the rider after B may gain
-            continue
-        at_p = at + got[k]
-        left_p = max(at_p, early_p) + service_p
-        at_b = max(left_p + p_b, legs[EARLY, i])
-        fits = at_p <= late_p and at_b <= legs[LATE, i]
-        if has_slack and at_b + service - slack_start[i] > slack_room[i]:
-            fits = False
-        out[k] = FITS if fits else NO
-    return out
+        keep[c], origin[c], target[c], elapsed[c] = i, legs[FROM, i], legs[TO, i], driven
+        base[c] = now if legs[REPORTED, i] != 0 else max(now, since)
+        c += 1
+    return keep[:c], origin[:c], target[:c], elapsed[:c], base[:c]
 
 
-def turn_look_ups(legs, idx, points, p):  # type: ignore[no-untyped-def]
+def turn_look_ups(legs, idx, points, p, d, loc, off, usable, with_drop):  # type: ignore[no-untyped-def]
     """The ``(rows, cols)`` of ``c(P, p)``, ``c(p, B)``, ``c(P, B)`` and ``c(B, p)`` of each vehicle
-    ``idx[k]`` turning at ``points[k]`` (four blocks, in that order), for :func:`turn_tests`."""
+    ``idx[k]`` turning at ``points[k]`` (four blocks, in that order), for :func:`turn_tests`; then,
+    ``with_drop``, for those whose route is feasible (``usable``; ``loc`` and ``off``: the routes'
+    nodes' locations and each route's first node), ``c(x, d)`` for every node ``x`` of their routes,
+    then ``c(d, x)``, then per vehicle ``c(p, d)``, then ``c(d, B)``."""
     n = len(idx)
-    rows = np.empty(4 * n, np.int64)
-    cols = np.empty(4 * n, np.int64)
+    total = 0
+    m = 0
+    if with_drop:
+        for k in range(n):
+            i = idx[k]
+            if usable[i]:
+                total += off[i + 1] - off[i]
+                m += 1
+    rows = np.empty(4 * n + 2 * total + 2 * m, np.int64)
+    cols = np.empty(4 * n + 2 * total + 2 * m, np.int64)
     for k in range(n):
         b, point = legs[TO, idx[k]], points[k]
         rows[k], cols[k] = point, p
         rows[n + k], cols[n + k] = p, b
         rows[2 * n + k], cols[2 * n + k] = point, b
         rows[3 * n + k], cols[3 * n + k] = b, p
-    return rows, cols
-
-
-def drop_off_look_ups(legs, idx, tested, loc, off, usable, p, d):  # type: ignore[no-untyped-def]
-    """For the vehicles :func:`turn_tests` found :data:`FITS` whose route is in the search index
-    (``usable``; ``loc`` and ``off``: its nodes' locations and each route's first node), the
-    ``(rows, cols)`` of ``c(x, d)`` for every node ``x`` of their routes, then ``c(d, x)``, then per
-    vehicle ``c(p, d)``, then ``c(d, B)``."""
-    total = 0
-    m = 0
-    for k in range(len(idx)):
+    if not with_drop:
+        return rows, cols
+    pos = 4 * n
+    c = 4 * n + 2 * total
+    for k in range(n):
         i = idx[k]
-        if tested[k] == FITS and usable[i]:
-            total += off[i + 1] - off[i]
-            m += 1
-    rows = np.empty(2 * total + 2 * m, np.int64)
-    cols = np.empty(2 * total + 2 * m, np.int64)
-    pos = 0
-    c = 0
-    for k in range(len(idx)):
-        i = idx[k]
-        if tested[k] == FITS and usable[i]:
+        if usable[i]:
             for x in range(off[i], off[i + 1]):
                 rows[pos], cols[pos] = loc[x], d
                 rows[total + pos], cols[total + pos] = d, loc[x]
                 pos += 1
-            rows[2 * total + c], cols[2 * total + c] = p, d
-            rows[2 * total + m + c], cols[2 * total + m + c] = d, legs[TO, i]
+            rows[c], cols[c] = p, d
+            rows[m + c], cols[m + c] = d, legs[TO, i]
             c += 1
     return rows, cols
 
 
-def drop_off_tests(idx, tested, got, off, usable, travel, has_end, drop, bound):  # type: ignore[no-untyped-def]
-    """Whether each vehicle may pay (``tested`` not :data:`NO`), with the drop-off's least detour
-    added for those :func:`drop_off_look_ups` looked up (``drop``: their travel times): right after
-    the pickup (``p -> d -> B`` instead of ``p -> B``), or between two nodes ``x -> y`` of the route
-    from ``B`` on, or after its last node (nothing with an end depot: that detour is not negative).
-    ``got``: :func:`turn_tests`' travel times (``c(P, p)``, ``c(p, B)``, ``c(P, B)``, ...)."""
+def turn_tests(  # type: ignore[no-untyped-def]
+    legs,
+    idx,
+    ats,
+    got,
+    cost,
+    early_p,
+    late_p,
+    service_p,
+    has_slack,
+    start,
+    fslack,
+    off,
+    usable,
+    bound,
+    with_drop,
+    travel,
+    has_end,
+):
+    """``_turns_may_pay``'s tests on each turning point: whether each vehicle may pay. ``got``: the
+    travel times of :func:`turn_look_ups` (``c(P, p)``, ``c(p, B)``, ``c(P, B)``, ``c(B, p)``, then
+    ``with_drop`` the drop-off's); ``cost``: the first three in the insertion's cost measure;
+    ``start``, ``fslack``, ``off`` and ``usable`` as :func:`keep_candidates` takes them (with
+    ``has_slack``); ``travel`` (the travel time from each node of the routes to the next) and
+    ``has_end`` (whether each vehicle returns to an end depot) for the drop-off's detour.
+
+    Each turn first gets :data:`NO`, :data:`SURE` or :data:`FITS`; then, ``with_drop``,
+    one that fits with a feasible route may pay only if the pickup's detour from the turning point
+    (``c(P, p) + c(p, B) - c(P, B)``) plus the drop-off's least detour stays under ``bound``: right
+    after the pickup (``p -> d -> B`` instead of ``p -> B``), or between two nodes ``x -> y`` of the
+    route from ``B`` on, or after its last node (nothing with an end depot: that detour is not
+    negative)."""
     n = len(idx)
+    tested = np.empty(n, np.int8)
+    for k in range(n):
+        i = idx[k]
+        if not (cost[k] + cost[n + k] - cost[2 * n + k] < bound):
+            tested[k] = NO
+            continue
+        at = ats[k]
+        p_b, point_b, b_p = got[n + k], got[2 * n + k], got[3 * n + k]
+        start_b, service = legs[START, i], legs[SERVICE, i]
+        if at + point_b < start_b:  # B may start earlier: plans that keep the leg may gain too
+            tested[k] = SURE
+            continue
+        if legs[RETIME, i] != 0 and start_b + service + b_p <= late_p:
+            tested[k] = SURE  # a pickup at B may move later: plans with the rider after B may gain
+            continue
+        at_p = at + got[k]
+        left_p = max(at_p, early_p) + service_p
+        at_b = max(left_p + p_b, legs[EARLY, i])
+        fits = at_p <= late_p and at_b <= legs[LATE, i]
+        if has_slack and usable[i] and at_b + service - start[off[i]] > fslack[off[i]]:
+            fits = False
+        tested[k] = FITS if fits else NO
     out = np.empty(n, np.bool_)
     total = 0
     m = 0
-    for k in range(n):
-        i = idx[k]
-        if tested[k] == FITS and usable[i]:
-            total += off[i + 1] - off[i]
-            m += 1
-    pos = 0
-    c = 0
+    if with_drop:
+        for k in range(n):
+            i = idx[k]
+            if usable[i]:
+                total += off[i + 1] - off[i]
+                m += 1
+    pos = 4 * n  # c(x, d) of the next vehicle's first node; c(d, x) follows ``total`` later
+    c = 4 * n + 2 * total  # its c(p, d); its c(d, B) follows ``m`` later
     for k in range(n):
         out[k] = tested[k] != NO
         i = idx[k]
-        if not (tested[k] == FITS and usable[i]):
+        if not (with_drop and usable[i]):
             continue
         lo, size = off[i], off[i + 1] - off[i]
-        # the last node: to the end depot costs nothing extra (>= 0); else going on to d
-        best = 0 if has_end[i] else drop[pos + size - 1]
-        for x in range(size - 1):
-            between = drop[pos + x] + drop[total + pos + x + 1] - travel[lo + x]
-            if between < best:
-                best = between
+        if tested[k] == FITS:
+            # the last node: to the end depot costs nothing extra (>= 0); else going on to d
+            best = 0 if has_end[i] else got[pos + size - 1]
+            for x in range(size - 1):
+                between = got[pos + x] + got[total + pos + x + 1] - travel[lo + x]
+                if between < best:
+                    best = between
+            p_b = got[n + k]
+            detour = got[k] + p_b - got[2 * n + k]  # the pickup's detour from the turning point
+            right_after = got[c] + got[m + c] - p_b
+            out[k] = min(right_after, best) + detour < bound
         pos += size
-        p_b = got[n + k]
-        detour = got[k] + p_b - got[2 * n + k]  # the pickup's detour from the turning point
-        right_after = drop[2 * total + c] + drop[2 * total + m + c] - p_b
         c += 1
-        out[k] = min(right_after, best) + detour < bound
     return out
 
 
@@ -229,10 +272,9 @@ def kernels() -> SimpleNamespace:
         _KERNELS = SimpleNamespace(
             candidate_look_ups=jit(candidate_look_ups),
             keep_candidates=jit(keep_candidates),
-            turn_tests=jit(turn_tests),
+            turn_inputs=jit(turn_inputs),
             turn_look_ups=jit(turn_look_ups),
-            drop_off_look_ups=jit(drop_off_look_ups),
-            drop_off_tests=jit(drop_off_tests),
+            turn_tests=jit(turn_tests),
         )
     return _KERNELS
 
@@ -244,9 +286,11 @@ def warm_up() -> None:
     legs[FROM, 0] = -1
     idx, rows, _ = k.candidate_look_ups(legs, 0)
     none = np.zeros(0, dtype=np.int64)
-    k.keep_candidates(legs, idx, rows, 0, 0, 0, 0, False, none, none, False, 0.0)
-    tested = k.turn_tests(legs, idx, idx, none, none, 0, 0, 0, False, none, none, 0.0)
-    k.turn_look_ups(legs, idx, idx, 0)
+    off = np.zeros(2, dtype=np.int64)
     usable = np.zeros(1, dtype=np.bool_)
-    k.drop_off_look_ups(legs, idx, tested, none, none, usable, 0, 0)
-    k.drop_off_tests(idx, tested, none, none, usable, none, usable, none, 0.0)
+    k.keep_candidates(legs, idx, rows, 0, 0, 0, 0, False, none, none, off, usable, False, 0.0)
+    k.turn_inputs(legs, idx, 0)
+    k.turn_look_ups(legs, idx, idx, 0, 0, none, off, usable, False)
+    k.turn_tests(
+        legs, idx, idx, none, none, 0, 0, 0, False, none, none, off, usable, 0.0, False, none, usable
+    )

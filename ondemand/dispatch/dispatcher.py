@@ -198,17 +198,32 @@ def _hms(t: int) -> str:
     return f"{sign}{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
-_Slack = tuple[NDArray[np.int64], NDArray[np.int64]]
-"""Per fleet index: the least departure from the committed stop and how much later it may be."""
+_Slack = tuple[
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.bool_],
+]
+"""The fleet's routes node by node as the search index holds them (:meth:`SearchIndex.turn_rows`):
+locations, travel to the next node, least service starts, forward slack, where each route's nodes
+begin (by fleet index) and whether each route is feasible. A route's node 0 is its committed stop."""
 _NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
+_NO_OFF = np.zeros(1, dtype=np.int64)
+_NOT_USABLE = np.zeros(0, dtype=np.bool_)
 
 
 def _pickup_and_slack(
     request: Request, slack: _Slack | None
-) -> tuple[int, int, int, bool, NDArray[np.int64], NDArray[np.int64]]:
+) -> tuple[int, int, int, bool, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
     """The arguments of the turn kernels that say the pickup's window and service and the routes'
-    slack: earliest and latest pickup, pickup service, whether there is slack, its starts and room."""
-    start, room = (_NONE, _NONE) if slack is None else slack
+    slack: earliest and latest pickup, pickup service, whether there is slack, the routes' least
+    service starts and forward slack node by node, where each route's nodes begin, which are feasible."""
+    if slack is None:
+        start, room, off, usable = _NONE, _NONE, _NO_OFF, _NOT_USABLE
+    else:
+        _, _, start, room, off, usable = slack
     return (
         request.earliest_pickup,
         request.latest_pickup,
@@ -216,6 +231,8 @@ def _pickup_and_slack(
         slack is not None,
         start,
         room,
+        off,
+        usable,
     )
 
 
@@ -231,6 +248,7 @@ class _Leg:
     left_at: int = 0  # when it left
     driven: tuple[int, int] | None = None  # (at, seconds of the leg driven by then), from a report
     arrived: bool = False
+    drive: int = -1  # c(origin, location), once looked up (-1: not yet)
 
 
 @dataclass(slots=True)
@@ -1100,36 +1118,6 @@ class InsertionDispatcher:
             leg.driven = (int(at), int(driven_s))
             self._legs_dirty[vs.index] = None
 
-    def _turn(self, vs: _VehicleState, now: int, drive: int | None = None) -> tuple[int, int] | None:
-        """Where and when a vehicle driving a committed leg can next turn (``None``: it cannot).
-
-        ``None`` without a committed stop, once it has arrived, or when no point is left
-        before the stop. ``drive``: the leg's driving time when the caller has it.
-        """
-        leg = vs.leg
-        if leg is None or leg.stop is None or leg.arrived or leg.origin is None:
-            return None
-        if leg.origin == leg.location:
-            return None
-        if drive is None:
-            drive = int(self._tt.durations[leg.origin, leg.location])
-        if leg.driven is None:
-            elapsed, base = max(0, now - leg.left_at), max(now, leg.left_at)
-        else:
-            elapsed, base = leg.driven[1] + max(0, now - leg.driven[0]), now
-        if elapsed >= drive:
-            return None
-        if self._turns is None:
-            return None
-        got = self._turns.turn_point(leg.origin, leg.location, elapsed)
-        if got is None:
-            return None
-        point, wait = int(got[0]), int(got[1])
-        at = base + max(0, wait)
-        if point == leg.location:
-            return None
-        return point, at
-
     def _best(self, request: Request, now: int) -> tuple[Insertion | Refusal, tuple[int, int] | None]:
         """The best insertion of a booking, and the turning point it needs (``None``: no turn).
 
@@ -1197,6 +1185,9 @@ class InsertionDispatcher:
                 since, base = leg.left_at, 0
             else:
                 since, base = leg.driven
+            drive = leg.drive
+            if drive < 0:  # once per leg (a vehicle is refreshed again for every change behind it)
+                drive = leg.drive = int(self._tt.durations[leg.origin, leg.location])
             rid = leg.stop.request_id
             req = self._requests[rid]
             retime = False
@@ -1208,7 +1199,6 @@ class InsertionDispatcher:
                 rider = self._fleet[i].onboard.get(rid)
                 if rider is not None:
                     late = min(late, rider.picked_up_at + req.pickup_service + req.max_ride)
-            drive = int(self._tt.durations[leg.origin, leg.location])
             legs[:, i] = _tk.column(
                 origin=leg.origin,
                 stop=leg.location,
@@ -1220,6 +1210,7 @@ class InsertionDispatcher:
                 early=early,
                 late=late,
                 service=service,
+                reported=leg.driven is not None,
             )
         self._legs_dirty.clear()
 
@@ -1280,26 +1271,45 @@ class InsertionDispatcher:
         routes: list[Route] = []
         self._refresh_legs()
         fleet_routes = self._routes()
-        slack = self._index.start_slack(fleet_routes)
-        found: list[tuple[int, tuple[int, int]]] = []
-        for i in self._turn_candidates(now, request, bound, slack).tolist():
-            vs = self._fleet[i]
-            turn = self._turn(vs, now, int(self._leg_drive[i]))
-            if turn is not None and vs.leg is not None and vs.leg.stop is not None:
-                found.append((i, turn))
+        slack = self._index.turn_rows(fleet_routes)
+        candidates = self._turn_candidates(now, request, bound, slack)
+        if not candidates.size:
+            return Plan._wrap((), self._active), turns
+        # Where and when each can next turn: a vehicle that has driven ``e`` s of its leg from A to B
+        # (counted from its latest report, else from its planned departure) and not all of it turns
+        # where the travel times say (``turn_point(A, B, e)``: the point and the wait for it, counted
+        # from now after a report, else from no earlier than the departure), unless that is B itself.
+        turn_point = self._turns.turn_point  # type: ignore[union-attr]  # (_best calls only with turns)
+        got_idx, origin, target, elapsed, base = _tk.kernels().turn_inputs(self._legs, candidates, now)
+        found: list[int] = []
+        points: list[int] = []
+        ats: list[int] = []
+        for i, a, b, e, t in zip(
+            got_idx.tolist(), origin.tolist(), target.tolist(), elapsed.tolist(), base.tolist(), strict=True
+        ):
+            got = turn_point(a, b, e)
+            if got is None:
+                continue
+            point = int(got[0])
+            if point != b:
+                found.append(i)
+                points.append(point)
+                ats.append(t + max(0, int(got[1])))
         if not found:
             return Plan._wrap((), self._active), turns
-        idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
-        points = np.fromiter((t[0] for _, t in found), dtype=np.int64, count=len(found))
-        ats = np.fromiter((t[1] for _, t in found), dtype=np.int64, count=len(found))
-        may = self._turns_may_pay(idx, points, ats, request, bound, slack)
-        for k in np.flatnonzero(may).tolist():
-            i, turn = found[k]
+        idx = np.array(found, dtype=np.int64)
+        may = self._turns_may_pay(
+            idx, np.array(points, dtype=np.int64), np.array(ats, dtype=np.int64), request, bound, slack
+        )
+        for k, pays in enumerate(may.tolist()):
+            if not pays:
+                continue
+            i = found[k]
             vs = self._fleet[i]
             leg = vs.leg
             assert leg is not None
             assert leg.stop is not None
-            point, at = turn
+            point, at = turn = points[k], ats[k]
             # the solver's vehicle (_route's but for its start, its time and who is on board)
             vehicle = _vehicle_from(vs.base, point, at, tuple(vs.onboard.values()))
             turned = Route(vehicle, (leg.stop, *vs.stops))
@@ -1347,28 +1357,35 @@ class InsertionDispatcher:
         the drop-off's least detour, right after the pickup or anywhere after ``B``, is added.
         """
         kernels = _tk.kernels()
-        rows, cols = kernels.turn_look_ups(self._legs, idx, points, request.pickup)
-        got = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
         time_cost = self.options.insertion.cost == "time"
+        # With time costs and a bound, the drop-off's least detour is added for those that fit: its
+        # travel times are looked up with the turning points' (for every vehicle with a feasible
+        # route in the index, whether it fits or not), in one look-up.
+        with_drop = slack is not None and time_cost and math.isfinite(bound)
+        loc, travel, _, _, off, usable = (
+            slack if slack is not None else (_NONE, _NONE, _NONE, _NONE, _NO_OFF, _NOT_USABLE)
+        )
+        rows, cols = kernels.turn_look_ups(
+            self._legs, idx, points, request.pickup, request.dropoff, loc, off, usable, with_drop
+        )
+        got = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
         if time_cost:
             cost = got
         else:
             three = 3 * len(idx)
             cost = np.ascontiguousarray(self._tt.distances[rows[:three], cols[:three]], dtype=np.int64)
-        tested = kernels.turn_tests(
-            self._legs, idx, ats, got, cost, *_pickup_and_slack(request, slack), float(bound)
+        out: NDArray[np.bool_] = kernels.turn_tests(
+            self._legs,
+            idx,
+            ats,
+            got,
+            cost,
+            *_pickup_and_slack(request, slack),
+            float(bound),
+            with_drop,
+            travel,
+            self._has_end,
         )
-        nodes = self._index.fleet_nodes(self._routes()) if time_cost and math.isfinite(bound) else None
-        if nodes is None or not (tested == _tk.FITS).any():
-            out: NDArray[np.bool_] = tested != _tk.NO
-            return out
-        # The drop-off adds its own detour to those that fit: with the routes' nodes from the index.
-        loc, travel, off, usable = nodes
-        rows, cols = kernels.drop_off_look_ups(
-            self._legs, idx, tested, loc, off, usable, request.pickup, request.dropoff
-        )
-        drop = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
-        out = kernels.drop_off_tests(idx, tested, got, off, usable, travel, self._has_end, drop, float(bound))
         return out
 
     def _divert(

@@ -410,3 +410,56 @@ def test_on_the_road_graph_a_van_turns_at_the_next_node() -> None:
         stops_seen = [(s.request_id, s.kind, s.eta) for s in d.itinerary("v")]
         assert stops_seen == [("r2", P, 206), ("r1", P, 426), ("r2", D, 554), ("r1", D, 554)]
         assert not check_plan(d.plan, tt).violations
+
+
+def _turn_rule(leg: Any, now: int, drive: int) -> tuple[int, int, int, int] | None:
+    """Where a vehicle driving ``leg`` stands, read from the leg itself (the rule the diversion search
+    applies from its arrays): origin, stop, seconds driven and the time the wait for the turning
+    point counts from; ``None`` when it cannot turn (no stop, arrived, no origin, all driven)."""
+    if leg is None or leg.stop is None or leg.arrived or leg.origin is None or leg.origin == leg.location:
+        return None
+    if leg.driven is None:
+        elapsed, base = max(0, now - leg.left_at), max(now, leg.left_at)
+    else:
+        elapsed, base = leg.driven[1] + max(0, now - leg.driven[0]), now
+    if elapsed >= drive:
+        return None
+    return leg.origin, leg.location, elapsed, base
+
+
+def test_the_turn_inputs_from_the_leg_arrays_are_the_legs_own() -> None:
+    """The diversion search reads where each driving vehicle stands from its leg arrays (one compiled
+    call over the candidates): the same origin, stop, driving so far and start of the wait as the leg
+    objects give, over random days with progress reports (some dated after the dispatcher's now)."""
+    from ondemand.dispatch import _turn_kernel as tk
+
+    seen = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        points = rng.uniform(0, 4000, size=(10, 2))
+        vehicles = [Vehicle(f"v{i}", 3, int(rng.integers(10)), 0, 40_000) for i in range(4)]
+        tt = Plane(points, speed=8.0)
+        d = InsertionDispatcher(vehicles, tt, options=options(True))
+        now = 0
+        for k in range(80):
+            now += int(rng.integers(0, 150))
+            if rng.random() < 0.2:
+                at = now + int(rng.integers(-100, 100))
+                d.record_progress(f"v{rng.integers(4)}", int(rng.integers(0, 300)), at=at)
+            else:
+                a, b = (int(x) for x in rng.choice(10, size=2, replace=False))
+                late = now + int(rng.integers(60, 900))
+                d.submit(Request(f"r{k}", a, b, now, late, now + 5000, 3000), now=now)
+            d._refresh_legs()
+            at_now = now if d.now is None else max(now, d.now)
+            got = tk.kernels().turn_inputs(d._legs, np.arange(len(vehicles), dtype=np.int64), at_now)
+            found = {i: (a, b, e, t) for i, a, b, e, t in zip(*(x.tolist() for x in got), strict=True)}
+            for i, vs in enumerate(d._fleet):
+                leg = vs.leg
+                drive = (
+                    -1 if leg is None or leg.origin is None else int(tt.durations[leg.origin, leg.location])
+                )
+                want = _turn_rule(leg, at_now, drive)
+                assert found.get(i) == want
+                seen += want is not None
+    assert seen > 50

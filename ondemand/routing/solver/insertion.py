@@ -396,7 +396,6 @@ _PACK = PROFILE_ROWS
 _START_ROW = _PACK.index("start")
 _LOC_ROW = _PACK.index("loc")
 _TRAVEL_ROW = _PACK.index("travel_next")
-_HUGE = np.iinfo(np.int64).max // 4
 _FSLACK_ROW = _PACK.index("fslack")
 
 
@@ -999,20 +998,6 @@ class SearchIndex:
         else:
             f.noted.update(indices)
 
-    def start_slack(self, routes: tuple[Route, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
-        """Per route, the least departure from its start and how much later it may leave (the
-        forward slack of the windows, :attr:`RouteProfile.fslack` of node 0); a huge slack for an
-        infeasible route. ``None`` unless the index was last brought up to date with this very
-        ``routes`` object (as by a search of a plan over it).
-        """
-        f = self.fleet
-        if f.synced is not routes or not len(routes):
-            return None
-        first = f.off[:-1]
-        start = f.packed[_START_ROW, first]
-        slack = np.where(f.usable, f.packed[_FSLACK_ROW, first], _HUGE)
-        return start, slack
-
     def route_rows(self, routes: tuple[Route, ...], vi: int) -> NDArray[np.int64] | None:
         """:attr:`RouteProfile.rows` of ``routes[vi]`` as the index holds them (a view: not to be written);
         ``None`` when the route is infeasible or the index was not last synced with this ``routes``
@@ -1022,17 +1007,32 @@ class SearchIndex:
             return None
         return f.packed[:, f.off[vi] : f.off[vi + 1]]
 
-    def fleet_nodes(
+    def turn_rows(
         self, routes: tuple[Route, ...]
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]] | None:
+    ) -> (
+        tuple[
+            NDArray[np.int64],
+            NDArray[np.int64],
+            NDArray[np.int64],
+            NDArray[np.int64],
+            NDArray[np.int64],
+            NDArray[np.bool_],
+        ]
+        | None
+    ):
         """Every route's nodes (its start, then its stops), route after route: their locations, the
-        travel time from each to the next (a route's last: to its end depot, or 0), where each route's
-        nodes begin (and the end), and whether each route is feasible (else its nodes mean nothing);
-        ``None`` unless the index was last synced with this ``routes`` object. Read-only views."""
+        travel time from each to the next (a route's last: to its end depot, or 0), the least service
+        start at each and how much later it may start (:attr:`RouteProfile.fslack`); where each
+        route's nodes begin (and the end), and whether each route is feasible (else its nodes mean
+        nothing). ``None`` unless the index was last synced with this very ``routes`` object (as by a
+        search of a plan over it). Read-only views, nothing computed: the diversion pre-filter reads
+        the few routes it tests (a route's least departure from its start and its slack are
+        ``start[off[i]] + ...``, ``fslack[off[i]]``)."""
         f = self.fleet
-        if f.synced is not routes:
+        if f.synced is not routes or not len(routes):
             return None
-        return f.packed[_LOC_ROW], f.packed[_TRAVEL_ROW], f.off, f.usable
+        p = f.packed
+        return p[_LOC_ROW], p[_TRAVEL_ROW], p[_START_ROW], p[_FSLACK_ROW], f.off, f.usable
 
 
 _FLEETS = _Fleets()

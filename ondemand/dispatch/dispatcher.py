@@ -88,6 +88,7 @@ from ondemand.routing.solver.model import (
 )
 from ondemand.routing.solver.schedule import (
     RouteSchedule,
+    compiled_of_profile,
     compiled_of_schedule,
     evaluate_route,
     route_profile_with_first_stop,
@@ -568,6 +569,7 @@ class InsertionDispatcher:
             route = self._route(vs)
             if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
                 vs.cache = (route, ins.schedule)
+                vs.compiled = (route, compiled_of_profile(ins.profile))  # (for its first commit)
                 prime_profile(route, ins.plan.requests, self._tt, ins.profile)
         rid = ins.request.id
         self._requests[rid] = ins.request
@@ -1545,7 +1547,7 @@ class InsertionDispatcher:
         leg = vs.leg
         if leg is not None:
             kept = vs.compiled
-            if kept is not None and kept[0] is old:
+            if kept is not None and kept[0] is old and kept[1] is not None:
                 compiled = kept[1]
             else:
                 compiled = compiled_of_schedule(old, self._requests, before)

@@ -34,6 +34,7 @@ from ondemand.routing.solver.model import (
     Vehicle,
 )
 from ondemand.routing.solver.schedule import evaluate_route, route_profile
+from tests.routing.solver.test_schedule import assert_same_compiled
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -920,12 +921,12 @@ def test_incremental_fleet_state_matches_a_rebuilt_one(data: st.DataObject) -> N
             assert result.feasible, result.violations
 
 
-@pytest.mark.parametrize("auto", [True, False])
-def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
+@pytest.mark.parametrize(("auto", "python"), [(True, False), (False, False), (True, True)])
+def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool, python: bool) -> None:
     """Every route derived from the one before when a leg is committed has the schedule, profile and
-    compiled form that compiling it gives; bookings, cancellations and served stops over random days."""
-    from dataclasses import fields
-
+    compiled form that compiling it gives (by the kernel, or with ``python`` the Python code); bookings,
+    cancellations and served stops over random days. A booking's route is derived from the compiled
+    form its search kept (compiled_of_profile), which is the route's."""
     from ondemand.dispatch import dispatcher as module
     from ondemand.routing.solver import schedule as sched_module
 
@@ -943,12 +944,15 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
             if a is not None and b is not None:
                 assert a.end_time == b.end_time
                 assert np.array_equal(a.rows, b.rows)
-            for f in fields(got[2]):  # type: ignore[arg-type]
-                assert getattr(got[2], f.name) == getattr(fresh[2], f.name), f.name
+            assert_same_compiled(got[2], fresh[2])
+            assert_same_compiled(
+                compiled, sched_module.schedule_lazy_profile_and_compiled(old, requests, tt)[2]
+            )
             checked += 1
         return got
 
     module.schedule_after_first_stop = checking
+    sched_module.USE_COMPILED = not python
     try:
         for seed in range(12):
             _serve_random_day(
@@ -959,6 +963,7 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool) -> None:
             )
     finally:
         module.schedule_after_first_stop = derive
+        sched_module.USE_COMPILED = True
     assert checked > 50
 
 

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover
 njit = _njit
 """Numba's ``njit``, or a stand-in that leaves functions as Python without numba (the kernels' one)."""
 
-__all__ = ["HAVE_NUMBA", "LIMIT", "least_schedule", "njit", "plan_route"]
+__all__ = ["HAVE_NUMBA", "LIMIT", "least_schedule", "njit", "plan_after_first_stop", "plan_route"]
 
 _BIG = 1 << 60
 LIMIT = 1 << 50
@@ -282,3 +282,49 @@ def plan_route(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, 
     if not violated:
         violated = pend != t + end_travel or pend > shift_end or (max_dur >= 0 and pend - pd0 > max_dur)
     return 0, d0, end, pd0, pend, violated, arrival, start, parr, pstart, rows
+
+
+@_njit(cache=True, nogil=True)
+def plan_after_first_stop(old, n_old, limit, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0):  # type: ignore[no-untyped-def]
+    """:func:`plan_route` (planned) of a compiled route once its first stop is served, from the
+    route's packed data ``old`` (``n_old`` stops; ``n_old >= 1``), in one call.
+
+    The data of the stops after the first are ``old``'s, but: a drop-off whose pickup was the
+    first stop has that rider on board (pair ``-1``) and ``limit`` as its latest start; the other
+    pickups' stop indices shift by one. The scalars are the new route's (as :func:`plan_route`).
+
+    Returns ``(status, data, sched, rows, end, d0, end_time)``: ``status`` as :func:`plan_route`'s;
+    ``data`` the new route's packed data; for a feasible route (status 0) ``sched`` holds per stop
+    the rows arrival, service start, departure, least service start, load and wheel of the schedule
+    ``schedule._schedule_compiled`` returns (the planned one, or the least one when the planned one
+    breaks a constraint), ``rows`` the profile rows, ``end`` the least schedule's end, ``d0`` and
+    ``end_time`` the schedule's departure from the start and end.
+    """
+    n = n_old - 1
+    data = np.empty(9 * n, np.int64)
+    for f in range(9):
+        for k in range(n):
+            data[f * n + k] = old[f * n_old + k + 1]
+    for k in range(n):
+        p = data[4 * n + k]
+        if p == 0:  # picked up at the first stop: on board now, its ride counted from there
+            data[4 * n + k] = -1
+            data[3 * n + k] = limit
+        elif p > 0:
+            data[4 * n + k] = p - 1
+    status, d0, end, pd0, pend, violated, arrival, start, parr, pstart, rows = plan_route(
+        data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0, True
+    )
+    sched = np.empty((6, n), np.int64)
+    if status != 0:
+        return status, data, sched, rows, 0, 0, 0
+    if violated:  # the planned schedule breaks a constraint (defensive): the least one
+        pd0, pend, parr, pstart = d0, end, arrival, start
+    for k in range(n):
+        sched[0, k] = parr[k]
+        sched[1, k] = pstart[k]
+        sched[2, k] = pstart[k] + data[n + k]
+        sched[3, k] = start[k]
+        sched[4, k] = data[7 * n + k]
+        sched[5, k] = data[8 * n + k]
+    return 0, data, sched, rows, end, pd0, pend

@@ -59,6 +59,7 @@ from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
 __all__ = [
     "RouteProfile",
     "RouteSchedule",
+    "compiled_of_profile",
     "compiled_of_schedule",
     "evaluate_route",
     "profile_rows",
@@ -148,6 +149,48 @@ class _Compiled:
     drive: int
     seats0: int = 0  # seats and wheelchair places taken at the start (the riders on board)
     chairs0: int = 0
+    # Caches of what the lists give: the kernels' packed input (:func:`_pack`), and the length of each
+    # leg (``distance`` is their sum; ``None``: not known, e.g. a form read off a schedule).
+    data: NDArray[np.int64] | None = None
+    dist: NDArray[np.int64] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Packed:
+    """A :class:`_Compiled` route as the kernels' packed input (:func:`_pack`) and its scalars: no
+    Python lists, so nothing for the garbage collector to walk while it is kept (one per vehicle)."""
+
+    data: NDArray[np.int64]
+    n: int
+    end_travel: int
+    distance: int
+    drive: int
+    seats0: int
+    chairs0: int
+    dist: NDArray[np.int64] | None
+
+    def unpacked(self) -> _Compiled:
+        """The route's lists (``_Compiled``), for the Python code."""
+        lists = self.data.reshape(9, self.n).tolist()
+        travel, service, earliest, latest, pair, max_ride, loc, load, wheel = lists
+        return _Compiled(
+            loc,
+            earliest,
+            latest,
+            service,
+            travel,
+            self.end_travel,
+            pair,
+            max_ride,
+            load,
+            wheel,
+            self.distance,
+            self.drive,
+            self.seats0,
+            self.chairs0,
+            self.data,
+            self.dist,
+        )
 
 
 def _where(k: int, route: Route) -> str:
@@ -181,8 +224,13 @@ def _compile(
     travel: list[int] = legs_t[:n].tolist()
     end_travel = int(legs_t[n]) if v.end is not None else 0
     drive = int(legs_t.sum())
-    length = int(tt.distances[path[:-1], path[1:]].sum()) if distance else 0
-    return _compile_stops(route, requests, loc, travel, end_travel, length, drive)
+    if not distance:
+        return _compile_stops(route, requests, loc, travel, end_travel, 0, drive)
+    legs_d = tt.distances[path[:-1], path[1:]]
+    c = _compile_stops(route, requests, loc, travel, end_travel, int(legs_d.sum()), drive)
+    if not isinstance(c, str):
+        c.dist = legs_d
+    return c
 
 
 def compiled_of_schedule(
@@ -588,11 +636,16 @@ def schedule_after_first_stop(
     it dropped off. The answer is what compiling ``new`` gives (its legs are ``old``'s but the
     first). ``None`` (compile ``new`` instead) when ``new`` is not such a route.
     """
-    if not isinstance(compiled, _Compiled):
+    if isinstance(compiled, _Packed):
+        p: _Packed | None = compiled
+        n = compiled.n
+    elif isinstance(compiled, _Compiled):
+        p = _packed(compiled)
+        n = len(compiled.loc)
+    else:
         return None
-    c = compiled
     stops = old.stops
-    if not stops or new.stops != stops[1:] or len(c.loc) != len(stops):
+    if not stops or new.stops != stops[1:] or n != len(stops):
         return None
     v, w = old.vehicle, new.vehicle
     first = stops[0]
@@ -601,7 +654,7 @@ def schedule_after_first_stop(
         return None
     before = {r.request.id: r for r in v.onboard}
     after = {r.request.id: r for r in w.onboard}
-    latest = c.latest[1:]
+    limit = 0
     if first.kind is _PICKUP:
         rider = after.pop(rid, None)
         if rider is None or rider.picked_up_at != served_at or rider.request is not requests.get(rid):
@@ -609,29 +662,71 @@ def schedule_after_first_stop(
         # Its drop-off is now a rider's on board: the ride limit counts from ``served_at``.
         req = rider.request
         limit = min(req.latest_dropoff, served_at + req.pickup_service + req.max_ride)
-        latest = [limit if p == 0 else late for p, late in zip(c.pair[1:], latest, strict=True)]
     elif before.pop(rid, None) is None:
         return None
     if after != before:
         return None
-    derived = _Compiled(
+    fast = _run_after_first_stop(p, new, limit) if p is not None else None
+    if p is not None and fast is not None:  # the compiled schedule of the data derived in the kernel
+        old_data = p.data
+        dist = p.dist
+        if dist is not None:
+            distance, dist = p.distance - int(dist[0]), dist[1:]
+        else:
+            distance = p.distance - int(tt.distances[v.start, first.location])
+        drive = p.drive - int(old_data[0])
+        data, sched, rows, end, d0, end_time = fast
+        end_travel = p.end_travel
+        derived = _Packed(
+            data, n - 1, end_travel, distance, drive, int(old_data[7 * n]), int(old_data[8 * n]), dist
+        )
+        arr, start, dep, least, load, wheel = sched.tolist()
+        # (positional, as _result)
+        result = RouteSchedule(
+            True,
+            None,
+            tuple(arr),
+            tuple(start),
+            tuple(dep),
+            tuple(load),
+            end_time,
+            distance,
+            end_time - d0,
+            d0,
+            tuple(least),
+            tuple(wheel),
+            drive,
+        )
+        return result, _ProfileOfRows(rows, end, end_travel, derived), derived
+    c = compiled.unpacked() if isinstance(compiled, _Packed) else compiled
+    dist = c.dist
+    if dist is not None:
+        distance, dist = c.distance - int(dist[0]), dist[1:]
+    else:
+        distance = c.distance - int(tt.distances[v.start, first.location])
+    latest = c.latest[1:]
+    if first.kind is _PICKUP:
+        latest = [limit if q == 0 else late for q, late in zip(c.pair[1:], latest, strict=True)]
+    derived_lists = _Compiled(
         c.loc[1:],
         c.earliest[1:],
         latest,
         c.service[1:],
         c.travel[1:],
         c.end_travel,
-        [p - 1 if p > 0 else (-1 if p == 0 else p) for p in c.pair[1:]],
+        [q - 1 if q > 0 else (-1 if q == 0 else q) for q in c.pair[1:]],
         c.max_ride[1:],
         c.load[1:],
         c.wheel[1:],
-        c.distance - int(tt.distances[v.start, first.location]),
+        distance,
         c.drive - c.travel[0],
         c.load[0],  # on board once the first stop is served
         c.wheel[0],
+        None,
+        dist,
     )
-    sched, prof = _schedule_compiled(derived, new)
-    return sched, prof, derived
+    sched_lists, prof = _schedule_compiled(derived_lists, new)
+    return sched_lists, prof, derived_lists
 
 
 def schedule_inserted(
@@ -664,6 +759,7 @@ def schedule_inserted(
     # The legs as _compile looks them up (one vectorised look-up each).
     path = np.array([v.start, *new_loc] if v.end is None else [v.start, *new_loc, v.end], dtype=np.int64)
     legs_t = tt.durations[path[:-1], path[1:]]
+    legs_d = tt.distances[path[:-1], path[1:]]
     n = len(new_loc)
     # Pickup stop indices shift past the inserted stops; the new drop-off's pickup is stop ``a``.
     new_pair = [
@@ -681,12 +777,16 @@ def schedule_inserted(
         spliced(max_ride, 0, request.max_ride),
         [*load[:a], before[a] + q, *[x + q for x in load[a:b]], before[b], *load[b:]],
         [*wheel[:a], chairs[a] + w, *[x + w for x in wheel[a:b]], chairs[b], *wheel[b:]],
-        int(tt.distances[path[:-1], path[1:]].sum()),
+        int(legs_d.sum()),
         int(legs_t.sum()),
         load_0,
         wheel_0,
     )
-    return _schedule_compiled(c, route)
+    c.dist = legs_d
+    sched, prof = _schedule_compiled(c, route)
+    if type(prof) is _ProfileOfRows:  # (the kernel packed ``c``)
+        prof.compiled = _packed(c)
+    return sched, prof
 
 
 def route_profile_with_first_stop(
@@ -790,17 +890,30 @@ def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Calla
 
 
 class _ProfileOfRows:
-    """A feasible route's profile, built from the kernel's rows at the first call."""
+    """A feasible route's profile, built from the kernel's rows at the first call (and the route's
+    compiled form, for :func:`compiled_of_profile`)."""
 
-    __slots__ = ("end", "end_travel", "rows")
+    __slots__ = ("compiled", "end", "end_travel", "rows")
 
-    def __init__(self, rows: NDArray[np.int64], end: int, end_travel: int) -> None:
+    def __init__(
+        self, rows: NDArray[np.int64], end: int, end_travel: int, compiled: _Packed | None = None
+    ) -> None:
         self.rows = rows
         self.end = end
         self.end_travel = end_travel
+        self.compiled = compiled
 
     def __call__(self) -> RouteProfile:
         return _profile_of_rows(self.rows, self.end, self.end_travel)
+
+
+def compiled_of_profile(lazy: Callable[[], RouteProfile | None]) -> object | None:
+    """The compiled form (opaque, for :func:`schedule_after_first_stop`) of the route whose profile
+    ``lazy`` builds (from :func:`schedule_inserted` and :func:`schedule_after_first_stop`): what
+    compiling that route with the requests of that evaluation gives. ``None``: not at hand."""
+    if type(lazy) is not _ProfileOfRows:
+        return None
+    return lazy.compiled
 
 
 def profile_rows(lazy: Callable[[], RouteProfile | None]) -> NDArray[np.int64] | None:
@@ -1107,6 +1220,18 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
     )
     if (mx is not None and mx < 0) or min(scalars) < -limit or max(scalars) > limit:
         return None
+    data = _pack(c)
+    if data is None:
+        return None
+    out = _KERNEL(data, len(c.loc), *scalars, planned)
+    return out if out[0] == 0 else None
+
+
+def _pack(c: _Compiled) -> NDArray[np.int64] | None:
+    """The compiled kernels' input: ``c``'s lists in one array (kept in ``c``), or ``None`` if a value
+    is beyond 64 bits."""
+    if c.data is not None:
+        return c.data
     try:
         data = np.array(
             [*c.travel, *c.service, *c.earliest, *c.latest, *c.pair, *c.max_ride, *c.loc, *c.load, *c.wheel],
@@ -1114,8 +1239,56 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
         )
     except OverflowError:
         return None
-    out = _KERNEL(data, len(c.loc), *scalars, planned)
-    return out if out[0] == 0 else None
+    c.data = data
+    return data
+
+
+_AFTER: Any = None
+
+
+def _packed(c: _Compiled) -> _Packed | None:
+    """``c`` packed (:class:`_Packed`), or ``None`` if a value is beyond 64 bits."""
+    data = _pack(c)
+    if data is None:
+        return None
+    return _Packed(data, len(c.loc), c.end_travel, c.distance, c.drive, c.seats0, c.chairs0, c.dist)
+
+
+def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
+    """The compiled ``_schedule_compiled`` of the route ``p`` once its first stop is served (``route``;
+    ``limit``: the latest start of the drop-off of a rider picked up there), from ``p``'s packed
+    data: ``(data, sched, rows, end, d0, end_time)`` (see
+    :func:`_schedule_kernel.plan_after_first_stop`), or ``None`` where :func:`_run_compiled` would give
+    none (then the Python code schedules the derived lists)."""
+    global _AFTER
+    if not USE_COMPILED:
+        return None
+    if _AFTER is None:
+        from ondemand.routing.solver import _schedule_kernel
+
+        _AFTER = _schedule_kernel.plan_after_first_stop if _schedule_kernel.HAVE_NUMBA else False
+    if _AFTER is False:
+        return None
+    v = route.vehicle
+    bound = _COMPILED_LIMIT
+    mx = v.max_route_duration
+    n = p.n
+    data = p.data
+    scalars = (
+        p.end_travel,
+        v.available_from,
+        v.shift_end,
+        -1 if mx is None else mx,
+        v.start,
+        int(data[7 * n]),  # the seats and wheelchair places on board after the first stop
+        int(data[8 * n]),
+    )
+    if (mx is not None and mx < 0) or min(scalars) < -bound or max(scalars) > bound:
+        return None
+    if not -bound <= limit <= bound:
+        return None
+    status, *out = _AFTER(data, n, limit, *scalars)
+    return out if status == 0 else None
 
 
 _COMPILED_LIMIT = 1 << 50  # _schedule_kernel.LIMIT (not imported with this module)

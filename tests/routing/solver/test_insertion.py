@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ondemand.routing.solver import schedule
+from ondemand.routing.solver._schedule_kernel import HAVE_NUMBA
 from ondemand.routing.solver.insertion import (
     Insertion,
     InsertionOptions,
@@ -37,11 +39,13 @@ from ondemand.routing.solver.reference import (
 from ondemand.routing.solver.schedule import (
     PROFILE_ROWS,
     RouteProfile,
+    compiled_of_profile,
     evaluate_route,
     route_profile,
     schedule_and_profile,
     schedule_inserted,
 )
+from tests.routing.solver.test_schedule import assert_same_compiled
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
@@ -363,6 +367,10 @@ def test_schedule_from_the_searched_profile_equals_evaluating_the_route(
                 got, make = schedule_inserted(prof.rows, cand, a, b, new, tt)
                 assert got == want, (a, b)
                 assert _same_profile(make(), want_prof), (a, b)
+                kept = compiled_of_profile(make)  # the compiled form it keeps is compiling the route
+                assert (kept is not None) == (got.feasible and HAVE_NUMBA), (a, b)
+                if kept is not None:
+                    assert_same_compiled(kept, schedule._compile(cand, requests, tt))
     res = best_insertion(plan, new, tt, now=now, options=opts)
     if isinstance(res, Insertion):
         route = res.plan.route_of(res.vehicle_id)

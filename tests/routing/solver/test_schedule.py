@@ -585,7 +585,6 @@ def test_compiled_form_read_off_a_schedule_is_the_compiled_route(
 ) -> None:
     """A feasible route's compiled form read off its schedule (the legs from the times) equals compiling
     it, field by field, whichever code scheduled it; an infeasible schedule gives none."""
-    from dataclasses import fields
 
     route, requests, tt = case
     schedule.USE_COMPILED = not python
@@ -600,5 +599,96 @@ def test_compiled_form_read_off_a_schedule_is_the_compiled_route(
     fresh = schedule._compile(route, requests, tt)
     assert got is not None
     assert not isinstance(fresh, str)
-    for f in fields(fresh):
-        assert getattr(got, f.name) == getattr(fresh, f.name), f.name
+    assert_same_compiled(got, fresh)
+
+
+def assert_same_compiled(got: object, want: object) -> None:
+    """Two compiled forms of a route (``_Compiled`` or ``_Packed``) agree: every list and scalar, the
+    packed data (``_pack`` of the lists, where kept) and the legs' lengths (where both know them)."""
+    from dataclasses import fields
+
+    lists = [x.unpacked() if isinstance(x, schedule._Packed) else x for x in (got, want)]
+    for c in lists:
+        assert isinstance(c, schedule._Compiled)
+        if c.data is not None:  # the kept pack is the lists'
+            assert np.array_equal(
+                c.data,
+                schedule._pack(
+                    schedule._Compiled(
+                        *[getattr(c, f.name) for f in fields(c) if f.name not in ("data", "dist")]
+                    )
+                ),
+            )
+        if c.dist is not None:  # the legs from the start, through the stops (to the end depot)
+            assert int(np.sum(c.dist)) == c.distance
+            assert len(c.loc) <= len(c.dist) <= len(c.loc) + 1
+    for f in fields(lists[0]):
+        a, b = getattr(lists[0], f.name), getattr(lists[1], f.name)
+        if f.name == "data":
+            continue  # (checked above against each form's own lists)
+        if f.name == "dist":
+            if a is not None and b is not None:
+                assert np.array_equal(a, b)
+            continue
+        assert a == b, f.name
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_route(), st.integers(-10, 40), st.booleans(), st.booleans())
+def test_route_after_its_first_stop_is_the_compiled_route(
+    case: tuple[Route, dict[str, Request], ArrayTravelTimes], late: int, python: bool, packed: bool
+) -> None:
+    """schedule_after_first_stop (the route once its vehicle served the first stop, ``late`` seconds
+    after plan, derived from the route's compiled form, compiled or packed, by the kernel or by the
+    Python code) gives what compiling and scheduling the new route gives: the schedule, the profile rows
+    and the compiled form; and the derived form derives the next route the same way."""
+    route, requests, tt = case
+    sched, _, compiled = schedule.schedule_lazy_profile_and_compiled(route, requests, tt)
+    schedule.USE_COMPILED = not python
+    try:
+        steps = 0
+        while sched.feasible and route.stops and steps < 3:
+            assert compiled is not None
+            if packed:
+                compiled = (
+                    schedule._packed(compiled) if isinstance(compiled, schedule._Compiled) else compiled
+                )
+            elif isinstance(compiled, schedule._Packed):
+                compiled = compiled.unpacked()
+            first, v = route.stops[0], route.vehicle
+            at = max(sched.service_start[0] + late, 0)
+            req = requests.get(first.request_id)
+            onboard = {r.request.id: r for r in v.onboard}
+            if first.kind is P:
+                assert req is not None
+                onboard[req.id] = OnboardRider(req, at)
+                avail = at + req.pickup_service
+            else:
+                rider = onboard.pop(first.request_id)
+                avail = at + rider.request.dropoff_service
+            w = Vehicle(
+                v.id,
+                v.seats,
+                first.location,
+                avail,
+                max(v.shift_end, avail),
+                v.end,
+                v.wheelchair_places,
+                v.max_route_duration,
+                tuple(onboard.values()),
+            )
+            new = Route(w, route.stops[1:])
+            got = schedule.schedule_after_first_stop(route, compiled, new, requests, tt, at)
+            want = schedule.schedule_lazy_profile_and_compiled(new, requests, tt)
+            assert got is not None
+            assert got[0] == want[0]
+            a, b = got[1](), want[1]()
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                assert a.end_time == b.end_time
+                assert np.array_equal(a.rows, b.rows)
+            assert_same_compiled(got[2], want[2])
+            route, sched, compiled = new, got[0], got[2]
+            steps += 1
+    finally:
+        schedule.USE_COMPILED = True

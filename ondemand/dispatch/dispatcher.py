@@ -95,14 +95,19 @@ from ondemand.routing.solver.schedule import (
     schedule_after_first_stop,
     schedule_lazy_profile_and_compiled,
 )
+from ondemand.routing.solver.schedule import (
+    warm_up as schedule_warm_up,
+)
 
 __all__ = ["DarpReoptimiser", "InsertionDispatcher", "darp_reoptimiser", "dropoff_estimate", "warm_up"]
 
 
 def warm_up() -> None:
     """Load (or compile, the first time on a machine) the dispatcher's compiled parts now: the
-    insertion search and the mid-leg diversion pre-filter. Servers and benchmarks call it at start-up."""
+    insertion search, the schedule of a route after a committed stop and the mid-leg diversion
+    pre-filter. Servers and benchmarks call it at start-up."""
     insertion_warm_up()
+    schedule_warm_up()
     _tk.warm_up()
 
 

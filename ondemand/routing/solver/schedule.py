@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes
+from ondemand.routing.solver.model import Request, Route, StopKind, TravelTimes, Vehicle
 
 __all__ = [
     "RouteProfile",
@@ -70,6 +70,7 @@ __all__ = [
     "schedule_and_profile",
     "schedule_inserted",
     "schedule_lazy_profile_and_compiled",
+    "warm_up",
 ]
 
 _BIG = 1 << 60
@@ -1292,3 +1293,18 @@ def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
 
 
 _COMPILED_LIMIT = 1 << 50  # _schedule_kernel.LIMIT (not imported with this module)
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the compiled derivation of a route after its
+    first stop (:func:`schedule_after_first_stop`) now, not at a vehicle's first committed leg.
+
+    A no-op without Numba or with :data:`USE_COMPILED` off. The dispatcher's ``warm_up`` calls it.
+    """
+    # a pickup at 1 and its drop-off at 0, the vehicle at the pickup once it is served
+    c = _Compiled(
+        [1, 0], [0, 0], [600, 2_000], [0, 0], [60, 60], 0, [-2, 0], [0, 2_000], [1, 0], [0, 0], 0, 120
+    )
+    p = _packed(c)
+    if p is not None:
+        _run_after_first_stop(p, Route(Vehicle("warm-up", 1, 1, 60, 10_000)), 2_000)

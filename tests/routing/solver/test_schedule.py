@@ -692,3 +692,26 @@ def test_route_after_its_first_stop_is_the_compiled_route(
             steps += 1
     finally:
         schedule.USE_COMPILED = True
+
+
+def test_warm_up_loads_the_derivation_a_commit_uses() -> None:
+    """After warm_up, deriving a route after its first stop (as a committed leg does) compiles nothing
+    more: the warm-up called the kernel with the argument types of the real path."""
+    from ondemand.routing.solver import _schedule_kernel
+
+    if not _schedule_kernel.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    schedule.warm_up()
+    kernel = _schedule_kernel.plan_after_first_stop
+    loaded = list(kernel.signatures)
+    assert loaded
+    tt = line_tt()
+    r = req("a", 1, 3)
+    route = Route(Vehicle("v", 4, 0, 0, 10_000), stops(("a", P, 1), ("a", D, 3)))
+    sched, _, compiled = schedule.schedule_lazy_profile_and_compiled(route, {"a": r}, tt)
+    at = sched.service_start[0]
+    w = Vehicle("v", 4, 1, at + r.pickup_service, 10_000, onboard=(OnboardRider(r, at),))
+    got = schedule.schedule_after_first_stop(route, compiled, Route(w, route.stops[1:]), {"a": r}, tt, at)
+    assert got is not None
+    assert isinstance(got[2], schedule._Packed)  # the kernel derived it
+    assert list(kernel.signatures) == loaded

@@ -274,7 +274,7 @@ class _VehicleState:
     cache: tuple[Route, RouteSchedule] | None = None
     wake: int | None = None  # when advance() next has work for this vehicle (None: not known yet)
     shown: list[PlannedStop] | None = None  # the itinerary, until the vehicle's state changes
-    compiled: tuple[Route, object | None] | None = None  # the last route evaluated, compiled
+    compiled: tuple[Route, object | None] | None = None  # the last route evaluated: compiled, or its profile
     index: int = 0  # position in the fleet (and in the plan's routes)
     queued: int | None = None  # the wake-up of its newest entry still in the heap (None: not known)
 
@@ -574,7 +574,7 @@ class InsertionDispatcher:
             route = self._route(vs)
             if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
                 vs.cache = (route, ins.schedule)
-                vs.compiled = (route, compiled_of_profile(ins.profile))  # (for its first commit)
+                vs.compiled = (route, ins.profile)  # its compiled form, when its first stop is committed
                 prime_profile(route, ins.plan.requests, self._tt, ins.profile)
         rid = ins.request.id
         self._requests[rid] = ins.request
@@ -1552,9 +1552,10 @@ class InsertionDispatcher:
         leg = vs.leg
         if leg is not None:
             kept = vs.compiled
-            if kept is not None and kept[0] is old and kept[1] is not None:
-                compiled = kept[1]
-            else:
+            compiled = kept[1] if kept is not None and kept[0] is old else None
+            if callable(compiled):  # a booking's profile (its search's): the form its rows hold
+                compiled = compiled_of_profile(compiled, before.distance)
+            if compiled is None:
                 compiled = compiled_of_schedule(old, self._requests, before)
             route = self._route(vs)
             got = schedule_after_first_stop(old, compiled, route, self._requests, self._tt, leg.service_start)

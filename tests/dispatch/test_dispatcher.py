@@ -926,7 +926,7 @@ def test_route_derived_after_a_commit_is_the_compiled_route(auto: bool, python: 
     """Every route derived from the one before when a leg is committed has the schedule, profile and
     compiled form that compiling it gives (by the kernel, or with ``python`` the Python code); bookings,
     cancellations and served stops over random days. A booking's route is derived from the compiled
-    form its search kept (compiled_of_profile), which is the route's."""
+    form its search's profile rows hold (compiled_of_profile), which is the route's."""
     from ondemand.dispatch import dispatcher as module
     from ondemand.routing.solver import schedule as sched_module
 

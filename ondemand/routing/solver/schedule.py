@@ -698,7 +698,7 @@ def schedule_after_first_stop(
             tuple(wheel),
             drive,
         )
-        return result, _ProfileOfRows(rows, end, end_travel, derived), derived
+        return result, _ProfileOfRows(rows, end, end_travel), derived
     c = compiled.unpacked() if isinstance(compiled, _Packed) else compiled
     dist = c.dist
     if dist is not None:
@@ -760,7 +760,6 @@ def schedule_inserted(
     # The legs as _compile looks them up (one vectorised look-up each).
     path = np.array([v.start, *new_loc] if v.end is None else [v.start, *new_loc, v.end], dtype=np.int64)
     legs_t = tt.durations[path[:-1], path[1:]]
-    legs_d = tt.distances[path[:-1], path[1:]]
     n = len(new_loc)
     # Pickup stop indices shift past the inserted stops; the new drop-off's pickup is stop ``a``.
     new_pair = [
@@ -778,16 +777,12 @@ def schedule_inserted(
         spliced(max_ride, 0, request.max_ride),
         [*load[:a], before[a] + q, *[x + q for x in load[a:b]], before[b], *load[b:]],
         [*wheel[:a], chairs[a] + w, *[x + w for x in wheel[a:b]], chairs[b], *wheel[b:]],
-        int(legs_d.sum()),
+        int(tt.distances[path[:-1], path[1:]].sum()),
         int(legs_t.sum()),
         load_0,
         wheel_0,
     )
-    c.dist = legs_d
-    sched, prof = _schedule_compiled(c, route)
-    if type(prof) is _ProfileOfRows:  # (the kernel packed ``c``)
-        prof.compiled = _packed(c)
-    return sched, prof
+    return _schedule_compiled(c, route)
 
 
 def route_profile_with_first_stop(
@@ -891,30 +886,42 @@ def _schedule_compiled(c: _Compiled, route: Route) -> tuple[RouteSchedule, Calla
 
 
 class _ProfileOfRows:
-    """A feasible route's profile, built from the kernel's rows at the first call (and the route's
-    compiled form, for :func:`compiled_of_profile`)."""
+    """A feasible route's profile, built from the kernel's rows at the first call."""
 
-    __slots__ = ("compiled", "end", "end_travel", "rows")
+    __slots__ = ("end", "end_travel", "rows")
 
-    def __init__(
-        self, rows: NDArray[np.int64], end: int, end_travel: int, compiled: _Packed | None = None
-    ) -> None:
+    def __init__(self, rows: NDArray[np.int64], end: int, end_travel: int) -> None:
         self.rows = rows
         self.end = end
         self.end_travel = end_travel
-        self.compiled = compiled
 
     def __call__(self) -> RouteProfile:
         return _profile_of_rows(self.rows, self.end, self.end_travel)
 
 
-def compiled_of_profile(lazy: Callable[[], RouteProfile | None]) -> object | None:
-    """The compiled form (opaque, for :func:`schedule_after_first_stop`) of the route whose profile
-    ``lazy`` builds (from :func:`schedule_inserted` and :func:`schedule_after_first_stop`): what
-    compiling that route with the requests of that evaluation gives. ``None``: not at hand."""
+def compiled_of_profile(lazy: Callable[[], RouteProfile | None], distance: int) -> object | None:
+    """The compiled form (opaque, for :func:`schedule_after_first_stop`) of a feasible route whose
+    profile ``lazy`` builds (from :func:`schedule_and_lazy_profile` and its kin, e.g. the schedule of a
+    booking's route, :func:`schedule_inserted`), read off the profile's rows, which hold every per-stop
+    list of it: what compiling that route with the requests of that evaluation gives. ``distance``
+    is the route's length (its schedule's). ``None``: the rows are not at hand."""
     if type(lazy) is not _ProfileOfRows:
         return None
-    return lazy.compiled
+    rows = lazy.rows
+    n = rows.shape[1] - 1
+    data = np.empty((9, n), dtype=np.int64)  # in _pack's order
+    data[0] = rows[10, :n]  # the legs to the stops (the node before each stop's travel_next)
+    data[1:] = rows[_PACKED_ROWS, 1:]
+    data[4] -= 1  # a profile's pair is the pickup's node (0 for a rider on board, -1 for a pickup)
+    drive = int(rows[10].sum())  # every leg, the one to the end depot included
+    return _Packed(
+        data.reshape(-1), n, int(rows[10, n]), distance, drive, int(rows[5, 0]), int(rows[6, 0]), None
+    )
+
+
+_PACKED_ROWS = [9, 11, 12, 13, 14, 0, 5, 6]
+"""The profile rows of service, earliest, latest, pair, max_ride, loc, load and wheel (:func:`_pack`'s
+order after the travel times)."""
 
 
 def profile_rows(lazy: Callable[[], RouteProfile | None]) -> NDArray[np.int64] | None:

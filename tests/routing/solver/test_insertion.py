@@ -367,7 +367,7 @@ def test_schedule_from_the_searched_profile_equals_evaluating_the_route(
                 got, make = schedule_inserted(prof.rows, cand, a, b, new, tt)
                 assert got == want, (a, b)
                 assert _same_profile(make(), want_prof), (a, b)
-                kept = compiled_of_profile(make)  # the compiled form it keeps is compiling the route
+                kept = compiled_of_profile(make, got.distance)  # the form its rows hold: compiling it
                 assert (kept is not None) == (got.feasible and HAVE_NUMBA), (a, b)
                 if kept is not None:
                     assert_same_compiled(kept, schedule._compile(cand, requests, tt))

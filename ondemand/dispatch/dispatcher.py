@@ -68,6 +68,7 @@ from ondemand.routing.solver.insertion import (
     Insertion,
     Refusal,
     SearchIndex,
+    TurnRows,
     best_insertion,
     insert_into_route,
     prime_profile,
@@ -204,24 +205,13 @@ def _hms(t: int) -> str:
     return f"{sign}{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
-_Slack = tuple[
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.bool_],
-]
-"""The fleet's routes node by node as the search index holds them (:meth:`SearchIndex.turn_rows`):
-locations, travel to the next node, least service starts, forward slack, where each route's nodes
-begin (by fleet index) and whether each route is feasible. A route's node 0 is its committed stop."""
 _NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
 _NO_OFF = np.zeros(1, dtype=np.int64)
 _NOT_USABLE = np.zeros(0, dtype=np.bool_)
 
 
 def _pickup_and_slack(
-    request: Request, slack: _Slack | None
+    request: Request, slack: TurnRows | None
 ) -> tuple[int, int, int, bool, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
     """The arguments of the turn kernels that say the pickup's window and service and the routes'
     slack: earliest and latest pickup, pickup service, whether there is slack, the routes' least
@@ -1222,7 +1212,7 @@ class InsertionDispatcher:
         self._legs_dirty.clear()
 
     def _turn_candidates(
-        self, now: int, request: Request, bound: float, slack: _Slack | None
+        self, now: int, request: Request, bound: float, slack: TurnRows | None
     ) -> NDArray[np.int64]:
         """Fleet indices of the driving vehicles that might beat ``bound`` by turning toward the pickup.
 
@@ -1346,7 +1336,7 @@ class InsertionDispatcher:
         ats: NDArray[np.int64],
         request: Request,
         bound: float,
-        slack: _Slack | None,
+        slack: TurnRows | None,
     ) -> NDArray[np.bool_]:
         """Per vehicle ``idx[k]`` turning at ``points[k]`` (reached at ``ats[k]``): whether picking the
         rider up first from there can keep the windows and cost less than ``bound`` —

@@ -66,6 +66,7 @@ __all__ = [
     "InsertionOptions",
     "Refusal",
     "SearchIndex",
+    "TurnRows",
     "best_insertion",
     "cheapest_insertion",
     "effective_request",
@@ -75,6 +76,19 @@ __all__ = [
     "use_compiled",
     "warm_up",
 ]
+
+
+TurnRows = tuple[
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.bool_],
+]
+"""The fleet's routes node by node as a :class:`SearchIndex` holds them (:meth:`SearchIndex.turn_rows`):
+locations, travel to the next node, least service starts, forward slack, where each route's nodes
+begin (by fleet index, and the end) and whether each route is feasible."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1007,19 +1021,7 @@ class SearchIndex:
             return None
         return f.packed[:, f.off[vi] : f.off[vi + 1]]
 
-    def turn_rows(
-        self, routes: tuple[Route, ...]
-    ) -> (
-        tuple[
-            NDArray[np.int64],
-            NDArray[np.int64],
-            NDArray[np.int64],
-            NDArray[np.int64],
-            NDArray[np.int64],
-            NDArray[np.bool_],
-        ]
-        | None
-    ):
+    def turn_rows(self, routes: tuple[Route, ...]) -> TurnRows | None:
         """Every route's nodes (its start, then its stops), route after route: their locations, the
         travel time from each to the next (a route's last: to its end depot, or 0), the least service
         start at each and how much later it may start (:attr:`RouteProfile.fslack`); where each

@@ -1214,25 +1214,28 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
         _KERNEL = _schedule_kernel.plan_route if _schedule_kernel.HAVE_NUMBA else False
     if _KERNEL is False:
         return None
-    v = route.vehicle
-    limit = _COMPILED_LIMIT
-    mx = v.max_route_duration
-    scalars = (
-        c.end_travel,
-        v.available_from,
-        v.shift_end,
-        -1 if mx is None else mx,
-        v.start,
-        c.seats0,
-        c.chairs0,
-    )
-    if (mx is not None and mx < 0) or min(scalars) < -limit or max(scalars) > limit:
+    scalars = _kernel_scalars(route.vehicle, c.end_travel, c.seats0, c.chairs0)
+    if scalars is None:
         return None
     data = _pack(c)
     if data is None:
         return None
     out = _KERNEL(data, len(c.loc), *scalars, planned)
     return out if out[0] == 0 else None
+
+
+def _kernel_scalars(
+    v: Vehicle, end_travel: int, seats0: int, chairs0: int
+) -> tuple[int, int, int, int, int, int, int] | None:
+    """The schedule kernels' scalar arguments for a route of ``v``: ``(end_travel, available_from,
+    shift_end, max_route_duration or -1, start, seats0, chairs0)``; ``None`` (the Python code
+    schedules it) for a negative route-duration limit or a value beyond the kernels' arithmetic."""
+    mx = v.max_route_duration
+    scalars = (end_travel, v.available_from, v.shift_end, -1 if mx is None else mx, v.start, seats0, chairs0)
+    limit = _COMPILED_LIMIT
+    if (mx is not None and mx < 0) or min(scalars) < -limit or max(scalars) > limit:
+        return None
+    return scalars
 
 
 def _pack(c: _Compiled) -> NDArray[np.int64] | None:
@@ -1277,23 +1280,11 @@ def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
         _AFTER = _schedule_kernel.plan_after_first_stop if _schedule_kernel.HAVE_NUMBA else False
     if _AFTER is False:
         return None
-    v = route.vehicle
-    bound = _COMPILED_LIMIT
-    mx = v.max_route_duration
     n = p.n
     data = p.data
-    scalars = (
-        p.end_travel,
-        v.available_from,
-        v.shift_end,
-        -1 if mx is None else mx,
-        v.start,
-        int(data[7 * n]),  # the seats and wheelchair places on board after the first stop
-        int(data[8 * n]),
-    )
-    if (mx is not None and mx < 0) or min(scalars) < -bound or max(scalars) > bound:
-        return None
-    if not -bound <= limit <= bound:
+    # (the seats and wheelchair places on board after the first stop: its load)
+    scalars = _kernel_scalars(route.vehicle, p.end_travel, int(data[7 * n]), int(data[8 * n]))
+    if scalars is None or not -_COMPILED_LIMIT <= limit <= _COMPILED_LIMIT:
         return None
     status, *out = _AFTER(data, n, limit, *scalars)
     return out if status == 0 else None

@@ -34,7 +34,15 @@ except ImportError:  # pragma: no cover
 njit = _njit
 """Numba's ``njit``, or a stand-in that leaves functions as Python without numba (the kernels' one)."""
 
-__all__ = ["HAVE_NUMBA", "LIMIT", "least_schedule", "njit", "plan_after_first_stop", "plan_route"]
+__all__ = [
+    "HAVE_NUMBA",
+    "LIMIT",
+    "least_schedule",
+    "njit",
+    "plan_after_first_stop",
+    "plan_inserted",
+    "plan_route",
+]
 
 _BIG = 1 << 60
 LIMIT = 1 << 50
@@ -285,6 +293,62 @@ def plan_route(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, 
 
 
 @_njit(cache=True, nogil=True)
+def plan_inserted(  # type: ignore[no-untyped-def]
+    rows, a, b, req, legs, end_travel, avail, shift_end, max_dur, v_start
+):
+    """:func:`plan_route` (planned) of a route with one request inserted, from the old route's profile
+    ``rows`` (:data:`~ondemand.routing.solver.schedule.PROFILE_ROWS`; node 0 its start, then its
+    stops), in one call: the request's pickup goes before old stop ``a`` and its drop-off before old
+    stop ``b`` (``a <= b``). ``req`` holds the request's pickup and drop-off locations, earliest and
+    latest starts and service times, its max ride, seats and wheelchair places (in that order);
+    ``legs`` the travel times along the new stops from the start (``legs[k]`` into new stop ``k``).
+    The scalars are the new route's (as :func:`plan_route`; the load on board at the start is the
+    old route's).
+
+    Returns what :func:`plan_after_first_stop` returns, for the new route.
+    """
+    m = rows.shape[1] - 1
+    n = m + 2
+    data = np.empty(9 * n, np.int64)
+    q = req[9]
+    w = req[10]
+    for j in range(n):
+        if j == a or j == b + 1:  # the new pickup, the new drop-off
+            d = 0 if j == a else 1
+            data[j] = legs[j]
+            data[n + j] = req[6 + d]
+            data[2 * n + j] = req[2 + 2 * d]
+            data[3 * n + j] = req[3 + 2 * d]
+            data[4 * n + j] = -2 if d == 0 else a
+            data[5 * n + j] = 0 if d == 0 else req[8]
+            data[6 * n + j] = req[d]
+            # seats and wheelchair places after the stop: those before old stop ``a`` (``b``) plus
+            # the new riders after the pickup, without them after the drop-off
+            data[7 * n + j] = rows[5, a] + q if d == 0 else rows[5, b]
+            data[8 * n + j] = rows[6, a] + w if d == 0 else rows[6, b]
+            continue
+        k = j + 1 if j < a else (j if j <= b else j - 1)  # the old stop's node
+        inside = a < j <= b  # between the new pickup and drop-off: the new riders on board
+        data[j] = legs[j]
+        data[n + j] = rows[9, k]
+        data[2 * n + j] = rows[11, k]
+        data[3 * n + j] = rows[12, k]
+        if rows[7, k] != 0:  # a drop-off: its pickup's stop index shifts past the new stops
+            p = rows[13, k]
+            if p == 0:
+                data[4 * n + j] = -1
+            else:
+                data[4 * n + j] = p - 1 + (1 if p - 1 >= a else 0) + (1 if p - 1 >= b else 0)
+        else:
+            data[4 * n + j] = -2
+        data[5 * n + j] = rows[14, k]
+        data[6 * n + j] = rows[0, k]
+        data[7 * n + j] = rows[5, k] + (q if inside else 0)
+        data[8 * n + j] = rows[6, k] + (w if inside else 0)
+    return _plan_planned(data, n, end_travel, avail, shift_end, max_dur, v_start, rows[5, 0], rows[6, 0])
+
+
+@_njit(cache=True, nogil=True)
 def plan_after_first_stop(old, n_old, limit, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0):  # type: ignore[no-untyped-def]
     """:func:`plan_route` (planned) of a compiled route once its first stop is served, from the
     route's packed data ``old`` (``n_old`` stops; ``n_old >= 1``), in one call.
@@ -312,6 +376,12 @@ def plan_after_first_stop(old, n_old, limit, end_travel, avail, shift_end, max_d
             data[3 * n + k] = limit
         elif p > 0:
             data[4 * n + k] = p - 1
+    return _plan_planned(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0)
+
+
+@_njit(cache=True, nogil=True)
+def _plan_planned(data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0):  # type: ignore[no-untyped-def]
+    """:func:`plan_route` (planned) of packed ``data``, returned as :func:`plan_after_first_stop` says."""
     status, d0, end, pd0, pend, violated, arrival, start, parr, pstart, rows = plan_route(
         data, n, end_travel, avail, shift_end, max_dur, v_start, seats0, chairs0, True
     )

@@ -681,23 +681,7 @@ def schedule_after_first_stop(
         derived = _Packed(
             data, n - 1, end_travel, distance, drive, int(old_data[7 * n]), int(old_data[8 * n]), dist
         )
-        arr, start, dep, least, load, wheel = sched.tolist()
-        # (positional, as _result)
-        result = RouteSchedule(
-            True,
-            None,
-            tuple(arr),
-            tuple(start),
-            tuple(dep),
-            tuple(load),
-            end_time,
-            distance,
-            end_time - d0,
-            d0,
-            tuple(least),
-            tuple(wheel),
-            drive,
-        )
+        result = _schedule_of_kernel(sched, end_time, distance, d0, drive)
         return result, _ProfileOfRows(rows, end, end_travel), derived
     c = compiled.unpacked() if isinstance(compiled, _Packed) else compiled
     dist = c.dist
@@ -744,6 +728,45 @@ def schedule_inserted(
     route's with the two stops spliced in, the legs looked up along the new stops.
     """
     v = route.vehicle
+    loc = rows[0]
+    path = np.empty(len(loc) + 2 + (v.end is not None), dtype=np.int64)  # the start, the new stops
+    path[0] = v.start
+    path[1 : a + 1] = loc[1 : a + 1]
+    path[a + 1] = request.pickup
+    path[a + 2 : b + 2] = loc[a + 1 : b + 1]
+    path[b + 2] = request.dropoff
+    path[b + 3 : len(loc) + 2] = loc[b + 1 :]
+    if v.end is not None:
+        path[-1] = v.end
+    # The legs as _compile looks them up (one vectorised look-up each).
+    legs_t = np.asarray(tt.durations[path[:-1], path[1:]], dtype=np.int64)
+    distance = int(tt.distances[path[:-1], path[1:]].sum())
+    n = len(loc) + 1
+    end_travel = int(legs_t[n]) if v.end is not None else 0
+    drive = int(legs_t.sum())
+    fast = _run_inserted(rows, a, b, request, legs_t, end_travel, route)
+    if fast is not None:
+        _, sched, prof_rows, end, d0, end_time = fast
+        return _schedule_of_kernel(sched, end_time, distance, d0, drive), _ProfileOfRows(
+            prof_rows, end, end_travel
+        )
+    return _schedule_compiled(
+        _compiled_inserted(rows, a, b, request, legs_t, end_travel, distance, drive), route
+    )
+
+
+def _compiled_inserted(
+    rows: NDArray[np.int64],
+    a: int,
+    b: int,
+    request: Request,
+    legs_t: NDArray[np.int64],
+    end_travel: int,
+    distance: int,
+    drive: int,
+) -> _Compiled:
+    """The lists of :func:`schedule_inserted`'s route, spliced from the old route's profile ``rows``
+    (for the Python code; :func:`_run_inserted` does the same in the kernel)."""
     # The old stops' rows as lists (node 0, the start, left out but for the loads before stop 0).
     loc, load, wheel, drop, service, earliest, latest, pair, max_ride = rows[
         (0, 5, 6, 7, 9, 11, 12, 13, 14), 1:
@@ -757,32 +780,28 @@ def schedule_inserted(
     before = [load_0, *load]  # seats taken before each old stop (and after the last)
     chairs = [wheel_0, *wheel]
     new_loc = spliced(loc, request.pickup, request.dropoff)
-    # The legs as _compile looks them up (one vectorised look-up each).
-    path = np.array([v.start, *new_loc] if v.end is None else [v.start, *new_loc, v.end], dtype=np.int64)
-    legs_t = tt.durations[path[:-1], path[1:]]
     n = len(new_loc)
     # Pickup stop indices shift past the inserted stops; the new drop-off's pickup is stop ``a``.
     new_pair = [
         (-1 if p == 0 else p - 1 + (p - 1 >= a) + (p - 1 >= b)) if d else -2
         for d, p in zip(drop, pair, strict=True)
     ]
-    c = _Compiled(
+    return _Compiled(
         new_loc,
         spliced(earliest, request.earliest_pickup, request.earliest_dropoff),
         spliced(latest, request.latest_pickup, request.latest_dropoff),
         spliced(service, request.pickup_service, request.dropoff_service),
         legs_t[:n].tolist(),
-        int(legs_t[n]) if v.end is not None else 0,
+        end_travel,
         spliced(new_pair, -2, a),
         spliced(max_ride, 0, request.max_ride),
         [*load[:a], before[a] + q, *[x + q for x in load[a:b]], before[b], *load[b:]],
         [*wheel[:a], chairs[a] + w, *[x + w for x in wheel[a:b]], chairs[b], *wheel[b:]],
-        int(tt.distances[path[:-1], path[1:]].sum()),
-        int(legs_t.sum()),
+        distance,
+        drive,
         load_0,
         wheel_0,
     )
-    return _schedule_compiled(c, route)
 
 
 def route_profile_with_first_stop(
@@ -1265,6 +1284,78 @@ def _packed(c: _Compiled) -> _Packed | None:
     return _Packed(data, len(c.loc), c.end_travel, c.distance, c.drive, c.seats0, c.chairs0, c.dist)
 
 
+def _schedule_of_kernel(
+    sched: NDArray[np.int64], end_time: int, distance: int, d0: int, drive: int
+) -> RouteSchedule:
+    """The feasible schedule a kernel's ``sched`` rows give (:func:`_schedule_kernel.plan_after_first_stop`:
+    arrival, service start, departure, least service start, load and wheel per stop), as ``_result``."""
+    arr, start, dep, least, load, wheel = sched.tolist()
+    # (positional, as _result)
+    return RouteSchedule(
+        True,
+        None,
+        tuple(arr),
+        tuple(start),
+        tuple(dep),
+        tuple(load),
+        end_time,
+        distance,
+        end_time - d0,
+        d0,
+        tuple(least),
+        tuple(wheel),
+        drive,
+    )
+
+
+_INSERTED: Any = None
+
+
+def _run_inserted(
+    rows: NDArray[np.int64],
+    a: int,
+    b: int,
+    request: Request,
+    legs_t: NDArray[np.int64],
+    end_travel: int,
+    route: Route,
+) -> Any:
+    """The compiled ``_schedule_compiled`` of :func:`schedule_inserted`'s route, spliced in the kernel
+    (:func:`_schedule_kernel.plan_inserted`): ``(data, sched, rows, end, d0, end_time)``, or ``None``
+    where :func:`_run_compiled` would give none (then the Python code schedules the spliced lists)."""
+    global _INSERTED
+    if not USE_COMPILED:
+        return None
+    if _INSERTED is None:
+        from ondemand.routing.solver import _schedule_kernel
+
+        _INSERTED = _schedule_kernel.plan_inserted if _schedule_kernel.HAVE_NUMBA else False
+    if _INSERTED is False:
+        return None
+    r = request
+    req = (
+        r.pickup,
+        r.dropoff,
+        r.earliest_pickup,
+        r.latest_pickup,
+        r.earliest_dropoff,
+        r.latest_dropoff,
+        r.pickup_service,
+        r.dropoff_service,
+        r.max_ride,
+        r.passengers,
+        r.wheelchair,
+    )
+    scalars = _kernel_scalars(route.vehicle, end_travel, int(rows[5, 0]), int(rows[6, 0]))
+    if scalars is None or min(req) < -_COMPILED_LIMIT or max(req) > _COMPILED_LIMIT:
+        return None
+    # (the kernel takes the load at the start from ``rows``: the scalars' last two are left out)
+    status, *out = _INSERTED(
+        np.ascontiguousarray(rows), a, b, np.array(req, dtype=np.int64), legs_t, *scalars[:5]
+    )
+    return out if status == 0 else None
+
+
 def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
     """The compiled ``_schedule_compiled`` of the route ``p`` once its first stop is served (``route``;
     ``limit``: the latest start of the drop-off of a rider picked up there), from ``p``'s packed
@@ -1295,7 +1386,8 @@ _COMPILED_LIMIT = 1 << 50  # _schedule_kernel.LIMIT (not imported with this modu
 
 def warm_up() -> None:
     """Load (or compile, the first time on a machine) the compiled derivation of a route after its
-    first stop (:func:`schedule_after_first_stop`) now, not at a vehicle's first committed leg.
+    first stop (:func:`schedule_after_first_stop`) and of a route with a request inserted
+    (:func:`schedule_inserted`) now, not at a vehicle's first committed leg or first booking.
 
     A no-op without Numba or with :data:`USE_COMPILED` off. The dispatcher's ``warm_up`` calls it.
     """
@@ -1306,3 +1398,9 @@ def warm_up() -> None:
     p = _packed(c)
     if p is not None:
         _run_after_first_stop(p, Route(Vehicle("warm-up", 1, 1, 60, 10_000)), 2_000)
+    # the same request inserted into the empty route of a vehicle at 0 (its profile rows: node 0 only)
+    rows = np.zeros((len(PROFILE_ROWS), 1), dtype=np.int64)
+    rows.flags.writeable = False  # as profile rows are (shared by caches)
+    legs = np.array([60, 60], dtype=np.int64)
+    request = Request("warm-up", 1, 0, 0, 600, 2_000, 2_000)
+    _run_inserted(rows, 0, 0, request, legs, 0, Route(Vehicle("warm-up", 1, 0, 0, 10_000)))

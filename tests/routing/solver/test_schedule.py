@@ -715,3 +715,33 @@ def test_warm_up_loads_the_derivation_a_commit_uses() -> None:
     assert got is not None
     assert isinstance(got[2], schedule._Packed)  # the kernel derived it
     assert list(kernel.signatures) == loaded
+
+
+def test_warm_up_loads_the_splice_a_booking_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After warm_up, scheduling a route with a request inserted from the old route's profile rows (as
+    a booking's promise does) compiles nothing more, and the kernel did it (the Python splice is not
+    called)."""
+    from ondemand.routing.solver import _schedule_kernel
+
+    if not _schedule_kernel.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    schedule.warm_up()
+    kernel = _schedule_kernel.plan_inserted
+    loaded = list(kernel.signatures)
+    assert loaded
+    tt = line_tt()
+    a, b = req("a", 1, 3), req("b", 2, 4)
+    old = Route(Vehicle("v", 4, 0, 0, 10_000), stops(("a", P, 1), ("a", D, 3)))
+    prof = schedule.route_profile(old, {"a": a}, tt)
+    assert prof is not None
+    assert prof.rows is not None
+    new = Route(old.vehicle, stops(("a", P, 1), ("b", P, 2), ("a", D, 3), ("b", D, 4)))
+
+    def python_splice(*args: object) -> None:
+        raise AssertionError("the Python splice ran: the kernel did not schedule the route")
+
+    monkeypatch.setattr(schedule, "_compiled_inserted", python_splice)
+    got, lazy = schedule.schedule_inserted(prof.rows, new, 1, 2, b, tt)
+    assert schedule.profile_rows(lazy) is not None
+    assert got == schedule.evaluate_route(new, {"a": a, "b": b}, tt)
+    assert list(kernel.signatures) == loaded

@@ -1218,20 +1218,27 @@ USE_COMPILED = True
 """Whether feasible routes are scheduled by the compiled port (Numba, when installed) of this
 module's arithmetic; ``False``: the Python code alone (the reference it is tested against)."""
 
-_KERNEL: Any = None
+_KERNELS: dict[str, Any] = {}
+
+
+def _kernel(name: str) -> Any:
+    """The compiled function ``name`` of :mod:`_schedule_kernel` (imported at its first use, not with
+    this module), or ``None``: :data:`USE_COMPILED` is off or numba is not installed."""
+    if not USE_COMPILED:
+        return None
+    got = _KERNELS.get(name)
+    if got is None:
+        from ondemand.routing.solver import _schedule_kernel
+
+        got = _KERNELS[name] = getattr(_schedule_kernel, name) if _schedule_kernel.HAVE_NUMBA else False
+    return None if got is False else got
 
 
 def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
     """The compiled least (and with ``planned`` the planned) schedule and profile rows of a feasible
     route, or ``None``: infeasible (the Python code says why), beyond 64-bit arithmetic, or no numba."""
-    global _KERNEL
-    if not USE_COMPILED:
-        return None
-    if _KERNEL is None:
-        from ondemand.routing.solver import _schedule_kernel
-
-        _KERNEL = _schedule_kernel.plan_route if _schedule_kernel.HAVE_NUMBA else False
-    if _KERNEL is False:
+    kernel = _kernel("plan_route")
+    if kernel is None:
         return None
     scalars = _kernel_scalars(route.vehicle, c.end_travel, c.seats0, c.chairs0)
     if scalars is None:
@@ -1239,7 +1246,7 @@ def _run_compiled(c: _Compiled, route: Route, *, planned: bool) -> Any:
     data = _pack(c)
     if data is None:
         return None
-    out = _KERNEL(data, len(c.loc), *scalars, planned)
+    out = kernel(data, len(c.loc), *scalars, planned)
     return out if out[0] == 0 else None
 
 
@@ -1271,9 +1278,6 @@ def _pack(c: _Compiled) -> NDArray[np.int64] | None:
         return None
     c.data = data
     return data
-
-
-_AFTER: Any = None
 
 
 def _packed(c: _Compiled) -> _Packed | None:
@@ -1308,9 +1312,6 @@ def _schedule_of_kernel(
     )
 
 
-_INSERTED: Any = None
-
-
 def _run_inserted(
     rows: NDArray[np.int64],
     a: int,
@@ -1323,14 +1324,8 @@ def _run_inserted(
     """The compiled ``_schedule_compiled`` of :func:`schedule_inserted`'s route, spliced in the kernel
     (:func:`_schedule_kernel.plan_inserted`): ``(data, sched, rows, end, d0, end_time)``, or ``None``
     where :func:`_run_compiled` would give none (then the Python code schedules the spliced lists)."""
-    global _INSERTED
-    if not USE_COMPILED:
-        return None
-    if _INSERTED is None:
-        from ondemand.routing.solver import _schedule_kernel
-
-        _INSERTED = _schedule_kernel.plan_inserted if _schedule_kernel.HAVE_NUMBA else False
-    if _INSERTED is False:
+    kernel = _kernel("plan_inserted")
+    if kernel is None:
         return None
     r = request
     req = (
@@ -1350,7 +1345,7 @@ def _run_inserted(
     if scalars is None or min(req) < -_COMPILED_LIMIT or max(req) > _COMPILED_LIMIT:
         return None
     # (the kernel takes the load at the start from ``rows``: the scalars' last two are left out)
-    status, *out = _INSERTED(
+    status, *out = kernel(
         np.ascontiguousarray(rows), a, b, np.array(req, dtype=np.int64), legs_t, *scalars[:5]
     )
     return out if status == 0 else None
@@ -1362,14 +1357,8 @@ def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
     data: ``(data, sched, rows, end, d0, end_time)`` (see
     :func:`_schedule_kernel.plan_after_first_stop`), or ``None`` where :func:`_run_compiled` would give
     none (then the Python code schedules the derived lists)."""
-    global _AFTER
-    if not USE_COMPILED:
-        return None
-    if _AFTER is None:
-        from ondemand.routing.solver import _schedule_kernel
-
-        _AFTER = _schedule_kernel.plan_after_first_stop if _schedule_kernel.HAVE_NUMBA else False
-    if _AFTER is False:
+    kernel = _kernel("plan_after_first_stop")
+    if kernel is None:
         return None
     n = p.n
     data = p.data
@@ -1377,7 +1366,7 @@ def _run_after_first_stop(p: _Packed, route: Route, limit: int) -> Any:
     scalars = _kernel_scalars(route.vehicle, p.end_travel, int(data[7 * n]), int(data[8 * n]))
     if scalars is None or not -_COMPILED_LIMIT <= limit <= _COMPILED_LIMIT:
         return None
-    status, *out = _AFTER(data, n, limit, *scalars)
+    status, *out = kernel(data, n, limit, *scalars)
     return out if status == 0 else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -694,17 +695,24 @@ def test_route_after_its_first_stop_is_the_compiled_route(
         schedule.USE_COMPILED = True
 
 
-def test_warm_up_loads_the_derivation_a_commit_uses() -> None:
-    """After warm_up, deriving a route after its first stop (as a committed leg does) compiles nothing
-    more: the warm-up called the kernel with the argument types of the real path."""
+def _warmed_kernel(name: str) -> tuple[Any, list[Any]]:
+    """After schedule.warm_up: the compiled kernel ``name`` and the signatures it holds (at least one;
+    skips without numba)."""
     from ondemand.routing.solver import _schedule_kernel
 
     if not _schedule_kernel.HAVE_NUMBA:
         pytest.skip("numba is not installed")
     schedule.warm_up()
-    kernel = _schedule_kernel.plan_after_first_stop
+    kernel = getattr(_schedule_kernel, name)
     loaded = list(kernel.signatures)
     assert loaded
+    return kernel, loaded
+
+
+def test_warm_up_loads_the_derivation_a_commit_uses() -> None:
+    """After warm_up, deriving a route after its first stop (as a committed leg does) compiles nothing
+    more: the warm-up called the kernel with the argument types of the real path."""
+    kernel, loaded = _warmed_kernel("plan_after_first_stop")
     tt = line_tt()
     r = req("a", 1, 3)
     route = Route(Vehicle("v", 4, 0, 0, 10_000), stops(("a", P, 1), ("a", D, 3)))
@@ -721,14 +729,7 @@ def test_warm_up_loads_the_splice_a_booking_uses(monkeypatch: pytest.MonkeyPatch
     """After warm_up, scheduling a route with a request inserted from the old route's profile rows (as
     a booking's promise does) compiles nothing more, and the kernel did it (the Python splice is not
     called)."""
-    from ondemand.routing.solver import _schedule_kernel
-
-    if not _schedule_kernel.HAVE_NUMBA:
-        pytest.skip("numba is not installed")
-    schedule.warm_up()
-    kernel = _schedule_kernel.plan_inserted
-    loaded = list(kernel.signatures)
-    assert loaded
+    kernel, loaded = _warmed_kernel("plan_inserted")
     tt = line_tt()
     a, b = req("a", 1, 3), req("b", 2, 4)
     old = Route(Vehicle("v", 4, 0, 0, 10_000), stops(("a", P, 1), ("a", D, 3)))

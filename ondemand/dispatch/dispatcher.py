@@ -65,6 +65,7 @@ from ondemand.dispatch.base import (
 from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.insertion import (
+    GivenProfile,
     Insertion,
     Refusal,
     SearchIndex,
@@ -565,7 +566,7 @@ class InsertionDispatcher:
             if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
                 vs.cache = (route, ins.schedule)
                 vs.compiled = (route, ins.profile)  # its compiled form, when its first stop is committed
-                prime_profile(route, ins.plan.requests, self._tt, ins.profile)
+                self._prime(vs, route, ins.profile, ins.plan.requests)
         rid = ins.request.id
         self._requests[rid] = ins.request
         self._set_status(rid, RequestStatus.ASSIGNED)
@@ -1324,7 +1325,7 @@ class InsertionDispatcher:
                 profile = route_profile_with_first_stop(rows, turned, self._active, self._tt, travel)
                 if profile is None:
                     continue
-                prime_profile(turned, self._active, self._tt, profile)
+                self._turn_index.prime(len(routes), turned, self._tt, profile)
             routes.append(turned)
             turns[vehicle.id] = turn
         return Plan._wrap(tuple(routes), self._active), turns
@@ -1523,13 +1524,28 @@ class InsertionDispatcher:
             routes.append(route)
         return Plan(tuple(routes), plan.requests)
 
+    def _prime(
+        self,
+        vs: _VehicleState,
+        route: Route,
+        profile: GivenProfile,
+        requests: Mapping[str, Request] | None = None,
+    ) -> None:
+        """Give the next search the profile of ``vs``'s solver route ``route``, computed here: to the
+        dispatcher's search index (or, without one, the shared cache, keyed by the route's requests in
+        ``requests``, default every promised request)."""
+        if self._index is not None:
+            self._index.prime(vs.index, route, self._tt, profile)
+        else:
+            prime_profile(route, self._requests if requests is None else requests, self._tt, profile)
+
     def _evaluate(self, vs: _VehicleState) -> tuple[Route, RouteSchedule]:
         route = self._route(vs)
         if vs.cache is not None and vs.cache[0] is route:
             return vs.cache
         # Every request of the stops is in ``_requests`` (all the solvers read of it are those).
         sched, profile, compiled = schedule_lazy_profile_and_compiled(route, self._requests, self._tt)
-        prime_profile(route, self._requests, self._tt, profile)  # for the next search, if it meets it
+        self._prime(vs, route, profile)  # for the next search
         vs.cache = (route, sched)
         vs.compiled = (route, compiled)
         return vs.cache
@@ -1551,7 +1567,7 @@ class InsertionDispatcher:
             got = schedule_after_first_stop(old, compiled, route, self._requests, self._tt, leg.service_start)
             if got is not None:
                 sched, profile, compiled = got
-                prime_profile(route, self._requests, self._tt, profile)
+                self._prime(vs, route, profile)
                 vs.cache = (route, sched)
                 vs.compiled = (route, compiled)
                 return

@@ -62,6 +62,7 @@ from ondemand.routing.solver.schedule import (
 
 __all__ = [
     "REFUSAL_CODES",
+    "GivenProfile",
     "Insertion",
     "InsertionOptions",
     "Refusal",
@@ -443,7 +444,9 @@ class _ProfileCache:
         self._store(key, entry)
         return entry
 
-    def put(self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: _Given) -> None:
+    def put(
+        self, route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: GivenProfile
+    ) -> None:
         """Remember ``profile`` as ``route``'s (from its own availability time), computed by the caller
         (or a function that computes it, called at the first use)."""
         ids = tuple(s.request_id for s in route.stops)
@@ -463,10 +466,13 @@ class _ProfileCache:
 _CACHE = _ProfileCache()
 
 
-_Given = RouteProfile | None | Callable[[], RouteProfile | None]
+GivenProfile = RouteProfile | None | Callable[[], RouteProfile | None]
+"""A route's profile as a caller hands it over: built, ``None`` (infeasible), or a function building it."""
 
 
-def prime_profile(route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: _Given) -> None:
+def prime_profile(
+    route: Route, requests: Mapping[str, Request], tt: TravelTimes, profile: GivenProfile
+) -> None:
     """Give the insertion search a route's profile computed elsewhere (it would compute the same).
 
     ``profile`` must be ``route_profile(route, requests, tt)`` (e.g. from
@@ -799,6 +805,16 @@ class _Fleet:
         # With hints (SearchIndex.note_changed): the route indices that may be new objects since
         # the last sync; ``None``: no hints, every route's identity is compared.
         self.noted: set[int] | None = None
+        # Profiles handed over by the caller (SearchIndex.prime), by route index, until a sync takes them.
+        self.primed: dict[int, _Entry] = {}
+
+    def _entry(self, vi: int, route: Route, requests: Mapping[str, Request], tt: TravelTimes) -> _Entry:
+        """The profile of ``route`` (at index ``vi``): the one primed for this very route object, else the
+        shared cache's."""
+        got = self.primed.pop(vi, None)
+        if got is not None and got.source is route and got.tt is tt:
+            return got
+        return _CACHE.get(route, requests, tt, route.vehicle.available_from)
 
     def _sync(self, plan: Plan, tt: TravelTimes) -> None:
         routes = plan.routes
@@ -835,14 +851,14 @@ class _Fleet:
         old_off = self.off
         if len(changed) < len(routes):
             for vi in changed:
-                r = routes[vi]
-                self._put(vi, _CACHE.get(r, requests, tt, r.vehicle.available_from))
+                self._put(vi, self._entry(vi, routes[vi], requests, tt))
             if not trusted:
                 self._flatten()
                 if list(map(requests.get, self.ids)) != self.reqs:
                     changed = list(range(len(routes)))  # a request of an unchanged route changed
         if len(changed) == len(routes):
-            self.entries = [_CACHE.get(r, requests, tt, r.vehicle.available_from) for r in routes]
+            self.entries = [self._entry(vi, r, requests, tt) for vi, r in enumerate(routes)]
+            self.primed.clear()
             self.packs = [_pack_of(e) for e in self.entries]
             self.usable = np.array([e.feasible for e in self.entries], dtype=np.bool_)
             vehicles = [r.vehicle for r in routes]
@@ -868,9 +884,8 @@ class _Fleet:
         old_off = self.off
         mine = self.routes
         for vi in changed:
-            r = routes[vi]
-            mine[vi] = r
-            self._put(vi, _CACHE.get(r, requests, tt, r.vehicle.available_from))
+            r = mine[vi] = routes[vi]
+            self._put(vi, self._entry(vi, r, requests, tt))
         self.synced = routes
         self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
         np.cumsum(self.sizes, out=self.off[1:])
@@ -1011,6 +1026,17 @@ class SearchIndex:
             f.noted = set(indices)
         else:
             f.noted.update(indices)
+
+    def prime(self, vi: int, route: Route, tt: TravelTimes, profile: GivenProfile) -> None:
+        """Hand over the profile of ``route``, the route at index ``vi`` of the plans to come, computed
+        by the caller: :func:`prime_profile` for this index alone (the next sync that meets this very
+        route object at ``vi`` takes it; no shared cache, no per-request bookkeeping, as the index's
+        caller guarantees the route's requests)."""
+        if callable(profile):
+            entry = _Entry(route, route, (), [], tt, None, lazy=profile)
+        else:
+            entry = _Entry(route, route, (), [], tt, profile)
+        self.fleet.primed[vi] = entry
 
     def route_rows(self, routes: tuple[Route, ...], vi: int) -> NDArray[np.int64] | None:
         """:attr:`RouteProfile.rows` of ``routes[vi]`` as the index holds them (a view: not to be written);

@@ -470,3 +470,51 @@ def test_insertion_with_a_search_index_maps_the_same_requests_without_copying() 
     assert type(mine.copy()) is dict
     assert Plan(shared.plan.routes, mine) == copied.plan
     assert plan.requests.keys() == {"r0", "r1", "r2"}  # the plan searched is left as it was
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the search index serves the compiled search; no Numba")
+def test_a_search_index_takes_a_primed_profile_only_for_that_very_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SearchIndex.prime hands a route's profile to the next search, which then profiles nothing; a
+    profile primed for another route object at that index (stale) is not used: every answer equals the
+    search without an index."""
+    from ondemand.routing.solver import insertion
+    from ondemand.routing.solver.insertion import SearchIndex
+
+    tt = line()
+    plan = empty_plan([Vehicle("v0", 4, 0, 0, 10_000), Vehicle("v1", 4, 5, 0, 10_000)])
+    for i, (a, b, e) in enumerate([(1, 0, 0), (4, 5, 0), (2, 3, 300)]):
+        got = best_insertion(plan, Request(f"r{i}", a, b, e, e + 600, 2_000, 600), tt, now=0)
+        assert isinstance(got, Insertion)
+        plan = got.plan
+    assert all(r.stops for r in plan.routes)
+    new = Request("new", 3, 1, 0, 600, 2_000, 600)
+    expected = best_insertion(plan, new, tt, now=0)
+    assert isinstance(expected, Insertion)
+
+    # primed for these very routes (new objects, which no search has met): the search profiles nothing
+    plan = Plan(tuple(Route(r.vehicle, r.stops) for r in plan.routes), plan.requests)
+    index = SearchIndex()
+    for vi, r in enumerate(plan.routes):
+        index.prime(vi, r, tt, route_profile(r, plan.requests, tt))
+
+    def no_profiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the search profiled a route whose profile was primed")
+
+    with monkeypatch.context() as m:
+        m.setattr(insertion, "route_profile", no_profiling)
+        assert best_insertion(plan, new, tt, now=0, index=index) == expected
+    assert not index.fleet.primed  # taken by the sync
+
+    # stale: the profile of an idle vehicle primed at index 0, whose route has stops
+    stale = SearchIndex()
+    idle = Route(plan.routes[0].vehicle)
+    stale.prime(0, idle, tt, route_profile(idle, plan.requests, tt))
+    assert best_insertion(plan, new, tt, now=0, index=stale) == expected
+    # and one for this route object but other travel times is not used either
+    other_tt = euclid_tt([(20 * i, 0) for i in range(6)])
+    for vi, r in enumerate(plan.routes):
+        stale = SearchIndex()
+        stale.prime(vi, r, other_tt, route_profile(r, plan.requests, other_tt))
+        assert best_insertion(plan, new, tt, now=0, index=stale) == expected

@@ -73,13 +73,27 @@ def candidate_look_ups(legs, p):  # type: ignore[no-untyped-def]
 
 
 def keep_candidates(  # type: ignore[no-untyped-def]
-    legs, idx, got, now, early_p, late_p, service_p, has_slack, start, fslack, off, usable, use_bound, bound
+    legs,
+    idx,
+    got,
+    now,
+    early_p,
+    late_p,
+    service_p,
+    has_slack,
+    start,
+    fslack,
+    lo,
+    hi,
+    usable,
+    use_bound,
+    bound,
 ):
     """The fleet indices among ``idx`` that pass ``_turn_candidates``' tests (``got``: the travel
     times of :func:`candidate_look_ups`; with ``has_slack`` the routes' least service starts and
-    forward slacks node by node, ``off`` where each route's nodes begin and ``usable`` whether it
-    is feasible: an infeasible route has no slack to keep; ``use_bound``: time costs and a finite
-    bound)."""
+    forward slacks node by node, ``lo`` and ``hi`` where each route's nodes begin and end, and
+    ``usable`` whether it is feasible: an infeasible route has no slack to keep; ``use_bound``: time
+    costs and a finite bound)."""
     m = len(idx)
     out = np.empty(m, np.int64)
     c = 0
@@ -91,7 +105,7 @@ def keep_candidates(  # type: ignore[no-untyped-def]
         left_p = max(at_p, early_p) + service_p
         at_b = max(left_p + p_b, legs[EARLY, i])  # the earliest service start at B
         keep = at_p <= late_p and at_b <= legs[LATE, i]
-        if has_slack and usable[i] and at_b + legs[SERVICE, i] - start[off[i]] > fslack[off[i]]:
+        if has_slack and usable[i] and at_b + legs[SERVICE, i] - start[lo[i]] > fslack[lo[i]]:
             keep = False
         early = now + legs[DRIVE, i] - elapsed < legs[START, i]
         after = legs[START, i] + legs[SERVICE, i] + b_p <= late_p
@@ -130,12 +144,12 @@ def turn_inputs(legs, idx, now):  # type: ignore[no-untyped-def]
     return keep[:c], origin[:c], target[:c], elapsed[:c], base[:c]
 
 
-def turn_look_ups(legs, idx, points, p, d, loc, off, usable, with_drop):  # type: ignore[no-untyped-def]
+def turn_look_ups(legs, idx, points, p, d, loc, lo, hi, usable, with_drop):  # type: ignore[no-untyped-def]
     """The ``(rows, cols)`` of ``c(P, p)``, ``c(p, B)``, ``c(P, B)`` and ``c(B, p)`` of each vehicle
     ``idx[k]`` turning at ``points[k]`` (four blocks, in that order), for :func:`turn_tests`; then,
-    ``with_drop``, for those whose route is feasible (``usable``; ``loc`` and ``off``: the routes'
-    nodes' locations and each route's first node), ``c(x, d)`` for every node ``x`` of their routes,
-    then ``c(d, x)``, then per vehicle ``c(p, d)``, then ``c(d, B)``."""
+    ``with_drop``, for those whose route is feasible (``usable``; ``loc``, ``lo`` and ``hi``: the
+    routes' nodes' locations, where each route's nodes begin and end), ``c(x, d)`` for every node
+    ``x`` of their routes, then ``c(d, x)``, then per vehicle ``c(p, d)``, then ``c(d, B)``."""
     n = len(idx)
     total = 0
     m = 0
@@ -143,7 +157,7 @@ def turn_look_ups(legs, idx, points, p, d, loc, off, usable, with_drop):  # type
         for k in range(n):
             i = idx[k]
             if usable[i]:
-                total += off[i + 1] - off[i]
+                total += hi[i] - lo[i]
                 m += 1
     rows = np.empty(4 * n + 2 * total + 2 * m, np.int64)
     cols = np.empty(4 * n + 2 * total + 2 * m, np.int64)
@@ -160,7 +174,7 @@ def turn_look_ups(legs, idx, points, p, d, loc, off, usable, with_drop):  # type
     for k in range(n):
         i = idx[k]
         if usable[i]:
-            for x in range(off[i], off[i + 1]):
+            for x in range(lo[i], hi[i]):
                 rows[pos], cols[pos] = loc[x], d
                 rows[total + pos], cols[total + pos] = d, loc[x]
                 pos += 1
@@ -182,7 +196,8 @@ def turn_tests(  # type: ignore[no-untyped-def]
     has_slack,
     start,
     fslack,
-    off,
+    lo,
+    hi,
     usable,
     bound,
     with_drop,
@@ -192,7 +207,7 @@ def turn_tests(  # type: ignore[no-untyped-def]
     """``_turns_may_pay``'s tests on each turning point: whether each vehicle may pay. ``got``: the
     travel times of :func:`turn_look_ups` (``c(P, p)``, ``c(p, B)``, ``c(P, B)``, ``c(B, p)``, then
     ``with_drop`` the drop-off's); ``cost``: the first three in the insertion's cost measure;
-    ``start``, ``fslack``, ``off`` and ``usable`` as :func:`keep_candidates` takes them (with
+    ``start``, ``fslack``, ``lo``, ``hi`` and ``usable`` as :func:`keep_candidates` takes them (with
     ``has_slack``); ``travel`` (the travel time from each node of the routes to the next) and
     ``has_end`` (whether each vehicle returns to an end depot) for the drop-off's detour.
 
@@ -222,7 +237,7 @@ def turn_tests(  # type: ignore[no-untyped-def]
         left_p = max(at_p, early_p) + service_p
         at_b = max(left_p + p_b, legs[EARLY, i])
         fits = at_p <= late_p and at_b <= legs[LATE, i]
-        if has_slack and usable[i] and at_b + service - start[off[i]] > fslack[off[i]]:
+        if has_slack and usable[i] and at_b + service - start[lo[i]] > fslack[lo[i]]:
             fits = False
         tested[k] = FITS if fits else NO
     out = np.empty(n, np.bool_)
@@ -232,7 +247,7 @@ def turn_tests(  # type: ignore[no-untyped-def]
         for k in range(n):
             i = idx[k]
             if usable[i]:
-                total += off[i + 1] - off[i]
+                total += hi[i] - lo[i]
                 m += 1
     pos = 4 * n  # c(x, d) of the next vehicle's first node; c(d, x) follows ``total`` later
     c = 4 * n + 2 * total  # its c(p, d); its c(d, B) follows ``m`` later
@@ -241,12 +256,12 @@ def turn_tests(  # type: ignore[no-untyped-def]
         i = idx[k]
         if not (with_drop and usable[i]):
             continue
-        lo, size = off[i], off[i + 1] - off[i]
+        first, size = lo[i], hi[i] - lo[i]
         if tested[k] == FITS:
             # the last node: to the end depot costs nothing extra (>= 0); else going on to d
             best = 0 if has_end[i] else got[pos + size - 1]
             for x in range(size - 1):
-                between = got[pos + x] + got[total + pos + x + 1] - travel[lo + x]
+                between = got[pos + x] + got[total + pos + x + 1] - travel[first + x]
                 if between < best:
                     best = between
             p_b = got[n + k]
@@ -286,11 +301,11 @@ def warm_up() -> None:
     legs[FROM, 0] = -1
     idx, rows, _ = k.candidate_look_ups(legs, 0)
     none = np.zeros(0, dtype=np.int64)
-    off = np.zeros(2, dtype=np.int64)
+    lo = hi = np.zeros(1, dtype=np.int64)
     usable = np.zeros(1, dtype=np.bool_)
-    k.keep_candidates(legs, idx, rows, 0, 0, 0, 0, False, none, none, off, usable, False, 0.0)
+    k.keep_candidates(legs, idx, rows, 0, 0, 0, 0, False, none, none, lo, hi, usable, False, 0.0)
     k.turn_inputs(legs, idx, 0)
-    k.turn_look_ups(legs, idx, idx, 0, 0, none, off, usable, False)
+    k.turn_look_ups(legs, idx, idx, 0, 0, none, lo, hi, usable, False)
     k.turn_tests(
-        legs, idx, idx, none, none, 0, 0, 0, False, none, none, off, usable, 0.0, False, none, usable
+        legs, idx, idx, none, none, 0, 0, 0, False, none, none, lo, hi, usable, 0.0, False, none, usable
     )

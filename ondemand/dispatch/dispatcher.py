@@ -207,20 +207,30 @@ def _hms(t: int) -> str:
 
 
 _NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
-_NO_OFF = np.zeros(1, dtype=np.int64)
 _NOT_USABLE = np.zeros(0, dtype=np.bool_)
 
 
 def _pickup_and_slack(
     request: Request, slack: TurnRows | None
-) -> tuple[int, int, int, bool, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+) -> tuple[
+    int,
+    int,
+    int,
+    bool,
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.bool_],
+]:
     """The arguments of the turn kernels that say the pickup's window and service and the routes'
     slack: earliest and latest pickup, pickup service, whether there is slack, the routes' least
-    service starts and forward slack node by node, where each route's nodes begin, which are feasible."""
+    service starts and forward slack node by node, where each route's nodes begin and end, which are
+    feasible."""
     if slack is None:
-        start, room, off, usable = _NONE, _NONE, _NO_OFF, _NOT_USABLE
+        start, room, lo, hi, usable = _NONE, _NONE, _NONE, _NONE, _NOT_USABLE
     else:
-        _, _, start, room, off, usable = slack
+        _, _, start, room, lo, hi, usable = slack
     return (
         request.earliest_pickup,
         request.latest_pickup,
@@ -228,7 +238,8 @@ def _pickup_and_slack(
         slack is not None,
         start,
         room,
-        off,
+        lo,
+        hi,
         usable,
     )
 
@@ -1360,11 +1371,11 @@ class InsertionDispatcher:
         # travel times are looked up with the turning points' (for every vehicle with a feasible
         # route in the index, whether it fits or not), in one look-up.
         with_drop = slack is not None and time_cost and math.isfinite(bound)
-        loc, travel, _, _, off, usable = (
-            slack if slack is not None else (_NONE, _NONE, _NONE, _NONE, _NO_OFF, _NOT_USABLE)
+        loc, travel, _, _, lo, hi, usable = (
+            slack if slack is not None else (_NONE, _NONE, _NONE, _NONE, _NONE, _NONE, _NOT_USABLE)
         )
         rows, cols = kernels.turn_look_ups(
-            self._legs, idx, points, request.pickup, request.dropoff, loc, off, usable, with_drop
+            self._legs, idx, points, request.pickup, request.dropoff, loc, lo, hi, usable, with_drop
         )
         got = np.ascontiguousarray(self._tt.durations[rows, cols], dtype=np.int64)
         if time_cost:

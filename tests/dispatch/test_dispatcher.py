@@ -1111,14 +1111,22 @@ def _index_as_afresh(d: InsertionDispatcher, tt: TravelTimes) -> None:
     assert told.synced is routes
     assert told.routes == list(routes)
     assert [e.source for e in told.entries] == list(routes)
-    for name in ("packed", "off", "columns", "fleet", "usable", "sizes"):
+    for name in ("columns", "fleet", "usable"):
         assert np.array_equal(getattr(told, name), getattr(afresh, name)), name
-    # Both read the profiles the dispatcher primed; each equals the route's own profile.
-    for vi, route in enumerate(routes):
-        want = route_profile(route, d._active, tt)
+    # Each vehicle's nodes, wherever its slot is, are the same; slots never overlap and hold their nodes.
+    taken = np.zeros(told.used, dtype=np.int64)
+    for vi in range(len(routes)):
+        lo, hi = int(told.lo[vi]), int(told.hi[vi])
+        assert 0 <= lo < hi <= lo + int(told.cap[vi]) <= told.used <= told.packed.shape[1]
+        taken[lo : lo + int(told.cap[vi])] += 1
+        mine = told.packed[:, lo:hi]
+        assert np.array_equal(mine, afresh.packed[:, afresh.lo[vi] : afresh.hi[vi]])
+        # each equals the route's own profile (the one the dispatcher primed, or the cache's)
+        want = route_profile(routes[vi], d._active, tt)
         assert told.usable[vi] == (want is not None)
         if want is not None:
-            assert np.array_equal(told.packed[:, told.off[vi] : told.off[vi + 1]], want.rows)
+            assert np.array_equal(mine, want.rows)
+    assert taken.max(initial=0) <= 1
 
 
 @pytest.mark.parametrize("auto", [True, False])

@@ -48,10 +48,17 @@ def test_compiled_turn_filter_equals_its_python_source(
     assert rows.tolist() == rows_py.tolist()
     assert cols.tolist() == cols_py.tolist()
     got = rng.integers(0, 1_500, size=len(rows), dtype=np.int64)
-    # the fleet's routes: 1-4 nodes each, some not usable (their slack is never read)
+    # the fleet's routes: 1-4 nodes each, some not usable (their slack is never read), each in its run of
+    # the node arrays as a search index lays them out: in any order, with unused nodes between them
     sizes = rng.integers(1, 5, size=n)
-    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    nodes = int(off[-1])
+    lo = np.empty(n, dtype=np.int64)
+    nodes = 0
+    for i in rng.permutation(n).tolist():
+        nodes += int(rng.integers(0, 3))
+        lo[i] = nodes
+        nodes += int(sizes[i])
+    hi = lo + sizes
+    nodes += int(rng.integers(0, 3))
     loc = rng.integers(0, 3_000, size=nodes, dtype=np.int64)
     travel = rng.integers(0, 900, size=nodes, dtype=np.int64)
     start = rng.integers(0, 3_000, size=nodes, dtype=np.int64)
@@ -60,12 +67,12 @@ def test_compiled_turn_filter_equals_its_python_source(
     has_end = rng.random(n) < 0.3
     now, ep = int(rng.integers(0, 2_000)), int(rng.integers(0, 2_500))
     lp, ps = ep + int(rng.integers(0, 1_200)), int(rng.integers(0, 60))
-    args = (legs, idx, got, now, ep, lp, ps, slack, start, room, off, usable, use_bound, bound)
+    args = (legs, idx, got, now, ep, lp, ps, slack, start, room, lo, hi, usable, use_bound, bound)
     kept = k.keep_candidates(*args).tolist()
     assert kept == tk.keep_candidates(*args).tolist()
     # the slack read node 0 of each route, as whole-array operations first read it
-    first_start = start[off[:-1]]
-    first_room = np.where(usable, room[off[:-1]], np.iinfo(np.int64).max // 4)
+    first_start = start[lo]
+    first_room = np.where(usable, room[lo], np.iinfo(np.int64).max // 4)
     want_kept = []
     for j, i in enumerate(idx.tolist()):
         m = len(idx)
@@ -100,7 +107,7 @@ def test_compiled_turn_filter_equals_its_python_source(
     points = rng.integers(0, 3_000, size=m, dtype=np.int64)
     d = int(rng.integers(0, 3_000))
     with_drop = bool(rng.random() < 0.7)
-    look = (legs, idx, points, p, d, loc, off, usable, with_drop)
+    look = (legs, idx, points, p, d, loc, lo, hi, usable, with_drop)
     compiled, source = k.turn_look_ups(*look), tk.turn_look_ups(*look)
     for got_k, want in zip(compiled, source, strict=True):
         assert got_k.tolist() == want.tolist()
@@ -122,7 +129,8 @@ def test_compiled_turn_filter_equals_its_python_source(
         slack,
         start,
         room,
-        off,
+        lo,
+        hi,
         usable,
         bound,
         with_drop,
@@ -134,7 +142,7 @@ def test_compiled_turn_filter_equals_its_python_source(
     # the same tests one vehicle at a time, with whole-array operations as first written
     want, pos = [], 4 * m
     checked = [j for j in range(m) if with_drop and usable[idx[j]]]
-    total = sum(int(off[idx[j] + 1] - off[idx[j]]) for j in checked)
+    total = sum(int(hi[idx[j]] - lo[idx[j]]) for j in checked)
     c = 4 * m + 2 * total
     for j in range(m):
         i = int(idx[j])
@@ -155,21 +163,21 @@ def test_compiled_turn_filter_equals_its_python_source(
         if j not in checked:
             want.append(answer != tk.NO)
             continue
-        lo, hi = int(off[i]), int(off[i + 1])
-        to_d, from_d = got4[pos : pos + hi - lo], got4[total + pos : total + pos + hi - lo]
-        pos += hi - lo
+        first, end = int(lo[i]), int(hi[i])
+        to_d, from_d = got4[pos : pos + end - first], got4[total + pos : total + pos + end - first]
+        pos += end - first
         p_d, d_b = int(got4[c]), int(got4[c + len(checked)])
         c += 1
         if answer != tk.FITS:
             want.append(answer != tk.NO)
             continue
         last = 0 if has_end[i] else int(to_d[-1])
-        between = to_d[:-1] + from_d[1:] - travel[lo : hi - 1]
-        later = min(int(between.min()), last) if hi - lo > 1 else last
+        between = to_d[:-1] + from_d[1:] - travel[first : end - 1]
+        later = min(int(between.min()), last) if end - first > 1 else last
         want.append(min(p_d + d_b - p_b, later) + pp + p_b - point_b < bound)
     assert answers == want
     if with_drop:  # the drop-off's look-ups: each checked vehicle's nodes to d, d to them, then p-d, d-B
-        nodes_of = [x for j in checked for x in range(int(off[idx[j]]), int(off[idx[j] + 1]))]
+        nodes_of = [x for j in checked for x in range(int(lo[idx[j]]), int(hi[idx[j]]))]
         assert rows4[4 * m : 4 * m + total].tolist() == loc[nodes_of].tolist()
         assert cols4[4 * m + total : 4 * m + 2 * total].tolist() == loc[nodes_of].tolist()
         assert rows4[c - len(checked) : c].tolist() == [p] * len(checked)

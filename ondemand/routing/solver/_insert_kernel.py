@@ -38,8 +38,9 @@ _FAR = 1 << 40  # a travel time no window can absorb (insertion._FAR)
 
 
 @_njit(cache=True, nogil=True)
-def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
-    """The travel-time look-ups of one search, and each node's successor.
+def look_up_nodes(lo, hi, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
+    """The travel-time look-ups of one search, and each node's successor (vehicle ``v``'s nodes are
+    ``lo[v]..hi[v]-1``; nodes outside every vehicle's run get none).
 
     Nodes of the included vehicles left by ``l_p`` (``selp``) get the times to and from the
     pickup, those left by ``l_any`` (``seld``) to and from the drop-off. Returns ``(rows, cols,
@@ -47,8 +48,8 @@ def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: 
     ``succ[k]`` is the node after ``k`` (the end depot after a vehicle's last node, ``endloc[v]``
     when it is not negative; ``has_succ[k]`` false when there is none).
     """
-    nv = off.shape[0] - 1
-    total = off[nv]
+    nv = lo.shape[0]
+    total = loc.shape[0]
     succ = np.empty(total, np.int64)
     has_succ = np.ones(total, np.bool_)
     selp = np.empty(total, np.int64)
@@ -56,8 +57,8 @@ def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: 
     kp = 0
     kd = 0
     for v in range(nv):
-        last = off[v + 1] - 1
-        for k in range(off[v], last):
+        last = hi[v] - 1
+        for k in range(lo[v], last):
             succ[k] = loc[k + 1]
         if endloc[v] >= 0:
             succ[last] = endloc[v]
@@ -66,7 +67,7 @@ def look_up_nodes(off, include, loc, dep, endloc, pu, do, l_p, l_any):  # type: 
             has_succ[last] = False
         if not include[v]:
             continue
-        for k in range(off[v], last + 1):
+        for k in range(lo[v], last + 1):
             if dep[k] <= l_p:
                 selp[kp] = k
                 kp += 1
@@ -124,30 +125,30 @@ def fleet_filter(fleet, columns, usable, now, q, w, l_p, pu):  # type: ignore[no
 
 
 @_njit(cache=True, nogil=True)
-def _patched_departures(packed, off, avail):  # type: ignore[no-untyped-def]
+def _patched_departures(packed, lo, avail):  # type: ignore[no-untyped-def]
     """The departure row of ``packed`` with each vehicle's start left no earlier than ``avail``."""
     dep = packed[2].copy()
-    for v in range(off.shape[0] - 1):
-        k = off[v]
+    for v in range(lo.shape[0]):
+        k = lo[v]
         if dep[k] < avail[v]:
             dep[k] = avail[v]
     return dep
 
 
 @_njit(cache=True, nogil=True)
-def look_up_search(packed, off, columns, avail, include, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
+def look_up_search(packed, lo, hi, columns, avail, include, pu, do, l_p, l_any):  # type: ignore[no-untyped-def]
     """The departures of one search (:func:`_patched_departures`) and its :func:`look_up_nodes`:
     ``(dep, rows, cols, selp, seld, has_succ)``."""
-    dep = _patched_departures(packed, off, avail)
+    dep = _patched_departures(packed, lo, avail)
     endloc = np.ascontiguousarray(columns[:, 3])
-    looked = look_up_nodes(off, include, packed[0], dep, endloc, pu, do, l_p, l_any)
+    looked = look_up_nodes(lo, hi, include, packed[0], dep, endloc, pu, do, l_p, l_any)
     rows, cols, selp, seld, succ, has_succ = looked
     return dep, rows, cols, selp, seld, succ, has_succ
 
 
 @_njit(cache=True, nogil=True)
 def prepare_search(  # type: ignore[no-untyped-def]
-    packed, off, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
+    packed, lo, hi, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
 ):
     """The vehicles of one search after the reach test, and its look-ups.
 
@@ -159,7 +160,7 @@ def prepare_search(  # type: ignore[no-untyped-def]
     :func:`look_up_search`, computed only when ``redo`` is empty and a vehicle is included (else
     empty arrays).
     """
-    nv = off.shape[0] - 1
+    nv = lo.shape[0]
     include = np.zeros(nv, np.bool_)
     for i in range(near.shape[0]):
         v = near[i]
@@ -172,15 +173,15 @@ def prepare_search(  # type: ignore[no-untyped-def]
         if not include[v]:
             continue
         anyone = True
-        k = off[v]
-        if avail[v] > fleet[v, 2] and off[v + 1] - k > 1 and avail[v] + packed[10, k] > packed[1, k + 1]:
+        k = lo[v]
+        if avail[v] > fleet[v, 2] and hi[v] - k > 1 and avail[v] + packed[10, k] > packed[1, k + 1]:
             redo[nr] = v
             nr += 1
     if nr or not anyone:
         e = np.empty(0, np.int64)
         return include, redo[:nr], e, e, e, e, e, e, np.empty(0, np.bool_)
     dep, rows, cols, selp, seld, succ, has_succ = look_up_search(
-        packed, off, columns, avail, include, pu, do, l_p, l_any
+        packed, lo, hi, columns, avail, include, pu, do, l_p, l_any
     )
     return include, redo[:0], dep, rows, cols, selp, seld, succ, has_succ
 
@@ -335,7 +336,8 @@ def _exact(  # type: ignore[no-untyped-def]
 
 @_njit(cache=True, nogil=True)
 def search_kernel(  # type: ignore[no-untyped-def]
-    off,
+    lo,
+    hi,
     start,
     dep,
     cum,
@@ -382,10 +384,11 @@ def search_kernel(  # type: ignore[no-untyped-def]
     max_checks,
     include,
 ):
-    """Cheapest feasible insertion over the vehicles of ``off`` (see the module docstring).
+    """Cheapest feasible insertion over the vehicles of ``lo`` and ``hi`` (see the module docstring).
 
-    Node arrays hold every vehicle's profile nodes one after another (vehicle ``v``'s nodes are
-    ``off[v]..off[v+1]-1``, node ``off[v]`` its start, departure already no earlier than now);
+    Node arrays hold every vehicle's profile nodes, each vehicle's in one run (vehicle ``v``'s nodes
+    are ``lo[v]..hi[v]-1``, node ``lo[v]`` its start, departure already no earlier than now; nodes
+    outside every run are never read);
     ``to_pu[k]`` is the time from node ``k`` to the pickup, ``pu_next[k]`` from the pickup to
     the node after ``k`` (the end depot after the last node, 0 without one), likewise for the
     drop-off; ``m_*`` the same in the cost metric, ``m_leg[k]`` from node ``k`` to its
@@ -393,8 +396,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
     b)``: the pickup goes after node ``a`` and the drop-off after node ``b`` of vehicle
     ``vehicle`` (local node numbers).
     """
-    nv = off.shape[0] - 1
-    total_nodes = off[nv]
+    nv = lo.shape[0]
+    total_nodes = start.shape[0]
     # candidates: first every same-position one (node order), then every pair (node order)
     cap = 16
     ca = np.empty(cap, np.int64)
@@ -407,8 +410,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
     for v in range(nv):
         if not include[v]:
             continue
-        last = off[v + 1] - 1
-        for k in range(off[v], last + 1):
+        last = hi[v] - 1
+        for k in range(lo[v], last + 1):
             arr = dep[k] + to_pu[k]
             bp = arr if arr > e_p else e_p
             b_p[k] = bp
@@ -417,8 +420,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
     for v in range(nv):
         if not include[v]:
             continue
-        last = off[v + 1] - 1
-        for k in range(off[v], last + 1):
+        last = hi[v] - 1
+        for k in range(lo[v], last + 1):
             if not ok_a[k]:
                 continue
             bd = d_p[k] + pu_do
@@ -458,8 +461,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
     for v in range(nv):
         if not include[v]:
             continue
-        last = off[v + 1] - 1
-        for pa in range(off[v], last):
+        last = hi[v] - 1
+        for pa in range(lo[v], last):
             if not ok_a[pa]:
                 continue
             a1 = pa + 1
@@ -514,7 +517,7 @@ def search_kernel(  # type: ignore[no-untyped-def]
     order = np.argsort(cl[:nc], kind="mergesort")
     veh_of = np.empty(total_nodes, np.int64)
     for v in range(nv):
-        for k in range(off[v], off[v + 1]):
+        for k in range(lo[v], hi[v]):
             veh_of[k] = v
     out = np.zeros(3, np.int64)
     found = False
@@ -534,8 +537,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
         ga = ca[c]
         gb = cb[c]
         v = veh_of[ga]
-        o = off[v]
-        n = off[v + 1] - o - 1
+        o = lo[v]
+        n = hi[v] - o - 1
         a = ga - o
         b = gb - o
         if not _exact(
@@ -576,7 +579,7 @@ def search_kernel(  # type: ignore[no-untyped-def]
             out,
         ):
             continue
-        succ_b = (gb < off[v + 1] - 1) or v_has_end[v]
+        succ_b = (gb < hi[v] - 1) or v_has_end[v]
         if ga == gb:
             veh = m_to_pu[ga] + m_pu_do + (m_do_next[ga] - m_leg[ga] if succ_b else 0)
         else:
@@ -599,7 +602,8 @@ def search_kernel(  # type: ignore[no-untyped-def]
 def search_packed(  # type: ignore[no-untyped-def]
     packed,
     dep,
-    off,
+    lo,
+    hi,
     columns,
     avail,
     include,
@@ -630,7 +634,7 @@ def search_packed(  # type: ignore[no-untyped-def]
     :func:`look_up_nodes`; ``m_leg`` each node's leg to its successor in the cost metric and, unless
     ``by_time`` (the cost is time: ``got`` is), ``gm`` the look-ups in it. Returns ``(found, cost,
     vehicle, a, b)``."""
-    total = off[off.shape[0] - 1]
+    total = packed.shape[1]
     to_pu, pu_next, to_do, do_next = spread_times(got, selp, seld, total, has_succ, _FAR)
     k = 2 * (selp.shape[0] + seld.shape[0])
     pu_do = got[k]
@@ -644,7 +648,8 @@ def search_packed(  # type: ignore[no-untyped-def]
     for v in range(columns.shape[0]):
         has_end[v] = columns[v, 3] >= 0
     return search_kernel(
-        off,
+        lo,
+        hi,
         packed[1],
         dep,
         packed[3],

@@ -85,11 +85,12 @@ TurnRows = tuple[
     NDArray[np.int64],
     NDArray[np.int64],
     NDArray[np.int64],
+    NDArray[np.int64],
     NDArray[np.bool_],
 ]
 """The fleet's routes node by node as a :class:`SearchIndex` holds them (:meth:`SearchIndex.turn_rows`):
 locations, travel to the next node, least service starts, forward slack, where each route's nodes
-begin (by fleet index, and the end) and whether each route is feasible."""
+begin and end (``lo[i]..hi[i]-1``, by fleet index) and whether each route is feasible."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -777,6 +778,10 @@ _SLOW = object()
 """:meth:`_Fleet.search` could not answer from the stored arrays: take the general path."""
 
 
+_ROOM = 4
+"""Spare nodes in each vehicle's slot of the fleet arrays (a booking adds two nodes, a commit takes one)."""
+
+
 class _Fleet:
     """The fleet's profiles packed into arrays, updated only for the vehicles whose route changed.
 
@@ -784,6 +789,11 @@ class _Fleet:
     identity) keep their packed profile, and the requests they mention are checked for
     identity in one pass (a changed request re-profiles its vehicle, as :class:`_ProfileCache`
     does). One per thread (see :data:`_FLEETS`).
+
+    Layout: every vehicle has a slot of columns in ``packed`` with room to spare (:data:`_ROOM`); its
+    nodes are ``lo[v]..hi[v]-1``. A changed route is written into its slot in place; one that has
+    outgrown it moves to a new slot at the end (its old one is left unused), and when the array is
+    full every slot is laid out afresh. Columns outside the runs are never read.
     """
 
     def __init__(self, *, trusted: bool = False) -> None:
@@ -795,11 +805,12 @@ class _Fleet:
         self.ids: list[str] = []
         self.reqs: list[Request | None] = []
         self.packed = np.zeros((len(_PACK), 0), dtype=np.int64)
-        self.off = np.zeros(1, dtype=np.int64)
+        self.lo = np.zeros(0, dtype=np.int64)  # each vehicle's first node (its start) in ``packed``
+        self.hi = np.zeros(0, dtype=np.int64)  # and the column after its last
+        self.cap = np.zeros(0, dtype=np.int64)  # the columns of its slot
+        self.used = 0  # the columns of ``packed`` given to slots (new slots go after them)
         self.columns = np.zeros((0, 5), dtype=np.int64)
         self.fleet = np.zeros((0, 4), dtype=np.int64)  # seats, chairs, available from, start
-        self.packs: list[NDArray[np.int64]] = []
-        self.sizes = np.zeros(0, dtype=np.int64)
         self.route_ids = np.zeros(0, dtype=np.uint64)
         self.synced: Sequence[Route] | None = None  # the routes object of the last sync (kept alive)
         # With hints (SearchIndex.note_changed): the route indices that may be new objects since
@@ -848,7 +859,6 @@ class _Fleet:
                     self.synced = routes
                     return
                 changed = list(range(len(routes)))  # a request changed: check every vehicle again
-        old_off = self.off
         if len(changed) < len(routes):
             for vi in changed:
                 self._put(vi, self._entry(vi, routes[vi], requests, tt))
@@ -859,55 +869,63 @@ class _Fleet:
         if len(changed) == len(routes):
             self.entries = [self._entry(vi, r, requests, tt) for vi, r in enumerate(routes)]
             self.primed.clear()
-            self.packs = [_pack_of(e) for e in self.entries]
             self.usable = np.array([e.feasible for e in self.entries], dtype=np.bool_)
             vehicles = [r.vehicle for r in routes]
             self.columns = _vehicle_columns(vehicles)
             self.fleet = np.array([_fleet_row(v) for v in vehicles], dtype=np.int64).reshape(-1, 4)
-            self.sizes = np.fromiter((p.shape[1] for p in self.packs), dtype=np.int64, count=len(self.packs))
+            self._lay_out()
             if not trusted:
                 self._flatten()
         self.routes = list(routes)
         self.route_ids = ids
         self.synced = routes
-        self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
-        np.cumsum(self.sizes, out=self.off[1:])
-        if len(changed) < len(routes) and 4 * len(changed) < len(routes):
-            self._splice_nodes(changed, old_off)
-        else:
-            self.packed = np.concatenate(self.packs, axis=1)
 
     def _splice(
         self, routes: Sequence[Route], changed: list[int], requests: Mapping[str, Request], tt: TravelTimes
     ) -> None:
         """Bring the arrays up to date for the routes ``changed`` (ascending indices) alone."""
-        old_off = self.off
         mine = self.routes
         for vi in changed:
             r = mine[vi] = routes[vi]
             self._put(vi, self._entry(vi, r, requests, tt))
         self.synced = routes
-        self.off = np.zeros(len(self.packs) + 1, dtype=np.int64)
-        np.cumsum(self.sizes, out=self.off[1:])
-        self._splice_nodes(changed, old_off)
 
-    def _splice_nodes(self, changed: list[int], old_off: NDArray[np.int64]) -> None:
-        """Splice the ``changed`` vehicles' packed nodes (ascending) into the stored arrays, whose nodes
-        began at ``old_off`` (one copy, few pieces)."""
-        pieces, pos = [], 0
-        for vi in changed:
-            pieces.append(self.packed[:, pos : old_off[vi]])
-            pieces.append(self.packs[vi])
-            pos = int(old_off[vi + 1])
-        pieces.append(self.packed[:, pos:])
-        self.packed = np.concatenate(pieces, axis=1)
+    def _lay_out(self) -> None:
+        """Give every vehicle a new slot, one after another, and write its nodes there."""
+        packs = [_pack_of(e) for e in self.entries]
+        sizes = np.fromiter((p.shape[1] for p in packs), dtype=np.int64, count=len(packs))
+        self.cap = sizes + _ROOM
+        self.lo = np.zeros(len(packs), dtype=np.int64)
+        np.cumsum(self.cap[:-1], out=self.lo[1:])
+        self.hi = self.lo + sizes
+        self.used = int(self.cap.sum())
+        # room for as many moved slots again before the next lay-out
+        self.packed = np.zeros((len(_PACK), 2 * self.used), dtype=np.int64)
+        for lo, pack in zip(self.lo.tolist(), packs, strict=True):
+            self.packed[:, lo : lo + pack.shape[1]] = pack
 
     def _put(self, vi: int, entry: _Entry) -> None:
-        """Store one vehicle's new profile and its fleet columns."""
+        """Store one vehicle's new profile (in its slot, or a new one) and its fleet columns."""
         self.entries[vi] = entry
-        self.packs[vi] = _pack_of(entry)
-        self.sizes[vi] = self.packs[vi].shape[1]
+        pack = _pack_of(entry)
+        size = pack.shape[1]
+        if size > self.cap[vi]:
+            need = size + _ROOM
+            if self.used + need > self.packed.shape[1]:
+                self.usable[vi] = entry.feasible
+                self._lay_out()  # (every slot afresh, this vehicle's new nodes included)
+                self._put_columns(vi, entry)
+                return
+            self.lo[vi], self.cap[vi] = self.used, need
+            self.used += need
+        lo = int(self.lo[vi])
+        self.packed[:, lo : lo + size] = pack
+        self.hi[vi] = lo + size
         self.usable[vi] = entry.feasible
+        self._put_columns(vi, entry)
+
+    def _put_columns(self, vi: int, entry: _Entry) -> None:
+        """One vehicle's fleet columns."""
         v = entry.source.vehicle
         self.columns[vi] = _vehicle_row(v)
         self.fleet[vi] = _fleet_row(v)
@@ -942,16 +960,16 @@ class _Fleet:
         if not near.size:
             return None
         to_pu = np.asarray(tt.durations[starts, pus], dtype=np.int64)
-        off, packed, entries = self.off, self.packed, self.entries
+        packed, lo, hi, entries = self.packed, self.lo, self.hi, self.entries
         include, redo, *look = prepare_search(
-            packed, off, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
+            packed, lo, hi, columns, fleet, avail, near, to_pu, pu, do, l_p, l_any
         )
         if redo.size:
             # Leaving later than the profile assumed: where the first stop's least start cannot absorb
-            # it, the route is profiled from ``avail`` for this search (as the general path does).
+            # it, the route is profiled from ``avail`` for this search (as the general path does), in
+            # this search's copy of the arrays.
             entries = list(entries)
-            sizes = self.sizes.copy()
-            pieces, pos = [], 0
+            packed = packed[:, : self.used].copy()
             for vi in redo.tolist():
                 r = self.routes[vi]
                 entry = _CACHE.get(r, plan.requests, tt, int(avail[vi]))
@@ -959,21 +977,14 @@ class _Fleet:
                 if not entry.feasible:
                     include[vi] = False  # kept in the arrays as it was, not searched
                     continue
-                pack = entry.packed()
-                sizes[vi] = pack.shape[1]
-                pieces.append(packed[:, pos : off[vi]])
-                pieces.append(pack)
-                pos = int(off[vi + 1])
-            pieces.append(packed[:, pos:])
-            packed = np.concatenate(pieces, axis=1)  # this search's copy
-            off = np.zeros(len(sizes) + 1, dtype=np.int64)
-            np.cumsum(sizes, out=off[1:])
+                # the same route from a later start: as many nodes, written over its own
+                packed[:, lo[vi] : hi[vi]] = entry.packed()
             if not include.any():
                 return None
-            look = list(look_up_search(packed, off, columns, avail, include, pu, do, l_p, l_any))
+            look = list(look_up_search(packed, lo, hi, columns, avail, include, pu, do, l_p, l_any))
         elif not look[1].size:
             return None  # no vehicle left (every search looks up at least the pickup to the drop-off)
-        found = _run_kernel(request, tt, options, packed, off, columns, avail, include, look)
+        found = _run_kernel(request, tt, options, packed, lo, hi, columns, avail, include, look)
         if found is None:
             return None
         cost, vi, a, b = found
@@ -1039,28 +1050,29 @@ class SearchIndex:
         self.fleet.primed[vi] = entry
 
     def route_rows(self, routes: tuple[Route, ...], vi: int) -> NDArray[np.int64] | None:
-        """:attr:`RouteProfile.rows` of ``routes[vi]`` as the index holds them (a view: not to be written);
-        ``None`` when the route is infeasible or the index was not last synced with this ``routes``
-        object."""
+        """:attr:`RouteProfile.rows` of ``routes[vi]`` as the index holds them (a view, valid until the
+        index's next search: not to be written or kept); ``None`` when the route is infeasible or the
+        index was not last synced with this ``routes`` object."""
         f = self.fleet
         if f.synced is not routes or not f.usable[vi]:
             return None
-        return f.packed[:, f.off[vi] : f.off[vi + 1]]
+        return f.packed[:, f.lo[vi] : f.hi[vi]]
 
     def turn_rows(self, routes: tuple[Route, ...]) -> TurnRows | None:
-        """Every route's nodes (its start, then its stops), route after route: their locations, the
-        travel time from each to the next (a route's last: to its end depot, or 0), the least service
-        start at each and how much later it may start (:attr:`RouteProfile.fslack`); where each
-        route's nodes begin (and the end), and whether each route is feasible (else its nodes mean
-        nothing). ``None`` unless the index was last synced with this very ``routes`` object (as by a
-        search of a plan over it). Read-only views, nothing computed: the diversion pre-filter reads
-        the few routes it tests (a route's least departure from its start and its slack are
-        ``start[off[i]] + ...``, ``fslack[off[i]]``)."""
+        """Every route's nodes (its start, then its stops), each route's in one run: their locations,
+        the travel time from each to the next (a route's last: to its end depot, or 0), the least
+        service start at each and how much later it may start (:attr:`RouteProfile.fslack`); where
+        each route's nodes begin and end (``lo[i]..hi[i]-1``), and whether each route is feasible
+        (else its nodes mean nothing). ``None`` unless the index was last synced with this very
+        ``routes`` object (as by a search of a plan over it). Read-only views, valid until the index's
+        next search, nothing computed: the diversion pre-filter reads the few routes it tests (a
+        route's least departure from its start and its slack are ``start[lo[i]] + ...``,
+        ``fslack[lo[i]]``)."""
         f = self.fleet
         if f.synced is not routes or not len(routes):
             return None
         p = f.packed
-        return p[_LOC_ROW], p[_TRAVEL_ROW], p[_START_ROW], p[_FSLACK_ROW], f.off, f.usable
+        return p[_LOC_ROW], p[_TRAVEL_ROW], p[_START_ROW], p[_FSLACK_ROW], f.lo, f.hi, f.usable
 
 
 _FLEETS = _Fleets()
@@ -1085,7 +1097,8 @@ def _search_compiled(
         tt,
         options,
         packed,
-        off,
+        off[:-1],
+        off[1:],
         _vehicle_columns(vehicles),
         np.array(avails, dtype=np.int64),
         np.ones(len(entries), dtype=np.bool_),
@@ -1162,15 +1175,17 @@ def _run_kernel(
     tt: TravelTimes,
     options: InsertionOptions,
     packed: NDArray[np.int64],
-    off: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
     columns: NDArray[np.int64],
     avails: NDArray[np.int64],
     include: NDArray[np.bool_],
     look: Sequence[NDArray[Any]] | None = None,
 ) -> tuple[float, int, int, int] | None:
-    """Call the kernel on packed profiles (rows as :data:`_PACK`); travel times are looked up for the
-    included vehicles only. ``look``: what ``look_up_search`` gives for these arguments (computed
-    here when ``None``): the departures, each start's no earlier than ``avails``, and the look-ups."""
+    """Call the kernel on packed profiles (rows as :data:`_PACK`; vehicle ``v``'s nodes are columns
+    ``lo[v]..hi[v]-1``); travel times are looked up for the included vehicles only. ``look``: what
+    ``look_up_search`` gives for these arguments (computed here when ``None``): the departures, each
+    start's no earlier than ``avails``, and the look-ups."""
     _, _, look_up_search, search_packed = _kernels()
     pu, do = request.pickup, request.dropoff
     # Only nodes left by the latest pickup can be followed by the pickup, and only nodes left by
@@ -1179,7 +1194,7 @@ def _run_kernel(
     # half the look-ups are saved.
     if look is None:
         l_any = max(request.latest_pickup, request.latest_dropoff)
-        look = look_up_search(packed, off, columns, avails, include, pu, do, request.latest_pickup, l_any)
+        look = look_up_search(packed, lo, hi, columns, avails, include, pu, do, request.latest_pickup, l_any)
     dep, rows, cols, selp, seld, succ, has_succ = look
     got = np.asarray(tt.durations[rows, cols], dtype=np.int64)
     by_time = options.cost == "time"
@@ -1187,16 +1202,20 @@ def _run_kernel(
         gm, m_leg = got, packed[_TRAVEL_ROW]
     else:
         loc = packed[_LOC_ROW]
-        sel = np.flatnonzero(np.repeat(include, np.diff(off)))
+        inc = np.flatnonzero(include)
+        sizes = (hi - lo)[inc]
+        # the included vehicles' nodes, vehicle after vehicle
+        sel = np.repeat(lo[inc] - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
         lsel, ssel = loc[sel], succ[sel]
         gm = np.asarray(tt.distances[np.append(rows, lsel), np.append(cols, ssel)], dtype=np.int64)
-        m_leg = np.zeros(int(off[-1]), dtype=np.int64)
+        m_leg = np.zeros(packed.shape[1], dtype=np.int64)
         m_leg[sel] = gm[rows.size :]
         m_leg = np.where(has_succ, m_leg, 0)
     found, cost, vi, a, b = search_packed(
         packed,
         dep,
-        off,
+        lo,
+        hi,
         columns,
         avails,
         include,

@@ -473,6 +473,54 @@ def test_insertion_with_a_search_index_maps_the_same_requests_without_copying() 
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="the search index serves the compiled search; no Numba")
+def test_a_search_index_keeps_every_route_in_its_own_slot_as_routes_grow_and_shrink() -> None:
+    """A search index writes a changed route into its vehicle's slot, moves it to a new slot when it has
+    outgrown it and lays every slot out afresh when the arrays are full: after every change each
+    vehicle's nodes are its route's profile, slots never overlap, and every answer equals the search
+    without an index."""
+    import random
+
+    from ondemand.routing.solver.insertion import SearchIndex
+
+    rng = random.Random(7)
+    tt = line()
+    plan = empty_plan([Vehicle(f"v{i}", 8, i, 0, 100_000) for i in range(3)])
+    index = SearchIndex()
+    moved = laid_out = 0
+    for i in range(60):
+        if i % 15 == 14:  # a vehicle's route emptied (its riders served elsewhere): the route shrinks
+            vi = rng.randrange(3)
+            routes = list(plan.routes)
+            gone = {s.request_id for s in routes[vi].stops}
+            routes[vi] = Route(routes[vi].vehicle)
+            plan = Plan(tuple(routes), {k: r for k, r in plan.requests.items() if k not in gone})
+        a, b = rng.sample(range(6), 2)
+        e = 20 * i
+        request = Request(f"r{i}", a, b, e, e + 3_000, e + 20_000, 20_000)
+        f = index.fleet
+        before = (f.lo.copy(), f.packed.shape[1], f.used)
+        got = best_insertion(plan, request, tt, now=0, index=index)
+        want = best_insertion(plan, request, tt, now=0)
+        assert got == want
+        if len(before[0]) == 3:
+            moved += int((f.lo != before[0]).any())
+            laid_out += f.packed.shape[1] != before[1] or f.used < before[2]
+        taken = np.zeros(f.used, dtype=np.int64)
+        for vi, route in enumerate(plan.routes):
+            lo, hi, cap = int(f.lo[vi]), int(f.hi[vi]), int(f.cap[vi])
+            assert 0 <= lo < hi <= lo + cap <= f.used <= f.packed.shape[1]
+            taken[lo : lo + cap] += 1
+            prof = route_profile(route, plan.requests, tt)
+            assert prof is not None
+            assert np.array_equal(f.packed[:, lo:hi], prof.rows)
+        assert taken.max() == 1
+        if isinstance(want, Insertion):
+            plan = want.plan
+    assert moved  # a route outgrew its slot
+    assert laid_out  # and the arrays were laid out afresh
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the search index serves the compiled search; no Numba")
 def test_a_search_index_takes_a_primed_profile_only_for_that_very_route(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -193,7 +193,11 @@ def test_driver_goes_through_a_ride(served: Served, tmp_path: Path) -> None:
 
 
 def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
-    """Taps while offline wait in the queue (nothing reaches the server) and apply once when back online."""
+    """Taps while offline wait in the queue (nothing reaches the server) and apply once when back online.
+
+    Offline is the browser's flag and the network cut for the API: a page the service worker serves
+    again while offline may read ``navigator.onLine`` as true (Debian's Chromium 150 does) and try to
+    send; that attempt fails as it would on a tablet without a connection."""
     sync_api = pytest.importorskip("playwright.sync_api")
     ride = served.book({"pickup": {"stop_id": "s00"}, "dropoff": {"stop_id": "s08"}})
     rid = ride["id"]
@@ -209,13 +213,24 @@ def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
                     else None
                 ),
             )
+            cut: list[bool] = []  # while not empty, the API cannot be reached
+
+            def network(route: Any) -> None:
+                if cut:
+                    route.abort("internetdisconnected")
+                else:
+                    route.continue_()
+
+            context.route("**/v1/**", network)
             page.wait_for_function("navigator.serviceWorker.controller !== null")  # the page is kept
+            cut.append(True)
             context.set_offline(True)
             # the page learns it asynchronously: press only once it knows (else the tap is sent at
             # once, as a tap made online should be; seen once in a loaded run)
             page.wait_for_function("navigator.onLine === false")
             _press(page, "picked_up", rid)
             page.wait_for_selector("#queue[data-count='1']")
+            assert posted == []  # knowing it is offline, the page does not even try
             assert "1" in page.locator("#queue").inner_text()
             assert page.locator("#net.offline").count() == 1
             # the rider shows as picked up at once: the drop-off is next and may be pressed
@@ -227,8 +242,9 @@ def test_offline_taps_are_queued_and_sent_once(served: Served) -> None:
             time.sleep(1.0)
             assert served.status(rid) == "assigned"
             assert served.events("picked_up") == 0
-            assert posted == []
+            assert len(set(posted)) <= 1  # at most attempts of the queued tap, with its one key
             context.set_offline(False)
+            cut.clear()
             _sent(page)
             _wait(lambda: served.status(rid) == "onboard", "onboard")
             assert served.events("picked_up") == 1

@@ -57,7 +57,19 @@ async def _invalid(_req: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     listed = [_problem(e) for e in errors[:MAX_LISTED_ERRORS]]
     said = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in listed[:3]]
-    if len(errors) <= 1:
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:  # the body could not be parsed at all: say so, and where
+        at = bad_json.get("loc", ())[-1:]
+        why = str((bad_json.get("ctx") or {}).get("error", ""))[:200] or "cannot be parsed"
+        where = f" at character {at[0]}" if at and isinstance(at[0], int) else ""
+        detail = f"the request body is not valid JSON ({why}{where}); send a JSON object"
+    elif (
+        len(errors) == 1
+        and tuple(errors[0].get("loc", ())) == ("body",)
+        and errors[0].get("type") == "missing"
+    ):
+        detail = "the request has no body; send a JSON object"
+    elif len(errors) <= 1:
         detail = said[0] if said else "invalid request"
     else:
         more = f"; and {len(errors) - len(said)} more" if len(errors) > len(said) else ""

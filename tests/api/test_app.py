@@ -230,11 +230,18 @@ def test_booked_ahead_and_arrive_by(client: TestClient, auth: dict[str, str], cl
 
 
 def test_malformed_json_is_422(client: TestClient, auth: dict[str, str]) -> None:
-    """A body that is not JSON is refused with 422, not 500."""
-    r = client.post(
-        "/v1/ride-requests", headers={**auth, "Content-Type": "application/json"}, content=b"{not json"
-    )
+    """A body that is not JSON, or none, is refused with 422, not 500, saying so (and where the parser
+    stopped)."""
+    json_header = {**auth, "Content-Type": "application/json"}
+    for body, at in ((b"{not json", 1), (b'{"pickup": "S001",', 18)):
+        r = client.post("/v1/ride-requests", headers=json_header, content=body)
+        assert r.status_code == 422
+        detail = r.json()["detail"]
+        assert detail.startswith("the request body is not valid JSON (")
+        assert detail.endswith(f" at character {at}); send a JSON object")
+    r = client.post("/v1/ride-requests", headers=json_header, content=b"")
     assert r.status_code == 422
+    assert r.json()["detail"] == "the request has no body; send a JSON object"
 
 
 def test_body_size_limit_is_413(client: TestClient, auth: dict[str, str]) -> None:
@@ -370,6 +377,20 @@ def test_map_page_is_served_with_leaflet_from_the_package(client: TestClient) ->
     assert client.get("/static/leaflet/leaflet.css").status_code == 200
     js = client.get("/static/map.js").text
     assert "OpenStreetMap" in js
+
+
+def test_the_pages_have_an_icon(client: TestClient) -> None:
+    """/favicon.ico is the pages' SVG icon (no 404 in the log for every page a browser opens); the map,
+    the desk and the driver's page link it, and the driver's offline copy keeps it."""
+    import xml.etree.ElementTree as ET
+
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/svg+xml"
+    assert ET.fromstring(r.content).tag == "{http://www.w3.org/2000/svg}svg"
+    for page in ("/map", "/desk", "/driver"):
+        assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in client.get(page).text
+    assert '"/favicon.ico"' in client.get("/driver-sw.js").text
 
 
 @both_databases

@@ -1,5 +1,5 @@
 """Pages: the live map (``/map``), the phone desk (``/desk``), the driver's page (``/driver``), the API
-docs (``/docs``) and their static files (``/static``).
+docs (``/docs``), their static files (``/static``) and icon (``/favicon.ico``).
 
 Everything a page loads is served from the package (``/static``: vendored Leaflet and
 Swagger UI), so the pages work offline and behind proxies.
@@ -66,6 +66,13 @@ def driver_page() -> HTMLResponse:
     """The driver's tablet page (it reads ``/v1/driver`` and reports events with the vehicle key)."""
     html = _STATIC.joinpath("driver.html").read_text(encoding="utf-8")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The pages' icon (an SVG: a van), also what browsers ask for by default."""
+    svg = _STATIC.joinpath("icon.svg").read_bytes()
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/driver-sw.js")

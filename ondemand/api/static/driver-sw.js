@@ -3,8 +3,8 @@
 // only). Network first, the cached copy when there is no network; API calls (/v1) are not touched:
 // the page queues its events itself.
 "use strict";
-var CACHE = "ondemand-driver-v1";
-var PAGE = ["/driver", "/static/driver.js", "/static/driver.css"];
+var CACHE = "ondemand-driver-v2";
+var PAGE = ["/driver", "/static/driver.js", "/static/driver.css", "/favicon.ico"];
 
 self.addEventListener("install", function (ev) {
   ev.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(PAGE); }).then(function () {

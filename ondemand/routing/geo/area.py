@@ -137,14 +137,14 @@ class ServiceArea:
             When the place is outside the area's box (or not a number); its subclass
             ``OutsideServiceZoneError``, naming the zone, when it is outside the service zone.
         """
+        if self.zone is not None:  # (first: a place far away is outside the zone too, named as such)
+            self.zone.check(lon, lat, what="place")
         if not (math.isfinite(lon) and math.isfinite(lat)) or not bool(self.network.in_bbox(lon, lat)[0]):
             w, s, e, n = self.network.bbox
             raise OutsideServiceAreaError(
-                f"place (lon {lon}, lat {lat}) is outside the {self.network.area} service area "
+                f"place (lon {lon:.6f}, lat {lat:.6f}) is outside the {self.network.area} service area "
                 f"(lon {w}..{e}, lat {s}..{n})"
             )
-        if self.zone is not None:
-            self.zone.check(lon, lat, what="place")
         _, idx = self._tree.query(self.network.project(lon, lat)[0])
         stop = self.stops[int(idx)]
         return int(idx), haversine_m(float(lon), float(lat), stop.lon, stop.lat)

@@ -136,6 +136,11 @@ def test_service_area_refuses_trips_outside_the_zone_naming_it() -> None:
     assert area.snap(float(net.lon[45]), float(net.lat[45]) + 0.0002, max_walk_m=300)[0] == 2
     with pytest.raises(OutsideServiceZoneError, match="'西ゾーン'"):
         area.snap(*lonlat(5, 5), max_walk_m=300)
+    # far away (outside the network's box too): the same message, the zone named, one number format
+    with pytest.raises(
+        OutsideServiceZoneError, match=r"place \(lon 139\.767000, lat 35\.681000\) .*'西ゾーン'"
+    ):
+        area.snap(139.767, 35.681, max_walk_m=300)
     from ondemand.dispatch.policy import Walking
 
     with pytest.raises(OutsideServiceZoneError, match="'西ゾーン'"):

@@ -65,12 +65,13 @@ from ondemand.dispatch.base import (
 from ondemand.errors import EventOrderError, InfeasibleRequestError
 from ondemand.routing.solver.budget import check_budget
 from ondemand.routing.solver.insertion import (
+    Candidate,
     GivenProfile,
     Insertion,
     Refusal,
     SearchIndex,
     TurnRows,
-    best_insertion,
+    best_candidate,
     insert_into_route,
     prime_profile,
 )
@@ -204,6 +205,11 @@ def _hms(t: int) -> str:
     """Seconds of the service day as ``HH:MM:SS`` (hours may pass 24 after midnight)."""
     sign, t = ("-", -t) if t < 0 else ("", t)
     return f"{sign}{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+
+def _promised(found: Candidate | Refusal) -> Insertion | Refusal:
+    """A search's answer with its promise made (a refusal as it is)."""
+    return found if isinstance(found, Refusal) else found.promise()
 
 
 _NONE = np.zeros(0, dtype=np.int64)  # the kernels' stand-in for no slack arrays
@@ -1137,34 +1143,34 @@ class InsertionDispatcher:
         opts = self.options.insertion
         # The plan over the live table of active requests (no copy): it is only read during the search.
         live = Plan._wrap(self._routes(), self._active)
-        result = self._busy_is_not_closed(
-            best_insertion(live, request, self._tt, now=now, options=opts, index=self._index),
-            request,
-            now,
-        )
+        first = best_candidate(live, request, self._tt, now=now, options=opts, index=self._index)
+        if isinstance(first, Refusal):
+            first = self._busy_is_not_closed(first, request, now)
         if not (self.options.divert_mid_leg and self._turns is not None):
-            return result, None
-        bound = math.inf if isinstance(result, Refusal) else result.cost
+            return _promised(first), None
+        bound = math.inf if isinstance(first, Refusal) else first.cost
         plan, turns = self._divertible_plan(now, request, bound)
         if not turns:
-            return result, None
+            return _promised(first), None
         # Only the diverted vehicles: the others are as in the first search, which they cannot
-        # beat, so the cheapest insertion strictly cheaper than the first is among these.
-        other = best_insertion(plan, request, self._tt, now=now, options=opts, index=self._turn_index)
-        if isinstance(other, Refusal) or (not isinstance(result, Refusal) and other.cost >= result.cost):
-            return result, None
-        return other, turns.get(other.vehicle_id)
+        # beat, so the cheapest insertion strictly cheaper than the first is among these. Only the
+        # answer taken is promised (the searched plans are unchanged until then).
+        other = best_candidate(plan, request, self._tt, now=now, options=opts, index=self._turn_index)
+        if isinstance(other, Refusal) or (not isinstance(first, Refusal) and other.cost >= first.cost):
+            return _promised(first), None
+        taken = other.promise()
+        if isinstance(taken, Refusal):  # pragma: no cover - the promise keeps the route feasible
+            return _promised(first), None
+        return taken, turns.get(taken.vehicle_id)
 
-    def _busy_is_not_closed(
-        self, result: Insertion | Refusal, request: Request, now: int
-    ) -> Insertion | Refusal:
+    def _busy_is_not_closed(self, result: Refusal, request: Request, now: int) -> Refusal:
         """``no_feasible_time`` for an ``outside_hours`` refusal when a vehicle's shift covers the window.
 
         The solver sees a vehicle driving a committed leg as available only from that leg's
         end, which it cannot tell from a shift that has not begun; the shifts of the day
         (:attr:`_VehicleState.base`) can: the service runs then, its vehicles are busy.
         """
-        if not isinstance(result, Refusal) or result.code != "outside_hours":
+        if result.code != "outside_hours":
             return result
         earliest = max(request.earliest_pickup, now)
         for vs in self._vehicles.values():

@@ -62,12 +62,14 @@ from ondemand.routing.solver.schedule import (
 
 __all__ = [
     "REFUSAL_CODES",
+    "Candidate",
     "GivenProfile",
     "Insertion",
     "InsertionOptions",
     "Refusal",
     "SearchIndex",
     "TurnRows",
+    "best_candidate",
     "best_insertion",
     "cheapest_insertion",
     "effective_request",
@@ -1307,6 +1309,23 @@ def best_insertion(
 ) -> Insertion | Refusal:
     """Insert one request where it costs least, or say why it cannot be served.
 
+    :func:`best_candidate` and its promise (see there for the parameters).
+    """
+    got = best_candidate(plan, request, tt, now=now, options=options, index=index)
+    return got if isinstance(got, Refusal) else got.promise()
+
+
+def best_candidate(
+    plan: Plan,
+    request: Request,
+    tt: TravelTimes,
+    *,
+    now: int,
+    options: InsertionOptions | None = None,
+    index: SearchIndex | None = None,
+) -> Candidate | Refusal:
+    """The cheapest insertion of one request, its promise not yet made, or why it cannot be served.
+
     Parameters
     ----------
     plan
@@ -1325,8 +1344,9 @@ def best_insertion(
 
     Returns
     -------
-    Insertion | Refusal
-        The cheapest feasible insertion with its promise, or the reason for refusal.
+    Candidate | Refusal
+        The cheapest feasible insertion (its :meth:`Candidate.promise` makes the promise), or the
+        reason for refusal.
 
     Notes
     -----
@@ -1376,8 +1396,58 @@ def best_insertion(
             "no feasible time: no vehicle can fit this trip into its schedule within the requested windows",
             "no_feasible_time",
         )
-    cost, vi, route, sched, base = found
-    return _promise(plan, eff, tt, opts, cost, vi, route, sched, direct, base, shared=index is not None)
+    return Candidate(plan, eff, tt, opts, found, direct, index is not None)
+
+
+class Candidate:
+    """The cheapest insertion :func:`best_candidate` found, before its promise is made.
+
+    ``cost`` and ``vehicle_id`` are known; :meth:`promise` makes the promise and the new plan, which is
+    :func:`best_insertion`'s answer (so a caller comparing two searches promises only the one it takes).
+    It reads the searched plan: call it before that plan's routes or requests change.
+    """
+
+    __slots__ = ("_direct", "_eff", "_found", "_opts", "_plan", "_shared", "_tt")
+
+    def __init__(
+        self,
+        plan: Plan,
+        eff: Request,
+        tt: TravelTimes,
+        opts: InsertionOptions,
+        found: _Found,
+        direct: int,
+        shared: bool,
+    ) -> None:
+        self._plan, self._eff, self._tt, self._opts = plan, eff, tt, opts
+        self._found, self._direct, self._shared = found, direct, shared
+
+    @property
+    def cost(self) -> float:
+        """The insertion's cost (see the module docstring)."""
+        return self._found[0]
+
+    @property
+    def vehicle_id(self) -> str:
+        """The vehicle that would serve the request."""
+        return self._found[2].vehicle.id
+
+    def promise(self) -> Insertion | Refusal:
+        """The promise and the new plan: :func:`best_insertion`'s answer."""
+        cost, vi, route, sched, base = self._found
+        return _promise(
+            self._plan,
+            self._eff,
+            self._tt,
+            self._opts,
+            cost,
+            vi,
+            route,
+            sched,
+            self._direct,
+            base,
+            shared=self._shared,
+        )
 
 
 class _WithOne(Mapping[str, Request]):

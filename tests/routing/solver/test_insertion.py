@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from ondemand.routing.solver import schedule
 from ondemand.routing.solver._schedule_kernel import HAVE_NUMBA
 from ondemand.routing.solver.insertion import (
+    Candidate,
     Insertion,
     InsertionOptions,
     Refusal,
+    best_candidate,
     best_insertion,
     effective_request,
     insert_into_route,
@@ -285,6 +287,11 @@ def test_insertion_matches_brute_force_and_keeps_promises(
         return
     assert isinstance(res, Insertion), (res, ref)
     assert math.isclose(res.cost, ref[0], rel_tol=1e-9, abs_tol=1e-6), (res.cost, ref)
+    # the search without its promise: the same cost and vehicle, and its promise is this very answer
+    cand = best_candidate(plan, new, tt, now=now, options=opts)
+    assert isinstance(cand, Candidate)
+    assert (cand.cost, cand.vehicle_id) == (res.cost, res.vehicle_id)
+    assert cand.promise() == res
     # The new plan: every route feasible (schedule and reference), promises kept.
     assert _all_routes_feasible(res.plan, tt)
     for old in promised:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -68,6 +69,47 @@ def test_map_shows_vehicle_markers(tmp_path: Path) -> None:
                 assert "1 lost booking" in page.locator("#alarms").inner_text()
                 assert page.locator(f".od-alarm-item[data-request-id='{out['id']}']").count() == 1
                 assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        kill(proc)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_vehicles_at_one_spot_are_drawn_side_by_side(tmp_path: Path) -> None:
+    """Three vans waiting at one depot are three markers side by side on /map, none hiding another."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url = f"sqlite:///{tmp_path / 'depot.db'}"
+    key = make_key(url)
+    port = free_port()
+    # seven stops: the synthetic fleet's vans start at stops 0, 7 and 14 modulo 7, all at s00
+    proc = start_server(url, port, time.time(), "--vehicles", "3", "--stops", "7")
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.route("https://**/*", lambda route: route.abort())
+                page.goto(f"http://127.0.0.1:{port}/map#key={key}")
+                page.locator(".od-vehicle").nth(2).wait_for()
+                assert page.locator(".od-vehicle").count() == 3
+                boxes = []
+                for vid in ("v1", "v2", "v3"):
+                    box = page.locator(f".od-vehicle[data-vehicle-id='{vid}']").bounding_box()
+                    assert box is not None
+                    boxes.append(box)
+                ys = {round(b["y"]) for b in boxes}
+                assert len(ys) == 1  # one row at the depot
+                xs = sorted(b["x"] for b in boxes)
+                width = boxes[0]["width"]
+                assert all(right - left >= width for left, right in itertools.pairwise(xs))
+                assert xs[-1] - xs[0] <= 4 * width  # still next to the depot
             finally:
                 browser.close()
     finally:

@@ -84,12 +84,24 @@
     var seen = {};
     var tbody = document.querySelector("#vehicles tbody");
     tbody.innerHTML = "";
+    // Vehicles at the same spot (e.g. at the depot) side by side, not one on top of the other.
+    var together = {};
+    live.vehicles.forEach(function (v) {
+      if (!v.position) { return; }
+      var at = v.position.lat.toFixed(5) + "," + v.position.lon.toFixed(5);
+      (together[at] = together[at] || []).push(v.id);
+    });
+    var shift = {};
+    Object.keys(together).forEach(function (at) {
+      var ids = together[at].sort();
+      ids.forEach(function (id, k) { shift[id] = Math.round((k - (ids.length - 1) / 2) * 38); });
+    });
     live.vehicles.forEach(function (v) {
       seen[v.id] = true;
       var full = v.onboard >= v.seats;
       if (v.position) {
         var icon = L.divIcon({ className: "od-vehicle" + (full ? " full" : ""), html: text(v.id),
-                               iconSize: [34, 20] });
+                               iconSize: [34, 20], iconAnchor: [17 - shift[v.id], 10] });
         var m = vehicleMarkers[v.id];
         if (!m) {
           m = L.marker([v.position.lat, v.position.lon], { icon: icon, title: v.id, zIndexOffset: 1000 });

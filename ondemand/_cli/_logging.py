@@ -4,16 +4,19 @@ At start-up the server says which scenario it runs, its fleet, its database (pas
 its re-optimisation cadence and the address it listens on (uvicorn's "Uvicorn running on"
 line, reworded); then the API's own messages (INFO and above) and one line per HTTP request.
 Libraries' INFO lines (Alembic's migration plugins and steps, uvicorn's process and
-lifespan messages) are left out; their warnings and errors still show.
+lifespan messages) are left out; their warnings and errors still show. Each line starts with its
+time in ISO 8601 with the UTC offset (the machine's zone), so that it reads the same wherever the
+server runs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import logging.config
 from typing import Any
 
-__all__ = ["SERVE_LOGGER", "StartupFilter", "configure_serve_logging", "serve_log_config"]
+__all__ = ["SERVE_LOGGER", "StampedFormatter", "StartupFilter", "configure_serve_logging", "serve_log_config"]
 
 SERVE_LOGGER = "ondemand.serve"
 """The logger of the start-up lines."""
@@ -22,6 +25,14 @@ _QUIET = ("alembic",)
 """Libraries whose INFO lines are set-up noise (Alembic: seven plugin lines and one per migration step)."""
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class StampedFormatter(logging.Formatter):
+    """Times as ISO 8601 with the UTC offset, to the millisecond (``2026-12-02T18:03:00.123+09:00``)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """The record's time in the machine's zone, with its offset."""
+        return dt.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 
 
 class StartupFilter(logging.Filter):
@@ -44,7 +55,7 @@ def serve_log_config() -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": _FORMAT}},
+        "formatters": {"plain": {"()": StampedFormatter, "format": _FORMAT}},
         "filters": {"startup": {"()": StartupFilter}},
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}

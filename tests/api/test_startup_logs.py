@@ -62,7 +62,10 @@ def test_start_up_says_what_matters_and_nothing_else(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'api.db'}"
     log = _start_and_stop(db_url, port)
     lines = [line for line in log.splitlines() if "uvicorn.access" not in line]
-    said = [re.sub(r"^\S+ \S+ INFO ondemand\.serve: ", "", line) for line in lines]
+    # each line starts with its time in ISO 8601 with the UTC offset
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
+    assert all(re.match(stamp + " ", line) for line in lines), log
+    said = [re.sub(r"^\S+ INFO ondemand\.serve: ", "", line) for line in lines]
     assert said == [
         "scenario synthetic (grid of 9), time zone Asia/Tokyo",
         "fleet: 3 vehicles (6 seats, 1 wheelchair place each), service 09:00-18:00",

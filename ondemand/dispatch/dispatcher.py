@@ -73,7 +73,6 @@ from ondemand.routing.solver.insertion import (
     TurnRows,
     best_candidate,
     insert_into_route,
-    prime_profile,
 )
 from ondemand.routing.solver.insertion import (
     warm_up as insertion_warm_up,
@@ -578,16 +577,16 @@ class InsertionDispatcher:
         else:
             self._divert(vs, stops, turn, ins.plan.requests)
         self._touch(vs)
+        rid = ins.request.id
+        self._requests[rid] = ins.request
+        self._set_status(rid, RequestStatus.ASSIGNED)
+        self._vehicle_of[rid] = ins.vehicle_id
         if turn is None and ins.schedule is not None and ins.profile is not None:
             route = self._route(vs)
             if route == chosen:  # the insertion evaluated this very route: keep its schedule and profile
                 vs.cache = (route, ins.schedule)
                 vs.compiled = (route, ins.profile)  # its compiled form, when its first stop is committed
-                self._prime(vs, route, ins.profile, ins.plan.requests)
-        rid = ins.request.id
-        self._requests[rid] = ins.request
-        self._set_status(rid, RequestStatus.ASSIGNED)
-        self._vehicle_of[rid] = ins.vehicle_id
+                self._prime(vs, route, ins.profile)
         return self._promise(ins)
 
     def cancel(self, request_id: str, *, now: int) -> bool:
@@ -1541,20 +1540,9 @@ class InsertionDispatcher:
             routes.append(route)
         return Plan(tuple(routes), plan.requests)
 
-    def _prime(
-        self,
-        vs: _VehicleState,
-        route: Route,
-        profile: GivenProfile,
-        requests: Mapping[str, Request] | None = None,
-    ) -> None:
-        """Give the next search the profile of ``vs``'s solver route ``route``, computed here: to the
-        dispatcher's search index (or, without one, the shared cache, keyed by the route's requests in
-        ``requests``, default every promised request)."""
-        if self._index is not None:
-            self._index.prime(vs.index, route, self._tt, profile)
-        else:
-            prime_profile(route, self._requests if requests is None else requests, self._tt, profile)
+    def _prime(self, vs: _VehicleState, route: Route, profile: GivenProfile) -> None:
+        """Give the next search the profile of ``vs``'s solver route ``route``, computed here."""
+        self._index.prime(vs.index, route, self._tt, profile)
 
     def _evaluate(self, vs: _VehicleState) -> tuple[Route, RouteSchedule]:
         route = self._route(vs)

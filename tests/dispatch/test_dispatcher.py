@@ -23,6 +23,7 @@ from ondemand.dispatch import (
 from ondemand.dispatch.base import PlannedStop, Reoptimiser
 from ondemand.dispatch.dispatcher import darp_reoptimiser
 from ondemand.errors import EventOrderError, InfeasibleRequestError
+from ondemand.routing.solver.insertion import prime_profile
 from ondemand.routing.solver.model import (
     ArrayTravelTimes,
     Plan,
@@ -852,6 +853,9 @@ class _Rebuilt(InsertionDispatcher):
         route = self._route(vs)
         active = {s.request_id: self._requests[s.request_id] for s in vs.stops}
         return route, evaluate_route(route, active, self._tt)
+
+    def _prime(self, vs, route, profile):  # type: ignore[no-untyped-def]
+        prime_profile(route, self._requests, self._tt, profile)  # (no index: the shared cache)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -909,28 +909,22 @@ class _Fleet:
     def _put(self, vi: int, entry: _Entry) -> None:
         """Store one vehicle's new profile (in its slot, or a new one) and its fleet columns."""
         self.entries[vi] = entry
+        self.usable[vi] = entry.feasible
+        v = entry.source.vehicle
+        self.columns[vi] = _vehicle_row(v)
+        self.fleet[vi] = _fleet_row(v)
         pack = _pack_of(entry)
         size = pack.shape[1]
         if size > self.cap[vi]:
             need = size + _ROOM
             if self.used + need > self.packed.shape[1]:
-                self.usable[vi] = entry.feasible
                 self._lay_out()  # (every slot afresh, this vehicle's new nodes included)
-                self._put_columns(vi, entry)
                 return
             self.lo[vi], self.cap[vi] = self.used, need
             self.used += need
         lo = int(self.lo[vi])
         self.packed[:, lo : lo + size] = pack
         self.hi[vi] = lo + size
-        self.usable[vi] = entry.feasible
-        self._put_columns(vi, entry)
-
-    def _put_columns(self, vi: int, entry: _Entry) -> None:
-        """One vehicle's fleet columns."""
-        v = entry.source.vehicle
-        self.columns[vi] = _vehicle_row(v)
-        self.fleet[vi] = _fleet_row(v)
 
     def _flatten(self) -> None:
         self.ids = list(chain.from_iterable(e.ids for e in self.entries))
